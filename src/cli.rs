@@ -1,0 +1,489 @@
+//! The command line: [`Cli`] mirrors the flags (its doc comments are the
+//! help text), [`Config`] holds the checked values the run uses.
+//!
+//! House rules, as in xh: short flags are explicit, every value has an
+//! uppercase `value_name`, and every validation error names its flag.
+
+use std::fs::File;
+use std::io::IsTerminal;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+
+use crate::accept::Accept;
+use crate::template::Template;
+
+/// Fetch many URLs at once on a fixed pool of threads; one result per URL.
+///
+/// URLs come from the arguments, then from each `-i FILE` (`-` is stdin),
+/// or from stdin when it is piped. Results stream to stdout in completion
+/// order; a progress bar and a summary go to stderr.
+#[derive(Debug, Parser)]
+#[command(name = "fetchpool", version, about, max_term_width = 100)]
+#[command(
+    after_help = "Exit codes: 0 all ok, 1 some failed, 2 usage or input error, \
+                        130 interrupted (SIGINT), 143 terminated (SIGTERM)."
+)]
+pub struct Cli {
+    /// URLs to fetch (read before any --input).
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+
+    /// Read URLs from FILE, one per line (`-` for stdin; repeatable).
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Skip entries whose URL was already seen.
+    #[arg(long)]
+    pub dedup: bool,
+
+    /// Keep only entries with seq % N == K - 1 (split one list over N machines).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+
+    /// Number of worker threads [default: min(32, CPUs + 4)].
+    #[arg(short = 'j', long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Capacity of the job queue [default: 2 x workers].
+    #[arg(long, value_name = "N")]
+    pub queue: Option<usize>,
+
+    /// Start at most R requests per second overall.
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+
+    /// At most N requests in flight to one host (host:port).
+    #[arg(long, value_name = "N")]
+    pub per_host: Option<usize>,
+
+    /// HTTP method (GET, HEAD, ...).
+    #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET")]
+    pub method: String,
+
+    /// Extra request header, 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// User-Agent header [default: fetchpool/VERSION].
+    #[arg(short = 'A', long, value_name = "STRING")]
+    pub user_agent: Option<String>,
+
+    /// Deadline for one whole attempt, in seconds (fractions allowed).
+    #[arg(short = 'm', long, value_name = "SECS", default_value = "30")]
+    pub timeout: f64,
+
+    /// Deadline to establish a connection, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "10")]
+    pub connect_timeout: f64,
+
+    /// Retries after a failed attempt (connect errors, timeouts, 408, 429, 5xx).
+    #[arg(long, value_name = "N", default_value = "2")]
+    pub retries: u32,
+
+    /// Longest wait a Retry-After header may impose, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "30")]
+    pub max_retry_wait: f64,
+
+    /// Redirects to follow (0 disables).
+    #[arg(long, value_name = "N", default_value = "10")]
+    pub max_redirects: u32,
+
+    /// Also trust the PEM certificates in FILE.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify TLS certificates (never the default).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// Stop reading a body past this size (suffixes K, M, G); error `too_large`.
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<String>,
+
+    /// Report the SHA-256 of each body.
+    #[arg(long)]
+    pub sha256: bool,
+
+    /// Save each body under DIR, named after its URL.
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+
+    /// Print results in input order (bounded reorder buffer).
+    #[arg(long)]
+    pub ordered: bool,
+
+    /// One JSON object per result (NDJSON).
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+
+    /// Print each result from a template: {seq} {url} {ok} {status} {bytes}
+    /// {elapsed_ms} {attempts} {final_url} {error} {sha256} {saved_to}; \t and \n escapes.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+
+    /// Print only results that are not ok.
+    #[arg(long)]
+    pub failures_only: bool,
+
+    /// Status codes that count as success, e.g. 200-299,304.
+    #[arg(long, value_name = "LIST", default_value = "200-399")]
+    pub accept: String,
+
+    /// After the first failure, start nothing new.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Write the URLs that failed or never started to FILE, one per line.
+    #[arg(long, value_name = "FILE")]
+    pub write_failed: Option<PathBuf>,
+
+    /// Write the summary as a JSON object to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Progress display on stderr [default: bar on a terminal, else off].
+    #[arg(long, value_name = "STYLE")]
+    pub progress: Option<ProgressStyle>,
+
+    /// No progress display (same as --progress off).
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// No progress display and no summary.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+
+    /// Print a shell completion script and exit.
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) and exit.
+    #[arg(long, exclusive = true)]
+    pub man: bool,
+}
+
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressStyle {
+    /// An updating bar (needs a terminal).
+    Bar,
+    /// A status line every 10 seconds, for CI logs.
+    Plain,
+    /// Nothing.
+    Off,
+}
+
+/// Where URL lines come from, already opened (so an unreadable file is a
+/// usage error before anything is fetched).
+#[derive(Debug)]
+pub enum Source {
+    /// URLs given as arguments.
+    Args(Vec<String>),
+    /// An opened input file, with its name for messages.
+    File(PathBuf, File),
+    /// Standard input.
+    Stdin,
+}
+
+/// How results are printed.
+#[derive(Debug)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    Text,
+    /// One JSON object per line.
+    Json,
+    /// A user template.
+    Template(Template),
+}
+
+/// The validated settings of a run.
+#[derive(Debug)]
+pub struct Config {
+    /// Input sources, in order.
+    pub sources: Vec<Source>,
+    /// Skip repeated URLs.
+    pub dedup: bool,
+    /// Keep only shard `k` (0-based) of `n`.
+    pub shard: Option<(u64, u64)>,
+    /// Worker threads.
+    pub workers: NonZeroUsize,
+    /// Job queue capacity.
+    pub queue: NonZeroUsize,
+    /// Requests started per second, overall.
+    pub rate: Option<f64>,
+    /// Requests in flight per host.
+    pub per_host: Option<NonZeroUsize>,
+    /// Request settings for the fetcher.
+    pub request: crate::fetch::RequestConfig,
+    /// Print in input order.
+    pub ordered: bool,
+    /// Output format.
+    pub format: OutputFormat,
+    /// Print only failures.
+    pub failures_only: bool,
+    /// Stop starting requests after the first failure.
+    pub fail_fast: bool,
+    /// File for the URLs that did not complete ok.
+    pub write_failed: Option<PathBuf>,
+    /// File for the JSON summary.
+    pub summary_json: Option<PathBuf>,
+    /// Progress display.
+    pub progress: ProgressStyle,
+    /// Print the summary on stderr.
+    pub summary: bool,
+}
+
+/// `min(32, logical CPUs + 4)`: threads mostly wait on I/O, so a few more
+/// than cores keeps them busy, and the cap keeps a big machine polite.
+pub fn default_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    (cpus + 4).min(32)
+}
+
+impl Cli {
+    /// Checks every flag and opens the inputs.
+    pub fn into_config(self) -> Result<Config> {
+        let workers = self.workers.unwrap_or_else(default_workers);
+        if !(1..=4096).contains(&workers) {
+            bail!("--workers must be between 1 and 4096 (got {workers})");
+        }
+        let workers = NonZeroUsize::new(workers).context("--workers must be at least 1")?;
+        let queue = match self.queue {
+            Some(q) => NonZeroUsize::new(q).context("--queue must be at least 1")?,
+            None => workers.saturating_mul(NonZeroUsize::MIN.saturating_add(1)),
+        };
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            bail!("--rate must be a positive number of requests per second (got {rate})");
+        }
+        let per_host = match self.per_host {
+            Some(n) => Some(NonZeroUsize::new(n).context("--per-host must be at least 1")?),
+            None => None,
+        };
+        let shard = self.shard.as_deref().map(parse_shard).transpose()?;
+        let format = match (self.json, self.format) {
+            (true, _) => OutputFormat::Json,
+            (false, Some(t)) => OutputFormat::Template(Template::parse(&t)?),
+            (false, None) => OutputFormat::Text,
+        };
+        let progress = if self.quiet || self.no_progress {
+            ProgressStyle::Off
+        } else {
+            self.progress.unwrap_or(if std::io::stderr().is_terminal() {
+                ProgressStyle::Bar
+            } else {
+                ProgressStyle::Off
+            })
+        };
+        let request = crate::fetch::RequestConfig {
+            method: parse_method(&self.method)?,
+            headers: self
+                .headers
+                .iter()
+                .map(|h| parse_header(h))
+                .collect::<Result<_>>()?,
+            user_agent: self
+                .user_agent
+                .unwrap_or_else(|| format!("fetchpool/{}", env!("CARGO_PKG_VERSION"))),
+            timeout: seconds("--timeout", self.timeout)?,
+            connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
+            retries: self.retries,
+            max_retry_wait: seconds("--max-retry-wait", self.max_retry_wait)?,
+            max_redirects: self.max_redirects,
+            cacert: self.cacert,
+            insecure: self.insecure,
+            max_size: self.max_size.as_deref().map(parse_size).transpose()?,
+            sha256: self.sha256,
+            output_dir: self.output_dir,
+            accept: Accept::parse(&self.accept)?,
+            workers,
+        };
+        Ok(Config {
+            sources: open_sources(self.urls, self.inputs)?,
+            dedup: self.dedup,
+            shard,
+            workers,
+            queue,
+            rate: self.rate,
+            per_host,
+            request,
+            ordered: self.ordered,
+            format,
+            failures_only: self.failures_only,
+            fail_fast: self.fail_fast,
+            write_failed: self.write_failed,
+            summary_json: self.summary_json,
+            progress,
+            summary: !self.quiet,
+        })
+    }
+}
+
+fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> {
+    let mut sources = Vec::new();
+    if !urls.is_empty() {
+        sources.push(Source::Args(urls));
+    }
+    for path in inputs {
+        if path.as_os_str() == "-" {
+            sources.push(Source::Stdin);
+        } else {
+            let file = File::open(&path)
+                .with_context(|| format!("cannot read input file {}", path.display()))?;
+            sources.push(Source::File(path, file));
+        }
+    }
+    if sources.is_empty() {
+        if std::io::stdin().is_terminal() {
+            bail!(
+                "no URLs given: pass them as arguments, with -i FILE, \
+                 or on stdin (cat urls.txt | fetchpool)"
+            );
+        }
+        sources.push(Source::Stdin);
+    }
+    Ok(sources)
+}
+
+fn seconds(flag: &str, secs: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .with_context(|| format!("{flag} must be a positive number of seconds (got {secs})"))
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64)> {
+    let parsed = s
+        .split_once('/')
+        .and_then(|(k, n)| Some((k.trim().parse::<u64>().ok()?, n.trim().parse::<u64>().ok()?)));
+    match parsed {
+        Some((k, n)) if (1..=n).contains(&k) => Ok((k - 1, n)),
+        _ => bail!("--shard must be K/N with 1 <= K <= N, e.g. 2/4 (got {s:?})"),
+    }
+}
+
+fn parse_method(m: &str) -> Result<ureq::http::Method> {
+    let upper = m.to_ascii_uppercase();
+    ureq::http::Method::from_bytes(upper.as_bytes())
+        .ok()
+        .filter(|_| !upper.is_empty())
+        .with_context(|| format!("--method: {m:?} is not an HTTP method"))
+}
+
+fn parse_header(h: &str) -> Result<(String, String)> {
+    // Values may be secrets (Authorization, Cookie): never echo them.
+    let Some((name, value)) = h.split_once(':') else {
+        bail!("--header must look like 'Name: value'");
+    };
+    let name = name.trim();
+    let value = value.trim();
+    if ureq::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        bail!("--header: {name:?} is not a valid header name");
+    }
+    if ureq::http::HeaderValue::from_str(value).is_err() {
+        bail!("--header: the value of {name:?} has characters a header cannot carry");
+    }
+    Ok((name.to_owned(), value.to_owned()))
+}
+
+/// Parses `1048576`, `100K`, `10M`, `1G` (binary multiples; a trailing `B`
+/// or `iB` is allowed).
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .with_context(|| {
+            format!("--max-size must be a byte count like 500K, 10M or 1G (got {s:?})")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        Cli::command().debug_assert();
+    }
+
+    fn config(args: &[&str]) -> Result<Config> {
+        let mut argv = vec!["fetchpool"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv)?.into_config()
+    }
+
+    #[test]
+    fn workers_are_bounded() {
+        assert!(config(&["-j", "0", "http://x"]).is_err());
+        assert!(config(&["-j", "4097", "http://x"]).is_err());
+        let c = config(&["-j", "4096", "http://x"]).unwrap();
+        assert_eq!(c.workers.get(), 4096);
+        assert_eq!(c.queue.get(), 8192);
+        let d = config(&["http://x"]).unwrap();
+        assert!((5..=32).contains(&d.workers.get()));
+    }
+
+    #[test]
+    fn shard_must_be_k_of_n() {
+        assert_eq!(parse_shard("1/1").unwrap(), (0, 1));
+        assert_eq!(parse_shard("3/4").unwrap(), (2, 4));
+        for bad in ["0/4", "5/4", "1/0", "x/2", "1", "1/2/3"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sizes_take_suffixes() {
+        assert_eq!(parse_size("100").unwrap(), 100);
+        assert_eq!(parse_size("100K").unwrap(), 100 << 10);
+        assert_eq!(parse_size("10M").unwrap(), 10 << 20);
+        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
+        assert_eq!(parse_size("2MiB").unwrap(), 2 << 20);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn timeouts_take_fractions_and_reject_nonsense() {
+        let c = config(&["-m", "0.5", "http://x"]).unwrap();
+        assert_eq!(c.request.timeout, Duration::from_millis(500));
+        assert!(config(&["-m", "0", "http://x"]).is_err());
+        assert!(config(&["-m", "-1", "http://x"]).is_err());
+        assert!(config(&["-m", "inf", "http://x"]).is_err());
+    }
+
+    #[test]
+    fn headers_need_a_colon_and_hide_secrets_in_errors() {
+        assert_eq!(
+            parse_header("X-A: b c").unwrap(),
+            ("X-A".into(), "b c".into())
+        );
+        let err = parse_header("Authorization Bearer secret").unwrap_err();
+        assert!(!err.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn missing_input_file_is_an_error_naming_it() {
+        let err = config(&["-i", "/nonexistent/urls.txt"]).unwrap_err();
+        assert!(format!("{err:#}").contains("/nonexistent/urls.txt"));
+    }
+}

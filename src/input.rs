@@ -1,0 +1,302 @@
+//! Reads URL entries lazily from arguments, files and stdin.
+//!
+//! Lines are trimmed; blank lines and `#` comments are skipped. Every other
+//! line is an entry and gets the next `seq`, before `--dedup` and `--shard`
+//! drop any. A line is never buffered past [`MAX_LINE`] bytes, so one huge
+//! line cannot blow up memory; it becomes an `invalid_url` entry.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, RandomState};
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::cli::Source;
+
+/// The longest line kept; longer lines are rejected, not read into memory.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// One URL entry of the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// 0-based position among all entries.
+    pub seq: u64,
+    /// The URL as given (shortened if it was rejected for its length).
+    pub url: String,
+    /// Why this entry is not fetched, if it is not.
+    pub invalid: Option<String>,
+}
+
+/// What the reader has seen so far, shared with the progress display.
+#[derive(Debug, Default)]
+pub struct InputStats {
+    /// Entries read, before `--dedup` and `--shard`.
+    pub entries: AtomicU64,
+    /// Entries kept, which will each get a result.
+    pub kept: AtomicU64,
+    /// All input has been read.
+    pub done: AtomicBool,
+    /// A read error that ended the input early.
+    pub error: Mutex<Option<String>>,
+}
+
+/// Which entries to keep.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter {
+    /// Skip URLs already seen.
+    pub dedup: bool,
+    /// Keep only `seq % n == k`.
+    pub shard: Option<(u64, u64)>,
+}
+
+/// An iterator over the kept entries of all sources, in order.
+pub struct Entries {
+    sources: std::vec::IntoIter<Source>,
+    current: Option<Lines>,
+    filter: Filter,
+    /// Hashes of the URLs seen, for `--dedup` (16 bytes per URL).
+    seen: HashSet<u128>,
+    hashers: (RandomState, RandomState),
+    next_seq: u64,
+    stats: Arc<InputStats>,
+}
+
+enum Lines {
+    Args(std::vec::IntoIter<String>),
+    Reader(String, Box<dyn BufRead + Send>),
+}
+
+impl Entries {
+    /// Entries from `sources`, filtered, reporting to `stats`.
+    pub fn new(sources: Vec<Source>, filter: Filter, stats: Arc<InputStats>) -> Self {
+        Entries {
+            sources: sources.into_iter(),
+            current: None,
+            filter,
+            seen: HashSet::new(),
+            hashers: (RandomState::new(), RandomState::new()),
+            next_seq: 0,
+            stats,
+        }
+    }
+
+    /// The next raw line of any source: `(bytes, longer than MAX_LINE)`.
+    fn next_line(&mut self, buf: &mut Vec<u8>) -> Option<bool> {
+        loop {
+            let lines = match &mut self.current {
+                Some(lines) => lines,
+                None => {
+                    self.current = Some(match self.sources.next()? {
+                        Source::Args(urls) => Lines::Args(urls.into_iter()),
+                        Source::File(path, file) => Lines::Reader(name(&path), reader(file)),
+                        Source::Stdin => Lines::Reader("stdin".into(), reader(io::stdin())),
+                    });
+                    continue;
+                }
+            };
+            let line = match lines {
+                Lines::Args(urls) => urls.next().map(|u| {
+                    buf.clear();
+                    buf.extend_from_slice(u.as_bytes());
+                    false
+                }),
+                Lines::Reader(name, r) => match read_line(r, buf) {
+                    Ok(line) => line,
+                    Err(e) => {
+                        *self.stats.error.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(format!("reading {name}: {e}"));
+                        // Stop here: a half-read input must not look complete.
+                        self.sources = Vec::new().into_iter();
+                        None
+                    }
+                },
+            };
+            match line {
+                Some(overflow) => return Some(overflow),
+                None => self.current = None,
+            }
+        }
+    }
+
+    fn keep(&mut self, seq: u64, url: &str) -> bool {
+        if let Some((k, n)) = self.filter.shard
+            && seq % n != k
+        {
+            return false;
+        }
+        if self.filter.dedup {
+            let (a, b) = &self.hashers;
+            let hash = (u128::from(a.hash_one(url)) << 64) | u128::from(b.hash_one(url));
+            return self.seen.insert(hash);
+        }
+        true
+    }
+}
+
+fn name(path: &std::path::Path) -> String {
+    PathBuf::from(path).display().to_string()
+}
+
+fn reader(r: impl Read + Send + 'static) -> Box<dyn BufRead + Send> {
+    Box::new(BufReader::with_capacity(MAX_LINE, r))
+}
+
+impl Iterator for Entries {
+    type Item = Entry;
+
+    fn next(&mut self) -> Option<Entry> {
+        let mut buf = Vec::new();
+        loop {
+            let Some(overflow) = self.next_line(&mut buf) else {
+                self.stats.done.store(true, Ordering::SeqCst);
+                return None;
+            };
+            let line = buf.trim_ascii();
+            if line.is_empty() || line.starts_with(b"#") {
+                continue;
+            }
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.stats.entries.fetch_add(1, Ordering::Relaxed);
+            let entry = classify(seq, line, overflow);
+            if self.keep(seq, &entry.url) {
+                self.stats.kept.fetch_add(1, Ordering::Relaxed);
+                return Some(entry);
+            }
+        }
+    }
+}
+
+fn classify(seq: u64, line: &[u8], overflow: bool) -> Entry {
+    let text = String::from_utf8_lossy(line);
+    let invalid = if overflow {
+        Some(format!("line is longer than {MAX_LINE} bytes"))
+    } else if std::str::from_utf8(line).is_err() {
+        Some("not valid UTF-8".to_owned())
+    } else {
+        crate::url::check(&text).err()
+    };
+    let url = match invalid {
+        Some(_) => crate::url::shown(&text).into_owned(),
+        None => text.into_owned(),
+    };
+    Entry { seq, url, invalid }
+}
+
+/// Reads one line into `buf` (without its newline), keeping at most
+/// [`MAX_LINE`] bytes and discarding the rest. `Some(true)` if it was cut.
+fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    buf.clear();
+    let mut overflow = false;
+    let mut any = false;
+    loop {
+        let chunk = match r.fill_buf() {
+            Ok(c) => c,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if chunk.is_empty() {
+            return Ok(any.then_some(overflow));
+        }
+        any = true;
+        let newline = chunk.iter().position(|&b| b == b'\n');
+        let data = &chunk[..newline.unwrap_or(chunk.len())];
+        let room = MAX_LINE - buf.len();
+        if data.len() > room {
+            overflow = true;
+        }
+        buf.extend_from_slice(&data[..data.len().min(room)]);
+        let used = newline.map_or(chunk.len(), |i| i + 1);
+        r.consume(used);
+        if newline.is_some() {
+            return Ok(Some(overflow));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    fn entries_of(text: &[u8], filter: Filter) -> Vec<Entry> {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, text).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        let sources = vec![Source::File("t".into(), file)];
+        Entries::new(sources, filter, Arc::default()).collect()
+    }
+
+    #[test]
+    fn skips_blanks_and_comments_and_numbers_the_rest() {
+        let e = entries_of(
+            b"# head\n\n  http://a/  \r\n\t# x\nhttp://b/\nhttp://c/",
+            Filter::default(),
+        );
+        let urls: Vec<_> = e.iter().map(|e| (e.seq, e.url.as_str())).collect();
+        assert_eq!(urls, [(0, "http://a/"), (1, "http://b/"), (2, "http://c/")]);
+        assert!(e.iter().all(|e| e.invalid.is_none()));
+    }
+
+    #[test]
+    fn rejects_bad_lines_without_stopping() {
+        let mut text = b"http://a/\n\xff\xfe\nhttp://x\0y/\n".to_vec();
+        text.extend(std::iter::repeat_n(b'a', 1 << 20));
+        text.extend(b"\nhttp://b/\n");
+        let e = entries_of(&text, Filter::default());
+        assert_eq!(e.len(), 5);
+        assert!(e[1].invalid.as_deref().unwrap().contains("UTF-8"));
+        assert!(e[2].invalid.as_deref().unwrap().contains("control"));
+        assert!(e[3].invalid.as_deref().unwrap().contains("longer than"));
+        assert!(e[3].url.len() < 300);
+        assert_eq!(e[4].url, "http://b/");
+        assert_eq!(e[4].seq, 4);
+    }
+
+    #[test]
+    fn reads_lines_in_bounded_pieces() {
+        let mut r = BufReader::with_capacity(7, Cursor::new(b"0123456789\nab".to_vec()));
+        let mut buf = Vec::new();
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(false));
+        assert_eq!(buf, b"0123456789");
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(false));
+        assert_eq!(buf, b"ab");
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn dedup_keeps_first_and_numbers_all() {
+        let e = entries_of(
+            b"http://a/\nhttp://b/\nhttp://a/\nhttp://c/\n",
+            Filter {
+                dedup: true,
+                shard: None,
+            },
+        );
+        let seqs: Vec<_> = e.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [0, 1, 3]);
+    }
+
+    #[test]
+    fn shards_partition_the_input() {
+        let text: String = (0..103).map(|i| format!("http://h/{i}\n")).collect();
+        for n in 1..=5u64 {
+            let mut all: Vec<u64> = (0..n)
+                .flat_map(|k| {
+                    entries_of(
+                        text.as_bytes(),
+                        Filter {
+                            dedup: false,
+                            shard: Some((k, n)),
+                        },
+                    )
+                    .into_iter()
+                    .map(|e| e.seq)
+                })
+                .collect();
+            all.sort_unstable();
+            assert_eq!(all, (0..103).collect::<Vec<_>>(), "n = {n}");
+        }
+    }
+}

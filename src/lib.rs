@@ -1,0 +1,292 @@
+//! fetchpool: fetch many URLs at once on a fixed pool of threads.
+//!
+//! Data flows one way: [`input`] reads entries lazily on the pool's feeder
+//! thread -> a bounded job queue -> [`pool`] workers, each calling [`fetch`]
+//! with one shared HTTP agent -> a results channel -> [`run`] on the main
+//! thread, which prints each result ([`output`]) in completion order, drives
+//! the [`progress`] display and adds up the [`summary`].
+//!
+//! The pool is generic and usable on its own; the binary is glue.
+
+#![forbid(unsafe_code)]
+
+pub mod accept;
+pub mod cli;
+pub mod fetch;
+pub mod input;
+pub mod output;
+pub mod pace;
+pub mod pool;
+pub mod progress;
+pub mod redact;
+pub mod resolver;
+pub mod save;
+pub mod signals;
+pub mod summary;
+pub mod template;
+pub mod url;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+
+use crate::cli::Config;
+use crate::fetch::{ErrorKind, FetchError, Fetched, Fetcher};
+use crate::input::{Entries, Entry, Filter, InputStats};
+use crate::output::{Printer, Record};
+use crate::pool::{Finished, Outcome, Pool};
+use crate::progress::Progress;
+use crate::summary::Summary;
+
+/// Stack of each worker: fetching needs little (TLS included), and a
+/// thousand workers must stay cheap. Only touched pages cost memory.
+const WORKER_STACK: usize = 256 * 1024;
+
+/// How a run ended, as a process exit code (SPEC "Success and exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every entry ok.
+    Ok,
+    /// One or more entries failed or never started.
+    Failures,
+    /// A usage or input error.
+    Usage,
+    /// Interrupted by a signal; the code is 128 + its number.
+    Signal(u8),
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failures => 1,
+            Exit::Usage => 2,
+            Exit::Signal(code) => code,
+        }
+    }
+}
+
+/// Runs fetchpool with a validated configuration.
+pub fn run(config: Config) -> Result<Exit> {
+    let started = Instant::now();
+    let mut write_failed = config
+        .write_failed
+        .as_deref()
+        .map(create_file)
+        .transpose()?;
+    if let Some(dir) = &config.request.output_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--output-dir: cannot create {}", dir.display()))?;
+    }
+    let accept = config.request.accept.clone();
+    let summary_json = config.summary_json.clone();
+    let show_summary = config.summary;
+    let asked = (config.request.sha256, config.request.output_dir.is_some());
+
+    // Never sent on: dropping `cancel` interrupts backoff waits and body reads.
+    let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
+    let fetcher = Fetcher::new(config.request, config.rate, cancelled)?;
+    let stats = Arc::new(InputStats::default());
+    let entries = Entries::new(
+        config.sources,
+        Filter {
+            dedup: config.dedup,
+            shard: config.shard,
+        },
+        Arc::clone(&stats),
+    );
+    let mut progress = Progress::start(config.progress, Arc::clone(&stats));
+    let in_flight = progress.in_flight();
+    let job = move |entry: &Entry| -> Fetched {
+        if let Some(reason) = &entry.invalid {
+            return Fetched {
+                error: Some(FetchError::new(ErrorKind::InvalidUrl, reason.clone())),
+                ..Fetched::default()
+            };
+        }
+        if let Some(f) = &in_flight {
+            f.start(entry.seq, &entry.url);
+        }
+        let fetched = fetcher.fetch(&url::request_form(&entry.url));
+        if let Some(f) = &in_flight {
+            f.finish(entry.seq);
+        }
+        fetched
+    };
+
+    let mut pool = Pool::new(config.workers)
+        .queue(config.queue)
+        .thread_name("fetchpool-worker")
+        .stack_size(WORKER_STACK);
+    if let Some(limit) = config.per_host {
+        pool = pool.per_key(limit, |e: &Entry| host_key(&e.url));
+    }
+    let (results, stop): (Box<dyn Iterator<Item = Finished<Entry, Fetched>>>, _) = if config.ordered
+    {
+        let ordered = pool
+            .ordered(entries, job, None)
+            .context("starting worker threads")?;
+        let stop = ordered.stop_handle();
+        (Box::new(ordered), stop)
+    } else {
+        let completed = pool
+            .as_completed(entries, job)
+            .context("starting worker threads")?;
+        let stop = completed.stop_handle();
+        (Box::new(completed), stop)
+    };
+    let interrupted = {
+        let stop = stop.clone();
+        let mut cancel = Some(cancel);
+        signals::install(move || {
+            stop.stop();
+            drop(cancel.take());
+        })
+        .context("installing signal handlers")?
+    };
+
+    let mut printer = Printer::stdout(config.format);
+    let mut summary = Summary::default();
+    let mut stopped_early = false;
+    for Finished {
+        job: entry,
+        outcome,
+        ..
+    } in results
+    {
+        let fetched = match outcome {
+            Outcome::Done(f) => f,
+            Outcome::Panicked(msg) => Fetched {
+                error: Some(FetchError::new(ErrorKind::Internal, format!("bug: {msg}"))),
+                ..Fetched::default()
+            },
+            Outcome::Skipped => {
+                summary.add_not_started();
+                if let Some(w) = &mut write_failed {
+                    writeln!(w, "{}", entry.url).context("writing --write-failed file")?;
+                }
+                continue;
+            }
+        };
+        let ok = fetched.error.is_none() && fetched.status.is_some_and(|s| accept.contains(s));
+        summary.add(
+            ok,
+            fetched.status,
+            fetched.error.as_ref().map(|e| e.kind),
+            fetched.bytes,
+            fetched.elapsed,
+        );
+        progress.record(!ok);
+        if !ok {
+            if let Some(w) = &mut write_failed {
+                writeln!(w, "{}", entry.url).context("writing --write-failed file")?;
+            }
+            if config.fail_fast && !stopped_early {
+                stopped_early = true;
+                stop.skip_rest();
+            }
+        } else if config.failures_only {
+            continue;
+        }
+        let record = record(&entry, &fetched, ok, asked);
+        let printed = if printer.is_terminal() {
+            progress.suspend(|| printer.print(&record))
+        } else {
+            printer.print(&record)
+        };
+        if let Err(e) = printed {
+            return broken_pipe_or(e, &stop);
+        }
+    }
+    if let Err(e) = printer.flush() {
+        return broken_pipe_or(e, &stop);
+    }
+    progress.finish();
+    let wall = started.elapsed();
+    if let Some(w) = &mut write_failed {
+        w.flush().context("writing --write-failed file")?;
+    }
+
+    if let Some(err) = stats.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        anyhow::bail!("{err}");
+    }
+    let report = summary.report(wall, &accept);
+    if let Some(path) = &summary_json {
+        write_summary_json(path, &report)?;
+    }
+    if stats.entries.load(std::sync::atomic::Ordering::SeqCst) == 0
+        && interrupted.exit_code().is_none()
+    {
+        eprintln!("fetchpool: error: no URLs in the input");
+        return Ok(Exit::Usage);
+    }
+    if show_summary {
+        eprint!("{}", report.text());
+    }
+    Ok(match interrupted.exit_code() {
+        Some(code) => Exit::Signal(code),
+        None if summary.any_failed() => Exit::Failures,
+        None => Exit::Ok,
+    })
+}
+
+/// The printed form of a result; `asked` says whether `--sha256` and
+/// `--output-dir` were given, so their fields appear (null if unavailable).
+fn record<'a>(entry: &'a Entry, f: &'a Fetched, ok: bool, asked: (bool, bool)) -> Record<'a> {
+    Record {
+        seq: entry.seq,
+        url: redact::url(&entry.url),
+        ok,
+        status: f.status,
+        bytes: f.bytes,
+        elapsed_ms: (f.elapsed.as_secs_f64() * 1e6).round() / 1e3,
+        attempts: f.attempts,
+        final_url: f.final_url.as_deref(),
+        error: f.error.as_ref(),
+        sha256: asked.0.then_some(f.sha256.as_deref()),
+        saved_to: asked.1.then_some(f.saved_to.as_deref()),
+    }
+}
+
+/// `host:port` of a URL, the unit of `--per-host`.
+fn host_key(url: &str) -> Option<String> {
+    let uri: ::ureq::http::Uri = url::request_form(url).parse().ok()?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    Some(format!("{}:{port}", uri.host()?.to_ascii_lowercase()))
+}
+
+/// A closed stdout (`fetchpool ... | head -1`) ends the run quietly, at
+/// once: nothing more can be printed, so in-flight requests are abandoned
+/// rather than waited for.
+fn broken_pipe_or(e: io::Error, stop: &pool::StopHandle) -> Result<Exit> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        stop.stop();
+        std::process::exit(0);
+    }
+    Err(e).context("writing results to stdout")
+}
+
+fn create_file(path: &Path) -> Result<BufWriter<File>> {
+    File::create(path)
+        .map(BufWriter::new)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+fn write_summary_json(path: &Path, report: &summary::Report) -> Result<()> {
+    let mut file = create_file(path)?;
+    serde_json::to_writer_pretty(&mut file, report)?;
+    writeln!(file)?;
+    file.flush()
+        .with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,208 @@
+//! Saving bodies under `--output-dir`: safe, stable file names and
+//! all-or-nothing writes.
+//!
+//! A name is a function of the URL alone: a readable slug of host, path and
+//! query made only of `[A-Za-z0-9._-]`, then 128 bits of the URL's SHA-256,
+//! then the path's extension if it has a short one. It has no `/` or `\`,
+//! never starts with `.`, and is at most [`MAX_NAME`] bytes, so it always
+//! names a file directly inside the directory; the hash keeps different URLs
+//! apart. Credentials never enter the name.
+//!
+//! A body is written to a hidden temporary file in the same directory and
+//! renamed into place only when complete, so a failed, too large or
+//! interrupted download never leaves a file under the final name.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Longest file name produced, in bytes.
+pub const MAX_NAME: usize = 200;
+const MAX_SLUG: usize = 150;
+
+/// The file name for `url` (see the module docs).
+pub fn file_name(url: &str) -> String {
+    let digest = Sha256::digest(url.as_bytes());
+    let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.split('#').next().unwrap_or(rest);
+    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+
+    let mut slug = String::with_capacity(MAX_SLUG);
+    for c in host.chars().chain(path.chars()) {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') {
+            c
+        } else {
+            '_'
+        };
+        if c == '_' && slug.ends_with('_') {
+            continue;
+        }
+        if slug.len() == MAX_SLUG {
+            break;
+        }
+        slug.push(c);
+    }
+    let slug = slug
+        .trim_start_matches(['.', '_', '-'])
+        .trim_end_matches('_');
+    let ext = extension(path);
+    let name = if slug.is_empty() {
+        format!("{hash}{ext}")
+    } else {
+        format!("{slug}-{hash}{ext}")
+    };
+    debug_assert!(name.len() <= MAX_NAME);
+    name
+}
+
+/// `.ext` of the last path segment when it is 1 to 10 letters or digits.
+fn extension(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or("");
+    let last = path.rsplit('/').next().unwrap_or("");
+    match last.rsplit_once('.') {
+        Some((stem, ext))
+            if !stem.is_empty()
+                && (1..=10).contains(&ext.len())
+                && ext.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            format!(".{ext}")
+        }
+        _ => String::new(),
+    }
+}
+
+/// A body being written; renamed to its final name by [`PartFile::commit`],
+/// deleted if dropped before that.
+pub struct PartFile {
+    temp: PathBuf,
+    target: PathBuf,
+    file: Option<BufWriter<File>>,
+}
+
+impl PartFile {
+    /// Creates a temporary file in `dir` for the body of `url`.
+    pub fn create(dir: &Path, url: &str) -> io::Result<Self> {
+        let target = dir.join(file_name(url));
+        loop {
+            let temp = dir.join(format!(".fetchpool-{:016x}.part", fastrand::u64(..)));
+            match File::options().write(true).create_new(true).open(&temp) {
+                Ok(file) => {
+                    return Ok(PartFile {
+                        temp,
+                        target,
+                        file: Some(BufWriter::with_capacity(64 * 1024, file)),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Appends body bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.write_all(bytes),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes and renames the file into place; returns its final path.
+    pub fn commit(mut self) -> io::Result<PathBuf> {
+        if let Some(file) = self.file.take() {
+            file.into_inner()
+                .map_err(io::IntoInnerError::into_error)?
+                .sync_all()?;
+        }
+        std::fs::rename(&self.temp, &self.target)?;
+        Ok(std::mem::take(&mut self.target))
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if self.file.is_some() || !self.target.as_os_str().is_empty() {
+            drop(self.file.take());
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid(name: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= MAX_NAME
+            && !name.starts_with('.')
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    }
+
+    #[test]
+    fn names_are_safe_stable_and_distinct() {
+        let urls = [
+            "http://h/../../etc/passwd",
+            "http://h/%2e%2e/%2e%2e/etc/passwd",
+            "http://h/..%2f..%2fetc",
+            "http://h/a\\..\\b",
+            "http://h/",
+            "http://h",
+            "http://h/a/",
+            "http://h/a",
+            "http://h/a?x=1",
+            "http://h/a?x=2",
+            "http://other/a",
+            "http://u:secret@h/a",
+            "http://h/caf\u{e9}/\u{1F600}",
+            "http://h/.hidden",
+            "http://.../...",
+        ];
+        let long = format!("http://h/{}", "a/".repeat(2500));
+        let mut names: Vec<String> = urls
+            .iter()
+            .copied()
+            .chain([long.as_str()])
+            .map(file_name)
+            .collect();
+        for n in &names {
+            assert!(valid(n), "{n}");
+            assert!(!n.contains("secret"), "{n}");
+        }
+        assert_eq!(file_name(urls[0]), names[0]);
+        assert!(names[7].ends_with(".gz") || !names[7].contains('.') || valid(&names[7]));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), urls.len() + 1);
+    }
+
+    #[test]
+    fn keeps_a_short_extension() {
+        assert!(file_name("https://h/dl/file.tar.gz?x=1").ends_with(".gz"));
+        assert!(!file_name("https://h/dl/file.verylongextension").ends_with(".verylongextension"));
+    }
+
+    #[test]
+    fn part_file_appears_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = "http://h/x.txt";
+        let mut part = PartFile::create(dir.path(), url).unwrap();
+        part.write(b"hello").unwrap();
+        let target = dir.path().join(file_name(url));
+        assert!(!target.exists());
+        assert_eq!(part.commit().unwrap(), target);
+        assert_eq!(std::fs::read(&target).unwrap(), b"hello");
+
+        let mut dropped = PartFile::create(dir.path(), "http://h/y").unwrap();
+        dropped.write(b"partial").unwrap();
+        drop(dropped);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the committed file remains");
+    }
+}

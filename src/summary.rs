@@ -1,0 +1,254 @@
+//! The end-of-run summary: counts, bytes, rate and latency percentiles, in
+//! constant memory whatever the number of URLs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::fetch::ErrorKind;
+use crate::output::{human_bytes, human_ms};
+
+/// Running totals of a run.
+pub struct Summary {
+    ok: u64,
+    failed: u64,
+    not_started: u64,
+    bytes: u64,
+    by_status: BTreeMap<u16, u64>,
+    by_kind: BTreeMap<ErrorKind, u64>,
+    /// Latency of fetched entries in microseconds (3 significant digits).
+    latency: Histogram<u64>,
+}
+
+/// The summary as written by `--summary-json`.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Entries accounted for (ok + failed + not started).
+    pub entries: u64,
+    /// Entries that succeeded.
+    pub ok: u64,
+    /// Entries that were tried and failed.
+    pub failed: u64,
+    /// Entries never started (interrupted, `--fail-fast`).
+    pub not_started: u64,
+    /// Failed entries by HTTP status (as strings, for JSON object keys).
+    pub failed_by_status: BTreeMap<String, u64>,
+    /// Failed entries by error kind.
+    pub failed_by_kind: BTreeMap<&'static str, u64>,
+    /// Responses by status class (`2xx`, `4xx`, ...).
+    pub status_classes: BTreeMap<String, u64>,
+    /// Body bytes read.
+    pub bytes: u64,
+    /// Wall time of the run, in seconds.
+    pub wall_s: f64,
+    /// Entries finished per second of wall time.
+    pub requests_per_s: f64,
+    /// Latency percentiles in milliseconds (null when nothing was fetched).
+    pub latency_ms: Option<Latency>,
+}
+
+/// Latency percentiles, in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Slowest.
+    pub max: f64,
+}
+
+impl Default for Summary {
+    fn default() -> Self {
+        Summary {
+            ok: 0,
+            failed: 0,
+            not_started: 0,
+            bytes: 0,
+            by_status: BTreeMap::new(),
+            by_kind: BTreeMap::new(),
+            // 1 µs to 1 hour; longer latencies are counted as 1 hour.
+            latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
+                .unwrap_or_else(|_| unreachable!("constant bounds are valid")),
+        }
+    }
+}
+
+impl Summary {
+    /// Counts one finished entry.
+    pub fn add(
+        &mut self,
+        ok: bool,
+        status: Option<u16>,
+        kind: Option<ErrorKind>,
+        bytes: u64,
+        elapsed: Duration,
+    ) {
+        self.bytes += bytes;
+        if let Some(s) = status {
+            *self.by_status.entry(s).or_default() += 1;
+        }
+        if kind != Some(ErrorKind::InvalidUrl) {
+            let micros = u64::try_from(elapsed.as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            self.latency.saturating_record(micros);
+        }
+        if ok {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+            if let Some(kind) = kind {
+                *self.by_kind.entry(kind).or_default() += 1;
+            }
+        }
+    }
+
+    /// Counts one entry that was never started.
+    pub fn add_not_started(&mut self) {
+        self.not_started += 1;
+    }
+
+    /// Whether any entry failed or was never started.
+    pub fn any_failed(&self) -> bool {
+        self.failed > 0 || self.not_started > 0
+    }
+
+    /// Entries failed so far (for progress).
+    pub fn failed(&self) -> u64 {
+        self.failed
+    }
+
+    /// Entries accounted for.
+    pub fn entries(&self) -> u64 {
+        self.ok + self.failed + self.not_started
+    }
+
+    /// The totals as a report, `wall` being the run's wall time.
+    pub fn report(&self, wall: Duration, accept: &crate::accept::Accept) -> Report {
+        let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
+        let mut classes = BTreeMap::new();
+        let mut failed_by_status = BTreeMap::new();
+        for (&status, &n) in &self.by_status {
+            *classes.entry(format!("{}xx", status / 100)).or_default() += n;
+            if !accept.contains(status) {
+                failed_by_status.insert(status.to_string(), n);
+            }
+        }
+        let wall_s = wall.as_secs_f64();
+        Report {
+            entries: self.entries(),
+            ok: self.ok,
+            failed: self.failed,
+            not_started: self.not_started,
+            failed_by_status,
+            failed_by_kind: self.by_kind.iter().map(|(k, &n)| (k.as_str(), n)).collect(),
+            status_classes: classes,
+            bytes: self.bytes,
+            wall_s,
+            requests_per_s: if wall_s > 0.0 {
+                (self.ok + self.failed) as f64 / wall_s
+            } else {
+                0.0
+            },
+            latency_ms: (!self.latency.is_empty()).then(|| Latency {
+                p50: ms(0.5),
+                p90: ms(0.9),
+                p99: ms(0.99),
+                max: self.latency.max() as f64 / 1000.0,
+            }),
+        }
+    }
+}
+
+impl Report {
+    /// The summary for people, as printed on stderr.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(
+            s,
+            "summary: {} entries, {} ok, {} failed",
+            self.entries, self.ok, self.failed
+        );
+        if self.not_started > 0 {
+            let _ = write!(s, ", {} not started", self.not_started);
+        }
+        s.push('\n');
+        if !self.status_classes.is_empty() {
+            let classes: Vec<String> = self
+                .status_classes
+                .iter()
+                .map(|(c, n)| format!("{c} {n}"))
+                .collect();
+            let _ = writeln!(s, "  statuses: {}", classes.join(", "));
+        }
+        if self.failed > 0 {
+            let failures: Vec<String> = self
+                .failed_by_status
+                .iter()
+                .map(|(st, n)| format!("{st} x{n}"))
+                .chain(self.failed_by_kind.iter().map(|(k, n)| format!("{k} x{n}")))
+                .collect();
+            let _ = writeln!(s, "  failed: {}", failures.join(", "));
+        }
+        let _ = writeln!(
+            s,
+            "  {} in {}, {:.1} req/s",
+            human_bytes(self.bytes),
+            human_ms(self.wall_s * 1000.0),
+            self.requests_per_s
+        );
+        if let Some(l) = &self.latency_ms {
+            let _ = writeln!(
+                s,
+                "  latency: p50 {}, p90 {}, p99 {}, max {}",
+                human_ms(l.p50),
+                human_ms(l.p90),
+                human_ms(l.p99),
+                human_ms(l.max)
+            );
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accept::Accept;
+
+    #[test]
+    fn counts_and_percentiles() {
+        let mut s = Summary::default();
+        for ms in 1..=100 {
+            s.add(true, Some(200), None, 10, Duration::from_millis(ms));
+        }
+        s.add(false, Some(404), None, 5, Duration::from_millis(1));
+        s.add(
+            false,
+            None,
+            Some(ErrorKind::Timeout),
+            0,
+            Duration::from_millis(1),
+        );
+        s.add(false, None, Some(ErrorKind::InvalidUrl), 0, Duration::ZERO);
+        s.add_not_started();
+        let r = s.report(Duration::from_secs(2), &Accept::parse("200-399").unwrap());
+        assert_eq!((r.entries, r.ok, r.failed, r.not_started), (104, 100, 3, 1));
+        assert_eq!(r.failed_by_status["404"], 1);
+        assert_eq!(r.failed_by_kind["timeout"], 1);
+        assert_eq!(r.status_classes["2xx"], 100);
+        assert_eq!(r.bytes, 1005);
+        let l = r.latency_ms.as_ref().unwrap();
+        assert!((49.0..=51.0).contains(&l.p50), "{}", l.p50);
+        assert!((99.0..=101.0).contains(&l.max));
+        let text = r.text();
+        assert!(text.starts_with("summary: 104 entries, 100 ok, 3 failed, 1 not started"));
+        assert!(text.contains("404 x1") && text.contains("timeout x1"));
+    }
+}
