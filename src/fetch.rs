@@ -288,7 +288,10 @@ impl Fetcher {
 
     /// Sleeps until `deadline`; false if the run was interrupted meanwhile.
     fn wait_until(&self, deadline: Instant) -> bool {
-        matches!(self.cancel.recv_deadline(deadline), Err(RecvTimeoutError::Timeout))
+        matches!(
+            self.cancel.recv_deadline(deadline),
+            Err(RecvTimeoutError::Timeout)
+        )
     }
 
     fn attempt(&self, url: &str, last_try: bool) -> Attempt {
@@ -529,8 +532,8 @@ fn classify(e: &ureq::Error, config: &RequestConfig) -> FetchError {
             K::Redirects,
             "redirect without a usable Location".to_owned(),
         ),
-        E::Tls(m) => (K::Tls, (*m).to_owned()),
-        E::Rustls(r) => (K::Tls, r.to_string()),
+        E::Tls(m) => (K::Tls, tls_message(m)),
+        E::Rustls(r) => (K::Tls, tls_message(&r.to_string())),
         E::Pem(_) => (K::Tls, "bad certificate".to_owned()),
         E::BodyExceedsLimit(n) => (K::TooLarge, format!("body larger than {n} bytes")),
         E::LargeResponseHeader(..) => (
@@ -546,6 +549,22 @@ fn classify(e: &ureq::Error, config: &RequestConfig) -> FetchError {
     FetchError::new(kind, message)
 }
 
+/// rustls's certificate errors, with what to do about the common ones.
+fn tls_message(text: &str) -> String {
+    let hint = if text.contains("UnknownIssuer") {
+        "certificate signed by an unknown authority (trust it with --cacert FILE)"
+    } else if text.contains("CaUsedAsEndEntity") {
+        "the server presents a CA certificate (CA:TRUE) as its own; issue it a leaf certificate"
+    } else if text.contains("NotValidForName") {
+        "certificate is not valid for this host name"
+    } else if text.contains("Expired") {
+        "certificate has expired"
+    } else {
+        return text.to_owned();
+    };
+    hint.to_owned()
+}
+
 fn classify_io(io: &std::io::Error) -> (ErrorKind, String) {
     use std::io::ErrorKind as IoKind;
     // rustls reports certificate problems as I/O errors carrying its error.
@@ -553,11 +572,11 @@ fn classify_io(io: &std::io::Error) -> (ErrorKind, String) {
         if let Some(tls) = inner.downcast_ref::<ureq::Error>()
             && let ureq::Error::Rustls(r) = tls
         {
-            return (ErrorKind::Tls, r.to_string());
+            return (ErrorKind::Tls, tls_message(&r.to_string()));
         }
         let text = inner.to_string();
         if text.contains("certificate") || text.contains("handshake") || text.contains("tls") {
-            return (ErrorKind::Tls, text);
+            return (ErrorKind::Tls, tls_message(&text));
         }
     }
     match io.kind() {

@@ -39,6 +39,120 @@ pub struct InputStats {
     pub done: AtomicBool,
     /// A read error that ended the input early.
     pub error: Mutex<Option<String>>,
+    /// Entries the input will hold, when known before it is all read
+    /// (see [`count_ahead`]); 0 when unknown.
+    pub expected: AtomicU64,
+}
+
+impl InputStats {
+    /// The number of results this run will produce, as soon as it is known.
+    pub fn total(&self) -> Option<u64> {
+        if self.done.load(Ordering::SeqCst) {
+            return Some(self.kept.load(Ordering::SeqCst));
+        }
+        Some(self.expected.load(Ordering::SeqCst)).filter(|&n| n > 0)
+    }
+}
+
+/// Counts the entries of `sources` ahead of the reader, on its own thread,
+/// so the progress bar has a total and an ETA from the start. Only for
+/// arguments and regular files read with positioned reads (the reader's own
+/// offset is untouched); stdin, pipes and `--dedup` leave the total unknown
+/// until the input ends.
+pub fn count_ahead(sources: &[Source], filter: Filter, stats: &Arc<InputStats>) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        if filter.dedup {
+            return;
+        }
+        let mut plan = Vec::new();
+        for source in sources {
+            match source {
+                Source::Args(urls) => plan
+                    .push(Err(
+                        urls.iter().filter(|u| is_entry(u.as_bytes())).count() as u64
+                    )),
+                Source::File(_, f) if f.metadata().is_ok_and(|m| m.is_file()) => {
+                    match f.try_clone() {
+                        Ok(f) => plan.push(Ok(f)),
+                        Err(_) => return,
+                    }
+                }
+                _ => return,
+            }
+        }
+        let stats = Arc::clone(stats);
+        let counter = move || {
+            let mut total = 0u64;
+            for item in plan {
+                total += match item {
+                    Err(n) => n,
+                    Ok(file) => {
+                        let mut counter = LineCounter::default();
+                        let mut buf = vec![0; MAX_LINE];
+                        let mut offset = 0;
+                        loop {
+                            match file.read_at(&mut buf, offset) {
+                                Ok(0) => break,
+                                Ok(n) => {
+                                    counter.feed(&buf[..n]);
+                                    offset += n as u64;
+                                }
+                                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                                Err(_) => return,
+                            }
+                        }
+                        counter.finish()
+                    }
+                };
+            }
+            let kept = match filter.shard {
+                Some((k, n)) => total / n + u64::from(k < total % n),
+                None => total,
+            };
+            stats.expected.store(kept, Ordering::SeqCst);
+        };
+        let _ = std::thread::Builder::new()
+            .name("fetchpool-count".into())
+            .spawn(counter);
+    }
+}
+
+fn is_entry(line: &[u8]) -> bool {
+    let t = line.trim_ascii();
+    !t.is_empty() && !t.starts_with(b"#")
+}
+
+/// Counts entry lines in a byte stream fed in pieces.
+#[derive(Default)]
+struct LineCounter {
+    entries: u64,
+    /// First non-blank byte of the current line, if seen.
+    first: Option<u8>,
+}
+
+impl LineCounter {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' {
+                self.end_line();
+            } else if self.first.is_none() && !b.is_ascii_whitespace() {
+                self.first = Some(b);
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        if self.first.take().is_some_and(|b| b != b'#') {
+            self.entries += 1;
+        }
+    }
+
+    fn finish(mut self) -> u64 {
+        self.end_line();
+        self.entries
+    }
 }
 
 /// Which entries to keep.
@@ -263,6 +377,26 @@ mod tests {
         assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(false));
         assert_eq!(buf, b"ab");
         assert_eq!(read_line(&mut r, &mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn counts_ahead_like_the_reader() {
+        let text = b"# c\nhttp://a/\n\n  \t\nhttp://b/\r\n  # d\nx\ny";
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, text).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        let sources = vec![
+            Source::Args(vec!["http://z/".into(), " ".into()]),
+            Source::File("t".into(), file),
+        ];
+        let stats = Arc::new(InputStats::default());
+        count_ahead(&sources, Filter::default(), &stats);
+        let read = Entries::new(sources, Filter::default(), Arc::clone(&stats)).count() as u64;
+        assert_eq!(read, 5);
+        while stats.expected.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(stats.expected.load(Ordering::SeqCst), read);
     }
 
     #[test]

@@ -38,7 +38,7 @@ use crate::cli::Config;
 use crate::fetch::{ErrorKind, FetchError, Fetched, Fetcher};
 use crate::input::{Entries, Entry, Filter, InputStats};
 use crate::output::{Printer, Record};
-use crate::pool::{Finished, Outcome, Pool};
+use crate::pool::{Finished, Outcome, Pool, Results};
 use crate::progress::Progress;
 use crate::summary::Summary;
 
@@ -92,14 +92,14 @@ pub fn run(config: Config) -> Result<Exit> {
     let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
     let fetcher = Fetcher::new(config.request, config.rate, cancelled)?;
     let stats = Arc::new(InputStats::default());
-    let entries = Entries::new(
-        config.sources,
-        Filter {
-            dedup: config.dedup,
-            shard: config.shard,
-        },
-        Arc::clone(&stats),
-    );
+    let filter = Filter {
+        dedup: config.dedup,
+        shard: config.shard,
+    };
+    if config.progress != cli::ProgressStyle::Off {
+        input::count_ahead(&config.sources, filter, &stats);
+    }
+    let entries = Entries::new(config.sources, filter, Arc::clone(&stats));
     let mut progress = Progress::start(config.progress, Arc::clone(&stats));
     let in_flight = progress.in_flight();
     let job = move |entry: &Entry| -> Fetched {
@@ -126,20 +126,18 @@ pub fn run(config: Config) -> Result<Exit> {
     if let Some(limit) = config.per_host {
         pool = pool.per_key(limit, |e: &Entry| host_key(&e.url));
     }
-    let (results, stop): (Box<dyn Iterator<Item = Finished<Entry, Fetched>>>, _) = if config.ordered
-    {
-        let ordered = pool
-            .ordered(entries, job, None)
-            .context("starting worker threads")?;
-        let stop = ordered.stop_handle();
-        (Box::new(ordered), stop)
+    let mut results: Box<dyn Results<Item = Finished<Entry, Fetched>>> = if config.ordered {
+        Box::new(
+            pool.ordered(entries, job, None)
+                .context("starting worker threads")?,
+        )
     } else {
-        let completed = pool
-            .as_completed(entries, job)
-            .context("starting worker threads")?;
-        let stop = completed.stop_handle();
-        (Box::new(completed), stop)
+        Box::new(
+            pool.as_completed(entries, job)
+                .context("starting worker threads")?,
+        )
     };
+    let stop = results.stop_handle();
     let interrupted = {
         let stop = stop.clone();
         let mut cancel = Some(cancel);
@@ -153,11 +151,11 @@ pub fn run(config: Config) -> Result<Exit> {
     let mut printer = Printer::stdout(config.format);
     let mut summary = Summary::default();
     let mut stopped_early = false;
-    for Finished {
+    while let Some(Finished {
         job: entry,
         outcome,
         ..
-    } in results
+    }) = results.next()
     {
         let fetched = match outcome {
             Outcome::Done(f) => f,
@@ -199,7 +197,16 @@ pub fn run(config: Config) -> Result<Exit> {
         } else {
             printer.print(&record)
         };
-        if let Err(e) = printed {
+        // Flush before waiting for the next result, so readers (`| head`,
+        // a script following along) see lines as they come, while a busy
+        // run still writes in large blocks.
+        if let Err(e) = printed.and_then(|()| {
+            if results.ready() {
+                Ok(())
+            } else {
+                printer.flush()
+            }
+        }) {
             return broken_pipe_or(e, &stop);
         }
     }

@@ -484,6 +484,15 @@ impl StopHandle {
     }
 }
 
+/// What both result iterators offer besides iteration.
+pub trait Results: Iterator {
+    /// A handle that stops this run from another thread.
+    fn stop_handle(&self) -> StopHandle;
+    /// Whether `next` would return at once; a consumer that buffers output
+    /// flushes when this is false, before it blocks.
+    fn ready(&self) -> bool;
+}
+
 /// Results of a pool run in completion order. Dropping it stops the run and
 /// joins every worker.
 pub struct Completed<J, R> {
@@ -495,16 +504,13 @@ pub struct Completed<J, R> {
     workers_gone: bool,
 }
 
-impl<J, R> Completed<J, R> {
-    /// A handle that stops this run from another thread.
-    pub fn stop_handle(&self) -> StopHandle {
+impl<J, R> Results for Completed<J, R> {
+    fn stop_handle(&self) -> StopHandle {
         StopHandle(Arc::clone(&self.state))
     }
 
-    /// The channel the results arrive on, for use in `select!` (each result
-    /// is delivered once, either here or through the iterator).
-    pub fn receiver(&self) -> &Receiver<Finished<J, R>> {
-        &self.results
+    fn ready(&self) -> bool {
+        !self.results.is_empty()
     }
 }
 
@@ -552,10 +558,13 @@ pub struct Ordered<J, R> {
     next: u64,
 }
 
-impl<J, R> Ordered<J, R> {
-    /// A handle that stops this run from another thread.
-    pub fn stop_handle(&self) -> StopHandle {
+impl<J, R> Results for Ordered<J, R> {
+    fn stop_handle(&self) -> StopHandle {
         self.completed.stop_handle()
+    }
+
+    fn ready(&self) -> bool {
+        self.pending.contains_key(&self.next)
     }
 }
 

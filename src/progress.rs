@@ -105,22 +105,24 @@ impl Progress {
                             .then(|| input.kept.load(Ordering::SeqCst));
                         match &bar {
                             Some(bar) => {
-                                if let (Some(total), false) = (total, known_len) {
+                                if let Some(total) = total {
                                     bar.set_length(total);
-                                    bar.set_style(style_for(true));
-                                    known_len = true;
+                                    if !known_len {
+                                        bar.set_style(style_for(true));
+                                        known_len = true;
+                                    }
                                 }
-                                bar.set_message(message(failed, stuck.as_ref()));
+                                bar.set_message(message(bar.per_sec(), failed, stuck.as_ref()));
                                 bar.tick();
                             }
                             None => {
                                 let done = counts.done.load(Ordering::Relaxed);
                                 let secs = started.elapsed().as_secs_f64();
                                 let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
+                                let rate = done as f64 / secs.max(0.001);
                                 eprintln!(
-                                    "fetchpool: {done}/{total} done, {:.1}/s, {}",
-                                    done as f64 / secs.max(0.001),
-                                    message(failed, stuck.as_ref())
+                                    "fetchpool: {done}/{total} done, {}",
+                                    message(rate, failed, stuck.as_ref())
                                 );
                             }
                         }
@@ -182,17 +184,17 @@ impl Drop for Progress {
 
 fn style_for(known_total: bool) -> BarStyle {
     let template = if known_total {
-        "{spinner} [{bar:30}] {pos}/{len} {per_sec:.dim} ETA {eta} {msg}"
+        "{spinner} [{bar:30}] {pos}/{len} ETA {eta} {msg}"
     } else {
-        "{spinner} {pos} done {per_sec:.dim} {msg}"
+        "{spinner} {pos} done {msg}"
     };
     BarStyle::with_template(template)
         .unwrap_or_else(|_| BarStyle::default_bar())
         .progress_chars("=> ")
 }
 
-fn message(failed: u64, stuck: Option<&(Duration, String)>) -> String {
-    let mut msg = format!("{failed} failed");
+fn message(rate: f64, failed: u64, stuck: Option<&(Duration, String)>) -> String {
+    let mut msg = format!("{rate:.0}/s, {failed} failed");
     if let Some((age, url)) = stuck {
         msg.push_str(&format!(
             ", waiting {} on {}",
@@ -223,7 +225,11 @@ mod tests {
 
     #[test]
     fn message_names_a_stuck_url() {
-        let m = message(3, Some(&(Duration::from_secs(7), "http://slow/".into())));
-        assert_eq!(m, "3 failed, waiting 7.00 s on http://slow/");
+        let m = message(
+            12.3,
+            3,
+            Some(&(Duration::from_secs(7), "http://slow/".into())),
+        );
+        assert_eq!(m, "12/s, 3 failed, waiting 7.00 s on http://slow/");
     }
 }
