@@ -99,10 +99,7 @@ impl Progress {
                     while stopped.recv_timeout(every).is_err_and(|e| e.is_timeout()) {
                         let failed = counts.failed.load(Ordering::Relaxed);
                         let stuck = in_flight.oldest().filter(|(age, _)| *age >= STUCK_AFTER);
-                        let total = input
-                            .done
-                            .load(Ordering::SeqCst)
-                            .then(|| input.kept.load(Ordering::SeqCst));
+                        let total = input.total();
                         match &bar {
                             Some(bar) => {
                                 if let Some(total) = total {
