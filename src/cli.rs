@@ -189,6 +189,20 @@ pub enum Source {
     Stdin,
 }
 
+impl Source {
+    /// Whether reading it may wait for ever (a pipe or a terminal), as
+    /// opposed to arguments and regular files.
+    pub fn can_block(&self) -> bool {
+        let regular = |m: std::io::Result<std::fs::Metadata>| m.is_ok_and(|m| m.is_file());
+        match self {
+            Source::Args(_) => false,
+            Source::File(_, f) => !regular(f.metadata()),
+            // `< urls.txt` makes stdin a regular file.
+            Source::Stdin => !regular(std::fs::metadata("/dev/stdin")),
+        }
+    }
+}
+
 /// How results are printed.
 #[derive(Debug)]
 pub enum OutputFormat {

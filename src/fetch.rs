@@ -148,6 +148,8 @@ impl FetchError {
 /// What one fetch produced.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
+    /// No error and a status in `--accept`.
+    pub ok: bool,
     /// Final HTTP status, if a response arrived.
     pub status: Option<u16>,
     /// Body bytes read in the last attempt.
@@ -341,7 +343,16 @@ impl Fetcher {
         let mut fetched = self.read_body(url, status, response);
         fetched.status = Some(status.as_u16());
         fetched.final_url = final_url;
-        Attempt::Done(fetched)
+        match &fetched.error {
+            // A body that stalled past the deadline is retried like a server
+            // that never answered.
+            Some(e) if !last_try && e.kind.is_retryable() => Attempt::Retry(fetched, None),
+            Some(_) => Attempt::Done(fetched),
+            None => {
+                fetched.ok = self.config.accept.contains(status.as_u16());
+                Attempt::Done(fetched)
+            }
+        }
     }
 
     /// Streams the body: counted, hashed and saved as asked, never held whole.
@@ -373,7 +384,9 @@ impl Fetcher {
         let mut reader = response.into_body().into_reader();
         let mut buf = [0u8; IO_BUFFER];
         loop {
-            let n = match reader.read(&mut buf) {
+            // Never read more than one byte past --max-size.
+            let room = usize::try_from(max.saturating_add(1) - fetched.bytes).unwrap_or(usize::MAX);
+            let n = match reader.read(&mut buf[..room.min(IO_BUFFER)]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

@@ -29,7 +29,7 @@ pub mod url;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -38,7 +38,7 @@ use crate::cli::Config;
 use crate::fetch::{ErrorKind, FetchError, Fetched, Fetcher};
 use crate::input::{Entries, Entry, Filter, InputStats};
 use crate::output::{Printer, Record};
-use crate::pool::{Finished, Outcome, Pool, Results};
+use crate::pool::{Finished, Outcome, Pool, Results, StopHandle};
 use crate::progress::Progress;
 use crate::summary::Summary;
 
@@ -99,9 +99,14 @@ pub fn run(config: Config) -> Result<Exit> {
     if config.progress != cli::ProgressStyle::Off {
         input::count_ahead(&config.sources, filter, &stats);
     }
+    let input_can_block = config.sources.iter().any(cli::Source::can_block);
     let entries = Entries::new(config.sources, filter, Arc::clone(&stats));
     let mut progress = Progress::start(config.progress, Arc::clone(&stats));
     let in_flight = progress.in_flight();
+    // Set once the pool runs; the job itself applies --fail-fast, so with one
+    // worker not even the next queued job starts after a failure.
+    let fail_fast: Arc<OnceLock<StopHandle>> = Arc::default();
+    let fail_fast_job = config.fail_fast.then(|| Arc::clone(&fail_fast));
     let job = move |entry: &Entry| -> Fetched {
         if let Some(reason) = &entry.invalid {
             return Fetched {
@@ -115,6 +120,11 @@ pub fn run(config: Config) -> Result<Exit> {
         let fetched = fetcher.fetch(&url::request_form(&entry.url));
         if let Some(f) = &in_flight {
             f.finish(entry.seq);
+        }
+        if !fetched.ok
+            && let Some(stop) = fail_fast_job.as_ref().and_then(|s| s.get())
+        {
+            stop.skip_rest();
         }
         fetched
     };
@@ -138,11 +148,19 @@ pub fn run(config: Config) -> Result<Exit> {
         )
     };
     let stop = results.stop_handle();
+    let _ = fail_fast.set(stop.clone());
     let interrupted = {
         let stop = stop.clone();
         let mut cancel = Some(cancel);
         signals::install(move || {
-            stop.stop();
+            // Start nothing new. Input that cannot block (arguments, regular
+            // files) is still read, so the summary and --write-failed account
+            // for every entry; a pipe might never end, so it is not.
+            if input_can_block {
+                stop.stop();
+            } else {
+                stop.skip_rest();
+            }
             drop(cancel.take());
         })
         .context("installing signal handlers")?
@@ -150,7 +168,6 @@ pub fn run(config: Config) -> Result<Exit> {
 
     let mut printer = Printer::stdout(config.format);
     let mut summary = Summary::default();
-    let mut stopped_early = false;
     while let Some(Finished {
         job: entry,
         outcome,
@@ -171,7 +188,7 @@ pub fn run(config: Config) -> Result<Exit> {
                 continue;
             }
         };
-        let ok = fetched.error.is_none() && fetched.status.is_some_and(|s| accept.contains(s));
+        let ok = fetched.ok;
         summary.add(
             ok,
             fetched.status,
@@ -183,10 +200,6 @@ pub fn run(config: Config) -> Result<Exit> {
         if !ok {
             if let Some(w) = &mut write_failed {
                 writeln!(w, "{}", entry.url).context("writing --write-failed file")?;
-            }
-            if config.fail_fast && !stopped_early {
-                stopped_early = true;
-                stop.skip_rest();
             }
         } else if config.failures_only {
             continue;
