@@ -17,7 +17,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use ureq::Agent;
-use ureq::http::{Method, Response, StatusCode};
+use ureq::http::{Method, Response, StatusCode, Uri};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
 use ureq::unversioned::transport::DefaultConnector;
 
@@ -35,10 +35,12 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Error bodies up to this size are read before a retry so the connection
 /// goes back to the pool; larger ones are dropped with their connection.
 const DRAIN_MAX: u64 = 64 * 1024;
-/// Read buffer of a worker, and ureq's per-connection buffers (see
-/// `BENCHMARKS.md`): large enough for any sane response head, small enough
-/// that a thousand connections stay cheap.
+/// ureq's per-connection buffers, and the largest response head accepted
+/// (see `BENCHMARKS.md`): large enough for any sane response head, small
+/// enough that a thousand connections stay cheap (ureq's default is 128 KiB).
 const IO_BUFFER: usize = 32 * 1024;
+/// A worker's body read buffer, on its stack: zeroed per fetch, so kept small.
+const READ_BUF: usize = 8 * 1024;
 
 /// Request settings, from the command line.
 #[derive(Debug, Clone)]
@@ -256,6 +258,15 @@ impl Fetcher {
     /// configured. Never panics on anything a server sends.
     pub fn fetch(&self, url: &str) -> Fetched {
         let start = Instant::now();
+        let uri: Uri = match url.parse() {
+            Ok(uri) => uri,
+            Err(e) => {
+                return Fetched {
+                    error: Some(FetchError::new(ErrorKind::InvalidUrl, e.to_string())),
+                    ..Fetched::default()
+                };
+            }
+        };
         let mut attempts = 0;
         let mut fetched = loop {
             attempts += 1;
@@ -265,7 +276,7 @@ impl Fetcher {
                 break cancelled();
             }
             let last_try = attempts > self.config.retries || !self.idempotent();
-            match self.attempt(url, last_try) {
+            match self.attempt(&uri, url, last_try) {
                 Attempt::Done(f) => break f,
                 Attempt::Retry(f, after) => {
                     let wait = after.unwrap_or_else(|| backoff(attempts));
@@ -296,10 +307,10 @@ impl Fetcher {
         )
     }
 
-    fn attempt(&self, url: &str, last_try: bool) -> Attempt {
+    fn attempt(&self, uri: &Uri, url: &str, last_try: bool) -> Attempt {
         let mut request = ureq::http::Request::builder()
             .method(self.config.method.clone())
-            .uri(url);
+            .uri(uri.clone());
         for (name, value) in &self.config.headers {
             request = request.header(name, value);
         }
@@ -324,7 +335,7 @@ impl Fetcher {
             }
         };
         let status = response.status();
-        let final_url = redirected(url, &response);
+        let final_url = redirected(uri, &response);
         if !last_try && RETRY_STATUSES.contains(&status.as_u16()) {
             match retry_after(&response) {
                 Some(wait) if wait > self.config.max_retry_wait => {}
@@ -382,11 +393,11 @@ impl Fetcher {
             }
         };
         let mut reader = response.into_body().into_reader();
-        let mut buf = [0u8; IO_BUFFER];
+        let mut buf = [0u8; READ_BUF];
         loop {
             // Never read more than one byte past --max-size.
             let room = usize::try_from(max.saturating_add(1) - fetched.bytes).unwrap_or(usize::MAX);
-            let n = match reader.read(&mut buf[..room.min(IO_BUFFER)]) {
+            let n = match reader.read(&mut buf[..room.min(READ_BUF)]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -502,13 +513,10 @@ fn drain(response: Response<ureq::Body>) -> u64 {
 }
 
 /// The final URL when redirects were followed.
-fn redirected(requested: &str, response: &Response<ureq::Body>) -> Option<String> {
+fn redirected(requested: &Uri, response: &Response<ureq::Body>) -> Option<String> {
     use ureq::ResponseExt;
     let final_uri = response.get_uri();
-    let same = requested
-        .parse::<ureq::http::Uri>()
-        .is_ok_and(|u| &u == final_uri);
-    (!same).then(|| redact::url(&final_uri.to_string()).into_owned())
+    (final_uri != requested).then(|| redact::url(&final_uri.to_string()).into_owned())
 }
 
 /// Maps a ureq error to SPEC's kinds, with a message in our words.

@@ -7,6 +7,7 @@
 
 mod basics;
 mod faults;
+mod scripting;
 mod server;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -18,6 +18,7 @@
 //! | `/redirect/N` | 302 to `/redirect/N-1`, `/redirect/1` goes to `/ok` |
 //! | `/hold` | waits until [`TestServer::set_hold_target`] requests are in flight (or 20 s), then 200 |
 //! | `/slow/MS` | sleeps MS milliseconds, then 200 |
+//! | `/gate` | waits until [`TestServer::open_gate`] (or 40 s), then 200 |
 //! | `/fault/reset` | closes with RST (see below) |
 //! | `/fault/hang` | reads the request, never answers, keeps the socket open |
 //! | `/fault/garbage` | `SSH-2.0-nope\r\n\r\n`, then close |
@@ -27,7 +28,7 @@
 //! | `/fault/self-redirect` | 302 to itself |
 //! | `/fault/flaky503/ID` | 503 the first two times for ID, then 200 |
 //! | `/fault/retry-after/ID` | 429 with `Retry-After: 1` the first time for ID, then 200 |
-//! | anything else | 404 |
+//! | anything else | 404, or after [`TestServer::serve_any`] 200 with [`echo_body`] of the target |
 //!
 //! A real RST without `SO_LINGER` (`TcpStream::set_linger` is unstable and
 //! socket2 is not a dependency): the request head is only *peeked* before it
@@ -47,6 +48,8 @@ use std::time::{Duration, Instant};
 pub const BIG_LEN: u64 = 10_000_000;
 /// How long a `/hold` request waits at most for its batch to fill.
 const HOLD_FALLBACK: Duration = Duration::from_secs(20);
+/// How long a `/gate` request waits at most for the gate to open.
+pub const GATE_FALLBACK: Duration = Duration::from_secs(40);
 /// Largest request head the server accepts.
 const MAX_HEAD: usize = 64 * 1024;
 /// Idle keep-alive connections are closed after this long without a request.
@@ -83,6 +86,14 @@ impl Request {
             self.path() == pattern
         }
     }
+}
+
+/// The body served for an unknown `target` after [`TestServer::serve_any`]:
+/// a few kilobytes that name the target exactly as it arrived.
+pub fn echo_body(target: &str) -> Vec<u8> {
+    (0..40)
+        .flat_map(|i| format!("{i:02} {target}\n").into_bytes())
+        .collect()
 }
 
 /// Deterministic content of byte `i` of every generated body.
@@ -122,6 +133,29 @@ impl TestServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Lets every waiting and future `/gate` request through.
+    pub fn open_gate(&self) {
+        self.state.lock().gate_open = true;
+        self.state.changed.notify_all();
+    }
+
+    /// `/gate` requests that gave up waiting ([`GATE_FALLBACK`]) instead of
+    /// being let through by [`TestServer::open_gate`].
+    pub fn gate_fallbacks(&self) -> usize {
+        self.state.lock().gate_fallbacks
+    }
+
+    /// From now on, answer unknown paths with 200 and [`echo_body`] of the
+    /// target (path and query as received) instead of 404.
+    pub fn serve_any(&self) {
+        self.state.serve_any.store(true, Ordering::SeqCst);
+    }
+
+    /// When each request arrived (was read), in arrival order.
+    pub fn arrival_times(&self) -> Vec<Instant> {
+        self.state.requests.lock().unwrap().times.clone()
     }
 
     /// How many requests in flight release the waiting `/hold` requests.
@@ -183,6 +217,8 @@ impl Drop for TestServer {
 struct State {
     shutdown: AtomicBool,
     connections: AtomicUsize,
+    /// Unknown paths get 200 and [`echo_body`] instead of 404.
+    serve_any: AtomicBool,
     requests: Mutex<Log>,
     flight: Mutex<Flight>,
     /// Signalled on every change of `flight` and on shutdown.
@@ -192,6 +228,8 @@ struct State {
 #[derive(Default)]
 struct Log {
     all: Vec<Request>,
+    /// When each request of `all` arrived.
+    times: Vec<Instant>,
     /// Requests per path, so routing never scans `all`.
     per_path: HashMap<String, usize>,
 }
@@ -205,6 +243,10 @@ struct Flight {
     hold_waiting: usize,
     /// Bumped each time a `/hold` batch fills; its waiters leave when it moves.
     hold_epoch: u64,
+    /// Set by [`TestServer::open_gate`].
+    gate_open: bool,
+    /// `/gate` requests that hit [`GATE_FALLBACK`].
+    gate_fallbacks: usize,
 }
 
 impl State {
@@ -237,6 +279,7 @@ impl State {
     fn record(&self, req: &Request) -> usize {
         let mut log = self.requests.lock().unwrap();
         log.all.push(req.clone());
+        log.times.push(Instant::now());
         let count = log.per_path.entry(req.path().to_string()).or_insert(0);
         *count += 1;
         *count
@@ -249,6 +292,23 @@ impl State {
         InFlight {
             state: self,
             done: false,
+        }
+    }
+
+    /// Waits until the gate is open (or the fallback passed, which is counted).
+    fn gate(&self) {
+        let deadline = Instant::now() + GATE_FALLBACK;
+        let mut f = self.lock();
+        while !f.gate_open {
+            let now = Instant::now();
+            if self.is_shutdown() {
+                return;
+            }
+            if now >= deadline {
+                f.gate_fallbacks += 1;
+                return;
+            }
+            f = self.changed.wait_timeout(f, deadline - now).unwrap().0;
         }
     }
 
@@ -471,6 +531,11 @@ fn route(
             flight.answer();
             reply.simple(200, &[], b"held\n")
         }
+        ["gate"] => {
+            state.gate();
+            flight.answer();
+            reply.simple(200, &[], b"gate\n")
+        }
         ["slow", ms] => {
             let ms = ms.parse().unwrap_or(0);
             if !state.sleep(Duration::from_millis(ms)) {
@@ -535,6 +600,10 @@ fn route(
             } else {
                 reply.simple(200, &[], b"ok\n")
             }
+        }
+        _ if state.serve_any.load(Ordering::SeqCst) => {
+            flight.answer();
+            reply.simple(200, &[], &echo_body(&req.target))
         }
         _ => {
             flight.answer();
