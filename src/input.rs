@@ -233,18 +233,18 @@ impl Entries {
         }
     }
 
+    /// Dedup looks at every entry before sharding, so N machines sharding
+    /// one list agree on which occurrence of a URL is the first: together
+    /// they fetch each URL once.
     fn keep(&mut self, seq: u64, url: &str) -> bool {
-        if let Some((k, n)) = self.filter.shard
-            && seq % n != k
-        {
-            return false;
-        }
         if self.filter.dedup {
             let (a, b) = &self.hashers;
             let hash = (u128::from(a.hash_one(url)) << 64) | u128::from(b.hash_one(url));
-            return self.seen.insert(hash);
+            if !self.seen.insert(hash) {
+                return false;
+            }
         }
-        true
+        self.filter.shard.is_none_or(|(k, n)| seq % n == k)
     }
 }
 
