@@ -921,6 +921,27 @@ mod tests {
     }
 
     #[test]
+    fn gate_serve_any_and_arrival_times() {
+        let server = TestServer::start();
+        let mut c = Raw::connect(&server);
+        assert_eq!(c.get("/no/such?x=1").status, 404);
+        server.serve_any();
+        let any = c.get("/../a%2e?x=1");
+        assert_eq!(any.status, 200);
+        assert_eq!(any.body, echo_body("/../a%2e?x=1"));
+
+        let gated = thread::spawn(move || c.get("/gate?i=1").status);
+        assert!(server.wait_for_requests(3, Duration::from_secs(10)));
+        assert_eq!(server.max_in_flight(), 1);
+        server.open_gate();
+        assert_eq!(gated.join().unwrap(), 200);
+        assert_eq!(server.gate_fallbacks(), 0);
+        let times = server.arrival_times();
+        assert_eq!(times.len(), 3);
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
     fn slow_answers_after_the_delay() {
         let server = TestServer::start();
         let start = Instant::now();
