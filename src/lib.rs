@@ -3,8 +3,8 @@
 //! Data flows one way: [`input`] reads entries lazily on the pool's feeder
 //! thread -> a bounded job queue -> [`pool`] workers, each calling [`fetch`]
 //! with one shared HTTP agent -> a results channel -> [`run`] on the main
-//! thread, which prints each result ([`output`]) in completion order, drives
-//! the [`progress`] display and adds up the [`summary`].
+//! thread, where [`collect`] prints each result ([`output`]) in completion
+//! order, drives the [`progress`] display and adds up the [`summary`].
 //!
 //! The pool is generic and usable on its own; the binary is glue.
 
@@ -12,6 +12,7 @@
 
 pub mod accept;
 pub mod cli;
+pub mod collect;
 pub mod fetch;
 pub mod input;
 pub mod output;
@@ -26,21 +27,21 @@ pub mod summary;
 pub mod template;
 pub mod url;
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::cli::Config;
+use crate::cli::{Config, ProgressStyle};
+use crate::collect::{Collector, Flow};
 use crate::fetch::{ErrorKind, FetchError, Fetched, Fetcher};
 use crate::input::{Entries, Entry, Filter, InputStats};
-use crate::output::{Printer, Record};
-use crate::pool::{Finished, Outcome, Pool, Results, StopHandle};
+use crate::output::Printer;
+use crate::pool::{Finished, Pool, Results, StopHandle};
 use crate::progress::Progress;
-use crate::summary::Summary;
 
 /// Stack of each worker: fetching needs little (TLS included), and a
 /// thousand workers must stay cheap. Only touched pages cost memory.
@@ -74,19 +75,17 @@ impl Exit {
 /// Runs fetchpool with a validated configuration.
 pub fn run(config: Config) -> Result<Exit> {
     let started = Instant::now();
-    let mut write_failed = config
-        .write_failed
-        .as_deref()
-        .map(create_file)
-        .transpose()?;
     if let Some(dir) = &config.request.output_dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--output-dir: cannot create {}", dir.display()))?;
     }
+    let mut collector = Collector::new(
+        Printer::stdout(config.format),
+        config.write_failed.as_deref(),
+        config.failures_only,
+        (config.request.sha256, config.request.output_dir.is_some()),
+    )?;
     let accept = config.request.accept.clone();
-    let summary_json = config.summary_json.clone();
-    let show_summary = config.summary;
-    let asked = (config.request.sha256, config.request.output_dir.is_some());
 
     // Never sent on: dropping `cancel` interrupts backoff waits and body reads.
     let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
@@ -96,37 +95,40 @@ pub fn run(config: Config) -> Result<Exit> {
         dedup: config.dedup,
         shard: config.shard,
     };
-    if config.progress != cli::ProgressStyle::Off {
+    if config.progress != ProgressStyle::Off {
         input::count_ahead(&config.sources, filter, &stats);
     }
     let input_can_block = config.sources.iter().any(cli::Source::can_block);
     let entries = Entries::new(config.sources, filter, Arc::clone(&stats));
     let mut progress = Progress::start(config.progress, Arc::clone(&stats));
-    let in_flight = progress.in_flight();
+
     // Set once the pool runs; the job itself applies --fail-fast, so with one
     // worker not even the next queued job starts after a failure.
     let fail_fast: Arc<OnceLock<StopHandle>> = Arc::default();
-    let fail_fast_job = config.fail_fast.then(|| Arc::clone(&fail_fast));
-    let job = move |entry: &Entry| -> Fetched {
-        if let Some(reason) = &entry.invalid {
-            return Fetched {
-                error: Some(FetchError::new(ErrorKind::InvalidUrl, reason.clone())),
-                ..Fetched::default()
-            };
+    let job = {
+        let in_flight = progress.in_flight();
+        let fail_fast = config.fail_fast.then(|| Arc::clone(&fail_fast));
+        move |entry: &Entry| -> Fetched {
+            if let Some(reason) = &entry.invalid {
+                return Fetched {
+                    error: Some(FetchError::new(ErrorKind::InvalidUrl, reason.clone())),
+                    ..Fetched::default()
+                };
+            }
+            if let Some(f) = &in_flight {
+                f.start(entry.seq, &entry.url);
+            }
+            let fetched = fetcher.fetch(&url::request_form(&entry.url));
+            if let Some(f) = &in_flight {
+                f.finish(entry.seq);
+            }
+            if !fetched.ok
+                && let Some(stop) = fail_fast.as_ref().and_then(|s| s.get())
+            {
+                stop.skip_rest();
+            }
+            fetched
         }
-        if let Some(f) = &in_flight {
-            f.start(entry.seq, &entry.url);
-        }
-        let fetched = fetcher.fetch(&url::request_form(&entry.url));
-        if let Some(f) = &in_flight {
-            f.finish(entry.seq);
-        }
-        if !fetched.ok
-            && let Some(stop) = fail_fast_job.as_ref().and_then(|s| s.get())
-        {
-            stop.skip_rest();
-        }
-        fetched
     };
 
     let mut pool = Pool::new(config.workers)
@@ -166,86 +168,31 @@ pub fn run(config: Config) -> Result<Exit> {
         .context("installing signal handlers")?
     };
 
-    let mut printer = Printer::stdout(config.format);
-    let mut summary = Summary::default();
-    while let Some(Finished {
-        job: entry,
-        outcome,
-        ..
-    }) = results.next()
-    {
-        let fetched = match outcome {
-            Outcome::Done(f) => f,
-            Outcome::Panicked(msg) => Fetched {
-                error: Some(FetchError::new(ErrorKind::Internal, format!("bug: {msg}"))),
-                ..Fetched::default()
-            },
-            Outcome::Skipped => {
-                summary.add_not_started();
-                if let Some(w) = &mut write_failed {
-                    writeln!(w, "{}", entry.url).context("writing --write-failed file")?;
-                }
-                continue;
-            }
-        };
-        let ok = fetched.ok;
-        summary.add(
-            ok,
-            fetched.status,
-            fetched.error.as_ref().map(|e| e.kind),
-            fetched.bytes,
-            fetched.elapsed,
-        );
-        progress.record(!ok);
-        if !ok {
-            if let Some(w) = &mut write_failed {
-                writeln!(w, "{}", entry.url).context("writing --write-failed file")?;
-            }
-        } else if config.failures_only {
-            continue;
-        }
-        let record = record(&entry, &fetched, ok, asked);
-        let printed = if printer.is_terminal() {
-            progress.suspend(|| printer.print(&record))
-        } else {
-            printer.print(&record)
-        };
-        // Flush before waiting for the next result, so readers (`| head`,
-        // a script following along) see lines as they come, while a busy
-        // run still writes in large blocks.
-        if let Err(e) = printed.and_then(|()| {
-            if results.ready() {
-                Ok(())
-            } else {
-                printer.flush()
-            }
-        }) {
-            return broken_pipe_or(e, &stop);
+    while let Some(done) = results.next() {
+        let flow = collector.take(&done.job, done.outcome, &progress, results.ready())?;
+        if flow == Flow::StdoutClosed {
+            quit_quietly(&stop);
         }
     }
-    if let Err(e) = printer.flush() {
-        return broken_pipe_or(e, &stop);
+    let (summary, flow) = collector.finish()?;
+    if flow == Flow::StdoutClosed {
+        quit_quietly(&stop);
     }
     progress.finish();
     let wall = started.elapsed();
-    if let Some(w) = &mut write_failed {
-        w.flush().context("writing --write-failed file")?;
-    }
 
     if let Some(err) = stats.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
         anyhow::bail!("{err}");
     }
     let report = summary.report(wall, &accept);
-    if let Some(path) = &summary_json {
+    if let Some(path) = &config.summary_json {
         write_summary_json(path, &report)?;
     }
-    if stats.entries.load(std::sync::atomic::Ordering::SeqCst) == 0
-        && interrupted.exit_code().is_none()
-    {
+    if stats.entries.load(Ordering::SeqCst) == 0 && interrupted.exit_code().is_none() {
         eprintln!("fetchpool: error: no URLs in the input");
         return Ok(Exit::Usage);
     }
-    if show_summary {
+    if config.summary {
         eprint!("{}", report.text());
     }
     Ok(match interrupted.exit_code() {
@@ -255,56 +202,28 @@ pub fn run(config: Config) -> Result<Exit> {
     })
 }
 
-/// The printed form of a result; `asked` says whether `--sha256` and
-/// `--output-dir` were given, so their fields appear (null if unavailable).
-fn record<'a>(entry: &'a Entry, f: &'a Fetched, ok: bool, asked: (bool, bool)) -> Record<'a> {
-    Record {
-        seq: entry.seq,
-        url: redact::url(&entry.url),
-        ok,
-        status: f.status,
-        bytes: f.bytes,
-        elapsed_ms: (f.elapsed.as_secs_f64() * 1e6).round() / 1e3,
-        attempts: f.attempts,
-        final_url: f.final_url.as_deref(),
-        error: f.error.as_ref(),
-        sha256: asked.0.then_some(f.sha256.as_deref()),
-        saved_to: asked.1.then_some(f.saved_to.as_deref()),
-    }
-}
-
 /// `host:port` of a URL, the unit of `--per-host`.
 fn host_key(url: &str) -> Option<String> {
     let uri: ::ureq::http::Uri = url::request_form(url).parse().ok()?;
-    let port = uri
-        .port_u16()
-        .unwrap_or(if uri.scheme_str() == Some("https") {
-            443
-        } else {
-            80
-        });
+    let default_port = if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    };
+    let port = uri.port_u16().unwrap_or(default_port);
     Some(format!("{}:{port}", uri.host()?.to_ascii_lowercase()))
 }
 
 /// A closed stdout (`fetchpool ... | head -1`) ends the run quietly, at
-/// once: nothing more can be printed, so in-flight requests are abandoned
+/// once: nothing more can be printed, so requests in flight are abandoned
 /// rather than waited for.
-fn broken_pipe_or(e: io::Error, stop: &pool::StopHandle) -> Result<Exit> {
-    if e.kind() == io::ErrorKind::BrokenPipe {
-        stop.stop();
-        std::process::exit(0);
-    }
-    Err(e).context("writing results to stdout")
-}
-
-fn create_file(path: &Path) -> Result<BufWriter<File>> {
-    File::create(path)
-        .map(BufWriter::new)
-        .with_context(|| format!("cannot create {}", path.display()))
+fn quit_quietly(stop: &StopHandle) -> ! {
+    stop.stop();
+    std::process::exit(0);
 }
 
 fn write_summary_json(path: &Path, report: &summary::Report) -> Result<()> {
-    let mut file = create_file(path)?;
+    let mut file = collect::create_file(path)?;
     serde_json::to_writer_pretty(&mut file, report)?;
     writeln!(file)?;
     file.flush()

@@ -1,0 +1,149 @@
+//! The main thread's side of a run: each finished entry is counted in the
+//! summary and the progress display, printed, and listed for
+//! `--write-failed` if it did not succeed.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::fetch::{ErrorKind, FetchError, Fetched};
+use crate::input::Entry;
+use crate::output::{Printer, Record};
+use crate::pool::Outcome;
+use crate::progress::Progress;
+use crate::redact;
+use crate::summary::Summary;
+
+/// Whether the run can go on printing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep going.
+    Continue,
+    /// stdout was closed (`| head`): nothing more can be printed.
+    StdoutClosed,
+}
+
+/// Collects finished entries on the main thread.
+pub struct Collector {
+    printer: Printer,
+    summary: Summary,
+    write_failed: Option<BufWriter<File>>,
+    failures_only: bool,
+    /// Whether `--sha256` and `--output-dir` were given, so their fields
+    /// appear in each record (null when unavailable).
+    asked: (bool, bool),
+}
+
+impl Collector {
+    /// A collector printing with `printer`; creates the `--write-failed` file.
+    pub fn new(
+        printer: Printer,
+        write_failed: Option<&Path>,
+        failures_only: bool,
+        asked: (bool, bool),
+    ) -> Result<Self> {
+        Ok(Collector {
+            printer,
+            summary: Summary::default(),
+            write_failed: write_failed.map(create_file).transpose()?,
+            failures_only,
+            asked,
+        })
+    }
+
+    /// Handles one finished entry. Output is flushed unless `more_ready`
+    /// (another result is waiting), so readers see lines as they come while
+    /// a busy run still writes in large blocks.
+    pub fn take(
+        &mut self,
+        entry: &Entry,
+        outcome: Outcome<Fetched>,
+        progress: &Progress,
+        more_ready: bool,
+    ) -> Result<Flow> {
+        let fetched = match outcome {
+            Outcome::Done(f) => f,
+            Outcome::Panicked(msg) => Fetched {
+                error: Some(FetchError::new(ErrorKind::Internal, format!("bug: {msg}"))),
+                ..Fetched::default()
+            },
+            Outcome::Skipped => {
+                self.summary.add_not_started();
+                self.list_failed(entry)?;
+                return Ok(Flow::Continue);
+            }
+        };
+        let error_kind = fetched.error.as_ref().map(|e| e.kind);
+        self.summary.add(
+            fetched.ok,
+            fetched.status,
+            error_kind,
+            fetched.bytes,
+            fetched.elapsed,
+        );
+        progress.record(!fetched.ok);
+        if !fetched.ok {
+            self.list_failed(entry)?;
+        } else if self.failures_only {
+            return Ok(Flow::Continue);
+        }
+        let record = record(entry, &fetched, self.asked);
+        let printer = &mut self.printer;
+        let printed = if printer.is_terminal() {
+            progress.suspend(|| printer.print(&record))
+        } else {
+            printer.print(&record)
+        };
+        stdout_flow(printed.and_then(|()| if more_ready { Ok(()) } else { printer.flush() }))
+    }
+
+    /// Flushes everything; returns the totals.
+    pub fn finish(mut self) -> Result<(Summary, Flow)> {
+        let flow = stdout_flow(self.printer.flush())?;
+        if let Some(w) = &mut self.write_failed {
+            w.flush().context("writing the --write-failed file")?;
+        }
+        Ok((self.summary, flow))
+    }
+
+    fn list_failed(&mut self, entry: &Entry) -> Result<()> {
+        if let Some(w) = &mut self.write_failed {
+            writeln!(w, "{}", entry.url).context("writing the --write-failed file")?;
+        }
+        Ok(())
+    }
+}
+
+fn stdout_flow(result: io::Result<()>) -> Result<Flow> {
+    match result {
+        Ok(()) => Ok(Flow::Continue),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Flow::StdoutClosed),
+        Err(e) => Err(e).context("writing results to stdout"),
+    }
+}
+
+/// The printed form of a result.
+fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'a> {
+    Record {
+        seq: entry.seq,
+        url: redact::url(&entry.url),
+        ok: f.ok,
+        status: f.status,
+        bytes: f.bytes,
+        elapsed_ms: (f.elapsed.as_secs_f64() * 1e6).round() / 1e3,
+        attempts: f.attempts,
+        final_url: f.final_url.as_deref(),
+        error: f.error.as_ref(),
+        sha256: asked.0.then_some(f.sha256.as_deref()),
+        saved_to: asked.1.then_some(f.saved_to.as_deref()),
+    }
+}
+
+/// Creates (truncates) a file for writing.
+pub fn create_file(path: &Path) -> Result<BufWriter<File>> {
+    File::create(path)
+        .map(BufWriter::new)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
