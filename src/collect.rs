@@ -53,9 +53,9 @@ impl Collector {
         })
     }
 
-    /// Handles one finished entry. Output is flushed unless `more_ready`
-    /// (another result is waiting), so readers see lines as they come while
-    /// a busy run still writes in large blocks.
+    /// Handles one finished entry. Output to a pipe is flushed unless
+    /// `more_ready` (another result is waiting), so readers see lines as they
+    /// come while a busy run still writes in large blocks.
     pub fn take(
         &mut self,
         entry: &Entry,
@@ -96,7 +96,13 @@ impl Collector {
         } else {
             printer.print(&record)
         };
-        stdout_flow(printed.and_then(|()| if more_ready { Ok(()) } else { printer.flush() }))
+        stdout_flow(printed.and_then(|()| {
+            if more_ready {
+                Ok(())
+            } else {
+                printer.flush_if_followed()
+            }
+        }))
     }
 
     /// Flushes everything; returns the totals.

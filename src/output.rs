@@ -47,6 +47,7 @@ pub struct Printer {
     format: OutputFormat,
     color: bool,
     flush_each: bool,
+    follow: bool,
     line: String,
 }
 
@@ -62,7 +63,18 @@ impl Printer {
             format,
             color,
             flush_each: tty,
+            follow: tty || stdout_is_pipe(),
             line: String::with_capacity(256),
+        }
+    }
+
+    /// Flushes if someone may be reading along (a pipe: `| head`, `| jq`);
+    /// into a file or /dev/null, lines wait for a full buffer.
+    pub fn flush_if_followed(&mut self) -> io::Result<()> {
+        if self.follow {
+            self.out.flush()
+        } else {
+            Ok(())
         }
     }
 
@@ -95,6 +107,20 @@ impl Printer {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+}
+
+/// Whether stdout is a pipe or a socket, whose reader sees lines only when
+/// they are flushed.
+fn stdout_is_pipe() -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::metadata("/dev/stdout")
+            .map(|m| m.file_type())
+            .is_ok_and(|t| t.is_fifo() || t.is_socket())
+    }
+    #[cfg(not(unix))]
+    true
 }
 
 /// `STATUS  SIZE  TIME  URL[  kind: message]`, the first three columns of

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded, select, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
 /// What became of one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,13 +170,21 @@ impl<J: Send + 'static> Pool<J> {
         R: Send + 'static,
         F: Fn(&J) -> R + Send + Sync + 'static,
     {
-        let (job_tx, job_rx) = bounded::<(u64, J)>(self.queue_capacity());
+        let (job_tx, job_rx) = bounded::<Msg<J>>(self.queue_capacity());
         let (result_tx, result_rx) = unbounded::<Finished<J, R>>();
-        // Never sent on: dropping the last sender wakes everything that waits on it.
-        let (stop_tx, stop_rx) = bounded::<()>(0);
-        let (alive_tx, alive_rx) = bounded::<()>(0);
+        let workers_n = self.workers.get();
+        let pills = {
+            let job_tx = job_tx.clone();
+            move || {
+                for _ in 0..workers_n {
+                    // Fails only when every worker is gone already.
+                    let _ = job_tx.send(None);
+                }
+            }
+        };
         let state = Arc::new(Shared {
-            stop_tx: Mutex::new(Some(stop_tx)),
+            pills: Mutex::new(Some(Box::new(pills))),
+            pill_sender: Mutex::new(None),
             skip: AtomicBool::new(false),
             feed_stopped: AtomicBool::new(false),
         });
@@ -195,11 +203,9 @@ impl<J: Send + 'static> Pool<J> {
             let worker = Worker {
                 jobs: job_rx.clone(),
                 results: result_tx.clone(),
-                stop: stop_rx.clone(),
                 state: Arc::clone(&state),
                 limiter: limiter.clone(),
                 job_fn: Arc::clone(&job_fn),
-                _alive: alive_tx.clone(),
             };
             match builder.spawn(move || worker.run()) {
                 Ok(handle) => workers.push(handle),
@@ -209,29 +215,38 @@ impl<J: Send + 'static> Pool<J> {
                 }
             }
         }
-        drop((job_rx, alive_tx));
+        drop((job_rx, result_tx));
 
         let feeder = {
             let state = Arc::clone(&state);
-            let results = result_tx;
             thread::Builder::new()
                 .name(format!("{}-feeder", self.thread_name))
-                .spawn(move || feed(jobs, &job_tx, &stop_rx, &state, credits.as_ref(), &results))?
+                .spawn(move || feed(jobs, &job_tx, &state, credits.as_ref()))?
         };
         Ok(Completed {
             results: result_rx,
-            alive: alive_rx,
             workers,
             feeder: Some(feeder),
             state,
-            workers_gone: false,
         })
     }
 }
 
+/// A job, or `None`: the pill that tells one worker to leave after a stop
+/// (the feeder may be blocked reading its input, so the queue cannot be
+/// relied on to disconnect).
+type Msg<J> = Option<(u64, J)>;
+
+/// Sends one pill per worker into the job queue. Holds a job sender, so it
+/// is dropped as soon as it is not needed (by the feeder when the input
+/// ends) or used (by a stop).
+type Pills = Box<dyn FnOnce() + Send>;
+
 /// State shared by the feeder, the workers and every [`StopHandle`].
 struct Shared {
-    stop_tx: Mutex<Option<Sender<()>>>,
+    pills: Mutex<Option<Pills>>,
+    /// Sends the pills after a stop, so that `stop` itself never waits.
+    pill_sender: Mutex<Option<JoinHandle<()>>>,
     /// Workers skip every job they take from now on.
     skip: AtomicBool,
     /// The feeder pulls no more jobs.
@@ -242,7 +257,18 @@ impl Shared {
     fn stop(&self) {
         self.skip.store(true, Ordering::SeqCst);
         self.feed_stopped.store(true, Ordering::SeqCst);
-        lock(&self.stop_tx).take();
+        // Workers skip whatever is queued, so there is soon room for the
+        // pills; sending them may still wait, so not on the caller's thread.
+        let pills = lock(&self.pills).take();
+        if let Some(send_pills) = pills {
+            match thread::Builder::new()
+                .name("pool-stop".into())
+                .spawn(send_pills)
+            {
+                Ok(handle) => *lock(&self.pill_sender) = Some(handle),
+                Err(_) => {} // no thread: the workers end when the input does
+            }
+        }
     }
 }
 
@@ -252,82 +278,44 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-fn feed<J, R>(
+fn feed<J>(
     jobs: impl Iterator<Item = J>,
-    job_tx: &Sender<(u64, J)>,
-    stop: &Receiver<()>,
+    job_tx: &Sender<Msg<J>>,
     state: &Shared,
     credits: Option<&Sender<()>>,
-    results: &Sender<Finished<J, R>>,
 ) {
-    for (index, job) in (0u64..).zip(jobs) {
-        if let Some(credits) = credits
-            && !send_or_stop(credits, (), stop)
+    let mut jobs = (0u64..).zip(jobs);
+    while !state.feed_stopped.load(Ordering::SeqCst) {
+        let Some((index, job)) = jobs.next() else {
+            break;
+        };
+        // A job read while the run was being stopped is still sent: the
+        // workers skip it, so it is accounted for.
+        if credits.is_some_and(|c| c.send(()).is_err()) || job_tx.send(Some((index, job))).is_err()
         {
-            return;
-        }
-        if state.feed_stopped.load(Ordering::SeqCst) {
-            // Stopped while this job was being read: account for it.
-            let _ = results.send(Finished {
-                index,
-                job,
-                outcome: Outcome::Skipped,
-            });
-            return;
-        }
-        if !send_or_stop(job_tx, (index, job), stop) {
-            return;
+            break;
         }
     }
-}
-
-/// Sends `msg`, waiting for room unless the run is stopped; false if it
-/// could not be sent. Tries without `select!` first: the common case, and
-/// far cheaper.
-fn send_or_stop<T>(tx: &Sender<T>, msg: T, stop: &Receiver<()>) -> bool {
-    match tx.try_send(msg) {
-        Ok(()) => true,
-        Err(TrySendError::Disconnected(_)) => false,
-        Err(TrySendError::Full(msg)) => select! {
-            send(tx, msg) -> sent => sent.is_ok(),
-            recv(stop) -> _ => false,
-        },
-    }
+    // The input is done: without this last other sender the queue can
+    // disconnect, which ends the workers.
+    drop(lock(&state.pills).take());
 }
 
 struct Worker<J, R, F> {
-    jobs: Receiver<(u64, J)>,
+    jobs: Receiver<Msg<J>>,
     results: Sender<Finished<J, R>>,
-    stop: Receiver<()>,
     state: Arc<Shared>,
     limiter: Option<Arc<KeyLimiter<J>>>,
     job_fn: Arc<F>,
-    /// Dropped when the worker exits; the last drop tells [`Completed`] that
-    /// no worker can send another result.
-    _alive: Sender<()>,
 }
 
 impl<J, R, F: Fn(&J) -> R> Worker<J, R, F> {
     fn run(self) {
-        while let Some((index, job)) = self.next_job() {
+        // Ends on disconnection (input done) or on a pill (stopped).
+        while let Ok(Some((index, job))) = self.jobs.recv() {
             if !self.take(index, job) {
                 return;
             }
-        }
-    }
-
-    /// The next job; `None` once the queue is disconnected and empty, or
-    /// empty after a stop.
-    fn next_job(&self) -> Option<(u64, J)> {
-        match self.jobs.try_recv() {
-            Ok(job) => Some(job),
-            Err(TryRecvError::Disconnected) => None,
-            Err(TryRecvError::Empty) => select! {
-                recv(self.jobs) -> msg => msg.ok(),
-                // Stopped: what is still queued is taken (and skipped) by the
-                // try_recv above; then the queue is empty and we leave.
-                recv(self.stop) -> _ => self.jobs.try_recv().ok(),
-            },
         }
     }
 
@@ -508,11 +496,9 @@ pub trait Results: Iterator {
 /// joins every worker.
 pub struct Completed<J, R> {
     results: Receiver<Finished<J, R>>,
-    alive: Receiver<()>,
     workers: Vec<JoinHandle<()>>,
     feeder: Option<JoinHandle<()>>,
     state: Arc<Shared>,
-    workers_gone: bool,
 }
 
 impl<J, R> Results for Completed<J, R> {
@@ -529,20 +515,8 @@ impl<J, R> Iterator for Completed<J, R> {
     type Item = Finished<J, R>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.results.try_recv() {
-            Ok(done) => return Some(done),
-            // The feeder may still be blocked reading its input after a stop;
-            // its job could not run anyway, so do not wait for it.
-            Err(_) if self.workers_gone => return None,
-            Err(_) => {}
-        }
-        select! {
-            recv(self.results) -> msg => msg.ok(),
-            recv(self.alive) -> _ => {
-                self.workers_gone = true;
-                self.results.try_recv().ok()
-            }
-        }
+        // Only workers send results: this ends when the last one has left.
+        self.results.recv().ok()
     }
 }
 
@@ -552,6 +526,11 @@ impl<J, R> Drop for Completed<J, R> {
         for worker in self.workers.drain(..) {
             // A worker never panics (jobs are caught); nothing to report.
             let _ = worker.join();
+        }
+        // With every worker gone its sends fail, so it has ended or will.
+        let pill_sender = lock(&self.state.pill_sender).take();
+        if let Some(handle) = pill_sender {
+            let _ = handle.join();
         }
         if let Some(feeder) = self.feeder.take() {
             // After a stop the feeder may be blocked on a read of its input
