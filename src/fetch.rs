@@ -35,12 +35,15 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 /// Error bodies up to this size are read before a retry so the connection
 /// goes back to the pool; larger ones are dropped with their connection.
 const DRAIN_MAX: u64 = 64 * 1024;
-/// ureq's per-connection buffers, and the largest response head accepted
-/// (see `BENCHMARKS.md`): large enough for any sane response head, small
-/// enough that a thousand connections stay cheap (ureq's default is 128 KiB).
-const IO_BUFFER: usize = 32 * 1024;
+/// ureq's per-connection input buffer, and so the largest response head
+/// accepted. ureq's default is 128 KiB in and 128 KiB out, all of it touched:
+/// 250 MiB for a thousand connections (see `BENCHMARKS.md`).
+const INPUT_BUFFER: usize = 16 * 1024;
+/// ureq's per-connection output buffer, and so the largest request head
+/// (request line and headers).
+const OUTPUT_BUFFER: usize = 8 * 1024;
 /// A worker's body read buffer, on its stack: zeroed per fetch, so kept small.
-const READ_BUF: usize = 8 * 1024;
+const READ_BUF: usize = 4 * 1024;
 
 /// Request settings, from the command line.
 #[derive(Debug, Clone)]
@@ -229,9 +232,9 @@ impl Fetcher {
             .timeout_connect(Some(config.connect_timeout))
             .max_idle_connections(workers.max(10))
             .max_idle_connections_per_host(workers.max(3))
-            .input_buffer_size(IO_BUFFER)
-            .output_buffer_size(IO_BUFFER)
-            .max_response_header_size(IO_BUFFER)
+            .input_buffer_size(INPUT_BUFFER)
+            .output_buffer_size(OUTPUT_BUFFER)
+            .max_response_header_size(INPUT_BUFFER)
             .tls_config(tls)
             .build();
         let agent = Agent::with_parts(
@@ -559,7 +562,12 @@ fn classify(e: &ureq::Error, config: &RequestConfig) -> FetchError {
         E::BodyExceedsLimit(n) => (K::TooLarge, format!("body larger than {n} bytes")),
         E::LargeResponseHeader(..) => (
             K::Protocol,
-            format!("response head larger than {IO_BUFFER} bytes"),
+            format!("response head larger than {INPUT_BUFFER} bytes"),
+        ),
+        // ureq-proto's OutputOverflow: the request head did not fit.
+        E::Protocol(p) if p.to_string().contains("output too small") => (
+            K::Protocol,
+            format!("request line and headers longer than {OUTPUT_BUFFER} bytes"),
         ),
         E::Protocol(p) => (K::Protocol, format!("not a valid HTTP response: {p}")),
         E::BadUri(m) => (K::InvalidUrl, m.clone()),

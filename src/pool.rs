@@ -9,7 +9,8 @@
 //! (lazily: a million-line input never sits in memory) into a **bounded**
 //! channel, so a fast producer blocks until a worker is free (backpressure).
 //! Exactly `workers` named threads take jobs from that channel and send one
-//! [`Finished`] per job on a results channel, which the caller iterates.
+//! [`Finished`] per job on a results channel, bounded as well, which the
+//! caller iterates: a slow consumer holds the workers back.
 //!
 //! Shutdown is channel disconnection, the Rust form of the sentinel pattern:
 //! when the iterator is exhausted the feeder drops its sender, each worker's
@@ -36,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 
 /// What became of one job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,7 +172,10 @@ impl<J: Send + 'static> Pool<J> {
         F: Fn(&J) -> R + Send + Sync + 'static,
     {
         let (job_tx, job_rx) = bounded::<Msg<J>>(self.queue_capacity());
-        let (result_tx, result_rx) = unbounded::<Finished<J, R>>();
+        // Bounded too: a consumer slower than the workers (stdout into a
+        // slow pipe) must hold them back, not pile up results in memory.
+        let (result_tx, result_rx) =
+            bounded::<Finished<J, R>>(self.queue_capacity() + self.workers.get());
         let workers_n = self.workers.get();
         let pills = {
             let job_tx = job_tx.clone();
@@ -523,6 +527,9 @@ impl<J, R> Iterator for Completed<J, R> {
 impl<J, R> Drop for Completed<J, R> {
     fn drop(&mut self) {
         self.state.stop();
+        // Nobody will read the rest: with the receiver gone, a worker blocked
+        // on a full results channel fails its send and leaves.
+        self.results = crossbeam_channel::never();
         for worker in self.workers.drain(..) {
             // A worker never panics (jobs are caught); nothing to report.
             let _ = worker.join();
@@ -825,6 +832,21 @@ mod tests {
         );
         // Queue of 4, plus one in the feeder's hand: the input was not drained.
         assert!(all.len() <= 6, "{} results", all.len());
+    }
+
+    #[test]
+    fn dropping_results_early_ends_every_thread() {
+        // More results than the results channel holds, none of them read:
+        // dropping must not wait for ever on workers blocked sending.
+        let mut results = Pool::new(n(2))
+            .queue(n(2))
+            .as_completed(0..1000u64, |&i| i)
+            .unwrap();
+        assert!(results.next().is_some());
+        while !results.ready() {
+            thread::yield_now();
+        }
+        drop(results);
     }
 
     #[test]
