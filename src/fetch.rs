@@ -41,7 +41,7 @@ const DRAIN_MAX: u64 = 64 * 1024;
 const INPUT_BUFFER: usize = 16 * 1024;
 /// ureq's per-connection output buffer, and so the largest request head
 /// (request line and headers).
-const OUTPUT_BUFFER: usize = 8 * 1024;
+const OUTPUT_BUFFER: usize = 16 * 1024;
 /// A worker's body read buffer, on its stack: zeroed per fetch, so kept small.
 const READ_BUF: usize = 4 * 1024;
 

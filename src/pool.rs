@@ -265,12 +265,12 @@ impl Shared {
         // pills; sending them may still wait, so not on the caller's thread.
         let pills = lock(&self.pills).take();
         if let Some(send_pills) = pills {
-            match thread::Builder::new()
+            // Without a thread the workers still end when the input does.
+            if let Ok(handle) = thread::Builder::new()
                 .name("pool-stop".into())
                 .spawn(send_pills)
             {
-                Ok(handle) => *lock(&self.pill_sender) = Some(handle),
-                Err(_) => {} // no thread: the workers end when the input does
+                *lock(&self.pill_sender) = Some(handle);
             }
         }
     }
