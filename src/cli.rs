@@ -251,6 +251,9 @@ pub struct Config {
     pub summary: bool,
 }
 
+/// Largest `--queue`.
+const MAX_QUEUE: usize = 1 << 20;
+
 /// `min(32, logical CPUs + 4)`: threads mostly wait on I/O, so a few more
 /// than cores keeps them busy, and the cap keeps a big machine polite.
 pub fn default_workers() -> usize {
@@ -266,10 +269,13 @@ impl Cli {
             bail!("--workers must be between 1 and 4096 (got {workers})");
         }
         let workers = NonZeroUsize::new(workers).context("--workers must be at least 1")?;
+        // The queue's slots are allocated up front: keep it sane.
         let queue = match self.queue {
-            Some(q) => NonZeroUsize::new(q).context("--queue must be at least 1")?,
-            None => workers.saturating_mul(NonZeroUsize::MIN.saturating_add(1)),
+            Some(q) if (1..=MAX_QUEUE).contains(&q) => q,
+            Some(q) => bail!("--queue must be between 1 and {MAX_QUEUE} (got {q})"),
+            None => 2 * workers.get(),
         };
+        let queue = NonZeroUsize::new(queue).context("--queue must be at least 1")?;
         if let Some(rate) = self.rate
             && !(rate.is_finite() && rate > 0.0)
         {
@@ -452,6 +458,8 @@ mod tests {
         let c = config(&["-j", "4096", "http://x"]).unwrap();
         assert_eq!(c.workers.get(), 4096);
         assert_eq!(c.queue.get(), 8192);
+        assert!(config(&["--queue", "0", "http://x"]).is_err());
+        assert!(config(&["--queue", "99999999999", "http://x"]).is_err());
         let d = config(&["http://x"]).unwrap();
         assert!((5..=32).contains(&d.workers.get()));
     }

@@ -53,9 +53,9 @@ impl Collector {
         })
     }
 
-    /// Handles one finished entry. Output to a pipe is flushed unless
-    /// `more_ready` (another result is waiting), so readers see lines as they
-    /// come while a busy run still writes in large blocks.
+    /// Handles one finished entry. Output is flushed unless `more_ready`
+    /// (another result is waiting), so readers see lines as they come while
+    /// a busy run still writes in large blocks; not at all into /dev/null.
     pub fn take(
         &mut self,
         entry: &Entry,

@@ -63,13 +63,13 @@ impl Printer {
             format,
             color,
             flush_each: tty,
-            follow: tty || stdout_is_pipe(),
+            follow: tty || !stdout_is_device(),
             line: String::with_capacity(256),
         }
     }
 
-    /// Flushes if someone may be reading along (a pipe: `| head`, `| jq`);
-    /// into a file or /dev/null, lines wait for a full buffer.
+    /// Flushes if someone may be reading along (a pipe: `| head`, `| jq`;
+    /// a file: `tail -f`); into /dev/null, lines wait for a full buffer.
     pub fn flush_if_followed(&mut self) -> io::Result<()> {
         if self.follow {
             self.out.flush()
@@ -109,18 +109,16 @@ impl Printer {
     }
 }
 
-/// Whether stdout is a pipe or a socket, whose reader sees lines only when
-/// they are flushed.
-fn stdout_is_pipe() -> bool {
+/// Whether stdout is a character device (other than the terminal, checked
+/// first): /dev/null, where nobody reads along.
+fn stdout_is_device() -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt;
-        std::fs::metadata("/dev/stdout")
-            .map(|m| m.file_type())
-            .is_ok_and(|t| t.is_fifo() || t.is_socket())
+        std::fs::metadata("/dev/stdout").is_ok_and(|m| m.file_type().is_char_device())
     }
     #[cfg(not(unix))]
-    true
+    false
 }
 
 /// `STATUS  SIZE  TIME  URL[  kind: message]`, the first three columns of
