@@ -260,7 +260,6 @@ impl Fetcher {
     /// Fetches `url` (already checked to be http/https), retrying as
     /// configured. Never panics on anything a server sends.
     pub fn fetch(&self, url: &str) -> Fetched {
-        let start = Instant::now();
         let uri: Uri = match url.parse() {
             Ok(uri) => uri,
             Err(e) => {
@@ -271,6 +270,9 @@ impl Fetcher {
             }
         };
         let mut attempts = 0;
+        // From the first start: waiting for a --rate slot is queueing, not
+        // fetching, but the waits between attempts count.
+        let mut start = None;
         let mut fetched = loop {
             attempts += 1;
             if let Some(pacer) = &self.pacer
@@ -278,6 +280,7 @@ impl Fetcher {
             {
                 break cancelled();
             }
+            start.get_or_insert_with(Instant::now);
             let last_try = attempts > self.config.retries || !self.idempotent();
             match self.attempt(&uri, url, last_try) {
                 Attempt::Done(f) => break f,
@@ -290,7 +293,7 @@ impl Fetcher {
             }
         };
         fetched.attempts = attempts;
-        fetched.elapsed = start.elapsed();
+        fetched.elapsed = start.map_or(Duration::ZERO, |s| s.elapsed());
         if let Some(err) = &mut fetched.error {
             err.message = self.scrub(&err.message, url);
         }
