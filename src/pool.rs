@@ -61,6 +61,9 @@ pub struct Finished<J, R> {
     pub outcome: Outcome<R>,
 }
 
+/// Smallest capacity of the results channel.
+const RESULTS_MIN: usize = 1024;
+
 type KeyFn<J> = Arc<dyn Fn(&J) -> Option<String> + Send + Sync>;
 
 /// Builder and configuration of a pool run.
@@ -134,7 +137,8 @@ impl<J: Send + 'static> Pool<J> {
     /// order, like Python's `executor.map`. At most `window` results wait in
     /// the reorder buffer: the feeder does not start job `i + window` until
     /// result `i` has been yielded, so memory stays bounded even when one job
-    /// is slow. `window` defaults to the queue capacity plus the workers.
+    /// is slow. `window` defaults to the queue capacity plus the workers, and
+    /// at least 1,024.
     pub fn ordered<R, I, F>(
         self,
         jobs: I,
@@ -148,7 +152,7 @@ impl<J: Send + 'static> Pool<J> {
         F: Fn(&J) -> R + Send + Sync + 'static,
     {
         let window = window.map_or(
-            self.queue_capacity() + self.workers.get(),
+            (self.queue_capacity() + self.workers.get()).max(RESULTS_MIN),
             NonZeroUsize::get,
         );
         let (credit_tx, credit_rx) = bounded(window);
@@ -173,9 +177,11 @@ impl<J: Send + 'static> Pool<J> {
     {
         let (job_tx, job_rx) = bounded::<Msg<J>>(self.queue_capacity());
         // Bounded too: a consumer slower than the workers (stdout into a
-        // slow pipe) must hold them back, not pile up results in memory.
-        let (result_tx, result_rx) =
-            bounded::<Finished<J, R>>(self.queue_capacity() + self.workers.get());
+        // slow pipe) must hold them back, not pile up results in memory. But
+        // roomy: workers that often find it full park and wake once per
+        // result, which costs more than the results themselves.
+        let results_capacity = (self.queue_capacity() + self.workers.get()).max(RESULTS_MIN);
+        let (result_tx, result_rx) = bounded::<Finished<J, R>>(results_capacity);
         let workers_n = self.workers.get();
         let pills = {
             let job_tx = job_tx.clone();
