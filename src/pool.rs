@@ -16,7 +16,9 @@
 //! when the iterator is exhausted the feeder drops its sender, each worker's
 //! `recv` then fails once the queue is empty, the workers exit and drop their
 //! result senders, and the caller's iteration ends. Every worker is joined
-//! when the [`Completed`] is dropped, so no result is lost.
+//! when the [`Completed`] is dropped, so no result is lost. After a stop the
+//! feeder may be blocked reading its input, so one `None` per worker (the
+//! sentinel itself) is sent to end the workers instead.
 //!
 //! A job that panics becomes [`Outcome::Panicked`]; its worker lives on.
 //! [`StopHandle`] stops a run early: every job not yet started comes back as
