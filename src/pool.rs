@@ -206,6 +206,14 @@ impl<J: Send + 'static> Pool<J> {
         });
         let job_fn = Arc::new(job_fn);
 
+        // The feeder first: with a thousand workers, the first ones are busy
+        // while the last are still being spawned.
+        let feeder = {
+            let state = Arc::clone(&state);
+            thread::Builder::new()
+                .name(format!("{}-feeder", self.thread_name))
+                .spawn(move || feed(jobs, &job_tx, &state, credits.as_ref()))?
+        };
         let mut workers = Vec::with_capacity(self.workers.get());
         for k in 1..=self.workers.get() {
             let mut builder = thread::Builder::new().name(format!("{}-{k}", self.thread_name));
@@ -228,13 +236,6 @@ impl<J: Send + 'static> Pool<J> {
             }
         }
         drop((job_rx, result_tx));
-
-        let feeder = {
-            let state = Arc::clone(&state);
-            thread::Builder::new()
-                .name(format!("{}-feeder", self.thread_name))
-                .spawn(move || feed(jobs, &job_tx, &state, credits.as_ref()))?
-        };
         Ok(Completed {
             results: result_rx,
             workers,
