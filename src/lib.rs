@@ -79,17 +79,17 @@ pub fn run(config: Config) -> Result<Exit> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("--output-dir: cannot create {}", dir.display()))?;
     }
+    let accept = config.request.accept.clone();
+    let asked = (config.request.sha256, config.request.output_dir.is_some());
+    // Never sent on: dropping `cancel` interrupts backoff waits and body reads.
+    let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
+    let fetcher = Fetcher::new(config.request, config.rate, cancelled)?;
     let mut collector = Collector::new(
         Printer::stdout(config.format),
         config.write_failed.as_deref(),
         config.failures_only,
-        (config.request.sha256, config.request.output_dir.is_some()),
+        asked,
     )?;
-    let accept = config.request.accept.clone();
-
-    // Never sent on: dropping `cancel` interrupts backoff waits and body reads.
-    let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
-    let fetcher = Fetcher::new(config.request, config.rate, cancelled)?;
     let stats = Arc::new(InputStats::default());
     let filter = Filter {
         dedup: config.dedup,
