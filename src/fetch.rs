@@ -257,18 +257,10 @@ impl Fetcher {
         })
     }
 
-    /// Fetches `url` (already checked to be http/https), retrying as
-    /// configured. Never panics on anything a server sends.
-    pub fn fetch(&self, url: &str) -> Fetched {
-        let uri: Uri = match url.parse() {
-            Ok(uri) => uri,
-            Err(e) => {
-                return Fetched {
-                    error: Some(FetchError::new(ErrorKind::InvalidUrl, e.to_string())),
-                    ..Fetched::default()
-                };
-            }
-        };
+    /// Fetches `uri` (an http/https URI, see [`crate::url::check`]), retrying
+    /// as configured; `url` is the URL as given, which names a saved file.
+    /// Never panics on anything a server sends.
+    pub fn fetch(&self, uri: &Uri, url: &str) -> Fetched {
         let mut attempts = 0;
         // From the first start: waiting for a --rate slot is queueing, not
         // fetching, but the waits between attempts count.
@@ -281,8 +273,8 @@ impl Fetcher {
                 break cancelled();
             }
             start.get_or_insert_with(Instant::now);
-            let last_try = attempts > self.config.retries || !self.idempotent();
-            match self.attempt(&uri, url, last_try) {
+            let last_try = attempts > self.config.retries || !self.config.method.is_idempotent();
+            match self.attempt(uri, url, last_try) {
                 Attempt::Done(f) => break f,
                 Attempt::Retry(f, after) => {
                     let wait = after.unwrap_or_else(|| backoff(attempts));
@@ -298,11 +290,6 @@ impl Fetcher {
             err.message = self.scrub(&err.message, url);
         }
         fetched
-    }
-
-    fn idempotent(&self) -> bool {
-        let m = &self.config.method;
-        m.is_idempotent()
     }
 
     /// Sleeps until `deadline`; false if the run was interrupted meanwhile.
@@ -440,7 +427,7 @@ impl Fetcher {
                 return fetched;
             }
         }
-        fetched.sha256 = hasher.map(|h| h.finalize().iter().map(|b| format!("{b:02x}")).collect());
+        fetched.sha256 = hasher.map(|h| crate::save::hex(&h.finalize()));
         if let Some(p) = part {
             match p.commit() {
                 Ok(path) => fetched.saved_to = Some(path.display().to_string()),

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use ureq::http::Uri;
+
 use crate::cli::Source;
 
 /// The longest line kept; longer lines are rejected, not read into memory.
@@ -22,10 +24,10 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub struct Entry {
     /// 0-based position among all entries.
     pub seq: u64,
-    /// The URL as given (shortened if it was rejected for its length).
+    /// The URL as given (shortened if it was rejected).
     pub url: String,
-    /// Why this entry is not fetched, if it is not.
-    pub invalid: Option<String>,
+    /// The URI to request, or why this entry is not fetched.
+    pub target: Result<Uri, String>,
 }
 
 /// What the reader has seen so far, shared with the progress display.
@@ -266,10 +268,10 @@ impl Iterator for Entries {
                 self.stats.done.store(true, Ordering::SeqCst);
                 return None;
             };
-            let line = buf.trim_ascii();
-            if line.is_empty() || line.starts_with(b"#") {
+            if !is_entry(&buf) {
                 continue;
             }
+            let line = buf.trim_ascii();
             let seq = self.next_seq;
             self.next_seq += 1;
             self.stats.entries.fetch_add(1, Ordering::Relaxed);
@@ -284,18 +286,18 @@ impl Iterator for Entries {
 
 fn classify(seq: u64, line: &[u8], overflow: bool) -> Entry {
     let text = String::from_utf8_lossy(line);
-    let invalid = if overflow {
-        Some(format!("line is longer than {MAX_LINE} bytes"))
+    let target = if overflow {
+        Err(format!("line is longer than {MAX_LINE} bytes"))
     } else if std::str::from_utf8(line).is_err() {
-        Some("not valid UTF-8".to_owned())
+        Err("not valid UTF-8".to_owned())
     } else {
-        crate::url::check(&text).err()
+        crate::url::check(&text)
     };
-    let url = match invalid {
-        Some(_) => crate::url::shown(&text).into_owned(),
-        None => text.into_owned(),
+    let url = match target {
+        Err(_) => crate::url::shown(&text).into_owned(),
+        Ok(_) => text.into_owned(),
     };
-    Entry { seq, url, invalid }
+    Entry { seq, url, target }
 }
 
 /// Reads one line into `buf` (without its newline), keeping at most
@@ -350,7 +352,7 @@ mod tests {
         );
         let urls: Vec<_> = e.iter().map(|e| (e.seq, e.url.as_str())).collect();
         assert_eq!(urls, [(0, "http://a/"), (1, "http://b/"), (2, "http://c/")]);
-        assert!(e.iter().all(|e| e.invalid.is_none()));
+        assert!(e.iter().all(|e| e.target.is_ok()));
     }
 
     #[test]
@@ -360,9 +362,9 @@ mod tests {
         text.extend(b"\nhttp://b/\n");
         let e = entries_of(&text, Filter::default());
         assert_eq!(e.len(), 5);
-        assert!(e[1].invalid.as_deref().unwrap().contains("UTF-8"));
-        assert!(e[2].invalid.as_deref().unwrap().contains("control"));
-        assert!(e[3].invalid.as_deref().unwrap().contains("longer than"));
+        assert!(e[1].target.as_ref().unwrap_err().contains("UTF-8"));
+        assert!(e[2].target.as_ref().unwrap_err().contains("control"));
+        assert!(e[3].target.as_ref().unwrap_err().contains("longer than"));
         assert!(e[3].url.len() < 300);
         assert_eq!(e[4].url, "http://b/");
         assert_eq!(e[4].seq, 4);

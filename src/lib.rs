@@ -109,16 +109,19 @@ pub fn run(config: Config) -> Result<Exit> {
         let in_flight = progress.in_flight();
         let fail_fast = config.fail_fast.then(|| Arc::clone(&fail_fast));
         move |entry: &Entry| -> Fetched {
-            if let Some(reason) = &entry.invalid {
-                return Fetched {
-                    error: Some(FetchError::new(ErrorKind::InvalidUrl, reason.clone())),
-                    ..Fetched::default()
-                };
-            }
+            let uri = match &entry.target {
+                Ok(uri) => uri,
+                Err(reason) => {
+                    return Fetched {
+                        error: Some(FetchError::new(ErrorKind::InvalidUrl, reason.clone())),
+                        ..Fetched::default()
+                    };
+                }
+            };
             if let Some(f) = &in_flight {
                 f.start(entry.seq, &entry.url);
             }
-            let fetched = fetcher.fetch(&url::request_form(&entry.url));
+            let fetched = fetcher.fetch(uri, &entry.url);
             if let Some(f) = &in_flight {
                 f.finish(entry.seq);
             }
@@ -136,7 +139,7 @@ pub fn run(config: Config) -> Result<Exit> {
         .thread_name("fetchpool-worker")
         .stack_size(WORKER_STACK);
     if let Some(limit) = config.per_host {
-        pool = pool.per_key(limit, |e: &Entry| host_key(&e.url));
+        pool = pool.per_key(limit, |e: &Entry| e.target.as_ref().ok().and_then(host_key));
     }
     let mut results: Box<dyn Results<Item = Finished<Entry, Fetched>>> = if config.ordered {
         Box::new(
@@ -203,8 +206,7 @@ pub fn run(config: Config) -> Result<Exit> {
 }
 
 /// `host:port` of a URL, the unit of `--per-host`.
-fn host_key(url: &str) -> Option<String> {
-    let uri: ::ureq::http::Uri = url::request_form(url).parse().ok()?;
+fn host_key(uri: &::ureq::http::Uri) -> Option<String> {
     let default_port = if uri.scheme_str() == Some("https") {
         443
     } else {

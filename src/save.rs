@@ -12,6 +12,7 @@
 //! renamed into place only when complete, so a failed, too large or
 //! interrupted download never leaves a file under the final name.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -24,8 +25,7 @@ const MAX_SLUG: usize = 150;
 
 /// The file name for `url` (see the module docs).
 pub fn file_name(url: &str) -> String {
-    let digest = Sha256::digest(url.as_bytes());
-    let hash: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    let hash = hex(&Sha256::digest(url.as_bytes())[..16]);
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let rest = rest.split('#').next().unwrap_or(rest);
     let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
@@ -57,6 +57,15 @@ pub fn file_name(url: &str) -> String {
     };
     debug_assert!(name.len() <= MAX_NAME);
     name
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(2 * bytes.len());
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
 }
 
 /// `.ext` of the last path segment when it is 1 to 10 letters or digits.
