@@ -8,12 +8,12 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::fetch::{ErrorKind, FetchError, Fetched};
 use crate::input::Entry;
 use crate::output::{Printer, Record};
 use crate::pool::Outcome;
 use crate::progress::Progress;
 use crate::redact;
+use crate::result::{ErrorKind, FetchError, Fetched};
 use crate::summary::Summary;
 
 /// Whether the run can go on printing.

@@ -15,39 +15,40 @@ pub mod cli;
 pub mod collect;
 pub mod fetch;
 pub mod input;
+pub mod lock;
 pub mod output;
 pub mod pace;
 pub mod pool;
 pub mod progress;
 pub mod redact;
-pub mod resolver;
+pub mod result;
 pub mod save;
 pub mod signals;
 pub mod summary;
-pub mod template;
-pub mod url;
+pub mod uri;
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Config, ProgressStyle};
+use crate::cli::Config;
 use crate::collect::{Collector, Flow};
-use crate::fetch::{ErrorKind, FetchError, Fetched, Fetcher};
-use crate::input::{Entries, Entry, Filter, InputStats};
+use crate::fetch::Fetcher;
+use crate::input::{Entries, Entry, Filter, InputStats, Source};
 use crate::output::Printer;
 use crate::pool::{Finished, Pool, Results, StopHandle};
-use crate::progress::Progress;
+use crate::progress::{Progress, ProgressStyle};
+use crate::result::{ErrorKind, FetchError, Fetched};
 
 /// Stack of each worker: fetching needs little (TLS included), and a
 /// thousand workers must stay cheap. Only touched pages cost memory.
 const WORKER_STACK: usize = 256 * 1024;
 
-/// How a run ended, as a process exit code (SPEC "Success and exit codes").
+/// How a run ended, as a process exit code (`docs/contract.md`, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// Every entry ok.
@@ -98,16 +99,40 @@ pub fn run(config: Config) -> Result<Exit> {
     if config.progress != ProgressStyle::Off {
         input::count_ahead(&config.sources, filter, &stats);
     }
-    let input_can_block = config.sources.iter().any(cli::Source::can_block);
+    let input_can_block = config.sources.iter().any(Source::can_block);
     let entries = Entries::new(config.sources, filter, Arc::clone(&stats));
     let mut progress = Progress::start(config.progress, Arc::clone(&stats));
 
-    // Set once the pool runs; the job itself applies --fail-fast, so with one
-    // worker not even the next queued job starts after a failure.
-    let fail_fast: Arc<OnceLock<StopHandle>> = Arc::default();
+    let mut pool = Pool::new(config.workers)
+        .queue(config.queue)
+        .thread_name("fetchpool-worker")
+        .stack_size(WORKER_STACK);
+    if let Some(limit) = config.per_host {
+        pool = pool.per_key(limit, |e: &Entry| e.target.as_ref().ok().and_then(host_key));
+    }
+    let stop = pool.stop_handle();
+    let interrupted = {
+        let stop = stop.clone();
+        let mut cancel = Some(cancel);
+        signals::install(move || {
+            // Start nothing new. Input that cannot block (arguments, regular
+            // files) is still read, so the summary and --write-failed account
+            // for every entry; a pipe might never end, so it is not.
+            if input_can_block {
+                stop.stop();
+            } else {
+                stop.skip_rest();
+            }
+            drop(cancel.take());
+        })
+        .context("installing signal handlers")?
+    };
+
+    // The job itself applies --fail-fast, so with one worker not even the
+    // next queued job starts after a failure.
     let job = {
         let in_flight = progress.in_flight();
-        let fail_fast = config.fail_fast.then(|| Arc::clone(&fail_fast));
+        let fail_fast = config.fail_fast.then(|| stop.clone());
         move |entry: &Entry| -> Fetched {
             let uri = match &entry.target {
                 Ok(uri) => uri,
@@ -126,21 +151,13 @@ pub fn run(config: Config) -> Result<Exit> {
                 f.finish(entry.seq);
             }
             if !fetched.ok
-                && let Some(stop) = fail_fast.as_ref().and_then(|s| s.get())
+                && let Some(stop) = &fail_fast
             {
                 stop.skip_rest();
             }
             fetched
         }
     };
-
-    let mut pool = Pool::new(config.workers)
-        .queue(config.queue)
-        .thread_name("fetchpool-worker")
-        .stack_size(WORKER_STACK);
-    if let Some(limit) = config.per_host {
-        pool = pool.per_key(limit, |e: &Entry| e.target.as_ref().ok().and_then(host_key));
-    }
     let mut results: Box<dyn Results<Item = Finished<Entry, Fetched>>> = if config.ordered {
         Box::new(
             pool.ordered(entries, job, None)
@@ -151,24 +168,6 @@ pub fn run(config: Config) -> Result<Exit> {
             pool.as_completed(entries, job)
                 .context("starting worker threads")?,
         )
-    };
-    let stop = results.stop_handle();
-    let _ = fail_fast.set(stop.clone());
-    let interrupted = {
-        let stop = stop.clone();
-        let mut cancel = Some(cancel);
-        signals::install(move || {
-            // Start nothing new. Input that cannot block (arguments, regular
-            // files) is still read, so the summary and --write-failed account
-            // for every entry; a pipe might never end, so it is not.
-            if input_can_block {
-                stop.stop();
-            } else {
-                stop.skip_rest();
-            }
-            drop(cancel.take());
-        })
-        .context("installing signal handlers")?
     };
 
     while let Some(done) = results.next() {
@@ -184,7 +183,7 @@ pub fn run(config: Config) -> Result<Exit> {
     progress.finish();
     let wall = started.elapsed();
 
-    if let Some(err) = stats.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    if let Some(err) = crate::lock::lock(&stats.error).take() {
         anyhow::bail!("{err}");
     }
     let report = summary.report(wall, &accept);
@@ -206,14 +205,9 @@ pub fn run(config: Config) -> Result<Exit> {
 }
 
 /// `host:port` of a URL, the unit of `--per-host`.
-fn host_key(uri: &::ureq::http::Uri) -> Option<String> {
-    let default_port = if uri.scheme_str() == Some("https") {
-        443
-    } else {
-        80
-    };
-    let port = uri.port_u16().unwrap_or(default_port);
-    Some(format!("{}:{port}", uri.host()?.to_ascii_lowercase()))
+fn host_key(uri: &http::Uri) -> Option<String> {
+    let (host, port) = uri::host_port(uri)?;
+    Some(format!("{}:{port}", host.to_ascii_lowercase()))
 }
 
 /// A closed stdout (`fetchpool ... | head -1`) ends the run quietly, at

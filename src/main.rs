@@ -3,23 +3,17 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
 use fetchpool::Exit;
 use fetchpool::cli::Cli;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::from_args();
     if let Some(shell) = cli.completions {
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "fetchpool",
-            &mut std::io::stdout(),
-        );
+        Cli::write_completions(shell, &mut std::io::stdout());
         return ExitCode::SUCCESS;
     }
     if cli.man {
-        return match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+        return match Cli::write_man(&mut std::io::stdout()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(&e.into()),
         };

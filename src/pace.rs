@@ -22,10 +22,7 @@ impl Pacer {
 
     /// Reserves the next start slot; the caller waits until the returned time.
     pub fn reserve(&self) -> Instant {
-        let mut next = self
-            .next
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = crate::lock::lock(&self.next);
         let now = Instant::now();
         let at = next.map_or(now, |n| n.max(now));
         *next = Some(at + self.interval);

@@ -5,16 +5,26 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, bounded};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle as BarStyle};
 
-use crate::cli::ProgressStyle;
 use crate::input::InputStats;
 use crate::output::human_ms;
+
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressStyle {
+    /// An updating bar (needs a terminal).
+    Bar,
+    /// A status line every 10 seconds, for CI logs.
+    Plain,
+    /// Nothing.
+    Off,
+}
 
 /// In flight this long, a URL is named in the progress display.
 pub const STUCK_AFTER: Duration = Duration::from_secs(5);
@@ -44,7 +54,7 @@ impl InFlight {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, String)>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::lock::lock(&self.0)
     }
 }
 
@@ -196,7 +206,7 @@ fn message(rate: f64, failed: u64, stuck: Option<&(Duration, String)>) -> String
         msg.push_str(&format!(
             ", waiting {} on {}",
             human_ms(age.as_secs_f64() * 1000.0),
-            crate::url::shown(url)
+            crate::input::url::shown(url)
         ));
     }
     msg

@@ -28,13 +28,12 @@ pub fn password(url: &str) -> Option<&str> {
 
 /// Byte range of the password in `scheme://user:password@host/...`.
 fn password_span(url: &str) -> Option<(usize, usize)> {
-    let authority_start = url.find("://")? + 3;
-    let rest = &url[authority_start..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_len];
+    url.find("://")?;
+    let span = crate::uri::authority_span(url);
+    let authority = &url[span.clone()];
     let at = authority.rfind('@')?;
     let colon = authority[..at].find(':')?;
-    (colon + 1 < at).then_some((authority_start + colon + 1, authority_start + at))
+    (colon + 1 < at).then_some((span.start + colon + 1, span.start + at))
 }
 
 /// Replaces every occurrence of each non-empty secret in `text` by `***`.

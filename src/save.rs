@@ -26,9 +26,10 @@ const MAX_SLUG: usize = 150;
 /// The file name for `url` (see the module docs).
 pub fn file_name(url: &str) -> String {
     let hash = hex(&Sha256::digest(url.as_bytes())[..16]);
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let rest = rest.split('#').next().unwrap_or(rest);
-    let (authority, path) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    let span = crate::uri::authority_span(url);
+    let authority = &url[span.clone()];
+    let rest = &url[span.end..];
+    let path = rest.split('#').next().unwrap_or(rest);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
 
     let mut slug = String::with_capacity(MAX_SLUG);

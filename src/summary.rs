@@ -8,8 +8,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::fetch::ErrorKind;
-use crate::output::{human_bytes, human_ms};
+use crate::output::human_ms;
+use crate::result::ErrorKind;
+use indicatif::HumanBytes;
 
 /// Running totals of a run.
 pub struct Summary {
@@ -199,7 +200,7 @@ impl Report {
         let _ = writeln!(
             s,
             "  {} in {}, {:.1} req/s",
-            human_bytes(self.bytes),
+            HumanBytes(self.bytes),
             human_ms(self.wall_s * 1000.0),
             self.requests_per_s
         );

@@ -13,6 +13,7 @@ mod server;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -21,7 +22,7 @@ use serde_json::Value;
 /// The longest any single run of the binary may take.
 pub const RUN_BOUND: Duration = Duration::from_secs(60);
 
-/// The fields every `--json` line carries (SPEC, Output).
+/// The fields every `--json` line carries (`docs/contract.md`, Output).
 pub const JSON_FIELDS: [&str; 9] = [
     "seq",
     "url",
@@ -77,11 +78,13 @@ pub fn lines<S: AsRef<str>>(items: &[S]) -> String {
     items.iter().map(|s| format!("{}\n", s.as_ref())).collect()
 }
 
-/// A child process whose stdout and stderr are drained on threads.
+/// A child process whose stdout and stderr are drained on threads; stderr
+/// can be read while it runs.
 pub struct Running {
     child: Child,
     stdout: JoinHandle<Vec<u8>>,
-    stderr: JoinHandle<Vec<u8>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_reader: JoinHandle<()>,
     stdin: Option<JoinHandle<()>>,
 }
 
@@ -97,9 +100,24 @@ impl Running {
             // A usage error may close stdin unread: that is not our failure.
             thread::spawn(move || drop(pipe.write_all(&bytes)))
         });
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stderr_reader = {
+            let mut pipe = child.stderr.take().unwrap();
+            let sink = Arc::clone(&stderr);
+            thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    sink.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            })
+        };
         Running {
             stdout: drain(child.stdout.take().unwrap()),
-            stderr: drain(child.stderr.take().unwrap()),
+            stderr,
+            stderr_reader,
             stdin,
             child,
         }
@@ -119,16 +137,35 @@ impl Running {
         assert!(status.success(), "kill -{signal} failed");
     }
 
+    /// What the process wrote on stderr so far.
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Polls stderr until `found` holds for it; false if `bound` passed first.
+    pub fn wait_stderr(&self, bound: Duration, found: impl Fn(&str) -> bool) -> bool {
+        let start = Instant::now();
+        while !found(&self.stderr_text()) {
+            if start.elapsed() > bound {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        true
+    }
+
     /// Waits (within [`RUN_BOUND`]) and collects the output.
     pub fn finish(mut self) -> Run {
         let status = wait_bounded(&mut self.child);
         if let Some(stdin) = self.stdin {
             stdin.join().unwrap();
         }
+        self.stderr_reader.join().unwrap();
+        let stderr = String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned();
         Run {
             status,
             stdout: self.stdout.join().unwrap(),
-            stderr: String::from_utf8_lossy(&self.stderr.join().unwrap()).into_owned(),
+            stderr,
         }
     }
 }
@@ -198,7 +235,7 @@ impl Run {
         text.lines().map(str::to_owned).collect()
     }
 
-    /// Every stdout line parsed as JSON, with all SPEC fields present.
+    /// Every stdout line parsed as JSON, with all contract fields present.
     pub fn results(&self) -> Vec<Value> {
         self.lines().iter().map(|line| parse_result(line)).collect()
     }
@@ -239,7 +276,7 @@ impl Run {
     }
 }
 
-/// Parses one NDJSON result and checks that every SPEC field is present.
+/// Parses one NDJSON result and checks that every contract field is present.
 pub fn parse_result(line: &str) -> Value {
     let value: Value = serde_json::from_str(line)
         .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line:?}"));

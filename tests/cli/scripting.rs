@@ -8,21 +8,16 @@
 //! generous fallback that fails the test instead of hanging it).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::process::Command;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::server::{TestServer, echo_body};
-use crate::{
-    Run, Running, assert_all_seqs, command, drain, kind, lines, refused_port, run, run_stdin,
-    wait_bounded,
-};
+use crate::{Running, assert_all_seqs, command, kind, lines, refused_port, run, run_stdin};
 
 /// How long a test waits for something the run must do before failing.
 const WAIT_BOUND: Duration = Duration::from_secs(30);
@@ -42,7 +37,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The SPEC's file name rules for `--output-dir`.
+/// The file name rules (docs/contract.md) for `--output-dir`.
 fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 200
@@ -81,66 +76,6 @@ fn expected_target(url: &str) -> String {
         }
     }
     target
-}
-
-/// A running fetchpool whose stderr can be read while it runs.
-struct Live {
-    child: Child,
-    stdout: JoinHandle<Vec<u8>>,
-    stderr: Arc<Mutex<Vec<u8>>>,
-    reader: JoinHandle<()>,
-}
-
-impl Live {
-    fn spawn(mut cmd: Command) -> Live {
-        let mut child = cmd.spawn().expect("spawn fetchpool");
-        let stdout = drain(child.stdout.take().unwrap());
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = Arc::clone(&stderr);
-        let reader = thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Live {
-            child,
-            stdout,
-            stderr,
-            reader,
-        }
-    }
-
-    fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
-    }
-
-    /// Polls stderr until `found` holds for it; false if `bound` passed first.
-    fn wait_stderr(&self, bound: Duration, found: impl Fn(&str) -> bool) -> bool {
-        let start = Instant::now();
-        while !found(&self.stderr_text()) {
-            if start.elapsed() > bound {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        true
-    }
-
-    fn finish(mut self) -> Run {
-        let status = wait_bounded(&mut self.child);
-        self.reader.join().unwrap();
-        let stderr = String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned();
-        Run {
-            status,
-            stdout: self.stdout.join().unwrap(),
-            stderr,
-        }
-    }
 }
 
 // ---------------------------------------------------------------- --format
@@ -832,17 +767,22 @@ fn summary_json_counts_match_the_results() {
 fn plain_progress_prints_a_status_line_and_off_and_quiet_print_none() {
     let server = TestServer::start();
     let url = |name: &str| server.url(&format!("/gate?run={name}"));
-    let quiet_runs: Vec<(&str, Live)> = [
+    let quiet_runs: Vec<(&str, Running)> = [
         ("off", vec!["--progress", "off"]),
         ("no-progress", vec!["--no-progress", "--progress", "plain"]),
         ("quiet", vec!["-q", "--progress", "plain"]),
         ("quiet-only", vec!["-q"]),
     ]
     .into_iter()
-    .map(|(name, flags)| (name, Live::spawn(command(args(&flags, &[url(name)])))))
+    .map(|(name, flags)| {
+        (
+            name,
+            Running::spawn(command(args(&flags, &[url(name)])), None),
+        )
+    })
     .collect();
     let plain_url = url("plain");
-    let plain = Live::spawn(command(["--progress", "plain", &plain_url]));
+    let plain = Running::spawn(command(["--progress", "plain", &plain_url]), None);
 
     // The plain line comes every 10 s; the request is held until it shows
     // (or the bound passes), so every run above has run at least that long.

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Result, bail};
 
-use crate::output::Record;
+use super::Record;
 
 /// A placeholder of a template.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +124,7 @@ impl Template {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::{ErrorKind, FetchError};
+    use crate::result::{ErrorKind, FetchError};
 
     fn record() -> Record<'static> {
         Record {

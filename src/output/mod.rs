@@ -3,16 +3,31 @@
 //! Formatting is separate from writing so it can be tested with plain
 //! strings; [`Printer`] owns the stdout writer and its buffering policy.
 
+mod template;
+mod text;
+
 use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
-use crate::fetch::FetchError;
+use crate::result::FetchError;
+pub use template::Template;
+pub use text::human_ms;
+use text::text_line;
 
-/// One result as printed (SPEC "Output" fields).
+/// How results are printed.
+#[derive(Debug)]
+pub enum OutputFormat {
+    /// Aligned columns for people.
+    Text,
+    /// One JSON object per line.
+    Json,
+    /// A user template.
+    Template(Template),
+}
+
+/// One result as printed (the NDJSON fields of `docs/contract.md`).
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {
     /// Position among all input entries.
@@ -121,63 +136,15 @@ fn stdout_is_device() -> bool {
     false
 }
 
-/// `STATUS  SIZE  TIME  URL[  kind: message]`, the first three columns of
-/// fixed width so URLs line up.
-pub fn text_line(r: &Record<'_>, color: bool, out: &mut String) {
-    let status = r.status.map_or_else(|| "ERR".to_owned(), |s| s.to_string());
-    let paint = match (color, r.ok) {
-        (false, _) => ("", ""),
-        (true, true) => ("\x1b[32m", "\x1b[0m"),
-        (true, false) => ("\x1b[31m", "\x1b[0m"),
-    };
-    let _ = write!(
-        out,
-        "{}{status:>3}{}  {:>9}  {:>8}  {}",
-        paint.0,
-        paint.1,
-        human_bytes(r.bytes),
-        human_ms(r.elapsed_ms),
-        r.url
-    );
-    if let Some(e) = r.error {
-        let _ = write!(out, "  {}: {}", e.kind.as_str(), e.message);
-    } else if let Some(to) = r.final_url {
-        let _ = write!(out, "  -> {to}");
-    }
-}
-
-/// `512 B`, `1.5 KiB`, `12.0 MiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// `12 ms`, `1.25 s`, `95.0 s`.
-pub fn human_ms(ms: f64) -> String {
-    if ms < 1000.0 {
-        format!("{ms:.0} ms")
-    } else if ms < 10_000.0 {
-        format!("{:.2} s", ms / 1000.0)
-    } else {
-        format!("{:.1} s", ms / 1000.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::ErrorKind;
 
-    fn record<'a>(url: &'a str, status: Option<u16>, error: Option<&'a FetchError>) -> Record<'a> {
+    pub(super) fn record<'a>(
+        url: &'a str,
+        status: Option<u16>,
+        error: Option<&'a FetchError>,
+    ) -> Record<'a> {
         Record {
             seq: 0,
             url: url.into(),
@@ -191,32 +158,6 @@ mod tests {
             sha256: None,
             saved_to: None,
         }
-    }
-
-    #[test]
-    fn text_columns_line_up() {
-        let err = FetchError::new(ErrorKind::Timeout, "slow");
-        let lines: Vec<String> = [
-            record("http://a/", Some(200), None),
-            record("http://bb/", None, Some(&err)),
-            Record {
-                bytes: 3,
-                elapsed_ms: 2.0,
-                ..record("http://c/", Some(404), None)
-            },
-        ]
-        .iter()
-        .map(|r| {
-            let mut s = String::new();
-            text_line(r, false, &mut s);
-            s
-        })
-        .collect();
-        let col = lines[0].find("http://").unwrap();
-        for l in &lines {
-            assert_eq!(l.find("http://"), Some(col), "{l}");
-        }
-        assert!(lines[1].starts_with("ERR") && lines[1].ends_with("timeout: slow"));
     }
 
     #[test]
@@ -242,15 +183,5 @@ mod tests {
             ..r
         };
         assert!(serde_json::to_value(&r).unwrap()["sha256"].is_null());
-    }
-
-    #[test]
-    fn sizes_and_times_are_short() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(10 << 20), "10.0 MiB");
-        assert_eq!(human_ms(12.4), "12 ms");
-        assert_eq!(human_ms(1250.0), "1.25 s");
-        assert_eq!(human_ms(95_000.0), "95.0 s");
     }
 }

@@ -6,15 +6,42 @@
 //! line cannot blow up memory; it becomes an `invalid_url` entry.
 
 use std::collections::HashSet;
+use std::fs::File;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use ureq::http::Uri;
+use http::Uri;
 
-use crate::cli::Source;
+pub mod url;
+
+/// Where URL lines come from, already opened (so an unreadable file is a
+/// usage error before anything is fetched).
+#[derive(Debug)]
+pub enum Source {
+    /// URLs given as arguments.
+    Args(Vec<String>),
+    /// An opened input file, with its name for messages.
+    File(PathBuf, File),
+    /// Standard input.
+    Stdin,
+}
+
+impl Source {
+    /// Whether reading it may wait for ever (a pipe or a terminal), as
+    /// opposed to arguments and regular files.
+    pub fn can_block(&self) -> bool {
+        let regular = |m: std::io::Result<std::fs::Metadata>| m.is_ok_and(|m| m.is_file());
+        match self {
+            Source::Args(_) => false,
+            Source::File(_, f) => !regular(f.metadata()),
+            // `< urls.txt` makes stdin a regular file.
+            Source::Stdin => !regular(std::fs::metadata("/dev/stdin")),
+        }
+    }
+}
 
 /// The longest line kept; longer lines are rejected, not read into memory.
 pub const MAX_LINE: usize = 64 * 1024;
@@ -220,7 +247,7 @@ impl Entries {
                 Lines::Reader(name, r) => match read_line(r, buf) {
                     Ok(line) => line,
                     Err(e) => {
-                        *self.stats.error.lock().unwrap_or_else(|p| p.into_inner()) =
+                        *crate::lock::lock(&self.stats.error) =
                             Some(format!("reading {name}: {e}"));
                         // Stop here: a half-read input must not look complete.
                         self.sources = Vec::new().into_iter();
@@ -291,10 +318,10 @@ fn classify(seq: u64, line: &[u8], overflow: bool) -> Entry {
     } else if std::str::from_utf8(line).is_err() {
         Err("not valid UTF-8".to_owned())
     } else {
-        crate::url::check(&text)
+        crate::input::url::check(&text)
     };
     let url = match target {
-        Err(_) => crate::url::shown(&text).into_owned(),
+        Err(_) => crate::input::url::shown(&text).into_owned(),
         Ok(_) => text.into_owned(),
     };
     Entry { seq, url, target }

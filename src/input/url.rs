@@ -3,13 +3,13 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use ureq::http::Uri;
+use http::Uri;
 
 /// Longest URL shown in a message or an output line for a rejected entry.
 const SHOWN_MAX: usize = 200;
 
 /// Checks that `s` is an absolute `http`/`https` URL fetchpool can request
-/// and returns it parsed, in its [`request_form`]. The error says what is
+/// and returns it parsed, in its request form (see `request_form`). The error says what is
 /// wrong, in words meant for the user.
 pub fn check(s: &str) -> Result<Uri, String> {
     if let Some(c) = s.chars().find(|c| c.is_control()) {
@@ -18,7 +18,7 @@ pub fn check(s: &str) -> Result<Uri, String> {
     if s.contains(char::is_whitespace) {
         return Err("contains whitespace (encode a space as %20)".to_owned());
     }
-    let Some((scheme, rest)) = s.split_once("://") else {
+    let Some((scheme, _)) = s.split_once("://") else {
         return Err(if looks_like_host(s) {
             format!("missing scheme: did you mean https://{}?", shown(s))
         } else {
@@ -31,7 +31,7 @@ pub fn check(s: &str) -> Result<Uri, String> {
             shown(scheme)
         ));
     }
-    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let authority = &s[crate::uri::authority_span(s)];
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if !host.is_ascii() {
         return Err("internationalized host names are not supported: use the xn-- form".into());

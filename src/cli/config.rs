@@ -1,8 +1,5 @@
-//! The command line: [`Cli`] mirrors the flags (its doc comments are the
-//! help text), [`Config`] holds the checked values the run uses.
-//!
-//! House rules, as in xh: short flags are explicit, every value has an
-//! uppercase `value_name`, and every validation error names its flag.
+//! [`Config`]: the checked values a run uses, built from the raw flags of
+//! [`Cli`]. Every validation error names its flag.
 
 use std::fs::File;
 use std::io::IsTerminal;
@@ -11,208 +8,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, ValueEnum};
+use http::{HeaderName, HeaderValue, Method};
 
+use super::Cli;
 use crate::accept::Accept;
-use crate::template::Template;
-
-/// Fetch many URLs at once on a fixed pool of threads; one result per URL.
-///
-/// URLs come from the arguments, then from each `-i FILE` (`-` is stdin),
-/// or from stdin when it is piped. Results stream to stdout in completion
-/// order; a progress bar and a summary go to stderr.
-#[derive(Debug, Parser)]
-#[command(name = "fetchpool", version, about, max_term_width = 100)]
-#[command(
-    after_help = "Exit codes: 0 all ok, 1 some failed, 2 usage or input error, \
-                        130 interrupted (SIGINT), 143 terminated (SIGTERM)."
-)]
-pub struct Cli {
-    /// URLs to fetch (read before any --input).
-    #[arg(value_name = "URL")]
-    pub urls: Vec<String>,
-
-    /// Read URLs from FILE, one per line (`-` for stdin; repeatable).
-    #[arg(short = 'i', long = "input", value_name = "FILE")]
-    pub inputs: Vec<PathBuf>,
-
-    /// Skip entries whose URL was already seen.
-    #[arg(long)]
-    pub dedup: bool,
-
-    /// Keep only entries with seq % N == K - 1 (split one list over N machines).
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<String>,
-
-    /// Number of worker threads [default: min(32, CPUs + 4)].
-    #[arg(short = 'j', long, value_name = "N")]
-    pub workers: Option<usize>,
-
-    /// Capacity of the job queue [default: 2 x workers].
-    #[arg(long, value_name = "N")]
-    pub queue: Option<usize>,
-
-    /// Start at most R requests per second overall.
-    #[arg(long, value_name = "R")]
-    pub rate: Option<f64>,
-
-    /// At most N requests in flight to one host (host:port).
-    #[arg(long, value_name = "N")]
-    pub per_host: Option<usize>,
-
-    /// HTTP method (GET, HEAD, ...).
-    #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET")]
-    pub method: String,
-
-    /// Extra request header, 'Name: value' (repeatable).
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
-    pub headers: Vec<String>,
-
-    /// User-Agent header [default: fetchpool/VERSION].
-    #[arg(short = 'A', long, value_name = "STRING")]
-    pub user_agent: Option<String>,
-
-    /// Deadline for one whole attempt, in seconds (fractions allowed).
-    #[arg(short = 'm', long, value_name = "SECS", default_value = "30")]
-    pub timeout: f64,
-
-    /// Deadline to establish a connection, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "10")]
-    pub connect_timeout: f64,
-
-    /// Retries after a failed attempt (connect errors, timeouts, 408, 429, 5xx).
-    #[arg(long, value_name = "N", default_value = "2")]
-    pub retries: u32,
-
-    /// Longest wait a Retry-After header may impose, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "30")]
-    pub max_retry_wait: f64,
-
-    /// Redirects to follow (0 disables).
-    #[arg(long, value_name = "N", default_value = "10")]
-    pub max_redirects: u32,
-
-    /// Also trust the PEM certificates in FILE.
-    #[arg(long, value_name = "FILE")]
-    pub cacert: Option<PathBuf>,
-
-    /// Do not verify TLS certificates (never the default).
-    #[arg(short = 'k', long)]
-    pub insecure: bool,
-
-    /// Stop reading a body past this size (suffixes K, M, G); error `too_large`.
-    #[arg(long, value_name = "BYTES")]
-    pub max_size: Option<String>,
-
-    /// Report the SHA-256 of each body.
-    #[arg(long)]
-    pub sha256: bool,
-
-    /// Save each body under DIR, named after its URL.
-    #[arg(short = 'o', long, value_name = "DIR")]
-    pub output_dir: Option<PathBuf>,
-
-    /// Print results in input order (bounded reorder buffer).
-    #[arg(long)]
-    pub ordered: bool,
-
-    /// One JSON object per result (NDJSON).
-    #[arg(long, conflicts_with = "format")]
-    pub json: bool,
-
-    /// Print each result from a template: {seq} {url} {ok} {status} {bytes}
-    /// {elapsed_ms} {attempts} {final_url} {error} {sha256} {saved_to}; \t and \n escapes.
-    #[arg(long, value_name = "TEMPLATE")]
-    pub format: Option<String>,
-
-    /// Print only results that are not ok.
-    #[arg(long)]
-    pub failures_only: bool,
-
-    /// Status codes that count as success, e.g. 200-299,304.
-    #[arg(long, value_name = "LIST", default_value = "200-399")]
-    pub accept: String,
-
-    /// After the first failure, start nothing new.
-    #[arg(long)]
-    pub fail_fast: bool,
-
-    /// Write the URLs that failed or never started to FILE, one per line.
-    #[arg(long, value_name = "FILE")]
-    pub write_failed: Option<PathBuf>,
-
-    /// Write the summary as a JSON object to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub summary_json: Option<PathBuf>,
-
-    /// Progress display on stderr [default: bar on a terminal, else off].
-    #[arg(long, value_name = "STYLE")]
-    pub progress: Option<ProgressStyle>,
-
-    /// No progress display (same as --progress off).
-    #[arg(long)]
-    pub no_progress: bool,
-
-    /// No progress display and no summary.
-    #[arg(short = 'q', long)]
-    pub quiet: bool,
-
-    /// Print a shell completion script and exit.
-    #[arg(long, value_name = "SHELL", exclusive = true)]
-    pub completions: Option<clap_complete::Shell>,
-
-    /// Print the man page (roff) and exit.
-    #[arg(long, exclusive = true)]
-    pub man: bool,
-}
-
-/// How progress is shown on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ProgressStyle {
-    /// An updating bar (needs a terminal).
-    Bar,
-    /// A status line every 10 seconds, for CI logs.
-    Plain,
-    /// Nothing.
-    Off,
-}
-
-/// Where URL lines come from, already opened (so an unreadable file is a
-/// usage error before anything is fetched).
-#[derive(Debug)]
-pub enum Source {
-    /// URLs given as arguments.
-    Args(Vec<String>),
-    /// An opened input file, with its name for messages.
-    File(PathBuf, File),
-    /// Standard input.
-    Stdin,
-}
-
-impl Source {
-    /// Whether reading it may wait for ever (a pipe or a terminal), as
-    /// opposed to arguments and regular files.
-    pub fn can_block(&self) -> bool {
-        let regular = |m: std::io::Result<std::fs::Metadata>| m.is_ok_and(|m| m.is_file());
-        match self {
-            Source::Args(_) => false,
-            Source::File(_, f) => !regular(f.metadata()),
-            // `< urls.txt` makes stdin a regular file.
-            Source::Stdin => !regular(std::fs::metadata("/dev/stdin")),
-        }
-    }
-}
-
-/// How results are printed.
-#[derive(Debug)]
-pub enum OutputFormat {
-    /// Aligned columns for people.
-    Text,
-    /// One JSON object per line.
-    Json,
-    /// A user template.
-    Template(Template),
-}
+use crate::fetch::RequestConfig;
+use crate::input::Source;
+use crate::output::{OutputFormat, Template};
+use crate::progress::ProgressStyle;
 
 /// The validated settings of a run.
 #[derive(Debug)]
@@ -232,7 +35,7 @@ pub struct Config {
     /// Requests in flight per host.
     pub per_host: Option<NonZeroUsize>,
     /// Request settings for the fetcher.
-    pub request: crate::fetch::RequestConfig,
+    pub request: RequestConfig,
     /// Print in input order.
     pub ordered: bool,
     /// Output format.
@@ -294,13 +97,15 @@ impl Cli {
         let progress = if self.quiet || self.no_progress {
             ProgressStyle::Off
         } else {
-            self.progress.unwrap_or(if std::io::stderr().is_terminal() {
-                ProgressStyle::Bar
-            } else {
-                ProgressStyle::Off
-            })
+            self.progress
+                .map(ProgressStyle::from)
+                .unwrap_or(if std::io::stderr().is_terminal() {
+                    ProgressStyle::Bar
+                } else {
+                    ProgressStyle::Off
+                })
         };
-        let request = crate::fetch::RequestConfig {
+        let request = RequestConfig {
             method: parse_method(&self.method)?,
             headers: self
                 .headers
@@ -387,9 +192,9 @@ fn parse_shard(s: &str) -> Result<(u64, u64)> {
     }
 }
 
-fn parse_method(m: &str) -> Result<ureq::http::Method> {
+fn parse_method(m: &str) -> Result<Method> {
     let upper = m.to_ascii_uppercase();
-    ureq::http::Method::from_bytes(upper.as_bytes())
+    Method::from_bytes(upper.as_bytes())
         .ok()
         .filter(|_| !upper.is_empty())
         .with_context(|| format!("--method: {m:?} is not an HTTP method"))
@@ -402,10 +207,10 @@ fn parse_header(h: &str) -> Result<(String, String)> {
     };
     let name = name.trim();
     let value = value.trim();
-    if ureq::http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+    if HeaderName::from_bytes(name.as_bytes()).is_err() {
         bail!("--header: {name:?} is not a valid header name");
     }
-    if ureq::http::HeaderValue::from_str(value).is_err() {
+    if HeaderValue::from_str(value).is_err() {
         bail!("--header: the value of {name:?} has characters a header cannot carry");
     }
     Ok((name.to_owned(), value.to_owned()))
@@ -438,12 +243,7 @@ pub fn parse_size(s: &str) -> Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn verify_cli() {
-        Cli::command().debug_assert();
-    }
+    use clap::Parser;
 
     fn config(args: &[&str]) -> Result<Config> {
         let mut argv = vec!["fetchpool"];

@@ -4,7 +4,7 @@
 //! ureq's default resolver looks up every request's host, even an IP
 //! literal, and with a timeout set it does so on a freshly spawned thread:
 //! one thread spawn per request, most of the client's CPU on loopback (see
-//! `NOTES-ureq.md`). This one answers IP literals at once and caches looked-up
+//! `docs/ureq.md`). This one answers IP literals at once and caches looked-up
 //! names for [`TTL`], falling back to ureq's resolver for the lookup itself.
 //! The trait lives in ureq's `unversioned` module, outside semver: ureq's
 //! minor version is pinned in `Cargo.toml` and only this module touches it.
@@ -39,7 +39,7 @@ impl Resolver for CachingResolver {
         config: &Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let Some((host, port)) = host_port(uri) else {
+        let Some((host, port)) = crate::uri::host_port(uri) else {
             return self.lookup.resolve(uri, config, timeout);
         };
         if let Ok(ip) = host
@@ -75,21 +75,8 @@ impl Resolver for CachingResolver {
 
 impl CachingResolver {
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, ResolvedSocketAddrs)>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock::lock(&self.cache)
     }
-}
-
-fn host_port(uri: &Uri) -> Option<(&str, u16)> {
-    let authority = uri.authority()?;
-    let port = match (authority.port_u16(), uri.scheme_str()?) {
-        (Some(port), _) => port,
-        (None, "http") => 80,
-        (None, "https") => 443,
-        _ => return None,
-    };
-    Some((authority.host(), port))
 }
 
 #[cfg(test)]

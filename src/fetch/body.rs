@@ -1,0 +1,114 @@
+//! Streaming a response body: counted, hashed and saved as asked, never
+//! held whole.
+
+use std::io::Read;
+
+use sha2::{Digest, Sha256};
+use ureq::http::{Response, StatusCode};
+
+use super::Fetcher;
+use super::classify::classify;
+use crate::result::{ErrorKind, FetchError, Fetched};
+use crate::save::PartFile;
+
+/// Error bodies up to this size are read before a retry so the connection
+/// goes back to the pool; larger ones are dropped with their connection.
+const DRAIN_MAX: u64 = 64 * 1024;
+/// A worker's body read buffer, on its stack: zeroed per fetch, so kept small.
+const READ_BUF: usize = 4 * 1024;
+
+impl Fetcher {
+    /// Streams the body of `response` to its end (or to a failure).
+    pub(super) fn read_body(
+        &self,
+        url: &str,
+        status: StatusCode,
+        response: Response<ureq::Body>,
+    ) -> Fetched {
+        let mut fetched = Fetched::default();
+        let max = self.config.max_size.unwrap_or(u64::MAX);
+        if let Some(len) = response.body().content_length()
+            && len > max
+        {
+            fetched.error = Some(too_large(max));
+            return fetched;
+        }
+        let mut hasher = self.config.sha256.then(Sha256::new);
+        let save = self
+            .config
+            .output_dir
+            .as_deref()
+            .filter(|_| self.config.accept.contains(status.as_u16()));
+        let mut part = match save.map(|dir| PartFile::create(dir, url)).transpose() {
+            Ok(part) => part,
+            Err(e) => {
+                fetched.error = Some(io_error("cannot create file", &e));
+                return fetched;
+            }
+        };
+        let mut reader = response.into_body().into_reader();
+        let mut buf = [0u8; READ_BUF];
+        loop {
+            // Never read more than one byte past --max-size.
+            let room = usize::try_from(max.saturating_add(1) - fetched.bytes).unwrap_or(usize::MAX);
+            let n = match reader.read(&mut buf[..room.min(READ_BUF)]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let mut err = classify(&ureq::Error::from(e), &self.config);
+                    if err.kind == ErrorKind::Io {
+                        err.message =
+                            format!("{} after {} bytes of body", err.message, fetched.bytes);
+                    }
+                    fetched.error = Some(err);
+                    return fetched;
+                }
+            };
+            fetched.bytes += n as u64;
+            if fetched.bytes > max {
+                fetched.error = Some(too_large(max));
+                return fetched;
+            }
+            let chunk = &buf[..n];
+            if let Some(h) = &mut hasher {
+                h.update(chunk);
+            }
+            if let Some(p) = &mut part
+                && let Err(e) = p.write(chunk)
+            {
+                fetched.error = Some(io_error("cannot write file", &e));
+                return fetched;
+            }
+            if self.is_cancelled() {
+                fetched.error = Some(super::cancelled_error());
+                return fetched;
+            }
+        }
+        fetched.sha256 = hasher.map(|h| crate::save::hex(&h.finalize()));
+        if let Some(p) = part {
+            match p.commit() {
+                Ok(path) => fetched.saved_to = Some(path.display().to_string()),
+                Err(e) => fetched.error = Some(io_error("cannot save file", &e)),
+            }
+        }
+        fetched
+    }
+}
+
+fn io_error(what: &str, e: &std::io::Error) -> FetchError {
+    FetchError::new(ErrorKind::Io, format!("{what}: {e}"))
+}
+
+fn too_large(max: u64) -> FetchError {
+    FetchError::new(
+        ErrorKind::TooLarge,
+        format!("body larger than --max-size ({max} bytes)"),
+    )
+}
+
+/// Reads a small error body to its end so its connection can be reused.
+pub(super) fn drain(response: Response<ureq::Body>) -> u64 {
+    let mut reader = response.into_body().into_reader().take(DRAIN_MAX);
+    std::io::copy(&mut reader, &mut std::io::sink()).unwrap_or(0)
+}

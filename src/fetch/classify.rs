@@ -1,0 +1,205 @@
+//! Maps what ureq, rustls and the OS report to our error kinds, by type
+//! (never by message text), with messages in our own words.
+
+use std::io::ErrorKind as IoKind;
+
+use rustls::{CertificateError, Error as TlsError};
+use ureq::Error as E;
+
+use super::RequestConfig;
+use super::agent::{INPUT_BUFFER, OUTPUT_BUFFER};
+use crate::result::{ErrorKind as K, FetchError};
+
+/// Maps a ureq error to our kinds, with a message in our words.
+pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
+    let (kind, message) = match e {
+        E::Timeout(ureq::Timeout::Connect) => (
+            K::Timeout,
+            format!(
+                "no connection within {:?} (--connect-timeout)",
+                config.connect_timeout
+            ),
+        ),
+        E::Timeout(ureq::Timeout::Resolve) => (K::Dns, "name lookup timed out".to_owned()),
+        E::Timeout(_) => (
+            K::Timeout,
+            format!(
+                "no complete response within {:?} (--timeout)",
+                config.timeout
+            ),
+        ),
+        E::HostNotFound => (K::Dns, "host name not found".to_owned()),
+        E::ConnectionFailed => (K::Connect, "connection failed".to_owned()),
+        E::Io(io) => classify_io(io),
+        E::TooManyRedirects => (
+            K::Redirects,
+            format!(
+                "more than {} redirects (--max-redirects)",
+                config.max_redirects
+            ),
+        ),
+        E::RedirectFailed => (
+            K::Redirects,
+            "redirect without a usable Location".to_owned(),
+        ),
+        E::Tls(m) => (K::Tls, (*m).to_owned()),
+        E::Rustls(r) => (K::Tls, tls_message(r)),
+        E::Pem(_) => (K::Tls, "bad certificate".to_owned()),
+        E::BodyExceedsLimit(n) => (K::TooLarge, format!("body larger than {n} bytes")),
+        E::LargeResponseHeader(..) => (
+            K::Protocol,
+            format!("response head larger than {INPUT_BUFFER} bytes"),
+        ),
+        E::Protocol(ureq_proto::Error::OutputOverflow) => (
+            K::Protocol,
+            format!("request line and headers longer than {OUTPUT_BUFFER} bytes"),
+        ),
+        E::Protocol(p) => (K::Protocol, format!("not a valid HTTP response: {p}")),
+        E::BadUri(m) => (K::InvalidUrl, m.clone()),
+        E::Http(h) => (K::InvalidUrl, h.to_string()),
+        E::BodyStalled => (K::Timeout, "body stalled".to_owned()),
+        other => (K::Protocol, other.to_string()),
+    };
+    FetchError::new(kind, message)
+}
+
+/// rustls's errors, with what to do about the common certificate ones.
+fn tls_message(e: &TlsError) -> String {
+    let TlsError::InvalidCertificate(cert) = e else {
+        return e.to_string();
+    };
+    match cert {
+        CertificateError::UnknownIssuer => {
+            "certificate signed by an unknown authority (trust it with --cacert FILE)".to_owned()
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            "certificate is not valid for this host name".to_owned()
+        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "certificate has expired".to_owned()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "certificate is not valid yet".to_owned()
+        }
+        CertificateError::Other(other)
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            ) =>
+        {
+            "the server presents a CA certificate (CA:TRUE) as its own; \
+             issue it a leaf certificate"
+                .to_owned()
+        }
+        other => format!("bad certificate: {other:?}"),
+    }
+}
+
+fn classify_io(io: &std::io::Error) -> (K, String) {
+    // rustls reports certificate problems as I/O errors carrying its error,
+    // directly or inside a ureq error.
+    if let Some(inner) = io.get_ref() {
+        if let Some(tls) = inner.downcast_ref::<TlsError>() {
+            return (K::Tls, tls_message(tls));
+        }
+        if let Some(E::Rustls(tls)) = inner.downcast_ref::<E>() {
+            return (K::Tls, tls_message(tls));
+        }
+    }
+    match io.kind() {
+        IoKind::ConnectionRefused => (K::Connect, "connection refused".to_owned()),
+        IoKind::HostUnreachable | IoKind::NetworkUnreachable | IoKind::AddrNotAvailable => {
+            (K::Connect, io.to_string())
+        }
+        IoKind::TimedOut | IoKind::WouldBlock => (K::Timeout, "timed out".to_owned()),
+        IoKind::ConnectionReset => (K::Io, "connection reset by peer".to_owned()),
+        IoKind::ConnectionAborted => (K::Io, "connection aborted".to_owned()),
+        IoKind::UnexpectedEof => (K::Io, "connection closed early".to_owned()),
+        IoKind::InvalidData => (K::Protocol, io.to_string()),
+        _ => (K::Io, io.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn config() -> RequestConfig {
+        RequestConfig {
+            timeout: Duration::from_secs(7),
+            connect_timeout: Duration::from_secs(3),
+            ..RequestConfig::for_tests()
+        }
+    }
+
+    fn kind(e: E) -> (K, String) {
+        let f = classify(&e, &config());
+        (f.kind, f.message)
+    }
+
+    #[test]
+    fn timeouts_name_their_flag() {
+        let (k, m) = kind(E::Timeout(ureq::Timeout::Connect));
+        assert_eq!(k, K::Timeout);
+        assert!(m.contains("--connect-timeout"), "{m}");
+        let (k, m) = kind(E::Timeout(ureq::Timeout::Global));
+        assert_eq!(k, K::Timeout);
+        assert!(m.contains("--timeout") && m.contains("7s"), "{m}");
+        assert_eq!(kind(E::Timeout(ureq::Timeout::Resolve)).0, K::Dns);
+        assert_eq!(kind(E::BodyStalled).0, K::Timeout);
+    }
+
+    #[test]
+    fn each_kind_from_its_type() {
+        assert_eq!(kind(E::HostNotFound).0, K::Dns);
+        assert_eq!(kind(E::ConnectionFailed).0, K::Connect);
+        assert_eq!(kind(E::TooManyRedirects).0, K::Redirects);
+        assert_eq!(kind(E::RedirectFailed).0, K::Redirects);
+        assert_eq!(kind(E::BodyExceedsLimit(10)).0, K::TooLarge);
+        assert_eq!(kind(E::LargeResponseHeader(1, 2)).0, K::Protocol);
+        let (k, m) = kind(E::Protocol(ureq_proto::Error::OutputOverflow));
+        assert_eq!(k, K::Protocol);
+        assert!(m.contains("request line and headers"), "{m}");
+        assert_eq!(
+            kind(E::Protocol(ureq_proto::Error::ChunkLenNotANumber)).0,
+            K::Protocol
+        );
+        assert_eq!(kind(E::BadUri("x".into())).0, K::InvalidUrl);
+    }
+
+    #[test]
+    fn io_errors_by_kind() {
+        let io = |k: io::ErrorKind| kind(E::Io(io::Error::from(k)));
+        assert_eq!(io(io::ErrorKind::ConnectionRefused).0, K::Connect);
+        assert_eq!(io(io::ErrorKind::TimedOut).0, K::Timeout);
+        assert_eq!(io(io::ErrorKind::ConnectionReset).0, K::Io);
+        assert_eq!(io(io::ErrorKind::UnexpectedEof).0, K::Io);
+        assert_eq!(io(io::ErrorKind::InvalidData).0, K::Protocol);
+    }
+
+    #[test]
+    fn certificate_errors_are_tls_with_advice() {
+        let cert = |c: CertificateError| TlsError::InvalidCertificate(c);
+        let (k, m) = kind(E::Rustls(cert(CertificateError::UnknownIssuer)));
+        assert_eq!(k, K::Tls);
+        assert!(m.contains("--cacert"), "{m}");
+        // As rustls's stream reports it: an I/O error carrying its error.
+        let wrapped = io::Error::new(
+            io::ErrorKind::InvalidData,
+            cert(CertificateError::NotValidForName),
+        );
+        let (k, m) = kind(E::Io(wrapped));
+        assert_eq!(k, K::Tls);
+        assert!(m.contains("host name"), "{m}");
+        let ca = CertificateError::Other(rustls::OtherError(Arc::new(
+            webpki::Error::CaUsedAsEndEntity,
+        )));
+        let (k, m) = kind(E::Rustls(cert(ca)));
+        assert_eq!(k, K::Tls);
+        assert!(m.contains("CA:TRUE"), "{m}");
+    }
+}

@@ -1,0 +1,110 @@
+//! The threads of a run: the feeder, which pulls jobs from the caller's
+//! iterator into the bounded queue, and the workers, which run them.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::keyed::KeyLimiter;
+use super::stop::{Msg, Shared};
+use super::{Finished, Outcome};
+use crate::lock::lock;
+
+/// Pulls jobs into the queue until the input ends or the run is stopped;
+/// with `credits` (the ordered window), one credit per job.
+pub(super) fn feed<J>(
+    jobs: impl Iterator<Item = J>,
+    job_tx: &Sender<Msg<J>>,
+    state: &Shared,
+    credits: Option<&Sender<()>>,
+) {
+    let mut jobs = (0u64..).zip(jobs);
+    while !state.feed_stopped.load(Ordering::SeqCst) {
+        let Some((index, job)) = jobs.next() else {
+            break;
+        };
+        // A job read while the run was being stopped is still sent: the
+        // workers skip it, so it is accounted for.
+        if credits.is_some_and(|c| c.send(()).is_err()) || job_tx.send(Some((index, job))).is_err()
+        {
+            break;
+        }
+    }
+    // The input is done: without this last other sender the queue can
+    // disconnect, which ends the workers.
+    drop(lock(&state.pills).take());
+}
+
+/// One worker thread's handles.
+pub(super) struct Worker<J, R, F> {
+    pub(super) jobs: Receiver<Msg<J>>,
+    pub(super) results: Sender<Finished<J, R>>,
+    pub(super) state: Arc<Shared>,
+    pub(super) limiter: Option<Arc<KeyLimiter<J>>>,
+    pub(super) job_fn: Arc<F>,
+}
+
+impl<J, R, F: Fn(&J) -> R> Worker<J, R, F> {
+    pub(super) fn run(self) {
+        // Ends on disconnection (input done) or on a pill (stopped).
+        while let Ok(Some((index, job))) = self.jobs.recv() {
+            if !self.take(index, job) {
+                return;
+            }
+        }
+    }
+
+    /// Runs (or parks, or skips) one job; false when nobody listens any more.
+    fn take(&self, index: u64, job: J) -> bool {
+        let Some(limiter) = &self.limiter else {
+            return self.execute(index, job);
+        };
+        let Some(key) = limiter.key(&job) else {
+            return self.execute(index, job);
+        };
+        let Some((mut index, mut job)) = limiter.acquire_or_park(&key, index, job) else {
+            return true;
+        };
+        // We hold a slot for `key`: run this job, then whatever was parked on it.
+        loop {
+            if !self.execute(index, job) {
+                limiter.release(&key);
+                return false;
+            }
+            match limiter.next_or_release(&key) {
+                Some(parked) => (index, job) = parked,
+                None => return true,
+            }
+        }
+    }
+
+    fn execute(&self, index: u64, job: J) -> bool {
+        let outcome = if self.state.skipping() {
+            Outcome::Skipped
+        } else {
+            match catch_unwind(AssertUnwindSafe(|| (self.job_fn)(&job))) {
+                Ok(value) => Outcome::Done(value),
+                Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
+            }
+        };
+        self.results
+            .send(Finished {
+                index,
+                job,
+                outcome,
+            })
+            .is_ok()
+    }
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "job panicked".to_owned()
+    }
+}

@@ -1,0 +1,112 @@
+//! What a fetch yields: plain data, written by [`fetch`](crate::fetch) and
+//! read by the output side, so neither has to know the other.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Why a fetch failed (the error kinds of `docs/contract.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The entry is not a fetchable URL.
+    InvalidUrl,
+    /// The host name did not resolve.
+    Dns,
+    /// No connection could be made.
+    Connect,
+    /// The TLS handshake or certificate check failed.
+    Tls,
+    /// A deadline passed.
+    Timeout,
+    /// The body exceeded `--max-size`.
+    TooLarge,
+    /// Too many redirects, or a bad one.
+    Redirects,
+    /// The server did not speak HTTP properly.
+    Protocol,
+    /// The connection broke, or saving the body failed.
+    Io,
+    /// The run was interrupted before this fetch could finish.
+    Cancelled,
+    /// A bug in fetchpool.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The name used in output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidUrl => "invalid_url",
+            ErrorKind::Dns => "dns",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Tls => "tls",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Redirects => "redirects",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Io => "io",
+            ErrorKind::Cancelled => "cancelled",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// Whether an attempt that failed this way is worth another try.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorKind::Connect | ErrorKind::Timeout)
+    }
+}
+
+/// A failure: its kind and a short message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FetchError {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// What happened, in a few words.
+    pub message: String,
+}
+
+impl FetchError {
+    /// A failure of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        FetchError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// What one fetch produced.
+#[derive(Debug, Clone, Default)]
+pub struct Fetched {
+    /// No error and a status in `--accept`.
+    pub ok: bool,
+    /// Final HTTP status, if a response arrived.
+    pub status: Option<u16>,
+    /// Body bytes read in the last attempt.
+    pub bytes: u64,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Where redirects led, if anywhere.
+    pub final_url: Option<String>,
+    /// The failure, if any (a status outside `--accept` is not an error).
+    pub error: Option<FetchError>,
+    /// Hex SHA-256 of the body, when asked for.
+    pub sha256: Option<String>,
+    /// Where the body was saved, when asked for.
+    pub saved_to: Option<String>,
+    /// Wall time of all attempts and waits.
+    pub elapsed: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_have_contract_names() {
+        let json = serde_json::to_string(&ErrorKind::TooLarge).unwrap();
+        assert_eq!(json, "\"too_large\"");
+        assert_eq!(ErrorKind::InvalidUrl.as_str(), "invalid_url");
+    }
+}
