@@ -2,14 +2,13 @@
 //! summary and the progress display, printed, and listed for
 //! `--write-failed` if it did not succeed.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::io::{self, Write};
 
 use anyhow::{Context, Result};
 
 use crate::input::Entry;
 use crate::output::{Printer, Record};
+use crate::outputs::Outputs;
 use crate::pool::Outcome;
 use crate::progress::Progress;
 use crate::redact;
@@ -29,7 +28,7 @@ pub enum Flow {
 pub struct Collector {
     printer: Printer,
     summary: Summary,
-    write_failed: Option<BufWriter<File>>,
+    outputs: Outputs,
     failures_only: bool,
     /// Whether `--sha256` and `--output-dir` were given, so their fields
     /// appear in each record (null when unavailable).
@@ -37,20 +36,20 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// A collector printing with `printer`; creates the `--write-failed` file.
+    /// A collector printing with `printer` and writing `outputs`.
     pub fn new(
         printer: Printer,
-        write_failed: Option<&Path>,
+        outputs: Outputs,
         failures_only: bool,
         asked: (bool, bool),
-    ) -> Result<Self> {
-        Ok(Collector {
+    ) -> Self {
+        Collector {
             printer,
             summary: Summary::default(),
-            write_failed: write_failed.map(create_file).transpose()?,
+            outputs,
             failures_only,
             asked,
-        })
+        }
     }
 
     /// Handles one finished entry. Output is flushed unless `more_ready`
@@ -64,16 +63,13 @@ impl Collector {
         more_ready: bool,
     ) -> Result<Flow> {
         let fetched = match outcome {
-            Outcome::Done(f) => f,
+            Outcome::Done(f) if f.never_started() => return self.not_started(entry),
             Outcome::Panicked(msg) => Fetched {
                 error: Some(FetchError::new(ErrorKind::Internal, format!("bug: {msg}"))),
                 ..Fetched::default()
             },
-            Outcome::Skipped => {
-                self.summary.add_not_started();
-                self.list_failed(entry)?;
-                return Ok(Flow::Continue);
-            }
+            Outcome::Done(f) => f,
+            Outcome::Skipped => return self.not_started(entry),
         };
         let error_kind = fetched.error.as_ref().map(|e| e.kind);
         self.summary.add(
@@ -105,17 +101,30 @@ impl Collector {
         }))
     }
 
-    /// Flushes everything; returns the totals.
-    pub fn finish(mut self) -> Result<(Summary, Flow)> {
+    /// Whether stdout was closed by its reader.
+    pub fn stdout_closed(&self) -> bool {
+        self.printer.is_closed()
+    }
+
+    /// An entry that never started: counted, listed, not printed.
+    pub fn not_started(&mut self, entry: &Entry) -> Result<Flow> {
+        self.summary.add_not_started();
+        self.list_failed(entry)?;
+        Ok(Flow::Continue)
+    }
+
+    /// Flushes everything; returns the totals and the output files, which
+    /// still take the summary.
+    pub fn finish(mut self) -> Result<(Summary, Outputs, Flow)> {
         let flow = stdout_flow(self.printer.flush())?;
-        if let Some(w) = &mut self.write_failed {
+        if let Some(w) = &mut self.outputs.write_failed {
             w.flush().context("writing the --write-failed file")?;
         }
-        Ok((self.summary, flow))
+        Ok((self.summary, self.outputs, flow))
     }
 
     fn list_failed(&mut self, entry: &Entry) -> Result<()> {
-        if let Some(w) = &mut self.write_failed {
+        if let Some(w) = &mut self.outputs.write_failed {
             writeln!(w, "{}", entry.url).context("writing the --write-failed file")?;
         }
         Ok(())
@@ -145,11 +154,4 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'
         sha256: asked.0.then_some(f.sha256.as_deref()),
         saved_to: asked.1.then_some(f.saved_to.as_deref()),
     }
-}
-
-/// Creates (truncates) a file for writing.
-pub fn create_file(path: &Path) -> Result<BufWriter<File>> {
-    File::create(path)
-        .map(BufWriter::new)
-        .with_context(|| format!("cannot create {}", path.display()))
 }

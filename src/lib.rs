@@ -14,9 +14,12 @@ pub mod accept;
 pub mod cli;
 pub mod collect;
 pub mod fetch;
+pub mod inflight;
 pub mod input;
+pub mod limits;
 pub mod lock;
 pub mod output;
+pub mod outputs;
 pub mod pace;
 pub mod pool;
 pub mod progress;
@@ -27,22 +30,34 @@ pub mod signals;
 pub mod summary;
 pub mod uri;
 
-use std::io::Write;
-use std::path::Path;
+use std::collections::HashSet;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use crossbeam_channel::{Sender, bounded};
 
 use crate::cli::Config;
 use crate::collect::{Collector, Flow};
 use crate::fetch::Fetcher;
+use crate::inflight::InFlight;
 use crate::input::{Entries, Entry, Filter, InputStats, Source};
 use crate::output::Printer;
-use crate::pool::{Finished, Pool, Results, StopHandle};
+use crate::outputs::Outputs;
+use crate::pool::{Finished, Next, Outcome, Pool, Results, StopHandle};
 use crate::progress::{Progress, ProgressStyle};
 use crate::result::{ErrorKind, FetchError, Fetched};
+
+/// After the first signal, requests in flight may finish for this long
+/// (or the per-attempt `--timeout`, if shorter).
+const GRACE: Duration = Duration::from_secs(10);
+/// How often the main thread looks up from waiting for results: at a
+/// signal, at a closed stdout.
+const TICK: Duration = Duration::from_millis(100);
+/// When giving up on a run, how long to wait for a worker that is about to
+/// hand over a result it already has.
+const SETTLE: Duration = Duration::from_millis(100);
 
 /// Stack of each worker: fetching needs little (TLS included), and a
 /// thousand workers must stay cheap. Only touched pages cost memory.
@@ -74,23 +89,49 @@ impl Exit {
 }
 
 /// Runs fetchpool with a validated configuration.
-pub fn run(config: Config) -> Result<Exit> {
+pub fn run(mut config: Config) -> Result<Exit> {
     let started = Instant::now();
-    if let Some(dir) = &config.request.output_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("--output-dir: cannot create {}", dir.display()))?;
+    let workers = fit_workers(&config);
+    config.request.workers = workers;
+    let mut pool = Pool::new(workers)
+        .queue(config.queue)
+        .thread_name("fetchpool-worker")
+        .stack_size(WORKER_STACK);
+    if let Some(limit) = config.per_host {
+        pool = pool.per_key(limit, |e: &Entry| e.target.as_ref().ok().and_then(host_key));
     }
+    let stop = pool.stop_handle();
+
+    // Signal handlers before anything else: from here on a signal stops
+    // the run in order, whenever it comes.
+    let (stopping_tx, stopping) = bounded::<()>(0);
+    let (cancel_tx, cancel) = bounded::<()>(0);
+    let interrupted = signals::install(
+        GRACE.min(config.request.timeout),
+        OnSignal {
+            stop: stop.clone(),
+            input_can_block: config.sources.iter().any(Source::can_block),
+            stopping: Some(stopping_tx),
+            cancel: Some(cancel_tx),
+        },
+    )
+    .context("installing signal handlers")?;
+
+    let outputs = Outputs::open(
+        config.write_failed.as_deref(),
+        config.summary_json.as_deref(),
+        config.request.output_dir.as_deref(),
+        &config.sources,
+    )?;
     let accept = config.request.accept.clone();
     let asked = (config.request.sha256, config.request.output_dir.is_some());
-    // Never sent on: dropping `cancel` interrupts backoff waits and body reads.
-    let (cancel, cancelled) = crossbeam_channel::bounded::<()>(0);
-    let fetcher = Fetcher::new(config.request, config.rate, cancelled)?;
+    let fetcher = Fetcher::new(config.request, config.rate, stopping, cancel)?;
     let mut collector = Collector::new(
         Printer::stdout(config.format),
-        config.write_failed.as_deref(),
+        outputs,
         config.failures_only,
         asked,
-    )?;
+    );
     let stats = Arc::new(InputStats::default());
     let filter = Filter {
         dedup: config.dedup,
@@ -99,39 +140,14 @@ pub fn run(config: Config) -> Result<Exit> {
     if config.progress != ProgressStyle::Off {
         input::count_ahead(&config.sources, filter, &stats);
     }
-    let input_can_block = config.sources.iter().any(Source::can_block);
     let entries = Entries::new(config.sources, filter, Arc::clone(&stats));
-    let mut progress = Progress::start(config.progress, Arc::clone(&stats));
-
-    let mut pool = Pool::new(config.workers)
-        .queue(config.queue)
-        .thread_name("fetchpool-worker")
-        .stack_size(WORKER_STACK);
-    if let Some(limit) = config.per_host {
-        pool = pool.per_key(limit, |e: &Entry| e.target.as_ref().ok().and_then(host_key));
-    }
-    let stop = pool.stop_handle();
-    let interrupted = {
-        let stop = stop.clone();
-        let mut cancel = Some(cancel);
-        signals::install(move || {
-            // Start nothing new. Input that cannot block (arguments, regular
-            // files) is still read, so the summary and --write-failed account
-            // for every entry; a pipe might never end, so it is not.
-            if input_can_block {
-                stop.stop();
-            } else {
-                stop.skip_rest();
-            }
-            drop(cancel.take());
-        })
-        .context("installing signal handlers")?
-    };
+    let in_flight = Arc::new(InFlight::default());
+    let mut progress = Progress::start(config.progress, Arc::clone(&stats), Arc::clone(&in_flight));
 
     // The job itself applies --fail-fast, so with one worker not even the
     // next queued job starts after a failure.
     let job = {
-        let in_flight = progress.in_flight();
+        let in_flight = Arc::clone(&in_flight);
         let fail_fast = config.fail_fast.then(|| stop.clone());
         move |entry: &Entry| -> Fetched {
             let uri = match &entry.target {
@@ -143,13 +159,9 @@ pub fn run(config: Config) -> Result<Exit> {
                     };
                 }
             };
-            if let Some(f) = &in_flight {
-                f.start(entry.seq, &entry.url);
-            }
+            in_flight.start(entry);
             let fetched = fetcher.fetch(uri, &entry.url);
-            if let Some(f) = &in_flight {
-                f.finish(entry.seq);
-            }
+            in_flight.finish(entry.seq);
             if !fetched.ok
                 && let Some(stop) = &fail_fast
             {
@@ -170,16 +182,28 @@ pub fn run(config: Config) -> Result<Exit> {
         )
     };
 
-    while let Some(done) = results.next() {
-        let flow = collector.take(&done.job, done.outcome, &progress, results.ready())?;
-        if flow == Flow::StdoutClosed {
-            quit_quietly(&stop);
+    let mut announced = false;
+    let mut stdout_closed = false;
+    loop {
+        match results.next_within(TICK) {
+            Next::Ready(done) => {
+                let flow = collector.take(&done.job, done.outcome, &progress, results.ready())?;
+                stdout_closed = flow == Flow::StdoutClosed;
+            }
+            Next::Waiting => stdout_closed = collector.stdout_closed(),
+            Next::End => break,
+        }
+        if !announced && let Some(code) = interrupted.exit_code() {
+            announced = true;
+            progress.stopping(code, in_flight.len());
+        }
+        if stdout_closed || interrupted.give_up() {
+            give_up(results, &in_flight, &mut collector, &progress)?;
+            break;
         }
     }
-    let (summary, flow) = collector.finish()?;
-    if flow == Flow::StdoutClosed {
-        quit_quietly(&stop);
-    }
+    let (summary, mut outputs, flow) = collector.finish()?;
+    stdout_closed |= flow == Flow::StdoutClosed;
     progress.finish();
     let wall = started.elapsed();
 
@@ -187,12 +211,10 @@ pub fn run(config: Config) -> Result<Exit> {
         anyhow::bail!("{err}");
     }
     let report = summary.report(wall, &accept);
-    if let Some(path) = &config.summary_json {
-        write_summary_json(path, &report)?;
-    }
-    if stats.entries.load(Ordering::SeqCst) == 0 && interrupted.exit_code().is_none() {
-        eprintln!("fetchpool: error: no URLs in the input");
-        return Ok(Exit::Usage);
+    outputs.write_summary(&report)?;
+    if stdout_closed {
+        // `fetchpool ... | head -1`: nobody reads on; end quietly.
+        return Ok(Exit::Ok);
     }
     if config.summary {
         eprint!("{}", report.text());
@@ -204,24 +226,87 @@ pub fn run(config: Config) -> Result<Exit> {
     })
 }
 
+/// The worker count that fits under the open-files limit (raised first),
+/// with one line on stderr when it is fewer than asked for.
+fn fit_workers(config: &Config) -> NonZeroUsize {
+    let asked = config.workers.get();
+    let limit = limits::raise_open_files();
+    let fit = limits::workers_that_fit(limit, asked, config.request.output_dir.is_some());
+    if fit < asked {
+        eprintln!(
+            "fetchpool: the open-files limit ({}) fits {fit} requests in flight, not {asked}: \
+             running {fit} workers (raise the limit with `ulimit -n`)",
+            limit.unwrap_or(0)
+        );
+    }
+    NonZeroUsize::new(fit).unwrap_or(config.workers)
+}
+
+/// Stops waiting: results already finished are reported as they are,
+/// entries queued or parked as never started, and entries still in flight
+/// as cancelled, so each entry read is accounted for exactly once. Worker
+/// threads still running are left behind; the process is about to exit.
+fn give_up(
+    results: Box<dyn Results<Item = Finished<Entry, Fetched>>>,
+    in_flight: &InFlight,
+    collector: &mut Collector,
+    progress: &Progress,
+) -> Result<()> {
+    // Taken first: an entry that finishes meanwhile is in both, and its
+    // real result wins.
+    let running = in_flight.snapshot();
+    let mut seen = HashSet::new();
+    for done in results.abandon(SETTLE) {
+        seen.insert(done.job.seq);
+        collector.take(&done.job, done.outcome, progress, true)?;
+    }
+    for (elapsed, entry) in running {
+        if seen.contains(&entry.seq) {
+            continue;
+        }
+        let fetched = Fetched {
+            error: Some(FetchError::new(
+                ErrorKind::Cancelled,
+                "still in flight when the run stopped waiting",
+            )),
+            attempts: 1,
+            elapsed,
+            ..Fetched::default()
+        };
+        collector.take(&entry, Outcome::Done(fetched), progress, true)?;
+    }
+    save::remove_unfinished();
+    Ok(())
+}
+
+/// What the first signal does, on the signal thread.
+struct OnSignal {
+    stop: StopHandle,
+    input_can_block: bool,
+    stopping: Option<Sender<()>>,
+    cancel: Option<Sender<()>>,
+}
+
+impl signals::OnSignal for OnSignal {
+    fn stop(&mut self, _signal: i32) {
+        // Start nothing new. Input that cannot block (arguments, regular
+        // files) is still read, so the summary and --write-failed account
+        // for every entry; a pipe might never end, so it is not.
+        if self.input_can_block {
+            self.stop.stop();
+        } else {
+            self.stop.skip_rest();
+        }
+        drop(self.stopping.take());
+    }
+
+    fn give_up(&mut self) {
+        drop(self.cancel.take());
+    }
+}
+
 /// `host:port` of a URL, the unit of `--per-host`.
 fn host_key(uri: &http::Uri) -> Option<String> {
     let (host, port) = uri::host_port(uri)?;
     Some(format!("{}:{port}", host.to_ascii_lowercase()))
-}
-
-/// A closed stdout (`fetchpool ... | head -1`) ends the run quietly, at
-/// once: nothing more can be printed, so requests in flight are abandoned
-/// rather than waited for.
-fn quit_quietly(stop: &StopHandle) -> ! {
-    stop.stop();
-    std::process::exit(0);
-}
-
-fn write_summary_json(path: &Path, report: &summary::Report) -> Result<()> {
-    let mut file = collect::create_file(path)?;
-    serde_json::to_writer_pretty(&mut file, report)?;
-    writeln!(file)?;
-    file.flush()
-        .with_context(|| format!("writing {}", path.display()))
 }

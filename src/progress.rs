@@ -3,15 +3,15 @@
 //! flight longest once that exceeds [`STUCK_AFTER`], so a run that seems
 //! stuck says what it waits on.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, bounded};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle as BarStyle};
 
+use crate::inflight::InFlight;
 use crate::input::InputStats;
 use crate::output::human_ms;
 
@@ -31,62 +31,34 @@ pub const STUCK_AFTER: Duration = Duration::from_secs(5);
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
 const BAR_EVERY: Duration = Duration::from_millis(200);
 
-/// The URLs being fetched right now, with their start times.
-#[derive(Debug, Default)]
-pub struct InFlight(Mutex<HashMap<u64, (Instant, String)>>);
-
-impl InFlight {
-    /// Notes that entry `seq` started.
-    pub fn start(&self, seq: u64, url: &str) {
-        self.lock().insert(seq, (Instant::now(), url.to_owned()));
-    }
-
-    /// Notes that entry `seq` finished.
-    pub fn finish(&self, seq: u64) {
-        self.lock().remove(&seq);
-    }
-
-    /// The longest-running URL (password hidden) and its age.
-    pub fn oldest(&self) -> Option<(Duration, String)> {
-        let map = self.lock();
-        let (at, url) = map.values().min_by_key(|(at, _)| *at)?;
-        Some((at.elapsed(), crate::redact::url(url).into_owned()))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (Instant, String)>> {
-        crate::lock::lock(&self.0)
-    }
-}
-
 #[derive(Default)]
 struct Counts {
     done: AtomicU64,
     failed: AtomicU64,
+    /// Set at the first signal: nothing new starts, so no total or ETA.
+    stopping: AtomicBool,
 }
 
 /// The progress display of one run; a no-op when off.
 pub struct Progress {
     bar: Option<ProgressBar>,
     counts: Arc<Counts>,
-    in_flight: Option<Arc<InFlight>>,
     stop: Option<Sender<()>>,
     ticker: Option<JoinHandle<()>>,
 }
 
 impl Progress {
     /// Starts the display chosen by `style`.
-    pub fn start(style: ProgressStyle, input: Arc<InputStats>) -> Self {
+    pub fn start(style: ProgressStyle, input: Arc<InputStats>, in_flight: Arc<InFlight>) -> Self {
         let counts = Arc::new(Counts::default());
         if style == ProgressStyle::Off {
             return Progress {
                 bar: None,
                 counts,
-                in_flight: None,
                 stop: None,
                 ticker: None,
             };
         }
-        let in_flight = Arc::new(InFlight::default());
         let bar = (style == ProgressStyle::Bar).then(|| {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
             bar.set_style(style_for(false));
@@ -110,7 +82,12 @@ impl Progress {
                         let failed = counts.failed.load(Ordering::Relaxed);
                         let stuck = in_flight.oldest().filter(|(age, _)| *age >= STUCK_AFTER);
                         let total = input.total();
+                        let stopping = counts.stopping.load(Ordering::Relaxed);
                         match &bar {
+                            Some(bar) if stopping => {
+                                bar.set_message(format!("finishing {} in flight", in_flight.len()));
+                                bar.tick();
+                            }
                             Some(bar) => {
                                 if let Some(total) = total {
                                     bar.set_length(total);
@@ -140,15 +117,9 @@ impl Progress {
         Progress {
             bar,
             counts,
-            in_flight: Some(in_flight),
             stop: Some(stop),
             ticker,
         }
-    }
-
-    /// The in-flight table workers report to, when progress is shown.
-    pub fn in_flight(&self) -> Option<Arc<InFlight>> {
-        self.in_flight.clone()
     }
 
     /// Counts one finished entry.
@@ -169,6 +140,30 @@ impl Progress {
             Some(bar) => bar.suspend(f),
             None => f(),
         }
+    }
+
+    /// The run was interrupted by a signal (`code` is its exit code): says
+    /// so once, and from now on the bar shows what is still in flight.
+    pub fn stopping(&self, code: u8, in_flight: usize) {
+        self.counts.stopping.store(true, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_style(
+                BarStyle::with_template("{spinner} {msg}")
+                    .unwrap_or_else(|_| BarStyle::default_spinner()),
+            );
+            bar.set_message(format!("finishing {in_flight} in flight"));
+        }
+        let again = if code == 130 {
+            "Ctrl-C again"
+        } else {
+            "a second signal"
+        };
+        self.suspend(|| {
+            eprintln!(
+                "fetchpool: interrupted: starting nothing new, finishing {in_flight} in flight \
+                 ({again} stops waiting)"
+            );
+        });
     }
 
     /// Removes the bar and stops the ticker.
@@ -215,20 +210,6 @@ fn message(rate: f64, failed: u64, stuck: Option<&(Duration, String)>) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn oldest_in_flight_is_named_without_password() {
-        let f = InFlight::default();
-        f.start(1, "http://u:pw@a/");
-        std::thread::sleep(Duration::from_millis(5));
-        f.start(2, "http://b/");
-        let (_, url) = f.oldest().unwrap();
-        assert_eq!(url, "http://u:***@a/");
-        f.finish(1);
-        assert_eq!(f.oldest().unwrap().1, "http://b/");
-        f.finish(2);
-        assert!(f.oldest().is_none());
-    }
 
     #[test]
     fn message_names_a_stuck_url() {

@@ -12,12 +12,16 @@
 //! renamed into place only when complete, so a failed, too large or
 //! interrupted download never leaves a file under the final name.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
+
+use crate::lock::lock;
 
 /// Longest file name produced, in bytes.
 pub const MAX_NAME: usize = 200;
@@ -101,6 +105,7 @@ impl PartFile {
             let temp = dir.join(format!(".fetchpool-{:016x}.part", fastrand::u64(..)));
             match File::options().write(true).create_new(true).open(&temp) {
                 Ok(file) => {
+                    lock(&UNFINISHED).insert(temp.clone());
                     return Ok(PartFile {
                         temp,
                         target,
@@ -129,7 +134,20 @@ impl PartFile {
                 .sync_all()?;
         }
         std::fs::rename(&self.temp, &self.target)?;
+        lock(&UNFINISHED).remove(&self.temp);
         Ok(std::mem::take(&mut self.target))
+    }
+}
+
+/// Temporary files being written, so a run that stops waiting for its
+/// workers (they may be blocked on a server that never answers) can still
+/// remove them before it exits.
+static UNFINISHED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// Removes every temporary file still being written.
+pub fn remove_unfinished() {
+    for temp in std::mem::take(&mut *lock(&UNFINISHED)) {
+        let _ = std::fs::remove_file(temp);
     }
 }
 
@@ -138,6 +156,7 @@ impl Drop for PartFile {
         if self.file.is_some() || !self.target.as_os_str().is_empty() {
             drop(self.file.take());
             let _ = std::fs::remove_file(&self.temp);
+            lock(&UNFINISHED).remove(&self.temp);
         }
     }
 }

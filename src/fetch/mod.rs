@@ -68,8 +68,11 @@ pub struct Fetcher {
     agent: Agent,
     config: RequestConfig,
     pacer: Option<Pacer>,
-    /// Never receives; disconnected when the run is interrupted, which ends
-    /// backoff waits and body reads early.
+    /// Never receives; disconnected at the first signal, which ends waits
+    /// for a `--rate` slot or a retry (requests in flight go on).
+    stopping: Receiver<()>,
+    /// Never receives; disconnected when the run stops waiting (the grace
+    /// after a signal is over), which ends body reads.
     cancel: Receiver<()>,
     /// Header values to keep out of messages.
     secrets: Vec<String>,
@@ -85,7 +88,14 @@ enum Attempt {
 
 impl Fetcher {
     /// Builds the shared agent from `config`. Fails only on a bad `--cacert`.
-    pub fn new(config: RequestConfig, rate: Option<f64>, cancel: Receiver<()>) -> Result<Self> {
+    /// `stopping` and `cancel` are never sent on; their disconnection tells
+    /// the fetcher to start nothing new, and to drop bodies being read.
+    pub fn new(
+        config: RequestConfig,
+        rate: Option<f64>,
+        stopping: Receiver<()>,
+        cancel: Receiver<()>,
+    ) -> Result<Self> {
         let agent = agent::build(&config)?;
         let secrets = config
             .headers
@@ -97,6 +107,7 @@ impl Fetcher {
             agent,
             pacer: rate.map(Pacer::new),
             config,
+            stopping,
             cancel,
             secrets,
         })
@@ -110,13 +121,19 @@ impl Fetcher {
         // From the first start: waiting for a --rate slot is queueing, not
         // fetching, but the waits between attempts count.
         let mut start = None;
+        let mut failed: Option<Fetched> = None;
         let mut fetched = loop {
-            attempts += 1;
             if let Some(pacer) = &self.pacer
                 && !self.wait_until(pacer.reserve())
             {
-                break cancelled();
+                // Interrupted before this attempt: the last one stands, or
+                // the entry never started.
+                match failed {
+                    Some(f) => break f,
+                    None => return Fetched::not_started(),
+                }
             }
+            attempts += 1;
             start.get_or_insert_with(Instant::now);
             let last_try = attempts > self.config.retries || !self.config.method.is_idempotent();
             match self.attempt(uri, url, last_try) {
@@ -126,6 +143,7 @@ impl Fetcher {
                     if !self.wait_until(Instant::now() + wait) {
                         break f;
                     }
+                    failed = Some(f);
                 }
             }
         };
@@ -140,7 +158,7 @@ impl Fetcher {
     /// Sleeps until `deadline`; false if the run was interrupted meanwhile.
     fn wait_until(&self, deadline: Instant) -> bool {
         matches!(
-            self.cancel.recv_deadline(deadline),
+            self.stopping.recv_deadline(deadline),
             Err(RecvTimeoutError::Timeout)
         )
     }
@@ -223,15 +241,8 @@ impl Fetcher {
 pub(crate) fn cancelled_error() -> FetchError {
     FetchError::new(
         ErrorKind::Cancelled,
-        "interrupted before the fetch completed",
+        "interrupted while the body was being read",
     )
-}
-
-fn cancelled() -> Fetched {
-    Fetched {
-        error: Some(cancelled_error()),
-        ..Fetched::default()
-    }
 }
 
 /// The final URL when redirects were followed.

@@ -30,6 +30,33 @@ pub enum Source {
 }
 
 impl Source {
+    /// Whether this is the input file at `path` (the same file, however
+    /// it is named).
+    pub fn is_file_at(&self, path: &std::path::Path) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let Source::File(_, f) = self else {
+                return false;
+            };
+            match (f.metadata(), std::fs::metadata(path)) {
+                (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            }
+        }
+        #[cfg(not(unix))]
+        false
+    }
+
+    /// A name for messages.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Args(_) => "arguments".to_owned(),
+            Source::File(path, _) => path.display().to_string(),
+            Source::Stdin => "stdin".to_owned(),
+        }
+    }
+
     /// Whether reading it may wait for ever (a pipe or a terminal), as
     /// opposed to arguments and regular files.
     pub fn can_block(&self) -> bool {

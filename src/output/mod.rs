@@ -122,6 +122,28 @@ impl Printer {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+
+    /// Whether stdout is a pipe whose reader has gone (`| head -1`), seen
+    /// without writing: a run waiting on slow URLs notices at once, not at
+    /// its next result.
+    pub fn is_closed(&self) -> bool {
+        #[cfg(unix)]
+        {
+            use rustix::event::{PollFd, PollFlags, poll};
+            use std::os::fd::AsFd;
+            let stdout = io::stdout();
+            let fd = stdout.as_fd();
+            let mut fds = [PollFd::new(&fd, PollFlags::empty())];
+            let zero = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            poll(&mut fds, Some(&zero)).is_ok()
+                && fds[0].revents().intersects(PollFlags::ERR | PollFlags::HUP)
+        }
+        #[cfg(not(unix))]
+        false
+    }
 }
 
 /// Whether stdout is a character device (other than the terminal, checked

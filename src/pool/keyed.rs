@@ -91,6 +91,16 @@ impl<J> KeyLimiter<J> {
         None
     }
 
+    /// Empties every waiting list: the jobs parked and never started.
+    pub(super) fn take_parked(&self) -> Vec<(u64, J)> {
+        let mut state = lock(&self.state);
+        state.parked_total = 0;
+        let parked = std::mem::take(&mut state.parked);
+        drop(state);
+        self.room.notify_all();
+        parked.into_values().flatten().collect()
+    }
+
     pub(super) fn release(&self, key: &str) {
         Self::decrement(&mut lock(&self.state), key);
         self.room.notify_all();

@@ -43,8 +43,9 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 
 use crate::lock::lock;
 use keyed::KeyLimiter;
@@ -252,14 +253,27 @@ impl<J: Send + 'static> Pool<J> {
                 }
             }
         }
-        drop((job_rx, result_tx));
+        drop(result_tx);
         Ok(Completed {
             results: result_rx,
+            jobs: job_rx,
+            limiter,
             workers,
             feeder: Some(feeder),
             state,
         })
     }
+}
+
+/// What waiting a while for the next result gave.
+#[derive(Debug)]
+pub enum Next<T> {
+    /// A result.
+    Ready(T),
+    /// None yet; the run goes on.
+    Waiting,
+    /// Every job has been accounted for.
+    End,
 }
 
 /// What both result iterators offer besides iteration.
@@ -269,12 +283,24 @@ pub trait Results: Iterator {
     /// Whether `next` would return at once; a consumer that buffers output
     /// flushes when this is false, before it blocks.
     fn ready(&self) -> bool;
+    /// Waits at most `timeout` for the next result, so the consumer can
+    /// look at other things (signals, a closed stdout) while jobs run.
+    fn next_within(&mut self, timeout: Duration) -> Next<Self::Item>;
+    /// Gives up on the run without waiting for jobs still running: returns
+    /// the results already finished and every job that never started (as
+    /// [`Outcome::Skipped`]); running jobs are left to their threads, which
+    /// are detached, not joined. Waits at most `settle` for each result of a
+    /// worker that was about to hand one over.
+    fn abandon(self: Box<Self>, settle: Duration) -> Vec<Self::Item>;
 }
 
 /// Results of a pool run in completion order. Dropping it stops the run and
 /// joins every worker.
 pub struct Completed<J, R> {
     results: Receiver<Finished<J, R>>,
+    /// The job queue, so jobs never started can be handed back on abandon.
+    jobs: Receiver<Msg<J>>,
+    limiter: Option<Arc<KeyLimiter<J>>>,
     workers: Vec<JoinHandle<()>>,
     feeder: Option<JoinHandle<()>>,
     state: Arc<Shared>,
@@ -287,6 +313,60 @@ impl<J, R> Results for Completed<J, R> {
 
     fn ready(&self) -> bool {
         !self.results.is_empty()
+    }
+
+    fn next_within(&mut self, timeout: Duration) -> Next<Self::Item> {
+        match self.results.recv_timeout(timeout) {
+            Ok(done) => Next::Ready(done),
+            Err(RecvTimeoutError::Timeout) => Next::Waiting,
+            Err(RecvTimeoutError::Disconnected) => Next::End,
+        }
+    }
+
+    fn abandon(mut self: Box<Self>, settle: Duration) -> Vec<Self::Item> {
+        self.state.stop();
+        let skipped = |(index, job)| Finished {
+            index,
+            job,
+            outcome: Outcome::Skipped,
+        };
+        let mut out = Vec::new();
+        let mut jobs_open = true;
+        loop {
+            let before = out.len();
+            out.extend(self.results.try_iter());
+            // Pills (None) taken here are not needed: nothing is joined.
+            out.extend(self.jobs.try_iter().flatten().map(skipped));
+            if let Some(limiter) = &self.limiter {
+                out.extend(limiter.take_parked().into_iter().map(skipped));
+            }
+            if out.len() == before {
+                // A free worker may hold a job it is about to skip, the
+                // feeder one it is about to queue.
+                let jobs = if jobs_open {
+                    self.jobs.clone()
+                } else {
+                    crossbeam_channel::never()
+                };
+                crossbeam_channel::select! {
+                    recv(self.results) -> done => match done {
+                        Ok(done) => out.push(done),
+                        Err(_) => break,
+                    },
+                    recv(jobs) -> job => match job {
+                        Ok(Some(job)) => out.push(skipped(job)),
+                        Ok(None) => {}
+                        Err(_) => jobs_open = false,
+                    },
+                    default(settle) => break,
+                }
+            }
+        }
+        // Detach every thread: some are blocked in jobs that may never end.
+        self.workers.clear();
+        self.feeder = None;
+        drop(lock(&self.state.pill_sender).take());
+        out
     }
 }
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use crossbeam_channel::Receiver;
 
-use super::{Completed, Finished, Results, StopHandle};
+use std::time::Duration;
+
+use super::{Completed, Finished, Next, Results, StopHandle};
 
 /// Results of a pool run in input order (see [`Pool::ordered`](super::Pool::ordered)).
 pub struct Ordered<J, R> {
@@ -24,6 +26,45 @@ impl<J, R> Results for Ordered<J, R> {
     fn ready(&self) -> bool {
         self.pending.contains_key(&self.next)
     }
+
+    fn next_within(&mut self, timeout: Duration) -> Next<Self::Item> {
+        loop {
+            if let Some(done) = self.take_next() {
+                return Next::Ready(done);
+            }
+            match self.completed.next_within(timeout) {
+                Next::Ready(done) => {
+                    self.pending.insert(done.index, done);
+                }
+                Next::Waiting => return Next::Waiting,
+                // After a stop some indices never come back: flush in order.
+                Next::End => match self.pending.first_key_value() {
+                    Some((&index, _)) => self.next = index,
+                    None => return Next::End,
+                },
+            }
+        }
+    }
+
+    fn abandon(self: Box<Self>, settle: Duration) -> Vec<Self::Item> {
+        let Ordered {
+            completed, pending, ..
+        } = *self;
+        let mut out: Vec<_> = pending.into_values().collect();
+        out.extend(Box::new(completed).abandon(settle));
+        out
+    }
+}
+
+impl<J, R> Ordered<J, R> {
+    /// The result at `next`, if it is here.
+    fn take_next(&mut self) -> Option<Finished<J, R>> {
+        let done = self.pending.remove(&self.next)?;
+        self.next += 1;
+        // Let the feeder start one more job.
+        let _ = self.credits.try_recv();
+        Some(done)
+    }
 }
 
 impl<J, R> Iterator for Ordered<J, R> {
@@ -31,10 +72,7 @@ impl<J, R> Iterator for Ordered<J, R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(done) = self.pending.remove(&self.next) {
-                self.next += 1;
-                // Let the feeder start one more job.
-                let _ = self.credits.try_recv();
+            if let Some(done) = self.take_next() {
                 return Some(done);
             }
             match self.completed.next() {

@@ -5,6 +5,7 @@ use super::*;
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Barrier, Mutex};
+use std::time::Duration;
 
 fn n(v: usize) -> NonZeroUsize {
     NonZeroUsize::new(v).unwrap()
@@ -331,4 +332,73 @@ fn per_key_limit_holds_without_blocking_other_keys() {
     for (key, counter) in crate::lock::lock(&per_key).iter() {
         assert_eq!(counter.max.load(Ordering::SeqCst), 1, "key {key}");
     }
+}
+
+#[test]
+fn abandon_hands_back_every_job_but_the_running_ones() {
+    // Job 0 blocks its worker until the test ends; abandon must not wait
+    // for it, and must hand back every other job exactly once.
+    let (release, blocked) = crossbeam_channel::bounded::<()>(0);
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let p = Arc::clone(&pulled);
+    let jobs = (0..20u64).inspect(move |_| {
+        p.fetch_add(1, Ordering::SeqCst);
+    });
+    let results: Box<dyn Results<Item = Finished<u64, u64>>> = Box::new(
+        Pool::new(n(2))
+            .queue(n(4))
+            .per_key(n(1), |&i: &u64| (i % 2 == 1).then(|| "odd".to_owned()))
+            .as_completed(jobs, move |&i| {
+                if i == 0 {
+                    let _ = blocked.recv();
+                }
+                i
+            })
+            .unwrap(),
+    );
+    let mut results = results;
+    // Wait until some job besides 0 has finished, so the run is under way.
+    loop {
+        match results.next_within(Duration::from_secs(60)) {
+            Next::Ready(f) => {
+                assert_ne!(f.index, 0);
+                break;
+            }
+            Next::Waiting => continue,
+            Next::End => panic!("ended with job 0 blocked"),
+        }
+    }
+    let rest = results.abandon(Duration::from_millis(100));
+    let mut seen: Vec<u64> = rest.iter().map(|f| f.index).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), rest.len(), "a job came back twice");
+    assert!(!seen.contains(&0), "the running job was reported");
+    // Read from the input = the one consumed + those handed back + job 0.
+    assert_eq!(pulled.load(Ordering::SeqCst), 1 + rest.len() + 1);
+    drop(release);
+}
+
+#[test]
+fn next_within_reports_waiting_then_end() {
+    let (go, gate) = crossbeam_channel::bounded::<()>(0);
+    let mut results = Pool::new(n(1))
+        .as_completed(0..1u64, move |&i| {
+            let _ = gate.recv();
+            i
+        })
+        .unwrap();
+    assert!(matches!(
+        results.next_within(Duration::from_millis(10)),
+        Next::Waiting
+    ));
+    drop(go);
+    assert!(matches!(
+        results.next_within(Duration::from_secs(60)),
+        Next::Ready(_)
+    ));
+    assert!(matches!(
+        results.next_within(Duration::from_secs(60)),
+        Next::End
+    ));
 }

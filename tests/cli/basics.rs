@@ -138,11 +138,31 @@ fn all_ok_exits_0_with_a_summary_unless_quiet() {
 }
 
 #[test]
-fn no_input_is_a_usage_error() {
-    let server = TestServer::start();
-    assert_usage_error(&run::<&str>(&[]), &server);
-    assert_usage_error(&run_stdin::<&str>(&[], ""), &server);
-    assert_usage_error(&run_stdin(&["--json"], "\n# only a comment\n\n"), &server);
+fn an_input_without_entries_is_a_clean_run_of_zero() {
+    // A retry list from a clean run is empty: feeding it back is not an
+    // error. (Only no source at all, stdin a terminal, is exit 2.)
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").unwrap();
+    let summary = dir.path().join("s.json");
+    for run in [
+        run::<&str>(&[]),
+        run_stdin::<&str>(&[], ""),
+        run_stdin(&["--json"], "\n# only a comment\n\n"),
+        run(&[
+            "-i",
+            empty.to_str().unwrap(),
+            "--summary-json",
+            summary.to_str().unwrap(),
+        ]),
+    ] {
+        run.assert_code(0);
+        assert!(run.stdout.is_empty(), "stdout: {}", run.stdout_text());
+        assert!(run.stderr.contains("0 entries"), "{}", run.stderr);
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(report["entries"], 0);
 }
 
 #[test]

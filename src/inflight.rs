@@ -1,0 +1,82 @@
+//! The entries being fetched right now: the progress display names the
+//! oldest, and a run that stops waiting (a second signal, the grace over,
+//! a closed stdout) reports each of them as cancelled, so no entry is lost.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::input::Entry;
+use crate::lock::lock;
+
+/// Entries in flight, by `seq`, with their start times.
+#[derive(Debug, Default)]
+pub struct InFlight(Mutex<HashMap<u64, (Instant, Entry)>>);
+
+impl InFlight {
+    /// Notes that `entry` started.
+    pub fn start(&self, entry: &Entry) {
+        lock(&self.0).insert(entry.seq, (Instant::now(), entry.clone()));
+    }
+
+    /// Notes that entry `seq` finished.
+    pub fn finish(&self, seq: u64) {
+        lock(&self.0).remove(&seq);
+    }
+
+    /// The longest-running URL (password hidden) and its age.
+    pub fn oldest(&self) -> Option<(Duration, String)> {
+        let map = lock(&self.0);
+        let (at, entry) = map.values().min_by_key(|(at, _)| *at)?;
+        Some((at.elapsed(), crate::redact::url(&entry.url).into_owned()))
+    }
+
+    /// How many entries are in flight.
+    pub fn len(&self) -> usize {
+        lock(&self.0).len()
+    }
+
+    /// Whether nothing is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every entry in flight, with how long it has run, in `seq` order.
+    pub fn snapshot(&self) -> Vec<(Duration, Entry)> {
+        let mut all: Vec<_> = lock(&self.0)
+            .values()
+            .map(|(at, e)| (at.elapsed(), e.clone()))
+            .collect();
+        all.sort_by_key(|(_, e)| e.seq);
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, url: &str) -> Entry {
+        Entry {
+            seq,
+            url: url.to_owned(),
+            target: Err(String::new()),
+        }
+    }
+
+    #[test]
+    fn oldest_in_flight_is_named_without_password() {
+        let f = InFlight::default();
+        f.start(&entry(1, "http://u:pw@a/"));
+        std::thread::sleep(Duration::from_millis(5));
+        f.start(&entry(2, "http://b/"));
+        let (_, url) = f.oldest().unwrap();
+        assert_eq!(url, "http://u:***@a/");
+        assert_eq!(f.snapshot().len(), 2);
+        f.finish(1);
+        assert_eq!(f.oldest().unwrap().1, "http://b/");
+        f.finish(2);
+        assert!(f.oldest().is_none());
+        assert!(f.is_empty());
+    }
+}
