@@ -30,7 +30,8 @@ pub fn build(config: &RequestConfig) -> Result<Agent> {
     let workers = config.workers.get();
     let agent_config = Agent::config_builder()
         .http_status_as_error(false)
-        .max_redirects(config.max_redirects)
+        // Redirects are ours (`redirect`).
+        .max_redirects(0)
         .user_agent(config.user_agent.as_str())
         .timeout_global(Some(config.timeout))
         .timeout_connect(Some(config.connect_timeout))

@@ -6,10 +6,13 @@
 //! (ureq 3's defaults do not suit a fetcher: see `docs/ureq.md`). This
 //! folder is the only place that names ureq: the rest of the program sees
 //! [`Fetched`] and the `http` crate's types.
+//!
+//! Redirects are followed here (`redirect`), not by ureq.
 
 mod agent;
 mod body;
 mod classify;
+mod redirect;
 mod resolver;
 mod retry;
 
@@ -26,6 +29,7 @@ use crate::pace::Pacer;
 use crate::redact;
 use crate::result::{ErrorKind, FetchError, Fetched};
 use classify::classify;
+use redirect::{Failed, Landed};
 use retry::{RETRY_STATUSES, backoff, retry_after};
 
 /// Request settings, from the command line.
@@ -145,24 +149,25 @@ impl Fetcher {
         )
     }
 
+    /// One attempt: the request and its redirects, then the body, all
+    /// within `--timeout`.
     fn attempt(&self, uri: &Uri, url: &str, last_try: bool) -> Attempt {
-        let mut request = ureq::http::Request::builder()
-            .method(self.config.method.clone())
-            .uri(uri.clone());
-        for (name, value) in &self.config.headers {
-            request = request.header(name, value);
-        }
-        let response = match request.body(()).map_err(ureq::Error::from) {
-            Ok(req) => self.agent.run(req),
-            Err(e) => Err(e),
-        };
-        let response = match response {
-            Ok(r) => r,
-            Err(e) => {
-                let error = classify(&e, &self.config);
+        let deadline = Instant::now() + self.config.timeout;
+        let (response, final_url) = match self.send_following(uri, deadline) {
+            Ok(Landed {
+                response,
+                final_url,
+            }) => (response, final_url),
+            Err(Failed {
+                error,
+                status,
+                final_url,
+            }) => {
                 let retry = !last_try && error.kind.is_retryable();
                 let fetched = Fetched {
                     error: Some(error),
+                    status,
+                    final_url,
                     ..Fetched::default()
                 };
                 return if retry {
@@ -173,7 +178,6 @@ impl Fetcher {
             }
         };
         let status = response.status();
-        let final_url = redirected(uri, &response);
         if !last_try && RETRY_STATUSES.contains(&status.as_u16()) {
             match retry_after(response.headers()) {
                 Some(wait) if wait > self.config.max_retry_wait => {}
@@ -204,6 +208,47 @@ impl Fetcher {
         }
     }
 
+    /// Sends one request of a redirect chain. `foreign` (another origin than the URL as given) leaves out
+    /// the credential headers, `to_get` (a redirect made the request a GET)
+    /// the `Content-*` ones; `timeout` replaces the agent's `--timeout`
+    /// (for a later hop: what is left of it).
+    fn send(
+        &self,
+        uri: &Uri,
+        method: &Method,
+        foreign: bool,
+        to_get: bool,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<Response<ureq::Body>, FetchError> {
+        let mut request = ureq::http::Request::builder()
+            .method(method.clone())
+            .uri(uri.clone());
+        for (name, value) in &self.config.headers {
+            if (foreign && redirect::is_origin_credential(name))
+                || (to_get && redirect::is_body_header(name))
+            {
+                continue;
+            }
+            request = request.header(name, value);
+        }
+        let response = match request.body(()) {
+            Ok(mut req) => {
+                // Request-level settings clone the agent's config: only
+                // when needed.
+                if timeout.is_some() {
+                    req = self
+                        .agent
+                        .configure_request(req)
+                        .timeout_global(timeout)
+                        .build();
+                }
+                self.agent.run(req)
+            }
+            Err(e) => Err(ureq::Error::from(e)),
+        };
+        response.map_err(|e| classify(&e, &self.config))
+    }
+
     /// Whether the run was interrupted.
     fn is_cancelled(&self) -> bool {
         matches!(
@@ -232,13 +277,6 @@ fn cancelled() -> Fetched {
         error: Some(cancelled_error()),
         ..Fetched::default()
     }
-}
-
-/// The final URL when redirects were followed.
-fn redirected(requested: &Uri, response: &Response<ureq::Body>) -> Option<String> {
-    use ureq::ResponseExt;
-    let final_uri = response.get_uri();
-    (final_uri != requested).then(|| redact::url(&final_uri.to_string()).into_owned())
 }
 
 #[cfg(test)]
