@@ -7,11 +7,14 @@
 //! folder is the only place that names ureq: the rest of the program sees
 //! [`Fetched`] and the `http` crate's types.
 //!
-//! Redirects are followed here (`redirect`), not by ureq.
+//! Redirects are followed here (`redirect`), not by ureq, and the proxy of
+//! each request is chosen here ([`ProxyConfig`]) and set on that request,
+//! so the one agent and its connection pool serve every route.
 
 mod agent;
 mod body;
 mod classify;
+pub mod proxy;
 mod redirect;
 mod resolver;
 mod retry;
@@ -23,12 +26,14 @@ use anyhow::Result;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ureq::Agent;
 use ureq::http::{Method, Response, Uri};
+use ureq::{Proxy, ProxyProtocol};
 
 use crate::accept::Accept;
 use crate::pace::Pacer;
 use crate::redact;
 use crate::result::{ErrorKind, FetchError, Fetched};
 use classify::classify;
+pub use proxy::ProxyConfig;
 use redirect::{Failed, Landed};
 use retry::{RETRY_STATUSES, backoff, retry_after};
 
@@ -51,6 +56,8 @@ pub struct RequestConfig {
     pub max_retry_wait: Duration,
     /// Redirects to follow.
     pub max_redirects: u32,
+    /// Which requests go through which proxy.
+    pub proxy: ProxyConfig,
     /// Extra trusted certificates (PEM).
     pub cacert: Option<PathBuf>,
     /// Skip TLS verification.
@@ -70,6 +77,9 @@ pub struct RequestConfig {
 /// Fetches URLs with one shared agent; cheap to share between workers.
 pub struct Fetcher {
     agent: Agent,
+    /// ureq's form of each of `config.proxy.proxies()`, in the same order,
+    /// with how messages name it.
+    proxies: Vec<(Proxy, String)>,
     config: RequestConfig,
     pacer: Option<Pacer>,
     /// Never receives; disconnected when the run is interrupted, which ends
@@ -91,14 +101,22 @@ impl Fetcher {
     /// Builds the shared agent from `config`. Fails only on a bad `--cacert`.
     pub fn new(config: RequestConfig, rate: Option<f64>, cancel: Receiver<()>) -> Result<Self> {
         let agent = agent::build(&config)?;
+        let proxies = config
+            .proxy
+            .proxies()
+            .iter()
+            .map(|p| Ok((ureq_proxy(p)?, p.to_string())))
+            .collect::<Result<_>>()?;
         let secrets = config
             .headers
             .iter()
             .filter(|(name, _)| redact::is_secret_header(name))
             .map(|(_, value)| value.clone())
+            .chain(config.proxy.secrets().map(str::to_owned))
             .collect();
         Ok(Fetcher {
             agent,
+            proxies,
             pacer: rate.map(Pacer::new),
             config,
             cancel,
@@ -208,7 +226,8 @@ impl Fetcher {
         }
     }
 
-    /// Sends one request of a redirect chain. `foreign` (another origin than the URL as given) leaves out
+    /// Sends one request of a redirect chain, through the proxy chosen for
+    /// `uri`. `foreign` (another origin than the URL as given) leaves out
     /// the credential headers, `to_get` (a redirect made the request a GET)
     /// the `Content-*` ones; `timeout` replaces the agent's `--timeout`
     /// (for a later hop: what is left of it).
@@ -220,6 +239,7 @@ impl Fetcher {
         to_get: bool,
         timeout: Option<Duration>,
     ) -> std::result::Result<Response<ureq::Body>, FetchError> {
+        let proxy = self.proxy_for(uri);
         let mut request = ureq::http::Request::builder()
             .method(method.clone())
             .uri(uri.clone());
@@ -234,19 +254,42 @@ impl Fetcher {
         let response = match request.body(()) {
             Ok(mut req) => {
                 // Request-level settings clone the agent's config: only
-                // when needed.
-                if timeout.is_some() {
-                    req = self
-                        .agent
-                        .configure_request(req)
-                        .timeout_global(timeout)
-                        .build();
+                // when needed. The pool keys connections by proxy too.
+                if proxy.is_some() || timeout.is_some() {
+                    let mut config = self.agent.configure_request(req);
+                    if let Some((p, _)) = proxy {
+                        config = config.proxy(Some(p.clone()));
+                    }
+                    if timeout.is_some() {
+                        config = config.timeout_global(timeout);
+                    }
+                    req = config.build();
                 }
                 self.agent.run(req)
             }
             Err(e) => Err(ureq::Error::from(e)),
         };
-        response.map_err(|e| classify(&e, &self.config))
+        response.map_err(|e| {
+            let mut error = classify(&e, &self.config);
+            if let Some((_, shown)) = proxy
+                && matches!(error.kind, ErrorKind::Dns | ErrorKind::Connect)
+            {
+                error.message = format!("{} (proxy {shown})", error.message);
+            }
+            error
+        })
+    }
+
+    /// The proxy for a request to `uri`, if it goes through one.
+    fn proxy_for(&self, uri: &Uri) -> Option<&(Proxy, String)> {
+        if self.proxies.is_empty() {
+            return None;
+        }
+        let https = uri
+            .scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+        let index = self.config.proxy.select(https, uri.host()?)?;
+        self.proxies.get(index)
     }
 
     /// Whether the run was interrupted.
@@ -279,6 +322,26 @@ fn cancelled() -> Fetched {
     }
 }
 
+/// ureq's form of a proxy: ureq tunnels every request through it with
+/// `CONNECT host:port` (the only way ureq 3.5 speaks to a proxy).
+fn ureq_proxy(p: &proxy::ProxyUrl) -> Result<Proxy> {
+    let protocol = if p.secure {
+        ProxyProtocol::Https
+    } else {
+        ProxyProtocol::Http
+    };
+    let mut builder = Proxy::builder(protocol).host(&p.host).port(p.port);
+    if let Some(user) = &p.user {
+        builder = builder.username(user);
+    }
+    if let Some(password) = &p.password {
+        builder = builder.password(password);
+    }
+    builder
+        .build()
+        .map_err(|_| anyhow::anyhow!("proxy {p}: not a usable proxy"))
+}
+
 #[cfg(test)]
 impl RequestConfig {
     /// Defaults for unit tests.
@@ -292,6 +355,7 @@ impl RequestConfig {
             retries: 2,
             max_retry_wait: Duration::from_secs(30),
             max_redirects: 10,
+            proxy: ProxyConfig::default(),
             cacert: None,
             insecure: false,
             max_size: None,
