@@ -604,6 +604,29 @@ fn https_proxy_and_uppercase_http_proxy_are_not_for_http_urls() {
 }
 
 #[test]
+fn https_urls_use_https_proxy_not_http_proxy() {
+    // The site speaks plain HTTP, so the TLS handshake fails either way:
+    // what counts is whether the proxy was asked for the tunnel.
+    let site = Site::start(|_| Reply::ok("ok"));
+    let proxy = TunnelProxy::start();
+    let url = format!("https://127.0.0.1:{}/tls", site.port);
+    let flags = ["--retries", "0"];
+    let (results, _) = fetch(
+        &[("http_proxy", &proxy.url())],
+        &flags,
+        std::slice::from_ref(&url),
+    );
+    assert!(results[0]["ok"] == false, "{}", results[0]);
+    assert!(proxy.seen().is_empty(), "{:?}", proxy.lines());
+    for var in ["https_proxy", "HTTPS_PROXY"] {
+        let (results, _) = fetch(&[(var, &proxy.url())], &flags, std::slice::from_ref(&url));
+        assert!(results[0]["ok"] == false, "{}", results[0]);
+    }
+    let connect = format!("CONNECT 127.0.0.1:{}", site.port);
+    assert_eq!(proxy.lines(), [connect.clone(), connect]);
+}
+
+#[test]
 fn proxy_flags_override_the_environment() {
     let site = Site::start(|_| Reply::ok("ok"));
     let proxy = TunnelProxy::start();
