@@ -98,7 +98,8 @@ enum Attempt {
 }
 
 impl Fetcher {
-    /// Builds the shared agent from `config`. Fails only on a bad `--cacert`.
+    /// Builds the shared agent from `config`. Fails only on a bad `--cacert`
+    /// (or a proxy ureq cannot take, which `ProxyConfig` already ruled out).
     pub fn new(config: RequestConfig, rate: Option<f64>, cancel: Receiver<()>) -> Result<Self> {
         let agent = agent::build(&config)?;
         let proxies = config
