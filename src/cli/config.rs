@@ -12,7 +12,7 @@ use http::{HeaderName, HeaderValue, Method};
 
 use super::Cli;
 use crate::accept::Accept;
-use crate::fetch::RequestConfig;
+use crate::fetch::{ProxyConfig, RequestConfig};
 use crate::input::Source;
 use crate::output::{OutputFormat, Template};
 use crate::progress::ProgressStyle;
@@ -120,6 +120,10 @@ impl Cli {
             retries: self.retries,
             max_retry_wait: seconds("--max-retry-wait", self.max_retry_wait)?,
             max_redirects: self.max_redirects,
+            proxy: ProxyConfig::from_env(self.proxy.as_deref(), self.noproxy.as_deref(), |var| {
+                std::env::var(var).ok()
+            })
+            .map_err(anyhow::Error::msg)?,
             cacert: self.cacert,
             insecure: self.insecure,
             max_size: self.max_size.as_deref().map(parse_size).transpose()?,
@@ -301,6 +305,16 @@ mod tests {
         );
         let err = parse_header("Authorization Bearer secret").unwrap_err();
         assert!(!err.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn proxy_flags_are_checked_and_hide_passwords() {
+        assert!(config(&["--proxy", "http://p:3128", "--noproxy", "a, b", "http://x"]).is_ok());
+        assert!(config(&["--proxy", "", "http://x"]).is_ok());
+        let err = config(&["--proxy", "socks5://u:hunter2@p", "http://x"]).unwrap_err();
+        let err = format!("{err:#}");
+        assert!(err.starts_with("--proxy: "), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

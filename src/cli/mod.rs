@@ -89,6 +89,17 @@ pub struct Cli {
     #[arg(long, value_name = "N", default_value = "10")]
     pub max_redirects: u32,
 
+    /// Send every request through this proxy, e.g. http://user:password@host:3128
+    /// (http:// or https://; the port defaults to 1080); overrides http_proxy, https_proxy
+    /// and all_proxy; '' for no proxy at all.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+
+    /// Hosts reached without the proxy, comma-separated: names, domains (.example.com),
+    /// IP addresses, CIDR ranges, or * for all; overrides no_proxy.
+    #[arg(long, value_name = "LIST")]
+    pub noproxy: Option<String>,
+
     /// Also trust the PEM certificates in FILE.
     #[arg(long, value_name = "FILE")]
     pub cacert: Option<PathBuf>,

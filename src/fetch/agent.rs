@@ -30,7 +30,10 @@ pub fn build(config: &RequestConfig) -> Result<Agent> {
     let workers = config.workers.get();
     let agent_config = Agent::config_builder()
         .http_status_as_error(false)
-        .max_redirects(config.max_redirects)
+        // Redirects are ours (`redirect`), proxies are set per request
+        // (`Fetcher::send`): ureq must not also read the environment.
+        .max_redirects(0)
+        .proxy(None)
         .user_agent(config.user_agent.as_str())
         .timeout_global(Some(config.timeout))
         .timeout_connect(Some(config.connect_timeout))

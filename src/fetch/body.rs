@@ -107,8 +107,17 @@ fn too_large(max: u64) -> FetchError {
     )
 }
 
-/// Reads a small error body to its end so its connection can be reused.
+/// Reads a small error or redirect body to its end so its connection can
+/// be reused; a body known to be larger is dropped unread, with its
+/// connection.
 pub(super) fn drain(response: Response<ureq::Body>) -> u64 {
+    if response
+        .body()
+        .content_length()
+        .is_some_and(|n| n > DRAIN_MAX)
+    {
+        return 0;
+    }
     let mut reader = response.into_body().into_reader().take(DRAIN_MAX);
     std::io::copy(&mut reader, &mut std::io::sink()).unwrap_or(0)
 }

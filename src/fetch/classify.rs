@@ -42,6 +42,11 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
             K::Redirects,
             "redirect without a usable Location".to_owned(),
         ),
+        E::ConnectProxyFailed(reason) => (
+            K::Connect,
+            format!("the proxy did not open a tunnel (CONNECT): {reason}"),
+        ),
+        E::InvalidProxyUrl => (K::Connect, "invalid proxy URL".to_owned()),
         E::Tls(m) => (K::Tls, (*m).to_owned()),
         E::Rustls(r) => (K::Tls, tls_message(r)),
         E::Pem(_) => (K::Tls, "bad certificate".to_owned()),

@@ -6,10 +6,16 @@
 //! (ureq 3's defaults do not suit a fetcher: see `docs/ureq.md`). This
 //! folder is the only place that names ureq: the rest of the program sees
 //! [`Fetched`] and the `http` crate's types.
+//!
+//! Redirects are followed here (`redirect`), not by ureq, and the proxy of
+//! each request is chosen here ([`ProxyConfig`]) and set on that request,
+//! so the one agent and its connection pool serve every route.
 
 mod agent;
 mod body;
 mod classify;
+pub mod proxy;
+mod redirect;
 mod resolver;
 mod retry;
 
@@ -20,12 +26,15 @@ use anyhow::Result;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ureq::Agent;
 use ureq::http::{Method, Response, Uri};
+use ureq::{Proxy, ProxyProtocol};
 
 use crate::accept::Accept;
 use crate::pace::Pacer;
 use crate::redact;
 use crate::result::{ErrorKind, FetchError, Fetched};
 use classify::classify;
+pub use proxy::ProxyConfig;
+use redirect::{Failed, Landed};
 use retry::{RETRY_STATUSES, backoff, retry_after};
 
 /// Request settings, from the command line.
@@ -47,6 +56,8 @@ pub struct RequestConfig {
     pub max_retry_wait: Duration,
     /// Redirects to follow.
     pub max_redirects: u32,
+    /// Which requests go through which proxy.
+    pub proxy: ProxyConfig,
     /// Extra trusted certificates (PEM).
     pub cacert: Option<PathBuf>,
     /// Skip TLS verification.
@@ -66,6 +77,9 @@ pub struct RequestConfig {
 /// Fetches URLs with one shared agent; cheap to share between workers.
 pub struct Fetcher {
     agent: Agent,
+    /// ureq's form of each of `config.proxy.proxies()`, in the same order,
+    /// with how messages name it.
+    proxies: Vec<(Proxy, String)>,
     config: RequestConfig,
     pacer: Option<Pacer>,
     /// Never receives; disconnected at the first signal, which ends waits
@@ -87,7 +101,8 @@ enum Attempt {
 }
 
 impl Fetcher {
-    /// Builds the shared agent from `config`. Fails only on a bad `--cacert`.
+    /// Builds the shared agent from `config`. Fails only on a bad `--cacert`
+    /// (or a proxy ureq cannot take, which `ProxyConfig` already ruled out).
     /// `stopping` and `cancel` are never sent on; their disconnection tells
     /// the fetcher to start nothing new, and to drop bodies being read.
     pub fn new(
@@ -97,14 +112,22 @@ impl Fetcher {
         cancel: Receiver<()>,
     ) -> Result<Self> {
         let agent = agent::build(&config)?;
+        let proxies = config
+            .proxy
+            .proxies()
+            .iter()
+            .map(|p| Ok((ureq_proxy(p)?, p.to_string())))
+            .collect::<Result<_>>()?;
         let secrets = config
             .headers
             .iter()
             .filter(|(name, _)| redact::is_secret_header(name))
             .map(|(_, value)| value.clone())
+            .chain(config.proxy.secrets().map(str::to_owned))
             .collect();
         Ok(Fetcher {
             agent,
+            proxies,
             pacer: rate.map(Pacer::new),
             config,
             stopping,
@@ -163,24 +186,25 @@ impl Fetcher {
         )
     }
 
+    /// One attempt: the request and its redirects, then the body, all
+    /// within `--timeout`.
     fn attempt(&self, uri: &Uri, url: &str, last_try: bool) -> Attempt {
-        let mut request = ureq::http::Request::builder()
-            .method(self.config.method.clone())
-            .uri(uri.clone());
-        for (name, value) in &self.config.headers {
-            request = request.header(name, value);
-        }
-        let response = match request.body(()).map_err(ureq::Error::from) {
-            Ok(req) => self.agent.run(req),
-            Err(e) => Err(e),
-        };
-        let response = match response {
-            Ok(r) => r,
-            Err(e) => {
-                let error = classify(&e, &self.config);
+        let deadline = Instant::now() + self.config.timeout;
+        let (response, final_url) = match self.send_following(uri, deadline) {
+            Ok(Landed {
+                response,
+                final_url,
+            }) => (response, final_url),
+            Err(Failed {
+                error,
+                status,
+                final_url,
+            }) => {
                 let retry = !last_try && error.kind.is_retryable();
                 let fetched = Fetched {
                     error: Some(error),
+                    status,
+                    final_url,
                     ..Fetched::default()
                 };
                 return if retry {
@@ -191,7 +215,6 @@ impl Fetcher {
             }
         };
         let status = response.status();
-        let final_url = redirected(uri, &response);
         if !last_try && RETRY_STATUSES.contains(&status.as_u16()) {
             match retry_after(response.headers()) {
                 Some(wait) if wait > self.config.max_retry_wait => {}
@@ -222,6 +245,72 @@ impl Fetcher {
         }
     }
 
+    /// Sends one request of a redirect chain, through the proxy chosen for
+    /// `uri`. `foreign` (another origin than the URL as given) leaves out
+    /// the credential headers, `to_get` (a redirect made the request a GET)
+    /// the `Content-*` ones; `timeout` replaces the agent's `--timeout`
+    /// (for a later hop: what is left of it).
+    fn send(
+        &self,
+        uri: &Uri,
+        method: &Method,
+        foreign: bool,
+        to_get: bool,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<Response<ureq::Body>, FetchError> {
+        let proxy = self.proxy_for(uri);
+        let mut request = ureq::http::Request::builder()
+            .method(method.clone())
+            .uri(uri.clone());
+        for (name, value) in &self.config.headers {
+            if (foreign && redirect::is_origin_credential(name))
+                || (to_get && redirect::is_body_header(name))
+            {
+                continue;
+            }
+            request = request.header(name, value);
+        }
+        let response = match request.body(()) {
+            Ok(mut req) => {
+                // Request-level settings clone the agent's config: only
+                // when needed. The pool keys connections by proxy too.
+                if proxy.is_some() || timeout.is_some() {
+                    let mut config = self.agent.configure_request(req);
+                    if let Some((p, _)) = proxy {
+                        config = config.proxy(Some(p.clone()));
+                    }
+                    if timeout.is_some() {
+                        config = config.timeout_global(timeout);
+                    }
+                    req = config.build();
+                }
+                self.agent.run(req)
+            }
+            Err(e) => Err(ureq::Error::from(e)),
+        };
+        response.map_err(|e| {
+            let mut error = classify(&e, &self.config);
+            if let Some((_, shown)) = proxy
+                && matches!(error.kind, ErrorKind::Dns | ErrorKind::Connect)
+            {
+                error.message = format!("{} (proxy {shown})", error.message);
+            }
+            error
+        })
+    }
+
+    /// The proxy for a request to `uri`, if it goes through one.
+    fn proxy_for(&self, uri: &Uri) -> Option<&(Proxy, String)> {
+        if self.proxies.is_empty() {
+            return None;
+        }
+        let https = uri
+            .scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("https"));
+        let index = self.config.proxy.select(https, uri.host()?)?;
+        self.proxies.get(index)
+    }
+
     /// Whether the run was interrupted.
     fn is_cancelled(&self) -> bool {
         matches!(
@@ -245,11 +334,24 @@ pub(crate) fn cancelled_error() -> FetchError {
     )
 }
 
-/// The final URL when redirects were followed.
-fn redirected(requested: &Uri, response: &Response<ureq::Body>) -> Option<String> {
-    use ureq::ResponseExt;
-    let final_uri = response.get_uri();
-    (final_uri != requested).then(|| redact::url(&final_uri.to_string()).into_owned())
+/// ureq's form of a proxy: ureq tunnels every request through it with
+/// `CONNECT host:port` (the only way ureq 3.5 speaks to a proxy).
+fn ureq_proxy(p: &proxy::ProxyUrl) -> Result<Proxy> {
+    let protocol = if p.secure {
+        ProxyProtocol::Https
+    } else {
+        ProxyProtocol::Http
+    };
+    let mut builder = Proxy::builder(protocol).host(&p.host).port(p.port);
+    if let Some(user) = &p.user {
+        builder = builder.username(user);
+    }
+    if let Some(password) = &p.password {
+        builder = builder.password(password);
+    }
+    builder
+        .build()
+        .map_err(|_| anyhow::anyhow!("proxy {p}: not a usable proxy"))
 }
 
 #[cfg(test)]
@@ -265,6 +367,7 @@ impl RequestConfig {
             retries: 2,
             max_retry_wait: Duration::from_secs(30),
             max_redirects: 10,
+            proxy: ProxyConfig::default(),
             cacert: None,
             insecure: false,
             max_size: None,

@@ -7,6 +7,7 @@
 
 mod basics;
 mod faults;
+mod redirects;
 mod scripting;
 mod server;
 
@@ -35,7 +36,7 @@ pub const JSON_FIELDS: [&str; 9] = [
     "error",
 ];
 
-const PROXY_VARS: [&str; 7] = [
+const PROXY_VARS: [&str; 8] = [
     "http_proxy",
     "HTTP_PROXY",
     "https_proxy",
@@ -43,6 +44,7 @@ const PROXY_VARS: [&str; 7] = [
     "ALL_PROXY",
     "all_proxy",
     "NO_PROXY",
+    "no_proxy",
 ];
 
 /// The binary with a hermetic environment; stdin null, stdout and stderr piped.
