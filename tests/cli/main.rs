@@ -10,6 +10,7 @@ mod faults;
 mod redirects;
 mod scripting;
 mod server;
+mod trust;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
