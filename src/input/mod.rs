@@ -16,6 +16,8 @@ use std::sync::{Arc, Mutex};
 use http::Uri;
 
 pub mod url;
+#[cfg(test)]
+mod whatwg_tests;
 
 /// Where URL lines come from, already opened (so an unreadable file is a
 /// usage error before anything is fetched).

@@ -7,6 +7,7 @@
 
 mod basics;
 mod faults;
+mod input;
 mod scripting;
 mod server;
 

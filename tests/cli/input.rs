@@ -1,0 +1,212 @@
+//! Input entries as browsers read them (WHATWG URL Standard, IDNA), byte
+//! order marks, `--write-failed` byte for byte, passwords in any entry, and
+//! request values checked before anything is sent.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::server::TestServer;
+use crate::{Running, assert_all_seqs, command, kind, run, run_stdin};
+
+/// Lines of raw bytes, each newline-terminated.
+fn byte_lines(entries: &[Vec<u8>]) -> Vec<u8> {
+    entries
+        .iter()
+        .flat_map(|e| [&e[..], b"\n"].concat())
+        .collect()
+}
+
+fn message(result: &Value) -> &str {
+    result["error"]["message"].as_str().unwrap_or("")
+}
+
+// ------------------------------------------------------------- WHATWG parsing
+
+#[test]
+fn browser_style_hrefs_are_fetched_as_their_whatwg_serialization() {
+    let server = TestServer::start();
+    server.serve_any();
+    let port = server.port();
+    let base = server.url("");
+    // (entry, the request target the server must see)
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{base}/a b/c d?e f#g h"), "/a%20b/c%20d?e%20f"),
+        (format!("{base}/q\"<>`{{}}"), "/q%22%3C%3E%60%7B%7D"),
+        (format!("{base}/s?x=\"<>`{{}}"), "/s?x=%22%3C%3E`{}"),
+        (format!("{base}/t\tab/x"), "/tab/x"),
+        (
+            format!("http:\\\\127.0.0.1:{port}\\back\\slash"),
+            "/back/slash",
+        ),
+        (format!("{base}/a/./b/../../dots/%2e%2E/up"), "/up"),
+        (format!("{base}/caf\u{e9}?q=\u{e9}"), "/caf%C3%A9?q=%C3%A9"),
+        (format!("HTTP://127.0.0.1:{port}/UPPER"), "/UPPER"),
+        (format!("http://0x7f.0.0.1:{port}/hex"), "/hex"),
+        (format!("http://127.1:{port}/short"), "/short"),
+        // Full-width digits and dots: IDNA maps them to 127.0.0.1.
+        (
+            format!("http://\u{ff11}\u{ff12}\u{ff17}\u{ff0e}0.0.1:{port}/wide"),
+            "/wide",
+        ),
+        (format!("{base}/frag#only"), "/frag"),
+        (format!("{base}?"), "/?"),
+    ];
+    let input: Vec<Vec<u8>> = cases.iter().map(|(e, _)| e.clone().into_bytes()).collect();
+    let run = run_stdin(&["--json", "-j", "1"], byte_lines(&input));
+    run.assert_code(0);
+    let results = run.by_seq();
+    assert_all_seqs(&results, cases.len() as u64);
+    for (seq, (entry, _)) in cases.iter().enumerate() {
+        let r = &results[&(seq as u64)];
+        assert_eq!(r["ok"], true, "{entry:?}: {r}");
+        assert_eq!(
+            r["url"],
+            entry.as_str(),
+            "the url field is the entry as given"
+        );
+    }
+    let targets: BTreeSet<String> = server.requests().iter().map(|r| r.target.clone()).collect();
+    let expected: BTreeSet<String> = cases.iter().map(|(_, t)| t.to_string()).collect();
+    assert_eq!(targets, expected);
+    for r in server.requests() {
+        assert_eq!(
+            r.header("host"),
+            Some(&*format!("127.0.0.1:{port}")),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
+fn control_bytes_in_a_file_line_are_never_sent_raw() {
+    let server = TestServer::start();
+    server.serve_any();
+    let url = |path: &str| server.url(path).into_bytes();
+    let entries: Vec<Vec<u8>> = vec![
+        // WHATWG drops CR (and tab, LF) inside a URL...
+        [url("/cr\r"), b"x".to_vec()].concat(),
+        // ...and percent-encodes other controls in the path and query.
+        [url("/nul\0"), b"x?a\0b".to_vec()].concat(),
+        [url("/esc\x1b"), b"x".to_vec()].concat(),
+        url("/bidi\u{202e}x\u{9b}"),
+        // In the host they are a reason to reject.
+        b"http://nul\0host/".to_vec(),
+        b"http://esc\x1bhost/".to_vec(),
+    ];
+    let run = run_stdin(&["--json", "-j", "1"], byte_lines(&entries));
+    run.assert_code(1);
+    let results = run.by_seq();
+    assert_all_seqs(&results, 6);
+    for seq in 0..4 {
+        assert_eq!(results[&seq]["ok"], true, "{}", results[&seq]);
+    }
+    for seq in 4..6 {
+        let r = &results[&seq];
+        assert_eq!(kind(r), Some("invalid_url"), "{r}");
+        assert!(message(r).contains("control character"), "{r}");
+    }
+    let targets: BTreeSet<String> = server.requests().iter().map(|r| r.target.clone()).collect();
+    let expected: BTreeSet<String> = [
+        "/crx",
+        "/nul%00x?a%00b",
+        "/esc%1Bx",
+        "/bidi%E2%80%AEx%C2%9B",
+    ]
+    .map(String::from)
+    .into();
+    assert_eq!(targets, expected);
+}
+
+#[test]
+fn rejected_entries_are_invalid_url_in_our_words() {
+    let server = TestServer::start();
+    let port = server.port();
+    let cases: Vec<(String, &str)> = vec![
+        ("ftp://example.com/x".into(), "unsupported scheme \"ftp\""),
+        (
+            "javascript:alert(1)".into(),
+            "only http and https are fetched",
+        ),
+        (
+            "example.com/x".into(),
+            "missing scheme: did you mean https://example.com/x?",
+        ),
+        (
+            format!("127.0.0.1:{port}/ok"),
+            "did you mean https://127.0.0.1",
+        ),
+        (
+            format!("localhost:{port}/ok"),
+            "did you mean https://localhost",
+        ),
+        ("https//example.com/".into(), "missing ':' after the scheme"),
+        ("http://127.0.0.1:0/".into(), "port 0"),
+        ("http://127.0.0.1:65536/".into(), "1 to 65535"),
+        ("http://127.0.0.1:99999999999/".into(), "1 to 65535"),
+        ("http://127.0.0.1:8o/".into(), "1 to 65535"),
+        ("http://1.2.3.256/".into(), "IPv4"),
+        ("http://127.0.0.0x100/".into(), "IPv4"),
+        ("http://[::1/".into(), "IPv6"),
+        ("http://[1:2:3]/".into(), "IPv6"),
+        ("http://[::1]x/".into(), "IPv6"),
+        ("http://xn--a.example/".into(), "IDNA"),
+        ("http://exa mple.com/".into(), "' '"),
+        ("http:///".into(), "no host"),
+        ("http://u:p@/".into(), "no host"),
+    ];
+    let input: Vec<Vec<u8>> = cases.iter().map(|(e, _)| e.clone().into_bytes()).collect();
+    let run = run_stdin(&["--json"], byte_lines(&input));
+    run.assert_code(1);
+    let results = run.by_seq();
+    assert_all_seqs(&results, cases.len() as u64);
+    for (seq, (entry, words)) in cases.iter().enumerate() {
+        let r = &results[&(seq as u64)];
+        assert_eq!(kind(r), Some("invalid_url"), "{entry:?}: {r}");
+        assert!(message(r).contains(words), "{entry:?}: {r}");
+    }
+    assert_eq!(server.total_requests(), 0, "a rejected entry was fetched");
+}
+
+#[test]
+fn the_highest_port_is_valid() {
+    // Nothing listens on 65535 of 127.0.0.1 in a test run (or it answers):
+    // either way the entry is fetched, not rejected.
+    let run = run(&[
+        "--json",
+        "--retries",
+        "0",
+        "-m",
+        "5",
+        "http://127.0.0.1:65535/",
+    ]);
+    assert_ne!(kind(&run.single()), Some("invalid_url"), "{}", run.single());
+}
+
+#[test]
+fn internationalized_host_names_are_sent_in_their_xn_form() {
+    // The test server is the proxy: ureq tunnels with CONNECT and names the
+    // target host, so nothing leaves 127.0.0.1 and no name is looked up.
+    let proxy = TestServer::start();
+    let mut cmd = command([
+        "--json",
+        "--retries",
+        "0",
+        "http://B\u{fc}cher.example/caf\u{e9}",
+        "https://\u{4f8b}\u{3048}.\u{30c6}\u{30b9}\u{30c8}/",
+    ]);
+    cmd.env("http_proxy", proxy.url(""))
+        .env("https_proxy", proxy.url(""))
+        .env_remove("no_proxy");
+    let run = Running::spawn(cmd, None).finish();
+    let results = run.by_seq();
+    assert_all_seqs(&results, 2);
+    for r in results.values() {
+        assert_ne!(kind(r), Some("invalid_url"), "{r}");
+    }
+    let targets: BTreeSet<String> = proxy.requests().iter().map(|r| r.target.clone()).collect();
+    let expected: BTreeSet<String> = ["xn--bcher-kva.example:80", "xn--r8jz45g.xn--zckzah:443"]
+        .map(String::from)
+        .into();
+    assert_eq!(targets, expected, "{:?}", proxy.requests());
+}
