@@ -2,8 +2,9 @@
 //!
 //! Lines are trimmed; blank lines and `#` comments are skipped. Every other
 //! line is an entry and gets the next `seq`, before `--dedup` and `--shard`
-//! drop any. A line is never buffered past [`MAX_LINE`] bytes, so one huge
-//! line cannot blow up memory; it becomes an `invalid_url` entry.
+//! drop any. A UTF-8 byte order mark at the start of a file or of stdin is
+//! skipped. A line is never buffered past [`MAX_LINE`] bytes (and one), so
+//! one huge line cannot blow up memory; it becomes an `invalid_url` entry.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -45,15 +46,20 @@ impl Source {
     }
 }
 
-/// The longest line kept; longer lines are rejected, not read into memory.
+/// The longest entry accepted (after trimming); longer lines are rejected,
+/// not read into memory.
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// The UTF-8 byte order mark, skipped at the start of each file and stdin.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One URL entry of the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// 0-based position among all entries.
     pub seq: u64,
-    /// The URL as given (shortened if it was rejected).
+    /// The URL as given (shortened if it was rejected; invalid UTF-8 shown
+    /// as U+FFFD).
     pub url: String,
     /// The URI to request, or why this entry is not fetched.
     pub target: Result<Uri, String>,
@@ -161,11 +167,34 @@ struct LineCounter {
     entries: u64,
     /// First non-blank byte of the current line, if seen.
     first: Option<u8>,
+    /// Bytes of the stream seen so far, up to the length of a BOM.
+    start: usize,
 }
 
 impl LineCounter {
+    /// Whether `b` belongs to a byte order mark at the start, as the reader
+    /// skips it (see [`SkipBom`]).
+    fn bom_left(&mut self, b: u8) -> bool {
+        if self.start >= BOM.len() {
+            return false;
+        }
+        if b == BOM[self.start] {
+            self.start += 1;
+            return true;
+        }
+        if self.start > 0 {
+            // A partial BOM is content: the line is not blank.
+            self.first = Some(BOM[0]);
+        }
+        self.start = BOM.len();
+        false
+    }
+
     fn feed(&mut self, bytes: &[u8]) {
         for &b in bytes {
+            if self.bom_left(b) {
+                continue;
+            }
             if b == b'\n' {
                 self.end_line();
             } else if self.first.is_none() && !b.is_ascii_whitespace() {
@@ -181,6 +210,10 @@ impl LineCounter {
     }
 
     fn finish(mut self) -> u64 {
+        if (1..BOM.len()).contains(&self.start) {
+            // The stream was only the start of a BOM: that is one entry.
+            self.first = Some(BOM[0]);
+        }
         self.end_line();
         self.entries
     }
@@ -284,7 +317,65 @@ fn name(path: &std::path::Path) -> String {
 }
 
 fn reader(r: impl Read + Send + 'static) -> Box<dyn BufRead + Send> {
-    Box::new(BufReader::with_capacity(MAX_LINE, r))
+    Box::new(BufReader::with_capacity(MAX_LINE, SkipBom::new(r)))
+}
+
+/// A reader that drops a UTF-8 byte order mark at the start of `R`.
+///
+/// It waits for more bytes only while those read so far are a proper
+/// prefix of the mark, so a line of a slow pipe is never held back.
+struct SkipBom<R> {
+    inner: R,
+    /// The first bytes, while they may still be a BOM, then those to hand
+    /// out before reading on.
+    head: [u8; 3],
+    len: usize,
+    pos: usize,
+    checked: bool,
+}
+
+impl<R: Read> SkipBom<R> {
+    fn new(inner: R) -> Self {
+        SkipBom {
+            inner,
+            head: [0; 3],
+            len: 0,
+            pos: 0,
+            checked: false,
+        }
+    }
+
+    /// Reads the first bytes until they are a whole BOM (dropped), differ
+    /// from it, or the input ends.
+    fn check(&mut self) -> io::Result<()> {
+        while self.len < BOM.len() && self.head[..self.len] == BOM[..self.len] {
+            let n = self.inner.read(&mut self.head[self.len..])?;
+            if n == 0 {
+                break;
+            }
+            self.len += n;
+        }
+        if self.head[..self.len] == *BOM {
+            self.len = 0;
+        }
+        self.checked = true;
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for SkipBom<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.checked {
+            self.check()?;
+        }
+        if self.pos < self.len {
+            let n = buf.len().min(self.len - self.pos);
+            buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
 }
 
 impl Iterator for Entries {
@@ -329,11 +420,15 @@ fn classify(seq: u64, line: &[u8], overflow: bool) -> Entry {
     Entry { seq, url, target }
 }
 
-/// Reads one line into `buf` (without its newline), keeping at most
-/// [`MAX_LINE`] bytes and discarding the rest. `Some(true)` if it was cut.
+/// Reads one line into `buf` (without its newline and its leading blanks),
+/// keeping at most `MAX_LINE + 1` bytes and discarding the rest.
+/// `Some(true)` if the trimmed line is longer than [`MAX_LINE`]: then `buf`
+/// holds its first `MAX_LINE + 1` bytes, the last of them not blank (a blank
+/// one is replaced by the next byte that is not), so that trimmed it is
+/// still longer than `MAX_LINE`.
 fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
     buf.clear();
-    let mut overflow = false;
+    let mut cut = false;
     let mut any = false;
     loop {
         let chunk = match r.fill_buf() {
@@ -342,22 +437,33 @@ fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>
             Err(e) => return Err(e),
         };
         if chunk.is_empty() {
-            return Ok(any.then_some(overflow));
+            break;
         }
         any = true;
         let newline = chunk.iter().position(|&b| b == b'\n');
-        let data = &chunk[..newline.unwrap_or(chunk.len())];
-        let room = MAX_LINE - buf.len();
-        if data.len() > room {
-            overflow = true;
+        let mut data = &chunk[..newline.unwrap_or(chunk.len())];
+        if buf.is_empty() {
+            let blanks = data.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            data = &data[blanks..];
         }
+        let room = (MAX_LINE + 1).saturating_sub(buf.len());
         buf.extend_from_slice(&data[..data.len().min(room)]);
+        if let Some(&b) = data[data.len().min(room)..]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+        {
+            cut = true;
+            if let Some(last) = buf.last_mut().filter(|l| l.is_ascii_whitespace()) {
+                *last = b;
+            }
+        }
         let used = newline.map_or(chunk.len(), |i| i + 1);
         r.consume(used);
         if newline.is_some() {
-            return Ok(Some(overflow));
+            break;
         }
     }
+    Ok(any.then(|| cut || buf.trim_ascii_end().len() > MAX_LINE))
 }
 
 #[cfg(test)]
@@ -392,11 +498,103 @@ mod tests {
         let e = entries_of(&text, Filter::default());
         assert_eq!(e.len(), 5);
         assert!(e[1].target.as_ref().unwrap_err().contains("UTF-8"));
-        assert!(e[2].target.as_ref().unwrap_err().contains("control"));
+        assert!(
+            e[2].target
+                .as_ref()
+                .unwrap_err()
+                .contains("control character")
+        );
         assert!(e[3].target.as_ref().unwrap_err().contains("longer than"));
         assert!(e[3].url.len() < 300);
         assert_eq!(e[4].url, "http://b/");
         assert_eq!(e[4].seq, 4);
+    }
+
+    /// A reader that hands out one byte per read, like a slow pipe.
+    struct Trickle(Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    fn skip_bom(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        SkipBom::new(Trickle(Cursor::new(bytes.to_vec())))
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn skips_a_bom_at_the_start_only_even_one_byte_at_a_time() {
+        assert_eq!(skip_bom(b"\xEF\xBB\xBFhttp://a/\n"), b"http://a/\n");
+        assert_eq!(skip_bom(b"\xEF\xBB\xBF"), b"");
+        assert_eq!(skip_bom(b"\xEF\xBB\xBF\xEF\xBB\xBFx"), b"\xEF\xBB\xBFx");
+        assert_eq!(skip_bom(b"x\xEF\xBB\xBF"), b"x\xEF\xBB\xBF");
+        // A partial BOM is content, kept byte for byte.
+        assert_eq!(skip_bom(b"\xEF\xBBx"), b"\xEF\xBBx");
+        assert_eq!(skip_bom(b"\xEF"), b"\xEF");
+        assert_eq!(skip_bom(b""), b"");
+    }
+
+    #[test]
+    fn a_bom_starts_each_file_and_counting_ahead_agrees() {
+        let text = b"\xEF\xBB\xBF# comment\nhttp://a/\n\xEF\xBB\xBFhttp://b/\n";
+        let e = entries_of(text, Filter::default());
+        let urls: Vec<_> = e.iter().map(|e| e.url.as_str()).collect();
+        assert_eq!(urls, ["http://a/", "\u{feff}http://b/"]);
+        assert!(e[0].target.is_ok() && e[1].target.is_err());
+        assert_eq!(counted_ahead(text), 2);
+        assert_eq!(counted_ahead(b"\xEF\xBB\xBF\n\xEF\xBB\xBF\n"), 1);
+        assert_eq!(counted_ahead(b"\xEF\xBB# not a comment\n"), 1);
+        assert_eq!(counted_ahead(b"\xEF\xBB"), 1);
+        assert_eq!(entries_of(b"\xEF\xBB", Filter::default()).len(), 1);
+    }
+
+    /// What [`count_ahead`] finds in a file holding `text`.
+    fn counted_ahead(text: &[u8]) -> u64 {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, text).unwrap();
+        let stats = Arc::new(InputStats::default());
+        count_ahead(&[Source::File("t".into(), file)], Filter::default(), &stats);
+        // The count is stored once, when done (0 stays unknown).
+        let bound = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut n = 0;
+        while n == 0 && std::time::Instant::now() < bound {
+            std::thread::yield_now();
+            n = stats.expected.load(Ordering::SeqCst);
+        }
+        n
+    }
+
+    #[test]
+    fn line_length_is_measured_after_trimming() {
+        let blanks = " ".repeat(100_000);
+        let text = format!("{blanks}http://a/\nhttp://b/{blanks}\n{blanks}\n\t{blanks}# c\n");
+        let e = entries_of(text.as_bytes(), Filter::default());
+        let urls: Vec<_> = e.iter().map(|e| e.url.as_str()).collect();
+        assert_eq!(urls, ["http://a/", "http://b/"]);
+        assert!(e.iter().all(|e| e.target.is_ok()));
+        assert_eq!(counted_ahead(text.as_bytes()), 2);
+
+        // Exactly MAX_LINE is kept; one more is over-long.
+        for (len, over) in [(MAX_LINE, false), (MAX_LINE + 1, true)] {
+            let line = format!("http://h/{}", "a".repeat(len - 9));
+            let e = entries_of(format!(" {line} \n").as_bytes(), Filter::default());
+            let err = e[0].target.as_ref().err().map(String::as_str);
+            assert_eq!(
+                err.is_some_and(|m| m.contains("longer than")),
+                over,
+                "{len}"
+            );
+        }
+        // Cut in the middle of blanks: still over-long.
+        let line = format!("{}{}b", "a".repeat(MAX_LINE - 10), " ".repeat(20));
+        let e = entries_of(line.as_bytes(), Filter::default());
+        assert!(e[0].target.as_ref().unwrap_err().contains("longer than"));
     }
 
     #[test]

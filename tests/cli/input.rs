@@ -3,11 +3,15 @@
 //! request values checked before anything is sent.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use serde_json::Value;
 
 use crate::server::TestServer;
 use crate::{Running, assert_all_seqs, command, kind, run, run_stdin};
+
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Lines of raw bytes, each newline-terminated.
 fn byte_lines(entries: &[Vec<u8>]) -> Vec<u8> {
@@ -15,6 +19,13 @@ fn byte_lines(entries: &[Vec<u8>]) -> Vec<u8> {
         .iter()
         .flat_map(|e| [&e[..], b"\n"].concat())
         .collect()
+}
+
+/// Writes `bytes` to `name` in `dir` and returns its path as a string.
+fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path.to_str().unwrap().to_owned()
 }
 
 fn message(result: &Value) -> &str {
@@ -209,4 +220,122 @@ fn internationalized_host_names_are_sent_in_their_xn_form() {
         .map(String::from)
         .into();
     assert_eq!(targets, expected, "{:?}", proxy.requests());
+}
+
+// ---------------------------------------------------------------- byte order mark
+
+#[test]
+fn a_byte_order_mark_is_skipped_at_the_start_of_each_file_and_stdin() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |i: &str| server.url(&format!("/ok?i={i}")).into_bytes();
+    // A BOM before a comment, and before a URL.
+    let one = write_file(
+        dir.path(),
+        "one.txt",
+        &[BOM, b"# list\n", &ok("a"), b"\n"].concat(),
+    );
+    let two = write_file(dir.path(), "two.txt", &[BOM, &ok("b")[..]].concat());
+    let stdin = [BOM, &ok("c"), b"\r\n"].concat();
+    let run = run_stdin(&["--json", "-i", &one, "-i", &two, "-i", "-"], stdin);
+    run.assert_code(0);
+    let results = run.by_seq();
+    assert_all_seqs(&results, 3);
+    for (seq, i) in ["a", "b", "c"].iter().enumerate() {
+        assert_eq!(
+            results[&(seq as u64)]["url"],
+            server.url(&format!("/ok?i={i}")),
+            "the BOM is not part of the entry"
+        );
+    }
+    assert_eq!(server.hits("/ok"), 3);
+}
+
+#[test]
+fn a_byte_order_mark_elsewhere_is_content() {
+    let server = TestServer::start();
+    let entries = vec![
+        server.url("/ok?i=0").into_bytes(),
+        [BOM, server.url("/ok?i=1").as_bytes()].concat(),
+        BOM.to_vec(),
+    ];
+    let run = run_stdin(&["--json"], byte_lines(&entries));
+    run.assert_code(1);
+    let results = run.by_seq();
+    assert_all_seqs(&results, 3);
+    assert_eq!(results[&0]["ok"], true);
+    assert_eq!(kind(&results[&1]), Some("invalid_url"), "{}", results[&1]);
+    assert_eq!(kind(&results[&2]), Some("invalid_url"), "{}", results[&2]);
+    assert_eq!(server.total_requests(), 1);
+}
+
+// ---------------------------------------------------------------- hostile input
+
+#[test]
+fn hostile_bytes_give_exactly_one_result_per_entry_with_its_seq() {
+    let server = TestServer::start();
+    server.serve_any();
+    let base = server.url("");
+    let entries: Vec<Vec<u8>> = vec![
+        format!("{base}/0").into_bytes(),
+        b"\x1b[2J\x1b]0;title\x07".to_vec(),
+        format!("{base}/esc\x1b[31m").into_bytes(),
+        "\u{202e}http://127.0.0.1/".as_bytes().to_vec(),
+        format!("{base}/rlo\u{202e}").into_bytes(),
+        format!("{base}/csi\u{9b}31m").into_bytes(),
+        b"\0\0\0".to_vec(),
+        b"\xff\xfe\xfd".to_vec(),
+        [base.as_bytes(), b"/bad\xc0\xaf"].concat(),
+        [BOM, base.as_bytes(), b"/bom-mid"].concat(),
+        [base.as_bytes(), b"/", &[b'x'; 100_000][..]].concat(),
+        [
+            &[b' '; 100_000][..],
+            format!("{base}/after-blanks").as_bytes(),
+        ]
+        .concat(),
+        [
+            format!("{base}/before-blanks").as_bytes(),
+            &[b' '; 100_000][..],
+        ]
+        .concat(),
+        [&[b'\t'; 70_000][..], b"#", &[b'c'; 70_000][..]].concat(),
+        format!("{base}/last").into_bytes(),
+    ];
+    // The tab-indented comment is skipped and numbered not.
+    let n = entries.len() as u64 - 1;
+    for ordered in [false, true] {
+        let mut args = vec!["--json", "-j", "4"];
+        if ordered {
+            args.push("--ordered");
+        }
+        let run = run_stdin(&args, byte_lines(&entries));
+        run.assert_code(1);
+        let results = run.by_seq();
+        assert_all_seqs(&results, n);
+        let ok: Vec<u64> = results
+            .iter()
+            .filter(|(_, r)| r["ok"] == true)
+            .map(|(&seq, _)| seq)
+            .collect();
+        assert_eq!(ok, [0, 2, 4, 5, 11, 12, 13], "ordered: {ordered}");
+        for line in run.lines() {
+            assert!(line.len() < 2048, "a rejected entry is shown short");
+        }
+    }
+    let targets: BTreeSet<String> = server.requests().iter().map(|r| r.target.clone()).collect();
+    for t in [
+        "/0",
+        "/esc%1B[31m",
+        "/rlo%E2%80%AE",
+        "/csi%C2%9B31m",
+        "/after-blanks",
+    ] {
+        assert!(targets.contains(t), "{t} not fetched: {targets:?}");
+    }
+    for t in &targets {
+        assert!(
+            t.bytes().all(|b| b.is_ascii_graphic()),
+            "raw byte sent: {t:?}"
+        );
+    }
 }
