@@ -61,6 +61,12 @@ pub struct Entry {
     /// The URL as given (shortened if it was rejected; invalid UTF-8 shown
     /// as U+FFFD).
     pub url: String,
+    /// The entry's bytes exactly as read (trimmed), for `--write-failed`:
+    /// invalid UTF-8 is kept byte for byte. A line longer than [`MAX_LINE`]
+    /// is not buffered whole: its first `MAX_LINE + 1` bytes are kept, so
+    /// that read again it is still one over-long entry and never a shorter
+    /// URL that could be fetched.
+    pub raw: Box<[u8]>,
     /// The URI to request, or why this entry is not fetched.
     pub target: Result<Uri, String>,
 }
@@ -233,7 +239,7 @@ pub struct Entries {
     sources: std::vec::IntoIter<Source>,
     current: Option<Lines>,
     filter: Filter,
-    /// Hashes of the URLs seen, for `--dedup` (16 bytes per URL).
+    /// Hashes of the entries seen, for `--dedup` (16 bytes per entry).
     seen: HashSet<u128>,
     hashers: (RandomState, RandomState),
     next_seq: u64,
@@ -300,10 +306,10 @@ impl Entries {
     /// Dedup looks at every entry before sharding, so N machines sharding
     /// one list agree on which occurrence of a URL is the first: together
     /// they fetch each URL once.
-    fn keep(&mut self, seq: u64, url: &str) -> bool {
+    fn keep(&mut self, seq: u64, raw: &[u8]) -> bool {
         if self.filter.dedup {
             let (a, b) = &self.hashers;
-            let hash = (u128::from(a.hash_one(url)) << 64) | u128::from(b.hash_one(url));
+            let hash = (u128::from(a.hash_one(raw)) << 64) | u128::from(b.hash_one(raw));
             if !self.seen.insert(hash) {
                 return false;
             }
@@ -396,7 +402,7 @@ impl Iterator for Entries {
             self.next_seq += 1;
             self.stats.entries.fetch_add(1, Ordering::Relaxed);
             let entry = classify(seq, line, overflow);
-            if self.keep(seq, &entry.url) {
+            if self.keep(seq, &entry.raw) {
                 self.stats.kept.fetch_add(1, Ordering::Relaxed);
                 return Some(entry);
             }
@@ -417,7 +423,12 @@ fn classify(seq: u64, line: &[u8], overflow: bool) -> Entry {
         Err(_) => crate::input::url::shown(&text).into_owned(),
         Ok(_) => text.into_owned(),
     };
-    Entry { seq, url, target }
+    Entry {
+        seq,
+        url,
+        raw: line.into(),
+        target,
+    }
 }
 
 /// Reads one line into `buf` (without its newline and its leading blanks),
@@ -571,6 +582,21 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_raw_bytes_of_each_entry() {
+        let mut text = b"  http://a/ \r\n\xff\xfe x\nhttp://x\0y/\n".to_vec();
+        let long: Vec<u8> = std::iter::repeat_n(b'a', 100_000).collect();
+        text.extend(&long);
+        text.push(b'\n');
+        let e = entries_of(&text, Filter::default());
+        let raw: Vec<&[u8]> = e.iter().map(|e| &e.raw[..]).collect();
+        assert_eq!(
+            raw[..3],
+            [&b"http://a/"[..], b"\xff\xfe x", b"http://x\0y/"]
+        );
+        assert_eq!(raw[3], &long[..MAX_LINE + 1]);
+    }
+
+    #[test]
     fn line_length_is_measured_after_trimming() {
         let blanks = " ".repeat(100_000);
         let text = format!("{blanks}http://a/\nhttp://b/{blanks}\n{blanks}\n\t{blanks}# c\n");
@@ -591,10 +617,32 @@ mod tests {
                 "{len}"
             );
         }
-        // Cut in the middle of blanks: still over-long.
+        // Cut in the middle of blanks: still over-long when read again.
         let line = format!("{}{}b", "a".repeat(MAX_LINE - 10), " ".repeat(20));
         let e = entries_of(line.as_bytes(), Filter::default());
         assert!(e[0].target.as_ref().unwrap_err().contains("longer than"));
+        let again = entries_of(&e[0].raw, Filter::default());
+        assert!(
+            again[0]
+                .target
+                .as_ref()
+                .unwrap_err()
+                .contains("longer than")
+        );
+    }
+
+    #[test]
+    fn dedup_compares_the_raw_bytes() {
+        // Both lines show as U+FFFD, but they are different entries.
+        let e = entries_of(
+            b"\xff\n\xfe\n\xff\n",
+            Filter {
+                dedup: true,
+                shard: None,
+            },
+        );
+        let seqs: Vec<_> = e.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [0, 1]);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::server::TestServer;
-use crate::{Running, assert_all_seqs, command, kind, run, run_stdin};
+use crate::{Running, assert_all_seqs, command, kind, refused_port, run, run_stdin};
 
 /// The UTF-8 byte order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -267,6 +267,71 @@ fn a_byte_order_mark_elsewhere_is_content() {
     assert_eq!(kind(&results[&1]), Some("invalid_url"), "{}", results[&1]);
     assert_eq!(kind(&results[&2]), Some("invalid_url"), "{}", results[&2]);
     assert_eq!(server.total_requests(), 1);
+}
+
+// ---------------------------------------------------------------- --write-failed
+
+#[test]
+fn write_failed_holds_each_entrys_original_bytes() {
+    let server = TestServer::start();
+    let refused = format!("http://127.0.0.1:{}/gone", refused_port());
+    let long: Vec<u8> = [server.url("/").as_bytes(), &[b'a'; 100_000][..]].concat();
+    let entries: Vec<Vec<u8>> = vec![
+        server.url("/ok").into_bytes(),
+        [server.url("/bad-").as_bytes(), b"\xff\xfe"].concat(),
+        b"\xc3\x28 not UTF-8".to_vec(),
+        b"http://nul\0host/\x1b[31m".to_vec(),
+        server.url("/status/404?a b").into_bytes(),
+        refused.clone().into_bytes(),
+        long.clone(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_file(dir.path(), "in.txt", &byte_lines(&entries));
+    let failed = dir.path().join("failed.txt");
+    let f = failed.to_str().unwrap();
+    let first = run(&[
+        "--json",
+        "--retries",
+        "0",
+        "--write-failed",
+        f,
+        "-i",
+        &input,
+    ]);
+    first.assert_code(1);
+    assert_all_seqs(&first.by_seq(), 7);
+
+    let written = std::fs::read(&failed).unwrap();
+    let mut lines: Vec<&[u8]> = written.split(|&b| b == b'\n').collect();
+    assert_eq!(lines.pop(), Some(&b""[..]), "ends with a newline");
+    let expected: BTreeSet<&[u8]> = entries[1..6].iter().map(|e| &e[..]).collect();
+    let short: BTreeSet<&[u8]> = lines.iter().copied().filter(|l| l.len() < 1000).collect();
+    assert_eq!(short, expected, "every failed entry, byte for byte");
+    // The over-long line is not kept whole: its first 64 KiB and one byte,
+    // so it is over-long again when fed back.
+    let cut: Vec<&[u8]> = lines.iter().copied().filter(|l| l.len() >= 1000).collect();
+    assert_eq!(cut, [&long[..64 * 1024 + 1]]);
+
+    // Fed back, the same entries fail the same way; nothing new is fetched.
+    let before = server.total_requests();
+    let second = run(&["--json", "--retries", "0", "-i", f]);
+    second.assert_code(1);
+    let again = second.by_seq();
+    assert_all_seqs(&again, 6);
+    let kinds: Vec<Option<&str>> = again.values().map(kind).collect();
+    let mut kinds_sorted = kinds.clone();
+    kinds_sorted.sort();
+    let mut expected_kinds = vec![
+        Some("invalid_url"),
+        Some("invalid_url"),
+        Some("invalid_url"),
+        Some("invalid_url"),
+        Some("connect"),
+        None,
+    ];
+    expected_kinds.sort();
+    assert_eq!(kinds_sorted, expected_kinds, "{kinds:?}");
+    assert_eq!(server.total_requests() - before, 1, "only the 404 again");
 }
 
 // ---------------------------------------------------------------- hostile input
