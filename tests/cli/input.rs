@@ -334,6 +334,52 @@ fn write_failed_holds_each_entrys_original_bytes() {
     assert_eq!(server.total_requests() - before, 1, "only the 404 again");
 }
 
+// ---------------------------------------------------------------- passwords
+
+#[test]
+fn passwords_never_show_in_any_output() {
+    let server = TestServer::start();
+    let secret = "hunter2";
+    let port = server.port();
+    let entries: Vec<String> = vec![
+        format!("bob:{secret}@example.com"),
+        format!("https//bob:{secret}@127.0.0.1:{port}/"),
+        format!("http:/bob:{secret}@127.0.0.1:99999"),
+        format!("user:{secret}@host:8080/path"),
+        format!("http://bob:{secret}@127.0.0.1:{port}/status/500"),
+        format!("http://bob:{secret}@127.0.0.1:{}/", refused_port()),
+        format!("http://bob:{secret}@127.0.0.1:{port}/redirect/1"),
+        format!("ftp://bob:{secret}@example.com/"),
+        format!("http://bob:{secret}@[::1/"),
+        format!("http://bob:{secret}@x@127.0.0.1:{port}/ok"),
+        format!("http://bob:hun%74er2@127.0.0.1:{port}/ok"),
+        format!("http://bob:{secret}/x@127.0.0.1:{port}/ok"),
+    ];
+    let input = crate::lines(&entries);
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let summary_arg = summary.to_str().unwrap();
+    let format = "{seq} {url} {final_url} {error}";
+    for args in [
+        vec!["--json", "--retries", "0"],
+        vec!["--retries", "0", "--progress", "plain"],
+        vec!["--retries", "0", "--format", format],
+        vec!["--retries", "0", "--summary-json", summary_arg],
+    ] {
+        let run = run_stdin(&args, input.clone());
+        run.assert_code(1);
+        run.assert_absent(secret);
+        run.assert_absent("hun%74er2");
+        let out = run.stdout_text();
+        assert_eq!(out.lines().count(), entries.len(), "{out}");
+        assert!(out.contains("bob:***@example.com"), "{out}");
+        assert!(out.contains("user:***@host:8080/path"), "{out}");
+        assert!(out.contains("https//bob:***@127.0.0.1"), "{out}");
+    }
+    let written = std::fs::read_to_string(&summary).unwrap();
+    assert!(!written.contains(secret), "{written}");
+}
+
 // ---------------------------------------------------------------- hostile input
 
 #[test]
