@@ -32,6 +32,22 @@ fn message(result: &Value) -> &str {
     result["error"]["message"].as_str().unwrap_or("")
 }
 
+/// Asserts a usage error: exit 2, one line on stderr naming `flag`,
+/// nothing on stdout, nothing fetched.
+fn assert_usage_error(run: &crate::Run, server: &TestServer, flag: &str) {
+    run.assert_code(2);
+    assert!(run.stdout.is_empty(), "stdout: {}", run.stdout_text());
+    let stderr = run.stderr.trim_end();
+    assert_eq!(stderr.lines().count(), 1, "not one line:\n{stderr}");
+    assert!(stderr.contains(flag), "{flag} not named: {stderr}");
+    assert!(!stderr.contains('\r'), "raw CR on stderr: {stderr:?}");
+    assert_eq!(
+        server.total_requests(),
+        0,
+        "a usage error fetched something"
+    );
+}
+
 // ------------------------------------------------------------- WHATWG parsing
 
 #[test]
@@ -378,6 +394,56 @@ fn passwords_never_show_in_any_output() {
     }
     let written = std::fs::read_to_string(&summary).unwrap();
     assert!(!written.contains(secret), "{written}");
+}
+
+// ---------------------------------------------------------------- request values
+
+#[test]
+fn control_characters_in_request_values_are_usage_errors() {
+    let server = TestServer::start();
+    let url = server.url("/ok");
+    for (args, flag) in [
+        (vec!["-A", "x\ry"], "--user-agent"),
+        (vec!["--user-agent", "x\ny"], "--user-agent"),
+        (vec!["-A", "x\x1by"], "--user-agent"),
+        (vec!["-H", "X-A: b\rc"], "--header"),
+        (vec!["-H", "X-A: b\r"], "--header"),
+        (vec!["-H", "X-A\r\nEvil: b"], "--header"),
+        (vec!["-H", "Authorization: Bearer se\ncret"], "--header"),
+        (vec!["-X", "GE\rT"], "--method"),
+        (vec!["-X", "GET /x HTTP/1.1\r\n"], "--method"),
+    ] {
+        let mut all = args.clone();
+        all.push(&url);
+        let run = run(&all);
+        assert_usage_error(&run, &server, flag);
+        run.assert_absent("cret");
+    }
+    for bad in ["\r", "\n", "\r\n"] {
+        let entry = format!("http://u:secret@127.0.0.1:{}/ok{bad}x", server.port());
+        let run = run(&[url.as_str(), &entry]);
+        assert_usage_error(&run, &server, "URL argument 2");
+        run.assert_absent("secret");
+    }
+}
+
+#[test]
+fn valid_request_values_still_reach_the_server() {
+    let server = TestServer::start();
+    let run = run(&[
+        "-A",
+        "agent/1 (tab\there) caf\u{e9}",
+        "-H",
+        "X-Test: a\tb",
+        &server.url("/ok"),
+    ]);
+    run.assert_code(0);
+    let req = &server.requests()[0];
+    assert_eq!(req.header("x-test"), Some("a\tb"));
+    assert!(
+        req.header("user-agent")
+            .is_some_and(|ua| ua.starts_with("agent/1"))
+    );
 }
 
 // ---------------------------------------------------------------- hostile input
