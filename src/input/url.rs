@@ -16,8 +16,8 @@ use url::{ParseError, Url};
 /// Longest URL shown in a message or an output line for a rejected entry.
 const SHOWN_MAX: usize = 200;
 
-/// Longest path and query an [`http::Uri`] holds.
-const MAX_PATH_AND_QUERY: usize = u16::MAX as usize - 1;
+/// Longest URI an [`http::Uri`] holds.
+const MAX_URI: usize = u16::MAX as usize - 1;
 
 /// Checks that `s` is an absolute `http`/`https` URL fetchpool can request
 /// and returns the URI to request: the WHATWG serialization of `s`, without
@@ -39,16 +39,16 @@ pub fn check(s: &str) -> Result<Uri, String> {
 /// the fragment, as an [`http::Uri`].
 fn to_uri(mut url: Url) -> Result<Uri, String> {
     url.set_fragment(None);
-    let path_and_query = url.path().len() + url.query().map_or(0, |q| q.len() + 1);
-    if path_and_query > MAX_PATH_AND_QUERY {
+    let href = String::from(url);
+    if href.len() > MAX_URI {
         return Err(format!(
-            "too long: its path and query are {path_and_query} bytes once \
-             percent-encoded, at most {MAX_PATH_AND_QUERY} can be sent"
+            "too long: {} bytes once percent-encoded, at most {MAX_URI} can be sent",
+            href.len()
         ));
     }
     // WHATWG allows a few characters in a host name (such as `{` or `"`)
     // that cannot appear in an HTTP request's authority.
-    Uri::try_from(String::from(url))
+    Uri::try_from(href)
         .map_err(|_| "the host has characters an HTTP request cannot carry".to_owned())
 }
 
@@ -299,9 +299,13 @@ mod tests {
     }
 
     #[test]
-    fn a_too_long_path_is_rejected_not_truncated() {
+    fn a_too_long_url_is_rejected_not_truncated() {
         let long = format!("http://h/{}", "\u{e9}".repeat(30_000));
         assert!(check(&long).unwrap_err().contains("too long"));
+        let long = format!("http://u:{}@h/", "@".repeat(30_000));
+        assert!(check(&long).unwrap_err().contains("too long"));
+        let fits = format!("http://h/{}", "a".repeat(MAX_URI - 9));
+        assert_eq!(check(&fits).map(|u| u.to_string().len()), Ok(MAX_URI));
     }
 
     #[test]
