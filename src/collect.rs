@@ -125,7 +125,9 @@ impl Collector {
 
     fn list_failed(&mut self, entry: &Entry) -> Result<()> {
         if let Some(w) = &mut self.outputs.write_failed {
-            writeln!(w, "{}", entry.url).context("writing the --write-failed file")?;
+            w.write_all(&entry.raw)
+                .and_then(|()| w.write_all(b"\n"))
+                .context("writing the --write-failed file")?;
         }
         Ok(())
     }

@@ -60,6 +60,7 @@ mod tests {
         Entry {
             seq,
             url: url.to_owned(),
+            raw: url.as_bytes().into(),
             target: Err(String::new()),
         }
     }

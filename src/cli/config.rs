@@ -105,6 +105,11 @@ impl Cli {
                     ProgressStyle::Off
                 })
         };
+        check_url_args(&self.urls)?;
+        let user_agent = match self.user_agent {
+            Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
+            None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
+        };
         let request = RequestConfig {
             method: parse_method(&self.method)?,
             headers: self
@@ -112,9 +117,7 @@ impl Cli {
                 .iter()
                 .map(|h| parse_header(h))
                 .collect::<Result<_>>()?,
-            user_agent: self
-                .user_agent
-                .unwrap_or_else(|| format!("fetchpool/{}", env!("CARGO_PKG_VERSION"))),
+            user_agent,
             timeout: seconds("--timeout", self.timeout)?,
             connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
             retries: self.retries,
@@ -196,6 +199,50 @@ fn parse_shard(s: &str) -> Result<(u64, u64)> {
     }
 }
 
+/// URL arguments with CR, LF or NUL are refused before anything is sent: a
+/// line of a file may hold anything (it is then one `invalid_url` result),
+/// but a command line with such bytes is a mistake of the caller.
+fn check_url_args(urls: &[String]) -> Result<()> {
+    for (i, url) in urls.iter().enumerate() {
+        if let Some(c) = url.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
+            let shown = crate::input::url::shown(&crate::redact::url(url)).into_owned();
+            bail!(
+                "URL argument {} contains {}, which a URL cannot carry: {shown:?}",
+                i + 1,
+                control_name(c)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The name of a character a request must not carry, for a message.
+fn control_name(c: char) -> String {
+    match c {
+        '\r' => "a carriage return (CR)".to_owned(),
+        '\n' => "a line feed (LF)".to_owned(),
+        '\0' => "a NUL byte".to_owned(),
+        c => format!("the control character {c:?}"),
+    }
+}
+
+/// Checks that `value` can be sent as a header value, as the `http` crate
+/// (and so ureq, which panics otherwise) checks it: no control character
+/// but tab; CR and LF above all would split the request. Names the flag,
+/// and the character but never the value, which may be a secret.
+fn header_value(flag: &str, value: &str) -> Result<()> {
+    if HeaderValue::from_str(value).is_ok() {
+        return Ok(());
+    }
+    match value.chars().find(|&c| c != '\t' && c.is_ascii_control()) {
+        Some(c) => bail!(
+            "{flag} contains {}, which a header cannot carry",
+            control_name(c)
+        ),
+        None => bail!("{flag} has characters a header cannot carry"),
+    }
+}
+
 fn parse_method(m: &str) -> Result<Method> {
     let upper = m.to_ascii_uppercase();
     Method::from_bytes(upper.as_bytes())
@@ -209,14 +256,14 @@ fn parse_header(h: &str) -> Result<(String, String)> {
     let Some((name, value)) = h.split_once(':') else {
         bail!("--header must look like 'Name: value'");
     };
-    let name = name.trim();
-    let value = value.trim();
+    // Only blanks are trimmed: a CR or LF at either end is refused below,
+    // not dropped silently.
+    let name = name.trim_matches([' ', '\t']);
+    let value = value.trim_matches([' ', '\t']);
     if HeaderName::from_bytes(name.as_bytes()).is_err() {
         bail!("--header: {name:?} is not a valid header name");
     }
-    if HeaderValue::from_str(value).is_err() {
-        bail!("--header: the value of {name:?} has characters a header cannot carry");
-    }
+    header_value(&format!("--header: the value of {name:?}"), value)?;
     Ok((name.to_owned(), value.to_owned()))
 }
 
@@ -315,6 +362,37 @@ mod tests {
         let err = format!("{err:#}");
         assert!(err.starts_with("--proxy: "), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn request_values_with_cr_lf_or_nul_are_refused_naming_the_flag() {
+        let err = |args: &[&str]| format!("{:#}", config(args).unwrap_err());
+        for bad in ["x\ry", "x\ny", "x\0y", "a\x1bb", "a\x7fb"] {
+            let e = err(&["-A", bad, "http://x/"]);
+            assert!(e.starts_with("--user-agent contains"), "{e}");
+            assert!(!e.contains('\n') && !e.contains('\r'), "{e}");
+            let e = err(&["-H", &format!("X-A: {bad}"), "http://x/"]);
+            assert!(e.starts_with("--header: the value of \"X-A\""), "{e}");
+            assert!(!e.contains(bad), "{e}");
+            let e = err(&["-H", &format!("X{bad}: v"), "http://x/"]);
+            assert!(e.starts_with("--header:") && !e.contains('\r'), "{e}");
+            let e = err(&["-H", &format!("X-A: v{bad}"), "http://x/"]);
+            assert!(e.starts_with("--header: the value of \"X-A\""), "{e}");
+            let e = err(&["-X", &format!("G{bad}T"), "http://x/"]);
+            assert!(e.starts_with("--method:") && !e.contains('\r'), "{e}");
+        }
+        for (bad, what) in [("\r", "(CR)"), ("\n", "(LF)"), ("\0", "NUL")] {
+            let e = err(&["http://a/", &format!("http://u:secret@x/{bad}y")]);
+            assert!(e.starts_with("URL argument 2 contains"), "{e}");
+            assert!(e.contains(what) && !e.contains("secret"), "{e}");
+            assert!(
+                !e.contains('\n') && !e.contains('\r') && !e.contains('\0'),
+                "{e}"
+            );
+        }
+        assert!(config(&["-A", "ok/1 (tab\tok) caf\u{e9}", "http://x/a\tb"]).is_ok());
+        let e = err(&["-H", "\nX-A: v", "http://x/"]);
+        assert!(e.starts_with("--header: \"\\nX-A\" is not"), "{e}");
     }
 
     #[test]

@@ -173,7 +173,7 @@ impl Fetcher {
         fetched.attempts = attempts;
         fetched.elapsed = start.map_or(Duration::ZERO, |s| s.elapsed());
         if let Some(err) = &mut fetched.error {
-            err.message = self.scrub(&err.message, url);
+            err.message = self.scrub(&err.message, uri, url);
         }
         fetched
     }
@@ -319,10 +319,13 @@ impl Fetcher {
         )
     }
 
-    /// Removes secrets a library message might carry.
-    fn scrub(&self, message: &str, url: &str) -> String {
+    /// Removes secrets a library message might carry: header values, and
+    /// the URL's password as given and as sent (percent-encoded).
+    fn scrub(&self, message: &str, uri: &Uri, url: &str) -> String {
+        let sent = uri.to_string();
         let mut secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
         secrets.extend(redact::password(url));
+        secrets.extend(redact::password(&sent));
         redact::scrub(message, &secrets)
     }
 }
@@ -376,5 +379,30 @@ impl RequestConfig {
             accept: Accept::parse("200-399").unwrap_or_else(|e| panic!("{e}")),
             workers: std::num::NonZeroUsize::MIN,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrubs_the_password_as_given_and_as_sent() {
+        let (_cancel, cancelled) = crossbeam_channel::bounded(0);
+        let fetcher = Fetcher::new(
+            RequestConfig::for_tests(),
+            None,
+            cancelled.clone(),
+            cancelled,
+        )
+        .unwrap();
+        let given = "http://u:p w\u{e9}@h/";
+        let uri = crate::input::url::check(given).unwrap();
+        assert_eq!(uri.to_string(), "http://u:p%20w%C3%A9@h/");
+        let message = "failed: http://u:p%20w%C3%A9@h/ (p w\u{e9})";
+        assert_eq!(
+            fetcher.scrub(message, &uri, given),
+            "failed: http://u:***@h/ (***)"
+        );
     }
 }

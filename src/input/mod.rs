@@ -2,8 +2,9 @@
 //!
 //! Lines are trimmed; blank lines and `#` comments are skipped. Every other
 //! line is an entry and gets the next `seq`, before `--dedup` and `--shard`
-//! drop any. A line is never buffered past [`MAX_LINE`] bytes, so one huge
-//! line cannot blow up memory; it becomes an `invalid_url` entry.
+//! drop any. A UTF-8 byte order mark at the start of a file or of stdin is
+//! skipped. A line is never buffered past [`MAX_LINE`] bytes (and one), so
+//! one huge line cannot blow up memory; it becomes an `invalid_url` entry.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -16,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use http::Uri;
 
 pub mod url;
+#[cfg(test)]
+mod whatwg_tests;
 
 /// Where URL lines come from, already opened (so an unreadable file is a
 /// usage error before anything is fetched).
@@ -70,16 +73,27 @@ impl Source {
     }
 }
 
-/// The longest line kept; longer lines are rejected, not read into memory.
+/// The longest entry accepted (after trimming); longer lines are rejected,
+/// not read into memory.
 pub const MAX_LINE: usize = 64 * 1024;
+
+/// The UTF-8 byte order mark, skipped at the start of each file and stdin.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One URL entry of the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// 0-based position among all entries.
     pub seq: u64,
-    /// The URL as given (shortened if it was rejected).
+    /// The URL as given (shortened if it was rejected; invalid UTF-8 shown
+    /// as U+FFFD).
     pub url: String,
+    /// The entry's bytes exactly as read (trimmed), for `--write-failed`:
+    /// invalid UTF-8 is kept byte for byte. A line longer than [`MAX_LINE`]
+    /// is not buffered whole: its first `MAX_LINE + 1` bytes are kept, so
+    /// that read again it is still one over-long entry and never a shorter
+    /// URL that could be fetched.
+    pub raw: Box<[u8]>,
     /// The URI to request, or why this entry is not fetched.
     pub target: Result<Uri, String>,
 }
@@ -186,11 +200,34 @@ struct LineCounter {
     entries: u64,
     /// First non-blank byte of the current line, if seen.
     first: Option<u8>,
+    /// Bytes of the stream seen so far, up to the length of a BOM.
+    start: usize,
 }
 
 impl LineCounter {
+    /// Whether `b` belongs to a byte order mark at the start, as the reader
+    /// skips it (see [`SkipBom`]).
+    fn bom_left(&mut self, b: u8) -> bool {
+        if self.start >= BOM.len() {
+            return false;
+        }
+        if b == BOM[self.start] {
+            self.start += 1;
+            return true;
+        }
+        if self.start > 0 {
+            // A partial BOM is content: the line is not blank.
+            self.first = Some(BOM[0]);
+        }
+        self.start = BOM.len();
+        false
+    }
+
     fn feed(&mut self, bytes: &[u8]) {
         for &b in bytes {
+            if self.bom_left(b) {
+                continue;
+            }
             if b == b'\n' {
                 self.end_line();
             } else if self.first.is_none() && !b.is_ascii_whitespace() {
@@ -206,6 +243,10 @@ impl LineCounter {
     }
 
     fn finish(mut self) -> u64 {
+        if (1..BOM.len()).contains(&self.start) {
+            // The stream was only the start of a BOM: that is one entry.
+            self.first = Some(BOM[0]);
+        }
         self.end_line();
         self.entries
     }
@@ -225,7 +266,7 @@ pub struct Entries {
     sources: std::vec::IntoIter<Source>,
     current: Option<Lines>,
     filter: Filter,
-    /// Hashes of the URLs seen, for `--dedup` (16 bytes per URL).
+    /// Hashes of the entries seen, for `--dedup` (16 bytes per entry).
     seen: HashSet<u128>,
     hashers: (RandomState, RandomState),
     next_seq: u64,
@@ -292,10 +333,10 @@ impl Entries {
     /// Dedup looks at every entry before sharding, so N machines sharding
     /// one list agree on which occurrence of a URL is the first: together
     /// they fetch each URL once.
-    fn keep(&mut self, seq: u64, url: &str) -> bool {
+    fn keep(&mut self, seq: u64, raw: &[u8]) -> bool {
         if self.filter.dedup {
             let (a, b) = &self.hashers;
-            let hash = (u128::from(a.hash_one(url)) << 64) | u128::from(b.hash_one(url));
+            let hash = (u128::from(a.hash_one(raw)) << 64) | u128::from(b.hash_one(raw));
             if !self.seen.insert(hash) {
                 return false;
             }
@@ -309,7 +350,65 @@ fn name(path: &std::path::Path) -> String {
 }
 
 fn reader(r: impl Read + Send + 'static) -> Box<dyn BufRead + Send> {
-    Box::new(BufReader::with_capacity(MAX_LINE, r))
+    Box::new(BufReader::with_capacity(MAX_LINE, SkipBom::new(r)))
+}
+
+/// A reader that drops a UTF-8 byte order mark at the start of `R`.
+///
+/// It waits for more bytes only while those read so far are a proper
+/// prefix of the mark, so a line of a slow pipe is never held back.
+struct SkipBom<R> {
+    inner: R,
+    /// The first bytes, while they may still be a BOM, then those to hand
+    /// out before reading on.
+    head: [u8; 3],
+    len: usize,
+    pos: usize,
+    checked: bool,
+}
+
+impl<R: Read> SkipBom<R> {
+    fn new(inner: R) -> Self {
+        SkipBom {
+            inner,
+            head: [0; 3],
+            len: 0,
+            pos: 0,
+            checked: false,
+        }
+    }
+
+    /// Reads the first bytes until they are a whole BOM (dropped), differ
+    /// from it, or the input ends.
+    fn check(&mut self) -> io::Result<()> {
+        while self.len < BOM.len() && self.head[..self.len] == BOM[..self.len] {
+            let n = self.inner.read(&mut self.head[self.len..])?;
+            if n == 0 {
+                break;
+            }
+            self.len += n;
+        }
+        if self.head[..self.len] == *BOM {
+            self.len = 0;
+        }
+        self.checked = true;
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for SkipBom<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.checked {
+            self.check()?;
+        }
+        if self.pos < self.len {
+            let n = buf.len().min(self.len - self.pos);
+            buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        self.inner.read(buf)
+    }
 }
 
 impl Iterator for Entries {
@@ -330,7 +429,7 @@ impl Iterator for Entries {
             self.next_seq += 1;
             self.stats.entries.fetch_add(1, Ordering::Relaxed);
             let entry = classify(seq, line, overflow);
-            if self.keep(seq, &entry.url) {
+            if self.keep(seq, &entry.raw) {
                 self.stats.kept.fetch_add(1, Ordering::Relaxed);
                 return Some(entry);
             }
@@ -351,14 +450,23 @@ fn classify(seq: u64, line: &[u8], overflow: bool) -> Entry {
         Err(_) => crate::input::url::shown(&text).into_owned(),
         Ok(_) => text.into_owned(),
     };
-    Entry { seq, url, target }
+    Entry {
+        seq,
+        url,
+        raw: line.into(),
+        target,
+    }
 }
 
-/// Reads one line into `buf` (without its newline), keeping at most
-/// [`MAX_LINE`] bytes and discarding the rest. `Some(true)` if it was cut.
+/// Reads one line into `buf` (without its newline and its leading blanks),
+/// keeping at most `MAX_LINE + 1` bytes and discarding the rest.
+/// `Some(true)` if the trimmed line is longer than [`MAX_LINE`]: then `buf`
+/// holds its first `MAX_LINE + 1` bytes, the last of them not blank (a blank
+/// one is replaced by the next byte that is not), so that trimmed it is
+/// still longer than `MAX_LINE`.
 fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
     buf.clear();
-    let mut overflow = false;
+    let mut cut = false;
     let mut any = false;
     loop {
         let chunk = match r.fill_buf() {
@@ -367,22 +475,33 @@ fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>
             Err(e) => return Err(e),
         };
         if chunk.is_empty() {
-            return Ok(any.then_some(overflow));
+            break;
         }
         any = true;
         let newline = chunk.iter().position(|&b| b == b'\n');
-        let data = &chunk[..newline.unwrap_or(chunk.len())];
-        let room = MAX_LINE - buf.len();
-        if data.len() > room {
-            overflow = true;
+        let mut data = &chunk[..newline.unwrap_or(chunk.len())];
+        if buf.is_empty() {
+            let blanks = data.iter().take_while(|b| b.is_ascii_whitespace()).count();
+            data = &data[blanks..];
         }
+        let room = (MAX_LINE + 1).saturating_sub(buf.len());
         buf.extend_from_slice(&data[..data.len().min(room)]);
+        if let Some(&b) = data[data.len().min(room)..]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+        {
+            cut = true;
+            if let Some(last) = buf.last_mut().filter(|l| l.is_ascii_whitespace()) {
+                *last = b;
+            }
+        }
         let used = newline.map_or(chunk.len(), |i| i + 1);
         r.consume(used);
         if newline.is_some() {
-            return Ok(Some(overflow));
+            break;
         }
     }
+    Ok(any.then(|| cut || buf.trim_ascii_end().len() > MAX_LINE))
 }
 
 #[cfg(test)]
@@ -417,11 +536,140 @@ mod tests {
         let e = entries_of(&text, Filter::default());
         assert_eq!(e.len(), 5);
         assert!(e[1].target.as_ref().unwrap_err().contains("UTF-8"));
-        assert!(e[2].target.as_ref().unwrap_err().contains("control"));
+        assert!(
+            e[2].target
+                .as_ref()
+                .unwrap_err()
+                .contains("control character")
+        );
         assert!(e[3].target.as_ref().unwrap_err().contains("longer than"));
         assert!(e[3].url.len() < 300);
         assert_eq!(e[4].url, "http://b/");
         assert_eq!(e[4].seq, 4);
+    }
+
+    /// A reader that hands out one byte per read, like a slow pipe.
+    struct Trickle(Cursor<Vec<u8>>);
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(1);
+            self.0.read(&mut buf[..n])
+        }
+    }
+
+    fn skip_bom(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        SkipBom::new(Trickle(Cursor::new(bytes.to_vec())))
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn skips_a_bom_at_the_start_only_even_one_byte_at_a_time() {
+        assert_eq!(skip_bom(b"\xEF\xBB\xBFhttp://a/\n"), b"http://a/\n");
+        assert_eq!(skip_bom(b"\xEF\xBB\xBF"), b"");
+        assert_eq!(skip_bom(b"\xEF\xBB\xBF\xEF\xBB\xBFx"), b"\xEF\xBB\xBFx");
+        assert_eq!(skip_bom(b"x\xEF\xBB\xBF"), b"x\xEF\xBB\xBF");
+        // A partial BOM is content, kept byte for byte.
+        assert_eq!(skip_bom(b"\xEF\xBBx"), b"\xEF\xBBx");
+        assert_eq!(skip_bom(b"\xEF"), b"\xEF");
+        assert_eq!(skip_bom(b""), b"");
+    }
+
+    #[test]
+    fn a_bom_starts_each_file_and_counting_ahead_agrees() {
+        let text = b"\xEF\xBB\xBF# comment\nhttp://a/\n\xEF\xBB\xBFhttp://b/\n";
+        let e = entries_of(text, Filter::default());
+        let urls: Vec<_> = e.iter().map(|e| e.url.as_str()).collect();
+        assert_eq!(urls, ["http://a/", "\u{feff}http://b/"]);
+        assert!(e[0].target.is_ok() && e[1].target.is_err());
+        assert_eq!(counted_ahead(text), 2);
+        assert_eq!(counted_ahead(b"\xEF\xBB\xBF\n\xEF\xBB\xBF\n"), 1);
+        assert_eq!(counted_ahead(b"\xEF\xBB# not a comment\n"), 1);
+        assert_eq!(counted_ahead(b"\xEF\xBB"), 1);
+        assert_eq!(entries_of(b"\xEF\xBB", Filter::default()).len(), 1);
+    }
+
+    /// What [`count_ahead`] finds in a file holding `text`.
+    fn counted_ahead(text: &[u8]) -> u64 {
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, text).unwrap();
+        let stats = Arc::new(InputStats::default());
+        count_ahead(&[Source::File("t".into(), file)], Filter::default(), &stats);
+        // The count is stored once, when done (0 stays unknown).
+        let bound = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut n = 0;
+        while n == 0 && std::time::Instant::now() < bound {
+            std::thread::yield_now();
+            n = stats.expected.load(Ordering::SeqCst);
+        }
+        n
+    }
+
+    #[test]
+    fn keeps_the_raw_bytes_of_each_entry() {
+        let mut text = b"  http://a/ \r\n\xff\xfe x\nhttp://x\0y/\n".to_vec();
+        let long: Vec<u8> = std::iter::repeat_n(b'a', 100_000).collect();
+        text.extend(&long);
+        text.push(b'\n');
+        let e = entries_of(&text, Filter::default());
+        let raw: Vec<&[u8]> = e.iter().map(|e| &e.raw[..]).collect();
+        assert_eq!(
+            raw[..3],
+            [&b"http://a/"[..], b"\xff\xfe x", b"http://x\0y/"]
+        );
+        assert_eq!(raw[3], &long[..MAX_LINE + 1]);
+    }
+
+    #[test]
+    fn line_length_is_measured_after_trimming() {
+        let blanks = " ".repeat(100_000);
+        let text = format!("{blanks}http://a/\nhttp://b/{blanks}\n{blanks}\n\t{blanks}# c\n");
+        let e = entries_of(text.as_bytes(), Filter::default());
+        let urls: Vec<_> = e.iter().map(|e| e.url.as_str()).collect();
+        assert_eq!(urls, ["http://a/", "http://b/"]);
+        assert!(e.iter().all(|e| e.target.is_ok()));
+        assert_eq!(counted_ahead(text.as_bytes()), 2);
+
+        // Exactly MAX_LINE is kept; one more is over-long.
+        for (len, over) in [(MAX_LINE, false), (MAX_LINE + 1, true)] {
+            let line = format!("http://h/{}", "a".repeat(len - 9));
+            let e = entries_of(format!(" {line} \n").as_bytes(), Filter::default());
+            let err = e[0].target.as_ref().err().map(String::as_str);
+            assert_eq!(
+                err.is_some_and(|m| m.contains("longer than")),
+                over,
+                "{len}"
+            );
+        }
+        // Cut in the middle of blanks: still over-long when read again.
+        let line = format!("{}{}b", "a".repeat(MAX_LINE - 10), " ".repeat(20));
+        let e = entries_of(line.as_bytes(), Filter::default());
+        assert!(e[0].target.as_ref().unwrap_err().contains("longer than"));
+        let again = entries_of(&e[0].raw, Filter::default());
+        assert!(
+            again[0]
+                .target
+                .as_ref()
+                .unwrap_err()
+                .contains("longer than")
+        );
+    }
+
+    #[test]
+    fn dedup_compares_the_raw_bytes() {
+        // Both lines show as U+FFFD, but they are different entries.
+        let e = entries_of(
+            b"\xff\n\xfe\n\xff\n",
+            Filter {
+                dedup: true,
+                shard: None,
+            },
+        );
+        let seqs: Vec<_> = e.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, [0, 1]);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod basics;
 mod faults;
+mod input;
 mod redirects;
 mod scripting;
 mod server;

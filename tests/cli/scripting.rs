@@ -55,27 +55,15 @@ fn listing(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// The request target a URL is sent as: path and query after the
-/// authority, no fragment, `/` when empty, non-ASCII percent-encoded as
-/// UTF-8 (uppercase hex), everything else byte for byte.
+/// The request target a URL is sent as: the path and query of its WHATWG
+/// serialization (dot segments resolved, non-ASCII and unsafe characters
+/// percent-encoded), no fragment.
 fn expected_target(url: &str) -> String {
-    let rest = url.split_once("://").expect("absolute URL").1;
-    let rest = rest.split('#').next().unwrap();
-    let start = rest.find(['/', '?']).unwrap_or(rest.len());
-    let mut target = String::new();
-    if !rest[start..].starts_with('/') {
-        target.push('/');
+    let parsed = url::Url::parse(url).expect("absolute URL");
+    match parsed.query() {
+        Some(query) => format!("{}?{query}", parsed.path()),
+        None => parsed.path().to_owned(),
     }
-    for c in rest[start..].chars() {
-        if c.is_ascii() {
-            target.push(c);
-        } else {
-            for b in c.encode_utf8(&mut [0; 4]).bytes() {
-                target.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    target
 }
 
 // ---------------------------------------------------------------- --format
