@@ -61,6 +61,7 @@ mod tests {
             seq,
             url: url.to_owned(),
             raw: url.as_bytes().into(),
+            repeat: 0,
             target: Err(String::new()),
         }
     }

@@ -136,6 +136,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
     let filter = Filter {
         dedup: config.dedup,
         shard: config.shard,
+        count_repeats: asked.1,
     };
     if config.progress != ProgressStyle::Off {
         input::count_ahead(&config.sources, filter, &stats);
@@ -160,7 +161,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
                 }
             };
             in_flight.start(entry);
-            let fetched = fetcher.fetch(uri, &entry.url);
+            let fetched = fetcher.fetch(uri, &entry.url, entry.repeat);
             in_flight.finish(entry.seq);
             if !fetched.ok
                 && let Some(stop) = &fail_fast

@@ -29,6 +29,14 @@ const MAX_SLUG: usize = 150;
 
 /// The file name for `url` (see the module docs).
 pub fn file_name(url: &str) -> String {
+    name_for(url, 0)
+}
+
+/// The file name for the `repeat`-th repeat of `url` in one run (0: its
+/// first occurrence): repeats get `-N` (N from 2) after the hash, before
+/// the extension. The hash is 32 hex digits and never holds a `-`, so no
+/// other URL's name can take this form.
+fn name_for(url: &str, repeat: u32) -> String {
     let hash = hex(&Sha256::digest(url.as_bytes())[..16]);
     let span = crate::uri::authority_span(url);
     let authority = &url[span.clone()];
@@ -36,6 +44,12 @@ pub fn file_name(url: &str) -> String {
     let path = rest.split('#').next().unwrap_or(rest);
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
 
+    let suffix = if repeat == 0 {
+        String::new()
+    } else {
+        format!("-{}", u64::from(repeat) + 1)
+    };
+    let max_slug = MAX_SLUG - suffix.len();
     let mut slug = String::with_capacity(MAX_SLUG);
     for c in host.chars().chain(path.chars()) {
         let c = if c.is_ascii_alphanumeric() || matches!(c, '.' | '-') {
@@ -46,7 +60,7 @@ pub fn file_name(url: &str) -> String {
         if c == '_' && slug.ends_with('_') {
             continue;
         }
-        if slug.len() == MAX_SLUG {
+        if slug.len() == max_slug {
             break;
         }
         slug.push(c);
@@ -56,9 +70,9 @@ pub fn file_name(url: &str) -> String {
         .trim_end_matches('_');
     let ext = extension(path);
     let name = if slug.is_empty() {
-        format!("{hash}{ext}")
+        format!("{hash}{suffix}{ext}")
     } else {
-        format!("{slug}-{hash}{ext}")
+        format!("{slug}-{hash}{suffix}{ext}")
     };
     debug_assert!(name.len() <= MAX_NAME);
     name
@@ -98,9 +112,11 @@ pub struct PartFile {
 }
 
 impl PartFile {
-    /// Creates a temporary file in `dir` for the body of `url`.
-    pub fn create(dir: &Path, url: &str) -> io::Result<Self> {
-        let target = dir.join(file_name(url));
+    /// Creates a temporary file in `dir` for the body of `url`, whose
+    /// entry is the `repeat`-th repeat of that URL in the input (0: the
+    /// first occurrence).
+    pub fn create(dir: &Path, url: &str, repeat: u32) -> io::Result<Self> {
+        let target = dir.join(name_for(url, repeat));
         loop {
             let temp = dir.join(format!(".fetchpool-{:016x}.part", fastrand::u64(..)));
             match File::options().write(true).create_new(true).open(&temp) {
@@ -175,6 +191,28 @@ mod tests {
     }
 
     #[test]
+    fn repeats_of_a_url_get_names_of_their_own() {
+        let long = format!("http://h.example/{}.tar.gz", "a".repeat(400));
+        for url in [
+            "http://h.example/a.b/file.txt",
+            "http://h.example/x.y/",
+            &long,
+        ] {
+            let names: Vec<String> = [0, 1, 2, u32::MAX]
+                .iter()
+                .map(|&r| name_for(url, r))
+                .collect();
+            assert_eq!(names[0], file_name(url));
+            for n in &names {
+                assert!(valid(n), "{n}");
+            }
+            let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+            assert_eq!(distinct.len(), names.len(), "{names:?}");
+        }
+        assert!(name_for("http://h/f.txt", 1).ends_with("-2.txt"));
+    }
+
+    #[test]
     fn names_are_safe_stable_and_distinct() {
         let urls = [
             "http://h/../../etc/passwd",
@@ -221,14 +259,14 @@ mod tests {
     fn part_file_appears_only_on_commit() {
         let dir = tempfile::tempdir().unwrap();
         let url = "http://h/x.txt";
-        let mut part = PartFile::create(dir.path(), url).unwrap();
+        let mut part = PartFile::create(dir.path(), url, 0).unwrap();
         part.write(b"hello").unwrap();
         let target = dir.path().join(file_name(url));
         assert!(!target.exists());
         assert_eq!(part.commit().unwrap(), target);
         assert_eq!(std::fs::read(&target).unwrap(), b"hello");
 
-        let mut dropped = PartFile::create(dir.path(), "http://h/y").unwrap();
+        let mut dropped = PartFile::create(dir.path(), "http://h/y", 0).unwrap();
         dropped.write(b"partial").unwrap();
         drop(dropped);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();

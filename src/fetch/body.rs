@@ -2,6 +2,7 @@
 //! held whole.
 
 use std::io::Read;
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use ureq::http::{Response, StatusCode};
@@ -22,6 +23,7 @@ impl Fetcher {
     pub(super) fn read_body(
         &self,
         url: &str,
+        repeat: u32,
         status: StatusCode,
         response: Response<ureq::Body>,
     ) -> Fetched {
@@ -39,7 +41,10 @@ impl Fetcher {
             .output_dir
             .as_deref()
             .filter(|_| self.config.accept.contains(status.as_u16()));
-        let mut part = match save.map(|dir| PartFile::create(dir, url)).transpose() {
+        let mut part = match save
+            .map(|dir| self.create_part(dir, url, repeat))
+            .transpose()
+        {
             Ok(part) => part,
             Err(e) => {
                 fetched.error = Some(io_error("cannot create file", &e));
@@ -93,6 +98,22 @@ impl Fetcher {
             }
         }
         fetched
+    }
+}
+
+impl Fetcher {
+    /// Creates the temporary file for a body. Out of file descriptors (other
+    /// programs, or a limit lowered under us), it waits for one to be freed:
+    /// our own shortage is never a URL's result.
+    fn create_part(&self, dir: &Path, url: &str, repeat: u32) -> std::io::Result<PartFile> {
+        loop {
+            match PartFile::create(dir, url, repeat) {
+                Err(e) if super::is_out_of_fds(&e) && !self.is_cancelled() => {
+                    std::thread::sleep(super::FD_WAIT);
+                }
+                other => return other,
+            }
+        }
     }
 }
 

@@ -136,10 +136,12 @@ impl Fetcher {
         })
     }
 
-    /// Fetches `uri` (an http/https URI, see [`crate::input::url::check`]), retrying
-    /// as configured; `url` is the URL as given, which names a saved file.
-    /// Never panics on anything a server sends.
-    pub fn fetch(&self, uri: &Uri, url: &str) -> Fetched {
+    /// Fetches `uri` (an http/https URI, see [`crate::input::url::check`]),
+    /// retrying as configured; `url` is the URL as given, which names a saved
+    /// file, and `repeat` how many entries before it had the same URL (each
+    /// repeat is saved under a name of its own). Never panics on anything a
+    /// server sends.
+    pub fn fetch(&self, uri: &Uri, url: &str, repeat: u32) -> Fetched {
         let mut attempts = 0;
         // From the first start: waiting for a --rate slot is queueing, not
         // fetching, but the waits between attempts count.
@@ -159,7 +161,7 @@ impl Fetcher {
             attempts += 1;
             start.get_or_insert_with(Instant::now);
             let last_try = attempts > self.config.retries || !self.config.method.is_idempotent();
-            match self.attempt(uri, url, last_try) {
+            match self.attempt(uri, url, repeat, last_try) {
                 Attempt::Done(f) => break f,
                 Attempt::Retry(f, after) => {
                     let wait = after.unwrap_or_else(|| backoff(attempts));
@@ -188,7 +190,7 @@ impl Fetcher {
 
     /// One attempt: the request and its redirects, then the body, all
     /// within `--timeout`.
-    fn attempt(&self, uri: &Uri, url: &str, last_try: bool) -> Attempt {
+    fn attempt(&self, uri: &Uri, url: &str, repeat: u32, last_try: bool) -> Attempt {
         let deadline = Instant::now() + self.config.timeout;
         let (response, final_url) = match self.send_following(uri, deadline) {
             Ok(Landed {
@@ -230,7 +232,7 @@ impl Fetcher {
                 }
             }
         }
-        let mut fetched = self.read_body(url, status, response);
+        let mut fetched = self.read_body(url, repeat, status, response);
         fetched.status = Some(status.as_u16());
         fetched.final_url = final_url;
         match &fetched.error {
@@ -259,34 +261,43 @@ impl Fetcher {
         timeout: Option<Duration>,
     ) -> std::result::Result<Response<ureq::Body>, FetchError> {
         let proxy = self.proxy_for(uri);
-        let mut request = ureq::http::Request::builder()
-            .method(method.clone())
-            .uri(uri.clone());
-        for (name, value) in &self.config.headers {
-            if (foreign && redirect::is_origin_credential(name))
-                || (to_get && redirect::is_body_header(name))
-            {
-                continue;
-            }
-            request = request.header(name, value);
-        }
-        let response = match request.body(()) {
-            Ok(mut req) => {
-                // Request-level settings clone the agent's config: only
-                // when needed. The pool keys connections by proxy too.
-                if proxy.is_some() || timeout.is_some() {
-                    let mut config = self.agent.configure_request(req);
-                    if let Some((p, _)) = proxy {
-                        config = config.proxy(Some(p.clone()));
-                    }
-                    if timeout.is_some() {
-                        config = config.timeout_global(timeout);
-                    }
-                    req = config.build();
+        let build = || {
+            let mut request = ureq::http::Request::builder()
+                .method(method.clone())
+                .uri(uri.clone());
+            for (name, value) in &self.config.headers {
+                if (foreign && redirect::is_origin_credential(name))
+                    || (to_get && redirect::is_body_header(name))
+                {
+                    continue;
                 }
-                self.agent.run(req)
+                request = request.header(name, value);
             }
-            Err(e) => Err(ureq::Error::from(e)),
+            let mut req = request.body(())?;
+            // Request-level settings clone the agent's config: only when
+            // needed. The pool keys connections by proxy too.
+            if proxy.is_some() || timeout.is_some() {
+                let mut config = self.agent.configure_request(req);
+                if let Some((p, _)) = proxy {
+                    config = config.proxy(Some(p.clone()));
+                }
+                if timeout.is_some() {
+                    config = config.timeout_global(timeout);
+                }
+                req = config.build();
+            }
+            Ok::<_, ureq::Error>(req)
+        };
+        let response = loop {
+            match build().and_then(|req| self.agent.run(req)) {
+                // Out of file descriptors (other programs, or a limit
+                // lowered under us): our own shortage, waited out, never a
+                // URL's result.
+                Err(ureq::Error::Io(e)) if is_out_of_fds(&e) && !self.is_cancelled() => {
+                    std::thread::sleep(FD_WAIT);
+                }
+                other => break other,
+            }
         };
         response.map_err(|e| {
             let mut error = classify(&e, &self.config);
@@ -328,6 +339,16 @@ impl Fetcher {
         secrets.extend(redact::password(&sent));
         redact::scrub(message, &secrets)
     }
+}
+
+/// How long to wait for a file descriptor to be freed before trying again.
+const FD_WAIT: Duration = Duration::from_millis(20);
+
+/// Whether `e` says this process (or the system) is out of file
+/// descriptors: a shortage of ours, waited out rather than reported.
+pub(super) fn is_out_of_fds(e: &std::io::Error) -> bool {
+    // EMFILE (24) and ENFILE (23) on Linux and the BSDs.
+    matches!(e.raw_os_error(), Some(23 | 24))
 }
 
 pub(crate) fn cancelled_error() -> FetchError {

@@ -6,7 +6,7 @@
 //! skipped. A line is never buffered past [`MAX_LINE`] bytes (and one), so
 //! one huge line cannot blow up memory; it becomes an `invalid_url` entry.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, BufRead, BufReader, Read};
@@ -94,6 +94,10 @@ pub struct Entry {
     /// that read again it is still one over-long entry and never a shorter
     /// URL that could be fetched.
     pub raw: Box<[u8]>,
+    /// How many entries before this one had the same bytes (counted only
+    /// when [`Filter::count_repeats`]): a saved body's file name tells the
+    /// repeats of a URL apart.
+    pub repeat: u32,
     /// The URI to request, or why this entry is not fetched.
     pub target: Result<Uri, String>,
 }
@@ -259,6 +263,8 @@ pub struct Filter {
     pub dedup: bool,
     /// Keep only `seq % n == k`.
     pub shard: Option<(u64, u64)>,
+    /// Count earlier entries with the same bytes ([`Entry::repeat`]).
+    pub count_repeats: bool,
 }
 
 /// An iterator over the kept entries of all sources, in order.
@@ -266,8 +272,9 @@ pub struct Entries {
     sources: std::vec::IntoIter<Source>,
     current: Option<Lines>,
     filter: Filter,
-    /// Hashes of the entries seen, for `--dedup` (16 bytes per entry).
-    seen: HashSet<u128>,
+    /// Hashes of the entries seen, for `--dedup` and repeats (20 bytes per
+    /// distinct entry), with how often each was seen.
+    seen: HashMap<u128, u32>,
     hashers: (RandomState, RandomState),
     next_seq: u64,
     stats: Arc<InputStats>,
@@ -285,7 +292,7 @@ impl Entries {
             sources: sources.into_iter(),
             current: None,
             filter,
-            seen: HashSet::new(),
+            seen: HashMap::new(),
             hashers: (RandomState::new(), RandomState::new()),
             next_seq: 0,
             stats,
@@ -333,15 +340,23 @@ impl Entries {
     /// Dedup looks at every entry before sharding, so N machines sharding
     /// one list agree on which occurrence of a URL is the first: together
     /// they fetch each URL once.
-    fn keep(&mut self, seq: u64, raw: &[u8]) -> bool {
-        if self.filter.dedup {
+    /// Returns the entry's repeat count, or `None` to drop it.
+    fn keep(&mut self, seq: u64, raw: &[u8]) -> Option<u32> {
+        let mut repeat = 0;
+        if self.filter.dedup || self.filter.count_repeats {
             let (a, b) = &self.hashers;
             let hash = (u128::from(a.hash_one(raw)) << 64) | u128::from(b.hash_one(raw));
-            if !self.seen.insert(hash) {
-                return false;
+            let seen = self.seen.entry(hash).or_insert(0);
+            repeat = *seen;
+            *seen = seen.saturating_add(1);
+            if self.filter.dedup && repeat > 0 {
+                return None;
             }
         }
-        self.filter.shard.is_none_or(|(k, n)| seq % n == k)
+        self.filter
+            .shard
+            .is_none_or(|(k, n)| seq % n == k)
+            .then_some(repeat)
     }
 }
 
@@ -428,8 +443,9 @@ impl Iterator for Entries {
             let seq = self.next_seq;
             self.next_seq += 1;
             self.stats.entries.fetch_add(1, Ordering::Relaxed);
-            let entry = classify(seq, line, overflow);
-            if self.keep(seq, &entry.raw) {
+            let mut entry = classify(seq, line, overflow);
+            if let Some(repeat) = self.keep(seq, &entry.raw) {
+                entry.repeat = repeat;
                 self.stats.kept.fetch_add(1, Ordering::Relaxed);
                 return Some(entry);
             }
@@ -454,6 +470,7 @@ fn classify(seq: u64, line: &[u8], overflow: bool) -> Entry {
         seq,
         url,
         raw: line.into(),
+        repeat: 0,
         target,
     }
 }
@@ -664,6 +681,7 @@ mod tests {
         let e = entries_of(
             b"\xff\n\xfe\n\xff\n",
             Filter {
+                count_repeats: false,
                 dedup: true,
                 shard: None,
             },
@@ -708,6 +726,7 @@ mod tests {
         let e = entries_of(
             b"http://a/\nhttp://b/\nhttp://a/\nhttp://c/\n",
             Filter {
+                count_repeats: false,
                 dedup: true,
                 shard: None,
             },
@@ -725,6 +744,7 @@ mod tests {
                     entries_of(
                         text.as_bytes(),
                         Filter {
+                            count_repeats: false,
                             dedup: false,
                             shard: Some((k, n)),
                         },

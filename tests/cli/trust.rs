@@ -248,3 +248,51 @@ fn output_paths_are_checked_before_the_first_request() {
         "the input was emptied"
     );
 }
+
+#[test]
+fn the_same_url_saved_twice_keeps_both_bodies_and_a_manifest_that_checks() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    // Before, the three saves raced for one name: one file, three lines.
+    server.serve_any();
+    let url = server.url("/same.txt");
+    let run = run(&[
+        "--sha256",
+        "-o",
+        out.to_str().unwrap(),
+        "--format",
+        "{sha256}  {saved_to}",
+        &url,
+        &url,
+        &url,
+    ]);
+    run.assert_code(0);
+    let manifest = run.stdout_text();
+    let lines: Vec<&str> = manifest.lines().collect();
+    assert_eq!(lines.len(), 3, "{manifest}");
+    let mut names: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split("  ").nth(1).unwrap())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 3, "saved under one name: {manifest}");
+    let check = Command::new("sha256sum")
+        .arg("-c")
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(manifest.as_bytes())?;
+            c.wait_with_output()
+        })
+        .expect("sha256sum runs");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
