@@ -8,18 +8,23 @@
 use anyhow::{Context, Result};
 use ureq::Agent;
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
-use ureq::unversioned::transport::DefaultConnector;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
 
 use super::RequestConfig;
 use super::resolver::CachingResolver;
+use super::transport::{MAX_HEAD, TcpConnector};
 
-/// ureq's per-connection input buffer, and so the largest response head
-/// accepted. ureq's default is 128 KiB in and 128 KiB out, all of it touched:
-/// 250 MiB for a thousand connections (see `BENCHMARKS.md`).
-pub const INPUT_BUFFER: usize = 16 * 1024;
-/// ureq's per-connection output buffer, and so the largest request head
-/// (request line and headers).
-pub const OUTPUT_BUFFER: usize = 16 * 1024;
+/// ureq's per-connection buffers for TLS connections (plain TCP ones size
+/// their own, see `transport`). ureq's default is 128 KiB in and 128 KiB out,
+/// all of it touched: 250 MiB for a thousand connections (see
+/// `BENCHMARKS.md`).
+const INPUT_BUFFER: usize = 16 * 1024;
+const OUTPUT_BUFFER: usize = 16 * 1024;
+/// A request-level `input_buffer_size` that makes ureq open a fresh
+/// connection, outside the pool, for one request (see `Fetcher::run`).
+/// ureq keeps apart requests whose configs differ in it; our connectors
+/// size their buffers themselves, so it changes nothing else.
+pub const FRESH_CONNECTION_MARK: usize = INPUT_BUFFER + 1;
 
 /// Builds the shared agent. Fails only on a bad `--cacert`.
 pub fn build(config: &RequestConfig) -> Result<Agent> {
@@ -38,12 +43,18 @@ pub fn build(config: &RequestConfig) -> Result<Agent> {
         .max_idle_connections_per_host(workers.max(3))
         .input_buffer_size(INPUT_BUFFER)
         .output_buffer_size(OUTPUT_BUFFER)
-        .max_response_header_size(INPUT_BUFFER)
+        .max_response_header_size(MAX_HEAD)
         .tls_config(tls)
         .build();
+    // As ureq's default chain (HTTP CONNECT proxies, then a socket, then
+    // TLS), with our own socket layer.
+    let connector =
+        ().chain(ConnectProxyConnector::default())
+            .chain(TcpConnector)
+            .chain(RustlsConnector::default());
     Ok(Agent::with_parts(
         agent_config,
-        DefaultConnector::default(),
+        connector,
         CachingResolver::default(),
     ))
 }

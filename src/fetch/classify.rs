@@ -7,7 +7,7 @@ use rustls::{CertificateError, Error as TlsError};
 use ureq::Error as E;
 
 use super::RequestConfig;
-use super::agent::{INPUT_BUFFER, OUTPUT_BUFFER};
+use super::transport::{MAX_HEAD, OUTPUT_MAX};
 use crate::result::{ErrorKind as K, FetchError};
 
 /// Maps a ureq error to our kinds, with a message in our words.
@@ -48,11 +48,17 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
         E::BodyExceedsLimit(n) => (K::TooLarge, format!("body larger than {n} bytes")),
         E::LargeResponseHeader(..) => (
             K::Protocol,
-            format!("response head larger than {INPUT_BUFFER} bytes"),
+            format!(
+                "response head larger than the {} KiB limit",
+                MAX_HEAD / 1024
+            ),
         ),
         E::Protocol(ureq_proto::Error::OutputOverflow) => (
             K::Protocol,
-            format!("request line and headers longer than {OUTPUT_BUFFER} bytes"),
+            format!(
+                "a request line or header longer than {} KiB",
+                OUTPUT_MAX / 1024
+            ),
         ),
         E::Protocol(p) => (K::Protocol, format!("not a valid HTTP response: {p}")),
         E::BadUri(m) => (K::InvalidUrl, m.clone()),
@@ -160,10 +166,12 @@ mod tests {
         assert_eq!(kind(E::TooManyRedirects).0, K::Redirects);
         assert_eq!(kind(E::RedirectFailed).0, K::Redirects);
         assert_eq!(kind(E::BodyExceedsLimit(10)).0, K::TooLarge);
-        assert_eq!(kind(E::LargeResponseHeader(1, 2)).0, K::Protocol);
         let (k, m) = kind(E::Protocol(ureq_proto::Error::OutputOverflow));
         assert_eq!(k, K::Protocol);
-        assert!(m.contains("request line and headers"), "{m}");
+        assert!(m.contains("request line or header"), "{m}");
+        let (k, m) = kind(E::LargeResponseHeader(70_000, MAX_HEAD));
+        assert_eq!(k, K::Protocol);
+        assert!(m.contains("64 KiB limit"), "{m}");
         assert_eq!(
             kind(E::Protocol(ureq_proto::Error::ChunkLenNotANumber)).0,
             K::Protocol

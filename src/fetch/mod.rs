@@ -12,6 +12,7 @@ mod body;
 mod classify;
 mod resolver;
 mod retry;
+mod transport;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -146,16 +147,7 @@ impl Fetcher {
     }
 
     fn attempt(&self, uri: &Uri, url: &str, last_try: bool) -> Attempt {
-        let mut request = ureq::http::Request::builder()
-            .method(self.config.method.clone())
-            .uri(uri.clone());
-        for (name, value) in &self.config.headers {
-            request = request.header(name, value);
-        }
-        let response = match request.body(()).map_err(ureq::Error::from) {
-            Ok(req) => self.agent.run(req),
-            Err(e) => Err(e),
-        };
+        let response = self.run(uri);
         let response = match response {
             Ok(r) => r,
             Err(e) => {
@@ -204,6 +196,74 @@ impl Fetcher {
         }
     }
 
+    /// One request through the agent. A request that met a dead keep-alive
+    /// connection (reused, failed before any byte of the response came) is
+    /// sent once more on a fresh connection, and one whose head has a row
+    /// too long for the output buffer (a long redirect target) once more
+    /// with the largest buffer; neither counts as an attempt.
+    fn run(&self, uri: &Uri) -> Result<Response<ureq::Body>, ureq::Error> {
+        let mut longest_row = self.longest_row(uri);
+        let mut fresh = false;
+        loop {
+            transport::begin(longest_row);
+            let request = self.request(uri, fresh)?;
+            match self.agent.run(request) {
+                Err(ureq::Error::Protocol(ureq_proto::Error::OutputOverflow))
+                    if longest_row < transport::OUTPUT_MAX =>
+                {
+                    longest_row = transport::OUTPUT_MAX;
+                }
+                Err(e)
+                    if !fresh
+                        && is_dead_connection(&e)
+                        && transport::current().died_unanswered() =>
+                {
+                    fresh = true;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn request(&self, uri: &Uri, fresh: bool) -> Result<ureq::http::Request<()>, ureq::Error> {
+        let mut request = ureq::http::Request::builder()
+            .method(self.config.method.clone())
+            .uri(uri.clone());
+        for (name, value) in &self.config.headers {
+            request = request.header(name, value);
+        }
+        let request = request.body(())?;
+        if !fresh {
+            return Ok(request);
+        }
+        // A request-level config that differs from the agent's in a setting
+        // our connectors ignore keeps ureq from taking a connection out of
+        // the pool (and from putting this one back).
+        Ok(self
+            .agent
+            .configure_request(request)
+            .input_buffer_size(agent::FRESH_CONNECTION_MARK)
+            .build())
+    }
+
+    /// The longest row of the request head, so the output buffer holds it.
+    fn longest_row(&self, uri: &Uri) -> usize {
+        let target = uri.path_and_query().map_or(1, |p| p.as_str().len());
+        let request_line = self.config.method.as_str().len() + target + 12;
+        let headers = self
+            .config
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .max()
+            .unwrap_or(0);
+        // Host, User-Agent, and the Authorization ureq makes of user:pass@
+        // (base64: 4/3 of it).
+        let authority = uri.authority().map_or(0, |a| a.as_str().len() * 4 / 3 + 30);
+        let user_agent = self.config.user_agent.len() + 16;
+        request_line.max(headers).max(authority).max(user_agent) + 64
+    }
+
     /// Whether the run was interrupted.
     fn is_cancelled(&self) -> bool {
         matches!(
@@ -232,6 +292,15 @@ fn cancelled() -> Fetched {
         error: Some(cancelled_error()),
         ..Fetched::default()
     }
+}
+
+/// Whether `e` is what a keep-alive connection the server had closed gives:
+/// a reset, an abort or an early end of stream (not a timeout).
+fn is_dead_connection(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e, ureq::Error::Io(io) if matches!(io.kind(),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
+        | K::UnexpectedEof | K::NotConnected))
 }
 
 /// The final URL when redirects were followed.
