@@ -25,7 +25,7 @@ use ureq::http::{Method, Response, Uri};
 use crate::accept::Accept;
 use crate::pace::Pacer;
 use crate::redact;
-use crate::result::{ErrorKind, FetchError, Fetched};
+use crate::result::{ErrorKind, FetchError, Fetched, Timings};
 use classify::classify;
 use retry::{RETRY_STATUSES, backoff, retry_after};
 
@@ -121,8 +121,9 @@ impl Fetcher {
             start.get_or_insert_with(Instant::now);
             let last_try = attempts > self.config.retries || !self.config.method.is_idempotent();
             match self.attempt(uri, url, last_try) {
-                Attempt::Done(f) => break f,
+                Attempt::Done(f) => break with_timings(f),
                 Attempt::Retry(f, after) => {
+                    let f = with_timings(f);
                     let wait = after.unwrap_or_else(|| backoff(attempts));
                     if !self.wait_until(Instant::now() + wait) {
                         break f;
@@ -291,6 +292,20 @@ fn cancelled() -> Fetched {
     Fetched {
         error: Some(cancelled_error()),
         ..Fetched::default()
+    }
+}
+
+/// `f` with the timings the transport recorded for the attempt just made.
+fn with_timings(f: Fetched) -> Fetched {
+    let e = transport::current();
+    Fetched {
+        timings: Some(Timings {
+            connect: e.connect,
+            tls: e.tls,
+            ttfb: e.ttfb(),
+            reused: e.reused,
+        }),
+        ..f
     }
 }
 
