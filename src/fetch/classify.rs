@@ -3,7 +3,7 @@
 
 use std::io::ErrorKind as IoKind;
 
-use rustls::{CertificateError, Error as TlsError};
+use rustls::{CertificateError, Error as TlsError, InvalidMessage};
 use ureq::Error as E;
 
 use super::RequestConfig;
@@ -71,8 +71,13 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
 
 /// rustls's errors, with what to do about the common certificate ones.
 fn tls_message(e: &TlsError) -> String {
-    let TlsError::InvalidCertificate(cert) = e else {
-        return e.to_string();
+    let cert = match e {
+        TlsError::InvalidCertificate(cert) => cert,
+        // The first byte of an HTTP answer ('H') is no TLS record type.
+        TlsError::InvalidMessage(InvalidMessage::InvalidContentType) => {
+            return "the server does not speak TLS on this port".to_owned();
+        }
+        other => return other.to_string(),
     };
     match cert {
         CertificateError::UnknownIssuer => {
@@ -94,7 +99,7 @@ fn tls_message(e: &TlsError) -> String {
             ) =>
         {
             "the server presents a CA certificate (CA:TRUE) as its own; \
-             issue it a leaf certificate"
+             trust that certificate with --cacert FILE or issue the server a leaf certificate"
                 .to_owned()
         }
         other => format!("bad certificate: {other:?}"),
@@ -209,5 +214,13 @@ mod tests {
         let (k, m) = kind(E::Rustls(cert(ca)));
         assert_eq!(k, K::Tls);
         assert!(m.contains("CA:TRUE"), "{m}");
+        let plain = TlsError::InvalidMessage(InvalidMessage::InvalidContentType);
+        assert_eq!(
+            kind(E::Rustls(plain)),
+            (
+                K::Tls,
+                "the server does not speak TLS on this port".to_owned()
+            )
+        );
     }
 }

@@ -12,6 +12,7 @@ mod body;
 mod classify;
 mod resolver;
 mod retry;
+mod tls;
 mod transport;
 
 use std::path::PathBuf;
