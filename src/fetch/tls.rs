@@ -340,7 +340,10 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
 // ------------------------------------------------------------ transport
 
 impl<In: Transport> Connector<Either<In, TcpTransport>> for TlsConnector {
-    type Out = Either<Either<In, TcpTransport>, TlsTransport>;
+    // Boxed, and made out of line: the connector chain moves its output
+    // through every layer, and a TLS connection by value (over a kilobyte)
+    // in those frames costs every worker's stack, plain http included.
+    type Out = Either<Either<In, TcpTransport>, Box<TlsTransport>>;
 
     fn connect(
         &self,
@@ -353,6 +356,21 @@ impl<In: Transport> Connector<Either<In, TcpTransport>> for TlsConnector {
         if !details.needs_tls() || chained.is_tls() {
             return Ok(Some(Either::A(chained)));
         }
+        let io = match chained {
+            Either::B(tcp) => TlsIo::Direct(tcp.into_socket()),
+            Either::A(tunnel) => TlsIo::Tunnel(TransportAdapter::new(
+                Box::new(tunnel),
+                details.current_time.clone(),
+            )),
+        };
+        self.wrap(details, io).map(|t| Some(Either::B(t)))
+    }
+}
+
+impl TlsConnector {
+    /// The TLS handshake over `io`.
+    #[inline(never)]
+    fn wrap(&self, details: &ConnectionDetails, mut io: TlsIo) -> Result<Box<TlsTransport>, Error> {
         let host = details
             .uri
             .host()
@@ -361,24 +379,16 @@ impl<In: Transport> Connector<Either<In, TcpTransport>> for TlsConnector {
             .map_err(|_| Error::Tls("the host is not a valid TLS server name"))?
             .to_owned();
         let started = Instant::now();
-        let conn = ClientConnection::new(self.config(), name)?;
-        let mut io = match chained {
-            Either::B(tcp) => TlsIo::Direct(tcp.into_socket()),
-            Either::A(tunnel) => TlsIo::Tunnel(TransportAdapter::new(
-                Box::new(tunnel),
-                details.current_time.clone(),
-            )),
-        };
         io.set_timeout(details.timeout);
-        let mut transport = TlsTransport {
-            conn,
+        let mut transport = Box::new(TlsTransport {
+            conn: ClientConnection::new(self.config(), name)?,
             io,
             buffers: ConnBuffers::default(),
             used: true,
-        };
+        });
         transport.handshake(details.timeout.reason)?;
         record_tls(started.elapsed());
-        Ok(Some(Either::B(transport)))
+        Ok(transport)
     }
 }
 
