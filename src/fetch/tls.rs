@@ -39,15 +39,6 @@ use super::transport::{
     ConnBuffers, Socket, TcpTransport, check_open, record_received, record_sending, record_tls,
 };
 
-/// Where the trusted roots came from (for `--help` style notes and tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RootSource {
-    /// The system's store (or `SSL_CERT_FILE`/`SSL_CERT_DIR`).
-    System,
-    /// The bundled Mozilla roots: the system store was empty or unreadable.
-    Bundled,
-}
-
 /// TLS settings from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct TlsSettings {
@@ -76,19 +67,19 @@ impl TlsConnector {
     fn config(&self) -> Arc<ClientConfig> {
         Arc::clone(
             self.config
-                .get_or_init(|| Arc::new(client_config(&self.settings).0)),
+                .get_or_init(|| Arc::new(client_config(&self.settings))),
         )
     }
 }
 
-/// The rustls config for `settings`, and where its roots came from.
-pub fn client_config(settings: &TlsSettings) -> (ClientConfig, RootSource) {
+/// The rustls config for `settings`.
+fn client_config(settings: &TlsSettings) -> ClientConfig {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         // The ring provider supports every safe default version.
         .unwrap_or_else(|e| unreachable!("ring supports TLS 1.2 and 1.3: {e}"));
-    let (roots, source) = root_store(&settings.extra);
+    let roots = root_store(&settings.extra);
     let verifier: Arc<dyn ServerCertVerifier> = if settings.insecure {
         Arc::new(NoVerifier(provider))
     } else {
@@ -101,26 +92,22 @@ pub fn client_config(settings: &TlsSettings) -> (ClientConfig, RootSource) {
             webpki,
         })
     };
-    let config = builder
+    builder
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    (config, source)
+        .with_no_client_auth()
 }
 
 /// The system's roots, or the bundled ones if it has none; plus `extra`.
-fn root_store(extra: &[CertificateDer<'static>]) -> (RootCertStore, RootSource) {
+fn root_store(extra: &[CertificateDer<'static>]) -> RootCertStore {
     let mut roots = RootCertStore::empty();
     let (added, _) =
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    let source = if added > 0 {
-        RootSource::System
-    } else {
+    if added == 0 {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        RootSource::Bundled
-    };
+    }
     roots.add_parsable_certificates(extra.iter().cloned());
-    (roots, source)
+    roots
 }
 
 /// The usual WebPKI verification, except for a certificate the user gave

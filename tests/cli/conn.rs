@@ -394,6 +394,13 @@ fn ssl_cert_file_is_the_trust_store() {
     let r = run_env(&["--json", "-q", &url], &[]);
     let v = r.single();
     assert_eq!(kind(&v), Some("tls"), "{v}");
+    // An empty store: the bundled roots stand in (which do not know it).
+    let empty = write(dir.path(), "empty.pem", "");
+    let r = run_env(&["--json", "-q", &url], &[("SSL_CERT_FILE", &empty)]);
+    let v = r.single();
+    assert_eq!(kind(&v), Some("tls"), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("unknown authority"), "{message}");
     // -k needs no trust at all.
     let r = run_env(&["--json", "-q", "-k", &url], &[]);
     assert_eq!(r.single()["ok"], true);
@@ -422,4 +429,34 @@ fn https_to_a_plain_http_port_is_tls() {
         "{v}"
     );
     server.join().unwrap();
+}
+
+#[test]
+fn a_redirect_to_a_long_url_is_followed() {
+    // The target's request line (about 20 KB) is longer than the request
+    // that led to it: the output buffer has to grow on the way.
+    let long = format!("/long?{}", "a".repeat(20_000));
+    let location = long.clone();
+    let server = RawServer::start(After::KeepAlive, move |head| {
+        if head.starts_with("GET /start ") {
+            format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")
+                .into_bytes()
+        } else if head.starts_with(&format!("GET {location} ")) {
+            ok(b"arrived\n")
+        } else {
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()
+        }
+    });
+    let v = json_run(&[&server.url("http", "/start")]).single();
+    assert_eq!(
+        (v["ok"].as_bool(), v["status"].as_u64()),
+        (Some(true), Some(200)),
+        "{v}"
+    );
+    assert_eq!(v["bytes"], 8);
+    assert!(
+        v["final_url"].as_str().unwrap().contains("/long?aaaa"),
+        "{v}"
+    );
+    assert_eq!(v["attempts"], 1);
 }
