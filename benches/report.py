@@ -9,8 +9,17 @@ import statistics
 import sys
 
 TOOL_ORDER = ["fetchpool", "curl", "xargs", "wget2", "python", "loadgen"]
-SCEN_ORDER = ["a", "b", "c", "d", "e20k", "e200k"]
-SCEN_HEAD = {"a": "(a)", "b": "(b)", "c": "(c)", "d": "(d)", "e20k": "(e)", "e200k": "(e)"}
+SCEN_ORDER = ["a", "b", "c", "d", "e20k", "e200k", "g", "h"]
+SCEN_HEAD = {
+    "a": "(a)",
+    "b": "(b)",
+    "c": "(c)",
+    "d": "(d)",
+    "e20k": "(e)",
+    "e200k": "(e)",
+    "g": "(g)",
+    "h": "(h)",
+}
 
 
 def read_tsv(path):
@@ -184,7 +193,7 @@ def main():
         w(f"fetchpool's first result line before stdin is closed: {meta.get('first_line', 'n/a')}")
         w("")
 
-    w("## Targets of issue 4 (fetchpool)")
+    w("## Targets (fetchpool)")
     w("")
     for line in targets(stats, scens, meta):
         w(f"- {line}")
@@ -214,6 +223,20 @@ def targets(stats, scens, meta):
         lines.append(f"(b) wall <= 1.15 x ideal ({1.15 * ideal:.2f} s): {fmt(fp)} s -> {verdict(ok)}")
         ok = None if rss is None else rss <= 64
         lines.append(f"(b) peak RSS <= 64 MiB with 1,000 workers: {fmt(rss, 1)} MiB -> {verdict(ok)}")
+    for s in ("g", "h"):
+        if s in scens:
+            fp, wg = g(s, "fetchpool", "rss"), g(s, "wget2", "rss")
+            ok = None if None in (fp, wg) else fp <= wg
+            lines.append(f"({s}) peak RSS <= wget2's ({fmt(wg, 1)} MiB) at -j {scens[s]['conc']}: "
+                         f"{fmt(fp, 1)} MiB -> {verdict(ok)}")
+    if "c" in scens:
+        fw, ww = g("c", "fetchpool", "wall"), g("c", "wget2", "wall")
+        ok = None if None in (fw, ww) else fw <= 0.95 * ww
+        lines.append(f"(c) wall <= 0.95 x wget2 ({fmt(None if ww is None else 0.95 * ww)} s): "
+                     f"{fmt(fw)} s -> {verdict(ok)}")
+        fc, wc = g("c", "fetchpool", "cpu"), g("c", "wget2", "cpu")
+        ok = None if None in (fc, wc) else fc <= wc
+        lines.append(f"(c) CPU (user + sys) <= wget2's ({fmt(wc)} s): {fmt(fc)} s -> {verdict(ok)}")
     if "c" in scens:
         fp, wg, lg = g("c", "fetchpool", "rps"), g("c", "wget2", "rps"), g("c", "loadgen", "rps")
         ok = None if None in (fp, wg) else fp >= 1.05 * wg
@@ -246,6 +269,8 @@ def targets(stats, scens, meta):
         fp, wg = g("e200k", "fetchpool", "rps"), g("e200k", "wget2", "rps")
         ok = None if None in (fp, wg) else fp >= wg
         lines.append(f"(e) req/s >= wget2's on the 200,000 list ({fmt(wg, 0)}): {fmt(fp, 0)} -> {verdict(ok)}")
+        fr = g("e200k", "fetchpool", "rss")
+        lines.append(f"(e) RSS flat at 200,000 URLs (<= 10 MiB): {fmt(fr, 1)} MiB")
         fl = meta.get("first_line", "n/a")
         ok = None if fl == "n/a" else fl.startswith("yes")
         lines.append(f"(e) first result line before stdin is closed -> {verdict(ok)}")

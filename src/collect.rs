@@ -155,5 +155,6 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'
         error: f.error.as_ref(),
         sha256: asked.0.then_some(f.sha256.as_deref()),
         saved_to: asked.1.then_some(f.saved_to.as_deref()),
+        timings: f.timings.map(Into::into),
     }
 }

@@ -97,6 +97,20 @@ impl Fetched {
     }
 }
 
+/// How the connection of the last request went (the last hop, after
+/// redirects).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Time to connect (None when the connection was reused).
+    pub connect: Option<Duration>,
+    /// Time of the TLS handshake (None on reuse and for plain http).
+    pub tls: Option<Duration>,
+    /// From sending the request to the first byte of the response.
+    pub ttfb: Option<Duration>,
+    /// The connection came from the pool of idle keep-alive connections.
+    pub reused: bool,
+}
+
 /// What one fetch produced.
 #[derive(Debug, Clone, Default)]
 pub struct Fetched {
@@ -118,6 +132,8 @@ pub struct Fetched {
     pub saved_to: Option<String>,
     /// Wall time of all attempts and waits.
     pub elapsed: Duration,
+    /// Connection timings of the last attempt (None if nothing was sent).
+    pub timings: Option<Timings>,
 }
 
 #[cfg(test)]

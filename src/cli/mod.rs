@@ -129,7 +129,8 @@ pub struct Cli {
     pub json: bool,
 
     /// Print each result from a template: {seq} {url} {ok} {status} {bytes}
-    /// {elapsed_ms} {attempts} {final_url} {error} {sha256} {saved_to}; \t and \n escapes.
+    /// {elapsed_ms} {attempts} {final_url} {error} {sha256} {saved_to}
+    /// {connect_ms} {tls_ms} {ttfb_ms} {reused}; \t and \n escapes.
     #[arg(long, value_name = "TEMPLATE")]
     pub format: Option<String>,
 

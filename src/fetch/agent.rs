@@ -3,30 +3,36 @@
 //! ureq 3's defaults do not suit a fetcher (see `docs/ureq.md`): no
 //! deadlines, 4xx/5xx raised as errors, an idle pool of 3 connections per
 //! host, 128 KiB buffers per connection and a resolver that spawns a thread
-//! per lookup. Each is set here.
+//! per lookup. Each is set here; the connection layer under the agent is
+//! ours (`transport` for TCP, `tls` for TLS).
 
 use anyhow::{Context, Result};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use ureq::Agent;
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
-use ureq::unversioned::transport::DefaultConnector;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
 
 use super::RequestConfig;
 use super::resolver::CachingResolver;
+use super::tls::{TlsConnector, TlsSettings};
+use super::transport::{MAX_HEAD, TcpConnector};
 
-/// ureq's per-connection input buffer, and so the largest response head
-/// accepted. ureq's default is 128 KiB in and 128 KiB out, all of it touched:
-/// 250 MiB for a thousand connections (see `BENCHMARKS.md`).
-pub const INPUT_BUFFER: usize = 16 * 1024;
-/// ureq's per-connection output buffer, and so the largest request head
-/// (request line and headers).
-pub const OUTPUT_BUFFER: usize = 16 * 1024;
+/// ureq's `input_buffer_size` for the agent. Our connectors size their
+/// buffers themselves and ignore it; it only tells requests apart (see
+/// [`FRESH_CONNECTION_MARK`]).
+const INPUT_BUFFER: usize = 16 * 1024;
+/// A request-level `input_buffer_size` that makes ureq open a fresh
+/// connection, outside the pool, for one request (see `Fetcher::run`).
+/// ureq keeps apart requests whose configs differ in it; our connectors
+/// size their buffers themselves, so it changes nothing else.
+pub const FRESH_CONNECTION_MARK: usize = INPUT_BUFFER + 1;
 
 /// Builds the shared agent. Fails only on a bad `--cacert`.
 pub fn build(config: &RequestConfig) -> Result<Agent> {
-    let tls = TlsConfig::builder()
-        .root_certs(root_certs(config)?)
-        .disable_verification(config.insecure)
-        .build();
+    let tls = TlsSettings {
+        extra: cacert(config)?,
+        insecure: config.insecure,
+    };
     let workers = config.workers.get();
     let agent_config = Agent::config_builder()
         .http_status_as_error(false)
@@ -40,38 +46,35 @@ pub fn build(config: &RequestConfig) -> Result<Agent> {
         .max_idle_connections(workers.max(10))
         .max_idle_connections_per_host(workers.max(3))
         .input_buffer_size(INPUT_BUFFER)
-        .output_buffer_size(OUTPUT_BUFFER)
-        .max_response_header_size(INPUT_BUFFER)
-        .tls_config(tls)
+        .max_response_header_size(MAX_HEAD)
         .build();
+    // As ureq's default chain (HTTP CONNECT proxies, then a socket, then
+    // TLS), with our own socket and TLS layers.
+    let connector =
+        ().chain(ConnectProxyConnector::default())
+            .chain(TcpConnector)
+            .chain(TlsConnector::new(tls));
     Ok(Agent::with_parts(
         agent_config,
-        DefaultConnector::default(),
+        connector,
         CachingResolver::default(),
     ))
 }
 
-/// The bundled Mozilla roots, plus the certificates of `--cacert`.
-fn root_certs(config: &RequestConfig) -> Result<RootCerts> {
+/// The certificates of `--cacert` (none without it).
+fn cacert(config: &RequestConfig) -> Result<Vec<CertificateDer<'static>>> {
     let Some(path) = &config.cacert else {
-        return Ok(RootCerts::WebPki);
+        return Ok(Vec::new());
     };
     let pem =
         std::fs::read(path).with_context(|| format!("--cacert: cannot read {}", path.display()))?;
-    let mut certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
+        .filter_map(Result::ok)
         .collect();
-    let before = certs.len();
-    for item in ureq::tls::parse_pem(&pem) {
-        if let Ok(ureq::tls::PemItem::Certificate(cert)) = item {
-            certs.push(cert);
-        }
-    }
     anyhow::ensure!(
-        certs.len() > before,
+        !certs.is_empty(),
         "--cacert: no PEM certificate found in {}",
         path.display()
     );
-    Ok(RootCerts::from(certs))
+    Ok(certs)
 }

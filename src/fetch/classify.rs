@@ -3,11 +3,11 @@
 
 use std::io::ErrorKind as IoKind;
 
-use rustls::{CertificateError, Error as TlsError};
+use rustls::{CertificateError, Error as TlsError, InvalidMessage};
 use ureq::Error as E;
 
 use super::RequestConfig;
-use super::agent::{INPUT_BUFFER, OUTPUT_BUFFER};
+use super::transport::{MAX_HEAD, OUTPUT_MAX};
 use crate::result::{ErrorKind as K, FetchError};
 
 /// Maps a ureq error to our kinds, with a message in our words.
@@ -53,11 +53,17 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
         E::BodyExceedsLimit(n) => (K::TooLarge, format!("body larger than {n} bytes")),
         E::LargeResponseHeader(..) => (
             K::Protocol,
-            format!("response head larger than {INPUT_BUFFER} bytes"),
+            format!(
+                "response head larger than the {} KiB limit",
+                MAX_HEAD / 1024
+            ),
         ),
         E::Protocol(ureq_proto::Error::OutputOverflow) => (
             K::Protocol,
-            format!("request line and headers longer than {OUTPUT_BUFFER} bytes"),
+            format!(
+                "a request line or header longer than {} KiB",
+                OUTPUT_MAX / 1024
+            ),
         ),
         E::Protocol(p) => (K::Protocol, format!("not a valid HTTP response: {p}")),
         E::BadUri(m) => (K::InvalidUrl, m.clone()),
@@ -70,8 +76,13 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
 
 /// rustls's errors, with what to do about the common certificate ones.
 fn tls_message(e: &TlsError) -> String {
-    let TlsError::InvalidCertificate(cert) = e else {
-        return e.to_string();
+    let cert = match e {
+        TlsError::InvalidCertificate(cert) => cert,
+        // The first byte of an HTTP answer ('H') is no TLS record type.
+        TlsError::InvalidMessage(InvalidMessage::InvalidContentType) => {
+            return "the server does not speak TLS on this port".to_owned();
+        }
+        other => return other.to_string(),
     };
     match cert {
         CertificateError::UnknownIssuer => {
@@ -93,7 +104,7 @@ fn tls_message(e: &TlsError) -> String {
             ) =>
         {
             "the server presents a CA certificate (CA:TRUE) as its own; \
-             issue it a leaf certificate"
+             trust that certificate with --cacert FILE or issue the server a leaf certificate"
                 .to_owned()
         }
         other => format!("bad certificate: {other:?}"),
@@ -165,10 +176,12 @@ mod tests {
         assert_eq!(kind(E::TooManyRedirects).0, K::Redirects);
         assert_eq!(kind(E::RedirectFailed).0, K::Redirects);
         assert_eq!(kind(E::BodyExceedsLimit(10)).0, K::TooLarge);
-        assert_eq!(kind(E::LargeResponseHeader(1, 2)).0, K::Protocol);
         let (k, m) = kind(E::Protocol(ureq_proto::Error::OutputOverflow));
         assert_eq!(k, K::Protocol);
-        assert!(m.contains("request line and headers"), "{m}");
+        assert!(m.contains("request line or header"), "{m}");
+        let (k, m) = kind(E::LargeResponseHeader(70_000, MAX_HEAD));
+        assert_eq!(k, K::Protocol);
+        assert!(m.contains("64 KiB limit"), "{m}");
         assert_eq!(
             kind(E::Protocol(ureq_proto::Error::ChunkLenNotANumber)).0,
             K::Protocol
@@ -206,5 +219,13 @@ mod tests {
         let (k, m) = kind(E::Rustls(cert(ca)));
         assert_eq!(k, K::Tls);
         assert!(m.contains("CA:TRUE"), "{m}");
+        let plain = TlsError::InvalidMessage(InvalidMessage::InvalidContentType);
+        assert_eq!(
+            kind(E::Rustls(plain)),
+            (
+                K::Tls,
+                "the server does not speak TLS on this port".to_owned()
+            )
+        );
     }
 }

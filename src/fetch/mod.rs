@@ -18,6 +18,8 @@ pub mod proxy;
 mod redirect;
 mod resolver;
 mod retry;
+mod tls;
+mod transport;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -31,7 +33,7 @@ use ureq::{Proxy, ProxyProtocol};
 use crate::accept::Accept;
 use crate::pace::Pacer;
 use crate::redact;
-use crate::result::{ErrorKind, FetchError, Fetched};
+use crate::result::{ErrorKind, FetchError, Fetched, Timings};
 use classify::classify;
 pub use proxy::ProxyConfig;
 use redirect::{Failed, Landed};
@@ -162,8 +164,9 @@ impl Fetcher {
             start.get_or_insert_with(Instant::now);
             let last_try = attempts > self.config.retries || !self.config.method.is_idempotent();
             match self.attempt(uri, url, repeat, last_try) {
-                Attempt::Done(f) => break f,
+                Attempt::Done(f) => break with_timings(f),
                 Attempt::Retry(f, after) => {
+                    let f = with_timings(f);
                     let wait = after.unwrap_or_else(|| backoff(attempts));
                     if !self.wait_until(Instant::now() + wait) {
                         break f;
@@ -261,7 +264,7 @@ impl Fetcher {
         timeout: Option<Duration>,
     ) -> std::result::Result<Response<ureq::Body>, FetchError> {
         let proxy = self.proxy_for(uri);
-        let build = || {
+        let build = |fresh: bool| {
             let mut request = ureq::http::Request::builder()
                 .method(method.clone())
                 .uri(uri.clone());
@@ -276,7 +279,7 @@ impl Fetcher {
             let mut req = request.body(())?;
             // Request-level settings clone the agent's config: only when
             // needed. The pool keys connections by proxy too.
-            if proxy.is_some() || timeout.is_some() {
+            if proxy.is_some() || timeout.is_some() || fresh {
                 let mut config = self.agent.configure_request(req);
                 if let Some((p, _)) = proxy {
                     config = config.proxy(Some(p.clone()));
@@ -284,12 +287,37 @@ impl Fetcher {
                 if timeout.is_some() {
                     config = config.timeout_global(timeout);
                 }
+                if fresh {
+                    // A request-level config that differs from the agent's
+                    // in a setting our connectors ignore keeps ureq from
+                    // taking a connection out of the pool (and from putting
+                    // this one back).
+                    config = config.input_buffer_size(agent::FRESH_CONNECTION_MARK);
+                }
                 req = config.build();
             }
             Ok::<_, ureq::Error>(req)
         };
+        let mut longest_row = self.longest_row(uri, method);
+        let mut fresh = false;
         let response = loop {
-            match build().and_then(|req| self.agent.run(req)) {
+            transport::begin(longest_row);
+            match build(fresh).and_then(|req| self.agent.run(req)) {
+                Err(ureq::Error::Protocol(ureq_proto::Error::OutputOverflow))
+                    if longest_row < transport::OUTPUT_MAX =>
+                {
+                    longest_row = transport::OUTPUT_MAX;
+                }
+                // A keep-alive connection the server had closed, found dead
+                // before any byte of the answer: sent once more on a fresh
+                // connection (not a retry: it never reached the server).
+                Err(e)
+                    if !fresh
+                        && is_dead_connection(&e)
+                        && transport::current().died_unanswered() =>
+                {
+                    fresh = true;
+                }
                 // Out of file descriptors (other programs, or a limit
                 // lowered under us): our own shortage, waited out, never a
                 // URL's result.
@@ -320,6 +348,24 @@ impl Fetcher {
             .is_some_and(|s| s.eq_ignore_ascii_case("https"));
         let index = self.config.proxy.select(https, uri.host()?)?;
         self.proxies.get(index)
+    }
+
+    /// The longest row of the request head, so the output buffer holds it.
+    fn longest_row(&self, uri: &Uri, method: &Method) -> usize {
+        let target = uri.path_and_query().map_or(1, |p| p.as_str().len());
+        let request_line = method.as_str().len() + target + 12;
+        let headers = self
+            .config
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .max()
+            .unwrap_or(0);
+        // Host, User-Agent, and the Authorization ureq makes of user:pass@
+        // (base64: 4/3 of it).
+        let authority = uri.authority().map_or(0, |a| a.as_str().len() * 4 / 3 + 30);
+        let user_agent = self.config.user_agent.len() + 16;
+        request_line.max(headers).max(authority).max(user_agent) + 64
     }
 
     /// Whether the run was interrupted.
@@ -376,6 +422,29 @@ fn ureq_proxy(p: &proxy::ProxyUrl) -> Result<Proxy> {
     builder
         .build()
         .map_err(|_| anyhow::anyhow!("proxy {p}: not a usable proxy"))
+}
+
+/// `f` with the timings the transport recorded for the attempt just made.
+fn with_timings(f: Fetched) -> Fetched {
+    let e = transport::current();
+    Fetched {
+        timings: Some(Timings {
+            connect: e.connect,
+            tls: e.tls,
+            ttfb: e.ttfb(),
+            reused: e.reused,
+        }),
+        ..f
+    }
+}
+
+/// Whether `e` is what a keep-alive connection the server had closed gives:
+/// a reset, an abort or an early end of stream (not a timeout).
+fn is_dead_connection(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e, ureq::Error::Io(io) if matches!(io.kind(),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
+        | K::UnexpectedEof | K::NotConnected))
 }
 
 #[cfg(test)]

@@ -54,6 +54,33 @@ pub struct Record<'a> {
     /// Saved file, present when `--output-dir` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saved_to: Option<Option<&'a str>>,
+    /// Connection timings of the last attempt; null when nothing was sent.
+    pub timings: Option<TimingsMs>,
+}
+
+/// [`crate::result::Timings`] as printed: milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct TimingsMs {
+    /// Time to connect; null when the connection was reused.
+    pub connect_ms: Option<f64>,
+    /// TLS handshake; null on reuse and for plain http.
+    pub tls_ms: Option<f64>,
+    /// From sending the request to the first response byte.
+    pub ttfb_ms: Option<f64>,
+    /// Whether the connection was a reused keep-alive one.
+    pub reused: bool,
+}
+
+impl From<crate::result::Timings> for TimingsMs {
+    fn from(t: crate::result::Timings) -> Self {
+        let ms = |d: std::time::Duration| (d.as_secs_f64() * 1e6).round() / 1e3;
+        TimingsMs {
+            connect_ms: t.connect.map(ms),
+            tls_ms: t.tls.map(ms),
+            ttfb_ms: t.ttfb.map(ms),
+            reused: t.reused,
+        }
+    }
 }
 
 /// Writes result lines to stdout in the chosen format.
@@ -179,6 +206,7 @@ mod tests {
             error,
             sha256: None,
             saved_to: None,
+            timings: None,
         }
     }
 
@@ -196,9 +224,24 @@ mod tests {
             "attempts",
             "final_url",
             "error",
+            "timings",
         ] {
             assert!(v.get(key).is_some(), "{key}");
         }
+        let t = crate::result::Timings {
+            connect: Some(std::time::Duration::from_micros(1500)),
+            reused: false,
+            ..Default::default()
+        };
+        let r2 = Record {
+            timings: Some(t.into()),
+            ..record("http://a/", Some(200), None)
+        };
+        let v2 = serde_json::to_value(&r2).unwrap();
+        assert_eq!(
+            v2["timings"],
+            serde_json::json!({"connect_ms": 1.5, "tls_ms": null, "ttfb_ms": null, "reused": false})
+        );
         assert!(v.get("sha256").is_none());
         let r = Record {
             sha256: Some(None),

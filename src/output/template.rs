@@ -20,9 +20,13 @@ enum Field {
     Error,
     Sha256,
     SavedTo,
+    ConnectMs,
+    TlsMs,
+    TtfbMs,
+    Reused,
 }
 
-const FIELDS: [(&str, Field); 11] = [
+const FIELDS: [(&str, Field); 15] = [
     ("seq", Field::Seq),
     ("url", Field::Url),
     ("ok", Field::Ok),
@@ -34,6 +38,10 @@ const FIELDS: [(&str, Field); 11] = [
     ("error", Field::Error),
     ("sha256", Field::Sha256),
     ("saved_to", Field::SavedTo),
+    ("connect_ms", Field::ConnectMs),
+    ("tls_ms", Field::TlsMs),
+    ("ttfb_ms", Field::TtfbMs),
+    ("reused", Field::Reused),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,10 +123,19 @@ impl Template {
                     }),
                     Field::Sha256 => out.write_str(r.sha256.flatten().unwrap_or("")),
                     Field::SavedTo => out.write_str(r.saved_to.flatten().unwrap_or("")),
+                    Field::ConnectMs => ms(out, r.timings.and_then(|t| t.connect_ms)),
+                    Field::TlsMs => ms(out, r.timings.and_then(|t| t.tls_ms)),
+                    Field::TtfbMs => ms(out, r.timings.and_then(|t| t.ttfb_ms)),
+                    Field::Reused => r.timings.map_or(Ok(()), |t| write!(out, "{}", t.reused)),
                 },
             };
         }
     }
+}
+
+/// A millisecond value, or nothing when there is none.
+fn ms(out: &mut String, value: Option<f64>) -> std::fmt::Result {
+    value.map_or(Ok(()), |v| write!(out, "{v}"))
 }
 
 #[cfg(test)]
@@ -139,6 +156,7 @@ mod tests {
             error: None,
             sha256: Some(Some("ab")),
             saved_to: None,
+            timings: None,
         }
     }
 
@@ -159,6 +177,24 @@ mod tests {
             render("{ok} {elapsed_ms} {attempts} [{final_url}]", &r),
             "true 3.5 1 []"
         );
+    }
+
+    #[test]
+    fn timings_render_in_ms_or_nothing() {
+        let r = Record {
+            timings: Some(super::super::TimingsMs {
+                connect_ms: None,
+                tls_ms: None,
+                ttfb_ms: Some(0.25),
+                reused: true,
+            }),
+            ..record()
+        };
+        assert_eq!(
+            render("[{connect_ms}] [{tls_ms}] {ttfb_ms} {reused}", &r),
+            "[] [] 0.25 true"
+        );
+        assert_eq!(render("[{ttfb_ms}] [{reused}]", &record()), "[] []");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! deadline: only a real hang fails a test on time.
 
 mod basics;
+mod conn;
 mod faults;
 mod input;
 mod redirects;

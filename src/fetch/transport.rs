@@ -1,0 +1,674 @@
+//! Our TCP layer under ureq, through its `unversioned` transport API.
+//!
+//! ureq's own `TcpTransport` probes a pooled connection with three syscalls
+//! (`set_nonblocking`, a read, `set_nonblocking` again) both when it returns
+//! to the pool and when it is taken out, re-arms `SO_RCVTIMEO`/`SO_SNDTIMEO`
+//! on nearly every request because the deadline shrinks, and gives every
+//! connection fixed buffers (see `BENCHMARKS.md`). This one:
+//!
+//! - checks a pooled connection once, when it is taken out, with one
+//!   non-blocking peek (`recv(MSG_PEEK | MSG_DONTWAIT)`); handing it back
+//!   right after a complete exchange costs nothing;
+//! - keeps each attempt's deadline in user space and arms the socket's
+//!   timeouts only when the armed value would let a read or write block past
+//!   that deadline, or when a read woke up early ([`Socket`]);
+//! - disables Nagle;
+//! - sizes buffers to what the exchange needs ([`ConnBuffers`]);
+//! - records, per worker thread, whether the connection was reused, how long
+//!   connecting took and when the first response byte came ([`Exchange`]),
+//!   which the fetch uses for timings and to re-send a request that met a
+//!   dead keep-alive connection.
+//!
+//! The types come from ureq's `unversioned` module, outside semver: ureq's
+//! minor version is pinned in `Cargo.toml` and only `src/fetch/` names them.
+
+use std::cell::Cell;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use ureq::unversioned::transport::time::Duration as UreqDuration;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, NextTimeout, ShutdownHandle, Transport,
+};
+use ureq::{Error, Timeout};
+
+/// Input buffer of a new connection: a response head and a read of body.
+pub const INPUT_START: usize = 8 * 1024;
+/// Output buffer of a new connection: the longest row of a request head.
+pub const OUTPUT_START: usize = 4 * 1024;
+/// Largest response head accepted (the contract's 64 KiB).
+pub const MAX_HEAD: usize = 64 * 1024;
+/// Largest input buffer: one step past [`MAX_HEAD`], so that ureq sees a
+/// head longer than the limit and reports it as such.
+const INPUT_MAX: usize = MAX_HEAD + 4 * 1024;
+/// Largest output buffer, and so the longest row of a request head.
+pub const OUTPUT_MAX: usize = 64 * 1024;
+
+// ------------------------------------------------------------ the record
+
+/// What the transport saw of the current exchange on this thread.
+///
+/// A request runs on one worker thread from start to end of body, and ureq
+/// does its I/O on the calling thread, so a thread-local record is exact.
+/// [`begin`] resets it before each `Agent::run`; a redirect starts a new
+/// exchange, so after a redirect it describes the last hop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Exchange {
+    /// The connection came out of the idle pool.
+    pub reused: bool,
+    /// Time to connect the socket (None on reuse).
+    pub connect: Option<Duration>,
+    /// Time of the TLS handshake (None on reuse and for plain http).
+    pub tls: Option<Duration>,
+    /// When the request head started going out.
+    pub sent_at: Option<Instant>,
+    /// When the first byte of the response arrived.
+    pub first_byte_at: Option<Instant>,
+}
+
+impl Exchange {
+    const NONE: Exchange = Exchange {
+        reused: false,
+        connect: None,
+        tls: None,
+        sent_at: None,
+        first_byte_at: None,
+    };
+
+    /// Time from sending the request to the first byte of the response.
+    pub fn ttfb(&self) -> Option<Duration> {
+        Some(self.first_byte_at?.saturating_duration_since(self.sent_at?))
+    }
+
+    /// Whether the exchange failed on a reused connection before any byte
+    /// of the response arrived: the mark of a keep-alive connection that the
+    /// server had closed.
+    pub fn died_unanswered(&self) -> bool {
+        self.reused && self.first_byte_at.is_none()
+    }
+}
+
+thread_local! {
+    static EXCHANGE: Cell<Exchange> = const { Cell::new(Exchange::NONE) };
+    /// The longest row of the request about to be sent, so that the output
+    /// buffer holds it.
+    static OUTPUT_NEED: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Starts the record of an exchange on this thread. `longest_row` is the
+/// longest line of the request head (request line or one header).
+pub fn begin(longest_row: usize) {
+    EXCHANGE.with(|e| e.set(Exchange::NONE));
+    OUTPUT_NEED.with(|n| n.set(longest_row));
+}
+
+/// What the transport saw since [`begin`] on this thread.
+pub fn current() -> Exchange {
+    EXCHANGE.with(Cell::get)
+}
+
+fn update(f: impl FnOnce(&mut Exchange)) {
+    EXCHANGE.with(|cell| {
+        let mut e = cell.get();
+        f(&mut e);
+        cell.set(e);
+    });
+}
+
+/// A new connection (or a new tunnel through a proxy) is ready.
+pub(super) fn record_connected(connect: Option<Duration>) {
+    update(|e| {
+        *e = Exchange {
+            connect,
+            ..Exchange::NONE
+        }
+    });
+}
+
+/// The TLS handshake on the new connection took `took`.
+pub(super) fn record_tls(took: Duration) {
+    update(|e| e.tls = Some(took));
+}
+
+fn record_reused() {
+    update(|e| {
+        *e = Exchange {
+            reused: true,
+            ..Exchange::NONE
+        }
+    });
+}
+
+pub(super) fn record_sending() {
+    update(|e| {
+        if e.sent_at.is_none() {
+            e.sent_at = Some(Instant::now());
+        }
+    });
+}
+
+pub(super) fn record_received() {
+    update(|e| {
+        if e.sent_at.is_some() && e.first_byte_at.is_none() {
+            e.first_byte_at = Some(Instant::now());
+        }
+    });
+}
+
+// ------------------------------------------------------------ buffers
+
+/// Buffers sized to the exchange: [`INPUT_START`] in and [`OUTPUT_START`]
+/// out, allocated on first use. The input grows (doubling, up to one step
+/// past [`MAX_HEAD`]) only while a response head does not fit, and shrinks
+/// back once it is consumed; the output grows to the longest row of the
+/// request being sent (see [`begin`]), up to [`OUTPUT_MAX`].
+#[derive(Debug, Default)]
+pub struct ConnBuffers {
+    input: Vec<u8>,
+    filled: usize,
+    consumed: usize,
+    output: Vec<u8>,
+    progress: bool,
+}
+
+impl ConnBuffers {
+    fn ensure_output(&mut self) {
+        let need = OUTPUT_NEED.with(Cell::get).clamp(OUTPUT_START, OUTPUT_MAX);
+        if self.output.len() < need {
+            self.output.resize(need, 0);
+        }
+    }
+
+    /// Makes room to append input: moves unconsumed bytes to the front, and
+    /// grows the buffer when it is full of them.
+    fn make_room(&mut self) {
+        if self.consumed == self.filled {
+            self.consumed = 0;
+            self.filled = 0;
+            if self.input.len() > INPUT_START {
+                self.input.truncate(INPUT_START);
+                self.input.shrink_to_fit();
+            }
+        } else if self.consumed > 0 && self.filled > self.input.len() / 2 {
+            self.input.copy_within(self.consumed..self.filled, 0);
+            self.filled -= self.consumed;
+            self.consumed = 0;
+        }
+        if self.input.len() < INPUT_START {
+            self.input.resize(INPUT_START, 0);
+        } else if self.filled == self.input.len() && self.input.len() < INPUT_MAX {
+            let grown = (self.input.len() * 2).min(INPUT_MAX);
+            self.input.resize(grown, 0);
+        }
+    }
+
+    /// Bytes allocated (for tests and measurements).
+    #[cfg(test)]
+    fn allocated(&self) -> (usize, usize) {
+        (self.input.len(), self.output.len())
+    }
+}
+
+impl Buffers for ConnBuffers {
+    fn output(&mut self) -> &mut [u8] {
+        self.ensure_output();
+        &mut self.output
+    }
+
+    fn input(&self) -> &[u8] {
+        &self.input[self.consumed..self.filled]
+    }
+
+    fn input_append_buf(&mut self) -> &mut [u8] {
+        self.make_room();
+        &mut self.input[self.filled..]
+    }
+
+    fn input_appended(&mut self, amount: usize) {
+        self.filled += amount;
+        assert!(self.filled <= self.input.len(), "appended past the buffer");
+    }
+
+    fn input_consume(&mut self, amount: usize) {
+        self.progress = amount > 0;
+        self.consumed += amount;
+        assert!(self.consumed <= self.filled, "consumed past the input");
+    }
+
+    fn tmp_and_output(&mut self) -> (&mut [u8], &mut [u8]) {
+        // Scratch space for a request body, taken from the free input.
+        self.make_room();
+        self.ensure_output();
+        (&mut self.input[self.filled..], &mut self.output)
+    }
+
+    fn can_use_input(&self) -> bool {
+        self.consumed < self.filled && self.progress
+    }
+}
+
+// ------------------------------------------------------------ the socket
+
+/// A connected TCP socket whose reads and writes keep to a deadline held in
+/// user space.
+///
+/// ureq hands every call the time left ([`NextTimeout`]). A socket timeout
+/// longer than that could let a read block past the deadline, so the armed
+/// `SO_RCVTIMEO`/`SO_SNDTIMEO` is kept at or below the time left: it is
+/// re-armed when it is longer (to 7/8 of the time left, so the next requests
+/// of the connection, whose time left is about the same, need no change), or
+/// when a read or write woke up before the deadline (to exactly the time
+/// left). A server that drips bytes gets no more time: the time left shrinks
+/// with each call and ends in a timeout at the deadline.
+pub struct Socket {
+    stream: Arc<TcpStream>,
+    deadline: Option<Instant>,
+    reason: Timeout,
+    read_armed: Option<Duration>,
+    write_armed: Option<Duration>,
+}
+
+/// Below this a timeout is armed as it is, not shortened to 7/8.
+const ARM_EXACT_BELOW: Duration = Duration::from_millis(8);
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Read,
+    Write,
+}
+
+impl Socket {
+    fn new(stream: TcpStream) -> Socket {
+        Socket {
+            stream: Arc::new(stream),
+            deadline: None,
+            reason: Timeout::Global,
+            read_armed: None,
+            write_armed: None,
+        }
+    }
+
+    /// A handle ureq's agent can use to shut the socket down.
+    fn shutdown_handle(&self) -> Weak<dyn ShutdownHandle> {
+        Arc::downgrade(&self.stream) as Weak<dyn ShutdownHandle>
+    }
+
+    /// Sets the deadline for the following reads and writes.
+    pub fn set_timeout(&mut self, timeout: NextTimeout) {
+        self.deadline = match timeout.after {
+            UreqDuration::Exact(d) => Instant::now().checked_add(d),
+            UreqDuration::NotHappening => None,
+        };
+        self.reason = timeout.reason;
+    }
+
+    /// The time left; `TimedOut` once the deadline has passed.
+    fn time_left(&self) -> io::Result<Option<Duration>> {
+        let Some(deadline) = self.deadline else {
+            return Ok(None);
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        Ok(Some(left))
+    }
+
+    /// Arms the socket timeout for `dir` so that no call blocks past the
+    /// deadline; `woke_early` after a call timed out before it.
+    fn arm(&mut self, dir: Direction, woke_early: bool) -> io::Result<()> {
+        let left = self.time_left()?;
+        let armed = match dir {
+            Direction::Read => self.read_armed,
+            Direction::Write => self.write_armed,
+        };
+        let want = match left {
+            None => None,
+            Some(left) => match armed {
+                Some(a) if a <= left && !woke_early => return Ok(()),
+                _ if woke_early || left < ARM_EXACT_BELOW => Some(left),
+                _ => Some(left - left / 8),
+            },
+        };
+        if want == armed {
+            return Ok(());
+        }
+        match dir {
+            Direction::Read => {
+                self.stream.set_read_timeout(want)?;
+                self.read_armed = want;
+            }
+            Direction::Write => {
+                self.stream.set_write_timeout(want)?;
+                self.write_armed = want;
+            }
+        }
+        Ok(())
+    }
+
+    /// A ureq error for an I/O error of this socket.
+    pub fn error(&self, e: io::Error) -> Error {
+        match e.kind() {
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout(self.reason),
+            _ => Error::Io(e),
+        }
+    }
+
+    /// Whether an idle connection is still usable: nothing to read and not
+    /// closed, found with one non-blocking peek.
+    #[cfg(unix)]
+    fn probe(&self) -> bool {
+        use rustix::io::Errno;
+        use rustix::net::{RecvFlags, recv};
+        let mut byte = [0u8; 1];
+        loop {
+            return match recv(
+                &*self.stream,
+                &mut byte,
+                RecvFlags::PEEK | RecvFlags::DONTWAIT,
+            ) {
+                // Nothing waiting: the normal state of an idle connection.
+                Err(Errno::WOULDBLOCK) => true,
+                Err(Errno::INTR) => continue,
+                // 0: closed by the server; more: bytes nobody asked for.
+                Ok(_) | Err(_) => false,
+            };
+        }
+    }
+
+    /// Whether an idle connection is still usable (portable version).
+    #[cfg(not(unix))]
+    fn probe(&self) -> bool {
+        let mut byte = [0u8; 1];
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let open = matches!(self.stream.peek(&mut byte),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        open && self.stream.set_nonblocking(false).is_ok()
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut woke_early = false;
+        loop {
+            self.arm(Direction::Read, woke_early)?;
+            match (&*self.stream).read(buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    woke_early = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                result => return result,
+            }
+        }
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut woke_early = false;
+        loop {
+            self.arm(Direction::Write, woke_early)?;
+            match (&*self.stream).write(buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    woke_early = true;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                result => return result,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket")
+            .field("peer", &self.stream.peer_addr().ok())
+            .finish()
+    }
+}
+
+// ------------------------------------------------------------ connector
+
+/// Opens TCP connections (or passes on a tunnel a proxy connector made).
+#[derive(Debug, Default)]
+pub struct TcpConnector;
+
+impl<In: Transport> Connector<In> for TcpConnector {
+    type Out = Either<In, TcpTransport>;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, Error> {
+        if let Some(tunnel) = chained {
+            // A CONNECT tunnel: the exchange on it starts now.
+            record_connected(None);
+            return Ok(Some(Either::A(tunnel)));
+        }
+        let started = Instant::now();
+        let stream = connect(&details.addrs, details.timeout)?;
+        stream.set_nodelay(true)?;
+        let transport = TcpTransport {
+            socket: Socket::new(stream),
+            buffers: ConnBuffers::default(),
+            used: true,
+        };
+        (details.register_shutdown)(transport.socket.shutdown_handle())?;
+        record_connected(Some(started.elapsed()));
+        Ok(Some(Either::B(transport)))
+    }
+}
+
+/// Tries each address in turn within the connect budget: each but the last
+/// gets half of what is left, so a black-holed first address leaves time for
+/// the next.
+fn connect(addrs: &[SocketAddr], timeout: NextTimeout) -> Result<TcpStream, Error> {
+    let deadline = match timeout.after {
+        UreqDuration::Exact(d) => Instant::now().checked_add(d),
+        UreqDuration::NotHappening => None,
+    };
+    let mut last_err = None;
+    for (i, addr) in addrs.iter().enumerate() {
+        let last = i + 1 == addrs.len();
+        let result = match deadline {
+            None => TcpStream::connect(addr),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Error::Timeout(timeout.reason));
+                }
+                let budget = if last {
+                    left
+                } else {
+                    (left / 2).max(left.min(Duration::from_millis(10)))
+                };
+                TcpStream::connect_timeout(addr, budget)
+            }
+        };
+        match result {
+            Ok(stream) => return Ok(stream),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                last_err = Some(Error::Timeout(timeout.reason));
+            }
+            Err(e) => last_err = Some(Error::Io(e)),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| {
+        Error::Io(io::Error::new(
+            io::ErrorKind::ConnectionRefused,
+            "no address to connect to",
+        ))
+    }))
+}
+
+/// A plain TCP connection.
+#[derive(Debug)]
+pub struct TcpTransport {
+    socket: Socket,
+    buffers: ConnBuffers,
+    /// I/O happened since the last liveness check.
+    used: bool,
+}
+
+impl TcpTransport {
+    /// The socket and its buffers, for a TLS layer that replaces this one.
+    pub(super) fn into_socket(self) -> Socket {
+        self.socket
+    }
+}
+
+/// The liveness check shared by the TCP and TLS transports: free right
+/// after an exchange (ureq hands the connection back to the pool; the bytes
+/// it did not consume are checked by ureq itself), one peek when it is taken
+/// out again, which also marks the exchange as on a reused connection.
+pub(super) fn check_open(socket: &Socket, used: &mut bool) -> bool {
+    if std::mem::take(used) {
+        return true;
+    }
+    let open = socket.probe();
+    if open {
+        record_reused();
+    }
+    open
+}
+
+impl Transport for TcpTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), Error> {
+        self.used = true;
+        record_sending();
+        self.socket.set_timeout(timeout.for_write());
+        let output = &self.buffers.output()[..amount];
+        self.socket
+            .write_all(output)
+            .map_err(|e| self.socket.error(e))
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
+        self.used = true;
+        self.socket.set_timeout(timeout.for_read());
+        let input = self.buffers.input_append_buf();
+        let n = self.socket.read(input).map_err(|e| self.socket.error(e))?;
+        self.buffers.input_appended(n);
+        if n > 0 {
+            record_received();
+        }
+        Ok(n > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        check_open(&self.socket, &mut self.used)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_grows_for_a_long_head_and_shrinks_after() {
+        let mut b = ConnBuffers::default();
+        assert_eq!(b.allocated(), (0, 0));
+        let mut total = 0;
+        // A head that never ends: the buffer grows to its limit, no further.
+        loop {
+            let room = b.input_append_buf().len();
+            if room == 0 {
+                break;
+            }
+            b.input_appended(room);
+            total += room;
+            b.input_consume(0);
+        }
+        assert_eq!(total, INPUT_MAX);
+        assert!(total > MAX_HEAD);
+        b.input_consume(total);
+        assert!(b.input().is_empty());
+        b.input_append_buf();
+        assert_eq!(b.allocated().0, INPUT_START);
+    }
+
+    #[test]
+    fn output_fits_the_longest_row() {
+        let mut b = ConnBuffers::default();
+        begin(0);
+        assert_eq!(b.output().len(), OUTPUT_START);
+        begin(20_000);
+        assert_eq!(b.output().len(), 20_000);
+        begin(1_000_000);
+        assert_eq!(b.output().len(), OUTPUT_MAX);
+    }
+
+    #[test]
+    fn exchange_record() {
+        begin(0);
+        assert_eq!(current(), Exchange::default());
+        record_received(); // Nothing sent yet: not a response byte.
+        assert_eq!(current().first_byte_at, None);
+        record_reused();
+        assert!(current().died_unanswered());
+        record_sending();
+        record_received();
+        let e = current();
+        assert!(e.reused && !e.died_unanswered() && e.ttfb().is_some());
+        record_connected(Some(Duration::from_millis(3)));
+        assert_eq!(current().connect, Some(Duration::from_millis(3)));
+        assert!(!current().reused);
+    }
+
+    #[test]
+    fn socket_timeouts_armed_once_and_never_past_the_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let mut s = Socket::new(stream);
+        let next = |secs| NextTimeout {
+            after: UreqDuration::Exact(Duration::from_secs(secs)),
+            reason: Timeout::Global,
+            ..NextTimeout::default()
+        };
+        s.set_timeout(next(30));
+        s.arm(Direction::Read, false).unwrap();
+        let first = s.read_armed.unwrap();
+        assert!(first <= Duration::from_secs(30) && first > Duration::from_secs(25));
+        // The next request of the connection: same armed value.
+        s.set_timeout(next(30));
+        s.arm(Direction::Read, false).unwrap();
+        assert_eq!(s.read_armed, Some(first));
+        // Less time left than armed: lowered.
+        s.set_timeout(next(2));
+        s.arm(Direction::Read, false).unwrap();
+        assert!(s.read_armed.unwrap() <= Duration::from_secs(2));
+        // Woke early: armed to what is left.
+        s.set_timeout(next(20));
+        s.arm(Direction::Read, true).unwrap();
+        assert!(s.read_armed.unwrap() > Duration::from_secs(19));
+    }
+}
