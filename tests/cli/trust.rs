@@ -296,3 +296,71 @@ fn the_same_url_saved_twice_keeps_both_bodies_and_a_manifest_that_checks() {
         String::from_utf8_lossy(&check.stdout)
     );
 }
+
+#[test]
+fn sigterm_under_a_tight_limit_accounts_for_every_entry_exactly_once() {
+    // 5,000 mixed entries at -j 1000 under `ulimit -n 256`, -o, SIGTERM
+    // once a fifth have arrived: each entry is either an ok result whose
+    // file holds its body, or a line of --write-failed, never both.
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let failed = dir.path().join("failed.txt");
+    let list = dir.path().join("urls.txt");
+    let n = 5000u64;
+    let urls: Vec<String> = (0..n)
+        .map(|i| match i % 5 {
+            0 => server.url(&format!("/status/404?i={i}")),
+            1 => server.url(&format!("/slow/200?i={i}")),
+            2 => server.url(&format!("/redirect/2?i={i}")),
+            _ => server.url(&format!("/bytes/100?i={i}")),
+        })
+        .collect();
+    std::fs::write(&list, lines(&urls)).unwrap();
+    let base = command(["x"]);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(r#"ulimit -n 256 && exec "$@""#)
+        .arg("sh")
+        .arg(base.get_program())
+        .args(["--json", "-j", "1000", "--retries", "0"])
+        .args(["-o", out.to_str().unwrap()])
+        .args(["--write-failed", failed.to_str().unwrap()])
+        .args(["-i", list.to_str().unwrap()]);
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let running = Running::spawn(cmd, None);
+    assert!(
+        server.wait_for_requests(1000, WAIT),
+        "requests never arrived"
+    );
+    running.signal("TERM");
+    let run = running.finish();
+    run.assert_code(143);
+    assert!(!run.stdout_text().contains("open files"), "{}", run.stderr);
+    let mut ok = std::collections::BTreeSet::new();
+    let mut seqs = std::collections::BTreeSet::new();
+    for r in run.results() {
+        let seq = r["seq"].as_u64().unwrap();
+        assert!(seqs.insert(seq), "seq {seq} twice");
+        if r["ok"] == true {
+            let saved = r["saved_to"].as_str().expect("ok results are saved");
+            let bytes = std::fs::read(saved).expect("saved file exists");
+            assert_eq!(bytes.len() as u64, r["bytes"].as_u64().unwrap(), "{r}");
+            ok.insert(r["url"].as_str().unwrap().to_owned());
+        }
+    }
+    let listed = read_lines(&failed);
+    let listed_set: std::collections::BTreeSet<String> = listed.iter().cloned().collect();
+    assert_eq!(listed.len(), listed_set.len(), "a URL listed twice");
+    assert!(ok.is_disjoint(&listed_set), "ok entries listed as failed");
+    assert_eq!(ok.len() + listed.len(), n as usize, "entries lost");
+    assert!(!ok.is_empty() && !listed.is_empty());
+}
