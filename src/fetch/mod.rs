@@ -20,6 +20,7 @@ mod resolver;
 mod retry;
 mod tls;
 mod transport;
+mod verify;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
