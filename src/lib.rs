@@ -13,6 +13,7 @@
 pub mod accept;
 pub mod cli;
 pub mod collect;
+pub mod escape;
 pub mod fetch;
 pub mod inflight;
 pub mod input;
