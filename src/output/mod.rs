@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::result::FetchError;
 pub use template::Template;
-pub use text::human_ms;
 use text::text_line;
+pub use text::{human_ms, human_rate};
 
 /// How results are printed.
 #[derive(Debug)]

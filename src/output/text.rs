@@ -5,9 +5,20 @@ use std::fmt::Write as _;
 use indicatif::HumanBytes;
 
 use super::Record;
+use crate::escape;
 
-/// `STATUS  SIZE  TIME  URL[  kind: message]`, the first three columns of
-/// fixed width so URLs line up.
+/// Hex digits of the SHA-256 shown in a text line (as `git` shortens
+/// hashes); `--json` and `{sha256}` give the whole hash.
+pub const SHORT_HASH: usize = 12;
+
+/// `STATUS  SIZE  TIME  [HASH]  URL[  -> final_url | kind: message][  (N
+/// tries)][  saved to PATH | no body]`.
+///
+/// The first columns have fixed widths so URLs line up: the hash column
+/// (with `--sha256`) is [`SHORT_HASH`] wide, `-` where there is no hash. What
+/// follows the URL is there only when it says something: the attempts when
+/// there were retries, and with `-o` where the body went. Every value from
+/// input or a server is escaped for the terminal.
 pub fn text_line(r: &Record<'_>, color: bool, out: &mut String) {
     let status = r.status.map_or_else(|| "ERR".to_owned(), |s| s.to_string());
     let paint = match (color, r.ok) {
@@ -17,17 +28,35 @@ pub fn text_line(r: &Record<'_>, color: bool, out: &mut String) {
     };
     let _ = write!(
         out,
-        "{}{status:>3}{}  {:>10}  {:>8}  {}",
+        "{}{status:>3}{}  {:>10}  {:>8}  ",
         paint.0,
         paint.1,
         HumanBytes(r.bytes).to_string(),
         human_ms(r.elapsed_ms),
-        r.url
     );
+    if let Some(sha) = r.sha256 {
+        let short = sha.map_or("-", |h| &h[..h.len().min(SHORT_HASH)]);
+        let _ = write!(out, "{short:<SHORT_HASH$}  ");
+    }
+    escape::push_field(out, &r.url);
     if let Some(e) = r.error {
-        let _ = write!(out, "  {}: {}", e.kind.as_str(), e.message);
+        let _ = write!(out, "  {}: ", e.kind.as_str());
+        escape::push_field(out, &e.message);
     } else if let Some(to) = r.final_url {
-        let _ = write!(out, "  -> {to}");
+        out.push_str("  -> ");
+        escape::push_field(out, to);
+    }
+    if r.attempts > 1 {
+        let _ = write!(out, "  ({} tries)", r.attempts);
+    }
+    match r.saved_to {
+        Some(Some(path)) => {
+            out.push_str("  saved to ");
+            escape::push_field(out, path);
+        }
+        // Asked to save, and ok, but nothing saved: HEAD, 204, 304, 1xx.
+        Some(None) if r.ok && r.error.is_none() => out.push_str("  no body"),
+        _ => {}
     }
 }
 
@@ -39,6 +68,26 @@ pub fn human_ms(ms: f64) -> String {
         format!("{:.2} s", ms / 1000.0)
     } else {
         format!("{:.1} s", ms / 1000.0)
+    }
+}
+
+/// A rate of requests for people, the same in the progress bar, the plain
+/// progress lines and the summary: `602 req/s`, `1.4 req/s`, and below one
+/// a second per minute (`12 req/min`, `1.5 req/min`) rather than `0 req/s`.
+pub fn human_rate(per_s: f64) -> String {
+    let per_min = per_s * 60.0;
+    if !per_s.is_finite() || per_s <= 0.0 {
+        "0 req/s".to_owned()
+    } else if per_s >= 9.95 {
+        format!("{per_s:.0} req/s")
+    } else if per_s >= 0.995 {
+        format!("{per_s:.1} req/s")
+    } else if per_min >= 9.95 {
+        format!("{per_min:.0} req/min")
+    } else if per_min >= 0.05 {
+        format!("{per_min:.1} req/min")
+    } else {
+        "<0.1 req/min".to_owned()
     }
 }
 
@@ -72,6 +121,108 @@ mod tests {
             assert_eq!(l.find("http://"), Some(col), "{l}");
         }
         assert!(lines[1].starts_with("ERR") && lines[1].ends_with("timeout: slow"));
+    }
+
+    fn line(r: &Record<'_>) -> String {
+        let mut s = String::new();
+        text_line(r, false, &mut s);
+        s
+    }
+
+    #[test]
+    fn hash_column_keeps_urls_in_line() {
+        let sha = "0123456789abcdef".repeat(4);
+        let err = FetchError::new(ErrorKind::Connect, "refused");
+        let lines = [
+            line(&Record {
+                sha256: Some(Some(&sha)),
+                ..record("http://a/", Some(200), None)
+            }),
+            line(&Record {
+                sha256: Some(None),
+                ..record("http://b/", None, Some(&err))
+            }),
+        ];
+        assert_eq!(
+            lines[0].find("http://"),
+            lines[1].find("http://"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[0].contains("  0123456789ab  http://a/"),
+            "{}",
+            lines[0]
+        );
+        assert!(!lines[0].contains(&sha), "{}", lines[0]);
+        assert!(
+            lines[1].contains("  -             http://b/"),
+            "{}",
+            lines[1]
+        );
+    }
+
+    #[test]
+    fn tries_and_saving_are_said_after_the_url() {
+        let err = FetchError::new(ErrorKind::Timeout, "slow");
+        let failed = line(&Record {
+            attempts: 3,
+            ..record("http://a/", None, Some(&err))
+        });
+        assert!(
+            failed.ends_with("http://a/  timeout: slow  (3 tries)"),
+            "{failed}"
+        );
+        let saved = line(&Record {
+            saved_to: Some(Some("dl/a.txt")),
+            ..record("http://a/", Some(200), None)
+        });
+        assert!(saved.ends_with("http://a/  saved to dl/a.txt"), "{saved}");
+        let bodiless = line(&Record {
+            saved_to: Some(None),
+            ..record("http://a/", Some(304), None)
+        });
+        assert!(bodiless.ends_with("http://a/  no body"), "{bodiless}");
+        let not_found = line(&Record {
+            ok: false,
+            saved_to: Some(None),
+            ..record("http://a/", Some(404), None)
+        });
+        assert!(not_found.ends_with("http://a/"), "{not_found}");
+        assert!(!line(&record("http://a/", Some(200), None)).contains("tries"));
+    }
+
+    #[test]
+    fn values_from_input_and_servers_are_escaped() {
+        let err = FetchError::new(ErrorKind::InvalidUrl, "bad \x1b[2J\n");
+        let l = line(&Record {
+            saved_to: Some(Some("d/\u{202e}")),
+            final_url: Some("http://x/\u{85}"),
+            ..record("http://a/\u{202e}\t\r", None, Some(&err))
+        });
+        assert_eq!(
+            l,
+            "ERR  120.56 KiB    1.23 s  http://a/\\u{202e}\\t\\r  invalid_url: bad \\x1b[2J\\n  \
+             saved to d/\\u{202e}"
+        );
+        let redirected = line(&Record {
+            final_url: Some("http://x/\u{85}"),
+            ..record("http://a/", Some(200), None)
+        });
+        assert!(redirected.ends_with("-> http://x/\\u{85}"), "{redirected}");
+    }
+
+    #[test]
+    fn rates_never_round_to_zero() {
+        assert_eq!(human_rate(601.6), "602 req/s");
+        assert_eq!(human_rate(12.3), "12 req/s");
+        assert_eq!(human_rate(9.96), "10 req/s");
+        assert_eq!(human_rate(1.44), "1.4 req/s");
+        assert_eq!(human_rate(1.0), "1.0 req/s");
+        assert_eq!(human_rate(0.2), "12 req/min");
+        assert_eq!(human_rate(0.1), "6.0 req/min");
+        assert_eq!(human_rate(1.0 / 3600.0), "<0.1 req/min");
+        assert_eq!(human_rate(0.0), "0 req/s");
+        assert_eq!(human_rate(f64::NAN), "0 req/s");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod basics;
 mod conn;
 mod faults;
 mod input;
+mod polish;
 mod redirects;
 mod scripting;
 mod server;

@@ -1,0 +1,83 @@
+//! What a new user trips over: terminal safety, what the text line shows,
+//! summary wording, closed pipes for --man, --format mistakes, bodiless
+//! responses with -o, the man page, and one style for usage errors.
+
+use crate::server::TestServer;
+use crate::{lines, run, run_stdin};
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Panics if `text` holds a control or bidi character other than newline.
+fn assert_no_raw_controls(text: &str) {
+    let bad = text.chars().find(|&c| {
+        (c.is_control() && c != '\n')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}')
+    });
+    assert!(bad.is_none(), "raw {bad:?} in {text:?}");
+}
+
+// ---------------------------------------------------------------- terminal safety
+
+#[test]
+fn text_lines_escape_controls_and_bidi_from_input() {
+    let server = TestServer::start();
+    server.serve_any();
+    let bidi = server.url("/invoice\u{202e}fdp.exe");
+    let input = lines(&[
+        bidi.as_str(),
+        "http://127.0.0.1:1/\x1b]0;pwned\x07\x1b[2J",
+        "\u{9b}31mexample.com/\u{2066}x",
+    ]);
+    let run = run_stdin(&["--retries", "0"], input);
+    run.assert_code(1);
+    let out = run.stdout_text();
+    assert_eq!(run.lines().len(), 3, "{out}");
+    assert_no_raw_controls(&out);
+    assert_no_raw_controls(&run.stderr);
+    assert!(out.contains("/invoice\\u{202e}fdp.exe"), "{out}");
+    assert!(out.contains("\\x1b]0;pwned\\x07\\x1b[2J"), "{out}");
+    assert!(out.contains("\\u{9b}31m"), "{out}");
+}
+
+// ---------------------------------------------------------------- the text line
+
+#[test]
+fn text_line_shows_the_hash_the_saved_path_and_retries() {
+    let server = TestServer::start();
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("dl");
+    let dir = dir.to_str().unwrap();
+    let urls = [
+        server.url("/ok"),
+        server.url("/status/404"),
+        server.url("/fault/flaky503/a"),
+    ];
+    let mut flags = strings(&["--sha256", "-o", dir, "--json", "--ordered"]);
+    flags.extend(urls.iter().cloned());
+    let json = run(&flags).results();
+    let sha = json[0]["sha256"].as_str().unwrap().to_string();
+    let saved = json[0]["saved_to"].as_str().unwrap().to_string();
+
+    let mut flags = strings(&["--sha256", "-o", dir, "--ordered"]);
+    flags.extend(urls.iter().cloned());
+    flags.push(server.url("/fault/flaky503/b"));
+    let run = run(&flags);
+    run.assert_code(1);
+    let lines = run.lines();
+    assert_eq!(lines.len(), 4, "{}", run.stdout_text());
+    assert!(lines[0].contains(&sha[..12]), "{}", lines[0]);
+    assert!(
+        !lines[0].contains(&sha),
+        "the full hash makes the line long: {}",
+        lines[0]
+    );
+    assert!(lines[0].contains(&saved), "{}", lines[0]);
+    assert!(lines[3].contains("(3 tries)"), "{}", lines[3]);
+    assert!(!lines[0].contains("tries"), "{}", lines[0]);
+    let col = lines[0].find("http://").unwrap();
+    for l in &lines {
+        assert_eq!(l.find("http://"), Some(col), "columns moved: {l}");
+    }
+}
