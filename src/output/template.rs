@@ -52,18 +52,23 @@ enum Piece {
 
 /// A parsed template. `{{` and `}}` are literal braces; `\t`, `\n` and `\\`
 /// are escapes; a missing value (no status, no error) prints as nothing.
+/// Values are escaped for the terminal ([`crate::escape::for_field`]), so
+/// each result stays one line whatever a URL or a message holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template(Vec<Piece>);
 
 impl Template {
-    /// Parses `spec`; an unknown placeholder is an error naming it.
+    /// Parses `spec`. An unknown placeholder, a `{` that is not closed and a
+    /// `}` that closes nothing are errors that point at the column (counted
+    /// in characters from 1) where the mistake starts.
     pub fn parse(spec: &str) -> Result<Self> {
         let mut pieces = Vec::new();
         let mut text = String::new();
-        let mut chars = spec.chars().peekable();
-        while let Some(c) = chars.next() {
+        let mut chars = spec.chars().enumerate().peekable();
+        while let Some((i, c)) = chars.next() {
+            let column = i + 1;
             match c {
-                '\\' => match chars.next() {
+                '\\' => match chars.next().map(|(_, c)| c) {
                     Some('t') => text.push('\t'),
                     Some('n') => text.push('\n'),
                     Some('\\') => text.push('\\'),
@@ -73,20 +78,44 @@ impl Template {
                     }
                     None => text.push('\\'),
                 },
-                '{' if chars.peek() == Some(&'{') => {
+                '{' if chars.peek().is_some_and(|&(_, c)| c == '{') => {
                     chars.next();
                     text.push('{');
                 }
-                '}' if chars.peek() == Some(&'}') => {
+                '}' if chars.peek().is_some_and(|&(_, c)| c == '}') => {
                     chars.next();
                     text.push('}');
                 }
+                '}' => bail!(
+                    "--format: '}}' at column {column} closes no '{{' (write '}}}}' for a \
+                     literal brace)"
+                ),
                 '{' => {
-                    let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                    let mut name = String::new();
+                    let mut closed = false;
+                    for (_, c) in chars.by_ref() {
+                        if c == '}' {
+                            closed = true;
+                            break;
+                        }
+                        if c == '{' {
+                            break;
+                        }
+                        name.push(c);
+                    }
+                    if !closed {
+                        let fragment: String = spec.chars().skip(i).take(20).collect();
+                        bail!(
+                            "--format: unclosed '{{' at column {column} in '{}' (write '{{{{' \
+                             for a literal brace)",
+                            crate::escape::for_field(&fragment)
+                        );
+                    }
                     let Some(&(_, field)) = FIELDS.iter().find(|(n, _)| *n == name) else {
                         let known: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
                         bail!(
-                            "--format: unknown placeholder {{{name}}} (known: {})",
+                            "--format: unknown placeholder {{{}}} at column {column} (known: {})",
+                            crate::escape::for_field(&name),
                             known.join(", ")
                         );
                     };
@@ -107,6 +136,7 @@ impl Template {
     /// Appends the line for `r` to `out` (without a trailing newline).
     pub fn render(&self, r: &Record<'_>, out: &mut String) {
         for piece in &self.0 {
+            let start = out.len();
             let _ = match piece {
                 Piece::Text(t) => out.write_str(t),
                 Piece::Field(f) => match f {
@@ -129,6 +159,11 @@ impl Template {
                     Field::Reused => r.timings.map_or(Ok(()), |t| write!(out, "{}", t.reused)),
                 },
             };
+            // Values come from input and servers: one line, no controls.
+            // The template's own text is written as given.
+            if matches!(piece, Piece::Field(_)) {
+                crate::escape::field_from(out, start);
+            }
         }
     }
 }
@@ -212,6 +247,42 @@ mod tests {
     #[test]
     fn unknown_placeholder_is_named() {
         let err = Template::parse("{seq} {nope}").unwrap_err().to_string();
-        assert!(err.contains("{nope}"), "{err}");
+        assert!(err.contains("{nope} at column 7"), "{err}");
+    }
+
+    #[test]
+    fn brace_mistakes_point_at_their_column() {
+        let err = |spec: &str| Template::parse(spec).unwrap_err().to_string();
+        assert_eq!(
+            err("{status"),
+            "--format: unclosed '{' at column 1 in '{status' (write '{{' for a literal brace)"
+        );
+        let e = err("x{status y");
+        assert!(e.contains("unclosed '{' at column 2 in '{status y'"), "{e}");
+        assert!(err("{a{b}").contains("unclosed '{' at column 1"));
+        assert_eq!(
+            err("a}b"),
+            "--format: '}' at column 2 closes no '{' (write '}}' for a literal brace)"
+        );
+        assert!(err("{ok}}").contains("column 5"));
+        assert!(
+            err("\u{e9}{").contains("column 2"),
+            "columns count characters"
+        );
+        assert_eq!(render("{{}}}}{{", &record()), "{}}{");
+    }
+
+    #[test]
+    fn values_are_escaped_and_template_text_is_not() {
+        let err = FetchError::new(ErrorKind::Protocol, "bad\r\n\x1b[2J");
+        let r = Record {
+            url: "http://h/\u{202e}\t".into(),
+            error: Some(&err),
+            ..record()
+        };
+        assert_eq!(
+            render("{url}\t{error}\n", &r),
+            "http://h/\\u{202e}\\t\tprotocol: bad\\r\\n\\x1b[2J\n"
+        );
     }
 }

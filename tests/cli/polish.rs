@@ -9,6 +9,23 @@ fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
+/// Asserts a usage error: exit 2, nothing on stdout, one line on stderr in
+/// fetchpool's own style, free of control characters.
+fn assert_one_line_usage_error(run: &crate::Run) -> String {
+    run.assert_code(2);
+    assert!(run.stdout.is_empty(), "stdout: {}", run.stdout_text());
+    let err = run.stderr.trim_end().to_string();
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "expected one line, got:\n{}",
+        run.stderr
+    );
+    assert!(err.starts_with("fetchpool: error: "), "{err}");
+    assert_no_raw_controls(&run.stderr);
+    err
+}
+
 /// Panics if `text` holds a control or bidi character other than newline.
 fn assert_no_raw_controls(text: &str) {
     let bad = text.chars().find(|&c| {
@@ -39,6 +56,29 @@ fn text_lines_escape_controls_and_bidi_from_input() {
     assert!(out.contains("/invoice\\u{202e}fdp.exe"), "{out}");
     assert!(out.contains("\\x1b]0;pwned\\x07\\x1b[2J"), "{out}");
     assert!(out.contains("\\u{9b}31m"), "{out}");
+}
+
+#[test]
+fn format_values_are_escaped_and_the_template_text_is_not() {
+    let server = TestServer::start();
+    let input = lines(&[
+        format!("{}\u{202e}", server.url("/ok")).as_str(),
+        "ftp://127.0.0.1/a\tb\x1b",
+    ]);
+    let run = run_stdin(&["--ordered", "--format", r"{seq}\t{url}\t{error}"], input);
+    run.assert_code(1);
+    let lines = run.lines();
+    assert_eq!(lines.len(), 2, "{}", run.stdout_text());
+    for l in &lines {
+        assert_no_raw_controls(&l.replace('\t', " "));
+        assert_eq!(l.matches('\t').count(), 2, "a value added a tab: {l:?}");
+    }
+    assert!(lines[0].ends_with("/ok\\u{202e}\t"), "{:?}", lines[0]);
+    assert!(
+        lines[1].starts_with("1\tftp://127.0.0.1/a\\tb\\x1b\tinvalid_url: "),
+        "{:?}",
+        lines[1]
+    );
 }
 
 // ---------------------------------------------------------------- the text line
@@ -80,4 +120,33 @@ fn text_line_shows_the_hash_the_saved_path_and_retries() {
     for l in &lines {
         assert_eq!(l.find("http://"), Some(col), "columns moved: {l}");
     }
+}
+
+// ---------------------------------------------------------------- --format mistakes
+
+#[test]
+fn format_brace_mistakes_are_usage_errors_that_point_at_them() {
+    let server = TestServer::start();
+    let url = server.url("/ok");
+    for (template, wanted) in [
+        ("{status", "column 1"),
+        ("x{status y", "column 2"),
+        ("a}b", "column 2"),
+        ("}", "column 1"),
+        ("{ok}{", "column 5"),
+    ] {
+        let run = run(&["--format", template, url.as_str()]);
+        let err = assert_one_line_usage_error(&run);
+        assert!(err.contains(wanted), "{template:?}: {err}");
+        assert!(
+            !err.contains("{status y}"),
+            "names a brace never typed: {err}"
+        );
+    }
+    for (template, printed) in [("{{a}}b}}", "{a}b}"), ("{status}", "200")] {
+        let good = run(&["--format", template, url.as_str()]);
+        good.assert_code(0);
+        assert_eq!(good.stdout_text(), format!("{printed}\n"));
+    }
+    assert_eq!(server.hits("/ok"), 2);
 }
