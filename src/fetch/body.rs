@@ -35,12 +35,18 @@ impl Fetcher {
             fetched.error = Some(too_large(max));
             return fetched;
         }
-        let mut hasher = self.config.sha256.then(Sha256::new);
+        // A HEAD, 1xx, 204 or 304 response has no body: there is nothing to
+        // hash or save, and an empty file must never replace a download.
+        let has_body = self.config.method != ureq::http::Method::HEAD
+            && !status.is_informational()
+            && status != StatusCode::NO_CONTENT
+            && status != StatusCode::NOT_MODIFIED;
+        let mut hasher = (self.config.sha256 && has_body).then(Sha256::new);
         let save = self
             .config
             .output_dir
             .as_deref()
-            .filter(|_| self.config.accept.contains(status.as_u16()));
+            .filter(|_| has_body && self.config.accept.contains(status.as_u16()));
         let mut part = match save
             .map(|dir| self.create_part(dir, url, repeat))
             .transpose()

@@ -2,6 +2,9 @@
 //! summary wording, closed pipes for --man, --format mistakes, bodiless
 //! responses with -o, the man page, and one style for usage errors.
 
+use std::collections::BTreeSet;
+use std::path::Path;
+
 use crate::server::TestServer;
 use crate::{lines, run, run_stdin};
 
@@ -33,6 +36,15 @@ fn assert_no_raw_controls(text: &str) {
             || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{61c}')
     });
     assert!(bad.is_none(), "raw {bad:?} in {text:?}");
+}
+
+fn files_in(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------- terminal safety
@@ -149,4 +161,51 @@ fn format_brace_mistakes_are_usage_errors_that_point_at_them() {
         assert_eq!(good.stdout_text(), format!("{printed}\n"));
     }
     assert_eq!(server.hits("/ok"), 2);
+}
+
+// ---------------------------------------------------------------- bodiless responses
+
+#[test]
+fn bodiless_responses_save_nothing_and_never_replace_a_download() {
+    let server = TestServer::start();
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("dl");
+    let d = dir.to_str().unwrap();
+    let ok = server.url("/ok");
+
+    let first = run(&["--json", "-o", d, ok.as_str()]);
+    first.assert_code(0);
+    let saved = first.single()["saved_to"].as_str().unwrap().to_string();
+    assert_eq!(std::fs::read(&saved).unwrap(), b"ok\n");
+
+    let head = run(&["--json", "--sha256", "-X", "HEAD", "-o", d, ok.as_str()]);
+    head.assert_code(0);
+    let r = head.single();
+    assert!(r["saved_to"].is_null(), "{r}");
+    assert!(r["sha256"].is_null(), "a hash of no body: {r}");
+    assert_eq!(
+        std::fs::read(&saved).unwrap(),
+        b"ok\n",
+        "HEAD replaced the download"
+    );
+
+    let before = files_in(&dir);
+    let statuses = [server.url("/status/204"), server.url("/status/304")];
+    let mut flags = strings(&["--json", "-o", d]);
+    flags.extend(statuses.iter().cloned());
+    let bodiless = run(&flags);
+    bodiless.assert_code(0);
+    for r in bodiless.results() {
+        assert_eq!(r["ok"], true, "{r}");
+        assert!(r["saved_to"].is_null(), "{r}");
+    }
+    assert_eq!(files_in(&dir), before, "a bodiless response created a file");
+
+    let text = run(&["-X", "HEAD", "-o", d, ok.as_str()]);
+    text.assert_code(0);
+    assert!(
+        text.stdout_text().contains("no body"),
+        "{}",
+        text.stdout_text()
+    );
 }
