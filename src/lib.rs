@@ -212,7 +212,8 @@ pub fn run(mut config: Config) -> Result<Exit> {
     if let Some(err) = crate::lock::lock(&stats.error).take() {
         anyhow::bail!("{err}");
     }
-    let report = summary.report(wall, &accept);
+    let mut report = summary.report(wall, &accept);
+    report.count_skipped(&stats);
     outputs.write_summary(&report)?;
     if stdout_closed {
         // `fetchpool ... | head -1`: nobody reads on; end quietly.

@@ -8,7 +8,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::output::human_ms;
+use crate::input::InputStats;
+use crate::output::{human_ms, human_rate};
 use crate::result::ErrorKind;
 use indicatif::HumanBytes;
 
@@ -35,6 +36,12 @@ pub struct Report {
     pub failed: u64,
     /// Entries never started (interrupted, `--fail-fast`).
     pub not_started: u64,
+    /// Entries skipped by `--dedup` (not counted in `entries`).
+    pub duplicates: u64,
+    /// Entries left to other shards by `--shard` (not counted in `entries`).
+    pub other_shards: u64,
+    /// Entries requested: all but the `invalid_url` ones.
+    pub fetched: u64,
     /// Failed entries by HTTP status (as strings, for JSON object keys).
     pub failed_by_status: BTreeMap<String, u64>,
     /// Failed entries by error kind.
@@ -45,7 +52,7 @@ pub struct Report {
     pub bytes: u64,
     /// Wall time of the run, in seconds.
     pub wall_s: f64,
-    /// Entries finished per second of wall time.
+    /// Entries requested (`fetched`) per second of wall time.
     pub requests_per_s: f64,
     /// Latency percentiles in milliseconds (null when nothing was fetched).
     pub latency_ms: Option<Latency>,
@@ -142,18 +149,22 @@ impl Summary {
             }
         }
         let wall_s = wall.as_secs_f64();
+        let fetched = self.latency.len();
         Report {
             entries: self.entries(),
             ok: self.ok,
             failed: self.failed,
             not_started: self.not_started,
+            duplicates: 0,
+            other_shards: 0,
+            fetched,
             failed_by_status,
             failed_by_kind: self.by_kind.iter().map(|(k, &n)| (k.as_str(), n)).collect(),
             status_classes: classes,
             bytes: self.bytes,
             wall_s,
             requests_per_s: if wall_s > 0.0 {
-                (self.ok + self.failed) as f64 / wall_s
+                fetched as f64 / wall_s
             } else {
                 0.0
             },
@@ -168,16 +179,41 @@ impl Summary {
 }
 
 impl Report {
+    /// Adds what the input filters skipped: `--dedup` repeats and, with
+    /// `--shard`, the entries of other shards.
+    pub fn count_skipped(&mut self, input: &InputStats) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let read = input.entries.load(SeqCst);
+        let kept = input.kept.load(SeqCst);
+        self.duplicates = input.duplicates.load(SeqCst);
+        self.other_shards = read.saturating_sub(kept).saturating_sub(self.duplicates);
+    }
+
     /// The summary for people, as printed on stderr.
     pub fn text(&self) -> String {
         let mut s = String::new();
         let _ = write!(
             s,
-            "summary: {} entries, {} ok, {} failed",
-            self.entries, self.ok, self.failed
+            "summary: {}, {} ok, {} failed",
+            plural(self.entries, "entry", "entries"),
+            self.ok,
+            self.failed
         );
         if self.not_started > 0 {
             let _ = write!(s, ", {} not started", self.not_started);
+        }
+        let mut skipped = Vec::new();
+        if self.duplicates > 0 {
+            skipped.push(format!(
+                "{} skipped",
+                plural(self.duplicates, "duplicate", "duplicates")
+            ));
+        }
+        if self.other_shards > 0 {
+            skipped.push(format!("{} in other shards", self.other_shards));
+        }
+        if !skipped.is_empty() {
+            let _ = write!(s, " ({})", skipped.join(", "));
         }
         s.push('\n');
         if !self.status_classes.is_empty() {
@@ -197,13 +233,18 @@ impl Report {
                 .collect();
             let _ = writeln!(s, "  failed: {}", failures.join(", "));
         }
-        let _ = writeln!(
+        let _ = write!(
             s,
-            "  {} in {}, {:.1} req/s",
+            "  {} in {}",
             HumanBytes(self.bytes),
-            human_ms(self.wall_s * 1000.0),
-            self.requests_per_s
+            human_ms(self.wall_s * 1000.0)
         );
+        // A rate only when something was requested: invalid entries are
+        // not requests.
+        if self.fetched > 0 {
+            let _ = write!(s, ", {}", human_rate(self.requests_per_s));
+        }
+        s.push('\n');
         if let Some(l) = &self.latency_ms {
             let _ = writeln!(
                 s,
@@ -216,6 +257,11 @@ impl Report {
         }
         s
     }
+}
+
+/// `1 entry`, `2 entries`, `0 entries`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 #[cfg(test)]
@@ -251,5 +297,45 @@ mod tests {
         let text = r.text();
         assert!(text.starts_with("summary: 104 entries, 100 ok, 3 failed, 1 not started"));
         assert!(text.contains("404 x1") && text.contains("timeout x1"));
+        assert_eq!(r.fetched, 102, "invalid entries are not requests");
+        assert!(text.contains("1005 B in 2.00 s, 51 req/s\n"), "{text}");
+    }
+
+    #[test]
+    fn wording_is_singular_for_one_and_mentions_what_was_skipped() {
+        let mut s = Summary::default();
+        s.add(true, Some(200), None, 3, Duration::from_millis(2));
+        let mut r = s.report(Duration::from_secs(1), &Accept::parse("200").unwrap());
+        assert!(
+            r.text().starts_with("summary: 1 entry, 1 ok, 0 failed\n"),
+            "{}",
+            r.text()
+        );
+        let stats = InputStats::default();
+        stats.entries.store(6, std::sync::atomic::Ordering::SeqCst);
+        stats.kept.store(1, std::sync::atomic::Ordering::SeqCst);
+        stats
+            .duplicates
+            .store(2, std::sync::atomic::Ordering::SeqCst);
+        r.count_skipped(&stats);
+        assert!(
+            r.text().starts_with(
+                "summary: 1 entry, 1 ok, 0 failed (2 duplicates skipped, 3 in other shards)\n"
+            ),
+            "{}",
+            r.text()
+        );
+    }
+
+    #[test]
+    fn no_rate_when_nothing_was_requested() {
+        let mut s = Summary::default();
+        s.add(false, None, Some(ErrorKind::InvalidUrl), 0, Duration::ZERO);
+        let r = s.report(Duration::from_millis(1), &Accept::parse("200").unwrap());
+        assert_eq!(r.fetched, 0);
+        assert_eq!(r.requests_per_s, 0.0);
+        let text = r.text();
+        assert!(text.contains("  0 B in 1 ms\n"), "{text}");
+        assert!(!text.contains("/s"), "{text}");
     }
 }

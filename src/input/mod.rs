@@ -119,6 +119,8 @@ pub struct InputStats {
     /// Entries the input will hold, when known before it is all read
     /// (see [`count_ahead`]); 0 when unknown.
     pub expected: AtomicU64,
+    /// Entries skipped by `--dedup` as repeats of an earlier one.
+    pub duplicates: AtomicU64,
 }
 
 impl InputStats {
@@ -231,6 +233,7 @@ impl Entries {
             repeat = *seen;
             *seen = seen.saturating_add(1);
             if self.filter.dedup && repeat > 0 {
+                self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
         }

@@ -134,6 +134,43 @@ fn text_line_shows_the_hash_the_saved_path_and_retries() {
     }
 }
 
+// ---------------------------------------------------------------- summary
+
+#[test]
+fn summary_wording_counts_and_rates() {
+    let server = TestServer::start();
+    let one = run(&[server.url("/ok")]);
+    one.assert_code(0);
+    assert!(
+        one.stderr.starts_with("summary: 1 entry, 1 ok, 0 failed\n"),
+        "{}",
+        one.stderr
+    );
+
+    let invalid = run(&["notaurl", "ftp://x/"]);
+    invalid.assert_code(1);
+    assert!(invalid.stderr.contains("2 entries"), "{}", invalid.stderr);
+    assert!(
+        !invalid.stderr.contains("/s"),
+        "a rate although nothing was fetched:\n{}",
+        invalid.stderr
+    );
+
+    let url = server.url("/ok");
+    let dedup = run(&["--dedup", url.as_str(), url.as_str(), url.as_str()]);
+    dedup.assert_code(0);
+    assert!(
+        dedup.stderr.contains("2 duplicates skipped"),
+        "{}",
+        dedup.stderr
+    );
+    assert!(
+        dedup.stderr.starts_with("summary: 1 entry"),
+        "{}",
+        dedup.stderr
+    );
+}
+
 // ---------------------------------------------------------------- --format mistakes
 
 #[test]
