@@ -3,17 +3,19 @@
 //! flight longest once that exceeds [`STUCK_AFTER`], so a run that seems
 //! stuck says what it waits on.
 
-use std::sync::Arc;
+use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, bounded};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle as BarStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle as BarStyle, TermLike};
 
+use crate::escape;
 use crate::inflight::InFlight;
 use crate::input::InputStats;
-use crate::output::human_ms;
+use crate::output::human_rate;
 
 /// How progress is shown on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +62,12 @@ impl Progress {
             };
         }
         let bar = (style == ProgressStyle::Bar).then(|| {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+            let target = if std::io::stderr().is_terminal() {
+                ProgressDrawTarget::term_like(Box::new(Stderr::default()))
+            } else {
+                ProgressDrawTarget::hidden()
+            };
+            let bar = ProgressBar::with_draw_target(None, target);
             bar.set_style(style_for(false));
             bar
         });
@@ -101,6 +108,13 @@ impl Progress {
                             }
                             None => {
                                 let done = counts.done.load(Ordering::Relaxed);
+                                if stopping {
+                                    eprintln!(
+                                        "fetchpool: {done} done, finishing {} in flight",
+                                        in_flight.len()
+                                    );
+                                    continue;
+                                }
                                 let secs = started.elapsed().as_secs_f64();
                                 let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
                                 let rate = done as f64 / secs.max(0.001);
@@ -148,7 +162,7 @@ impl Progress {
         self.counts.stopping.store(true, Ordering::Relaxed);
         if let Some(bar) = &self.bar {
             bar.set_style(
-                BarStyle::with_template("{spinner} {msg}")
+                BarStyle::with_template("{spinner} {pos} done, {wide_msg}")
                     .unwrap_or_else(|_| BarStyle::default_spinner()),
             );
             bar.set_message(format!("finishing {in_flight} in flight"));
@@ -184,24 +198,115 @@ impl Drop for Progress {
     }
 }
 
+/// The bar's terminal: stderr, drawn in one write per frame, with the
+/// cursor put back at the start of the bar's line after each frame.
+///
+/// indicatif pads a bar line to the full width and leaves the cursor in the
+/// last column. There, the `^C` the terminal echoes at Ctrl-C wraps to a new
+/// line, and the next redraw, one line too low, leaves the old bar frozen on
+/// screen above the interrupt message; a line that another process writes
+/// to the terminal (`fetchpool ... | head`) starts after the bar instead of
+/// over it. At the start of the line, the echo and such lines overwrite the
+/// bar, and the next frame clears what is left.
+#[derive(Debug, Default)]
+struct Stderr {
+    frame: Mutex<Vec<u8>>,
+}
+
+impl Stderr {
+    fn put(&self, bytes: &[u8]) -> io::Result<()> {
+        crate::lock::lock(&self.frame).extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+impl TermLike for Stderr {
+    fn width(&self) -> u16 {
+        match rustix::termios::tcgetwinsize(io::stderr()) {
+            Ok(w) if w.ws_col > 0 => w.ws_col,
+            _ => 80,
+        }
+    }
+
+    fn height(&self) -> u16 {
+        rustix::termios::tcgetwinsize(io::stderr()).map_or(24, |w| w.ws_row.max(2))
+    }
+
+    fn move_cursor_up(&self, n: usize) -> io::Result<()> {
+        if n > 0 {
+            self.put(format!("\x1b[{n}A").as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn move_cursor_down(&self, n: usize) -> io::Result<()> {
+        if n > 0 {
+            self.put(format!("\x1b[{n}B").as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+        if n > 0 {
+            self.put(format!("\x1b[{n}C").as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+        if n > 0 {
+            self.put(format!("\x1b[{n}D").as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn write_line(&self, s: &str) -> io::Result<()> {
+        self.put(s.as_bytes())?;
+        self.put(b"\n")
+    }
+
+    fn write_str(&self, s: &str) -> io::Result<()> {
+        self.put(s.as_bytes())
+    }
+
+    fn clear_line(&self) -> io::Result<()> {
+        self.put(b"\r\x1b[2K")
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        let mut frame = std::mem::take(&mut *crate::lock::lock(&self.frame));
+        frame.push(b'\r');
+        let mut err = io::stderr().lock();
+        err.write_all(&frame)?;
+        err.flush()
+    }
+}
+
 fn style_for(known_total: bool) -> BarStyle {
     let template = if known_total {
-        "{spinner} [{bar:30}] {pos}/{len} ETA {eta} {msg}"
+        "{spinner} [{bar:30}] {pos}/{len} ETA {eta} {wide_msg}"
     } else {
-        "{spinner} {pos} done {msg}"
+        "{spinner} {pos} done {wide_msg}"
     };
     BarStyle::with_template(template)
         .unwrap_or_else(|_| BarStyle::default_bar())
         .progress_chars("=> ")
 }
 
+/// `12 req/s, 3 failed[, waiting 7 s on URL]`: the URL (already redacted)
+/// cut to a line and escaped for the terminal.
 fn message(rate: f64, failed: u64, stuck: Option<&(Duration, String)>) -> String {
-    let mut msg = format!("{rate:.0}/s, {failed} failed");
+    // Before the first result there is no rate yet, rather than "0 req/s".
+    let mut msg = if rate > 0.0 {
+        format!("{}, {failed} failed", human_rate(rate))
+    } else {
+        format!("{failed} failed")
+    };
     if let Some((age, url)) = stuck {
         msg.push_str(&format!(
-            ", waiting {} on {}",
-            human_ms(age.as_secs_f64() * 1000.0),
-            crate::input::url::shown(url)
+            ", waiting {} s on {}",
+            age.as_secs(),
+            escape::for_field(&crate::input::url::shown(url))
         ));
     }
     msg
@@ -218,6 +323,27 @@ mod tests {
             3,
             Some(&(Duration::from_secs(7), "http://slow/".into())),
         );
-        assert_eq!(m, "12/s, 3 failed, waiting 7.00 s on http://slow/");
+        assert_eq!(m, "12 req/s, 3 failed, waiting 7 s on http://slow/");
+    }
+
+    #[test]
+    fn message_has_no_rate_before_the_first_result() {
+        assert_eq!(message(0.0, 0, None), "0 failed");
+    }
+
+    #[test]
+    fn message_escapes_the_url_and_never_says_zero_per_second() {
+        let m = message(
+            0.1,
+            0,
+            Some(&(
+                Duration::from_millis(12_700),
+                "http://h/\u{202e}\x1b[2J\n".into(),
+            )),
+        );
+        assert_eq!(
+            m,
+            "6.0 req/min, 0 failed, waiting 12 s on http://h/\\u{202e}\\x1b[2J\\n"
+        );
     }
 }

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::server::TestServer;
-use crate::{lines, run, run_stdin};
+use crate::{Running, command, lines, run, run_stdin};
 
 fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
@@ -90,6 +91,28 @@ fn format_values_are_escaped_and_the_template_text_is_not() {
         lines[1].starts_with("1\tftp://127.0.0.1/a\\tb\\x1b\tinvalid_url: "),
         "{:?}",
         lines[1]
+    );
+}
+
+#[test]
+fn plain_progress_names_a_stuck_url_escaped() {
+    let server = TestServer::start();
+    let url = server.url("/gate?name=\u{202e}\u{2066}x");
+    let live = Running::spawn(command(["--progress", "plain", url.as_str()]), None);
+    let printed = live.wait_stderr(Duration::from_secs(30), |s| s.contains("waiting"));
+    server.open_gate();
+    let run = live.finish();
+    run.assert_code(0);
+    assert!(
+        printed,
+        "no plain progress line naming the URL:\n{}",
+        run.stderr
+    );
+    assert_no_raw_controls(&run.stderr);
+    assert!(
+        run.stderr.contains("name=\\u{202e}\\u{2066}x"),
+        "{}",
+        run.stderr
     );
 }
 
