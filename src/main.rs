@@ -1,22 +1,32 @@
 //! The `fetchpool` binary: parse, validate, run, exit. All logic is in the
 //! library.
+//!
+//! Every error it prints is one line on stderr, `fetchpool: error: ...`,
+//! escaped for the terminal; `--help`, `--version`, `--man` and
+//! `--completions` end quietly with 0 when stdout is closed (`| head -1`).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use fetchpool::Exit;
-use fetchpool::cli::Cli;
+use fetchpool::cli::{self, Cli};
+use fetchpool::escape;
 
 fn main() -> ExitCode {
-    let cli = Cli::from_args();
+    let cli = match Cli::from_args() {
+        Ok(cli) => cli,
+        // --help and --version: printed on stdout; a closed stdout is fine.
+        Err(e) if e.exit_code() == 0 => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => return usage(&cli::usage_error(&e)),
+    };
     if let Some(shell) = cli.completions {
-        Cli::write_completions(shell, &mut std::io::stdout());
-        return ExitCode::SUCCESS;
+        return print(&Cli::completions(shell));
     }
     if cli.man {
-        return match Cli::write_man(&mut std::io::stdout()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(&e.into()),
-        };
+        return print(&Cli::man_page());
     }
     let exit = match cli.into_config() {
         Ok(config) => fetchpool::run(config),
@@ -28,7 +38,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes `bytes` to stdout; a reader that went away early is no error.
+fn print(bytes: &[u8]) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => fail(&anyhow::Error::new(e).context("writing to stdout")),
+    }
+}
+
 fn fail(e: &anyhow::Error) -> ExitCode {
-    eprintln!("fetchpool: error: {e:#}");
+    usage(&escape::for_field(&format!("{e:#}")))
+}
+
+/// Prints `message` (already escaped) as fetchpool's one-line error.
+fn usage(message: &str) -> ExitCode {
+    eprintln!("fetchpool: error: {message}");
     ExitCode::from(Exit::Usage.code())
 }

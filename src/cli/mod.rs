@@ -5,6 +5,8 @@
 //! uppercase `value_name`, and every validation error names its flag.
 
 mod config;
+pub mod help;
+mod usage;
 
 use std::path::PathBuf;
 
@@ -12,24 +14,20 @@ use clap::{CommandFactory, Parser, ValueEnum};
 
 use crate::progress::ProgressStyle;
 pub use config::{Config, default_workers, parse_size};
+pub use usage::one_line as usage_error;
 
-/// Fetch many URLs at once on a fixed pool of threads; one result per URL.
-///
-/// URLs come from the arguments, then from each `-i FILE` (`-` is stdin),
-/// or from stdin when it is piped. Results stream to stdout in completion
-/// order; a progress bar and a summary go to stderr.
+/// The command line. Its about text and closing sections come from
+/// [`help`], which the man page renders too.
 #[derive(Debug, Parser)]
-#[command(name = "fetchpool", version, about, max_term_width = 100)]
-#[command(
-    after_help = "Exit codes: 0 all ok, 1 some failed, 2 usage or input error, \
-                        130 interrupted (SIGINT), 143 terminated (SIGTERM)."
-)]
+#[command(name = "fetchpool", version, max_term_width = 100)]
+#[command(about = help::TAGLINE, long_about = format!("{}\n\n{}", help::TAGLINE, help::DESCRIPTION))]
+#[command(after_help = help::after_help(), after_long_help = help::after_long_help())]
 pub struct Cli {
     /// URLs to fetch (read before any --input).
     #[arg(value_name = "URL")]
     pub urls: Vec<String>,
 
-    /// Read URLs from FILE, one per line (`-` for stdin; repeatable).
+    /// Read URLs from FILE, one per line ('-' for stdin; repeatable).
     #[arg(short = 'i', long = "input", value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
 
@@ -42,19 +40,19 @@ pub struct Cli {
     pub shard: Option<String>,
 
     /// Number of worker threads [default: min(32, CPUs + 4)].
-    #[arg(short = 'j', long, value_name = "N")]
+    #[arg(short = 'j', long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>)]
     pub workers: Option<usize>,
 
     /// Capacity of the job queue [default: 2 x workers].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>)]
     pub queue: Option<usize>,
 
     /// Start at most R requests per second overall.
-    #[arg(long, value_name = "R")]
+    #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = number)]
     pub rate: Option<f64>,
 
     /// At most N requests in flight to one host (host:port).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>)]
     pub per_host: Option<usize>,
 
     /// HTTP method (GET, HEAD, ...).
@@ -70,23 +68,23 @@ pub struct Cli {
     pub user_agent: Option<String>,
 
     /// Deadline for one whole attempt, in seconds (fractions allowed).
-    #[arg(short = 'm', long, value_name = "SECS", default_value = "30")]
+    #[arg(short = 'm', long, value_name = "SECS", default_value = "30", allow_negative_numbers = true, value_parser = number)]
     pub timeout: f64,
 
     /// Deadline to establish a connection, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "10")]
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true, value_parser = number)]
     pub connect_timeout: f64,
 
     /// Retries after a failed attempt (connect errors, timeouts, 408, 429, 5xx).
-    #[arg(long, value_name = "N", default_value = "2")]
+    #[arg(long, value_name = "N", default_value = "2", allow_negative_numbers = true, value_parser = whole::<u32>)]
     pub retries: u32,
 
     /// Longest wait a Retry-After header may impose, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "30")]
+    #[arg(long, value_name = "SECS", default_value = "30", allow_negative_numbers = true, value_parser = number)]
     pub max_retry_wait: f64,
 
     /// Redirects to follow (0 disables).
-    #[arg(long, value_name = "N", default_value = "10")]
+    #[arg(long, value_name = "N", default_value = "10", allow_negative_numbers = true, value_parser = whole::<u32>)]
     pub max_redirects: u32,
 
     /// Send every request through this proxy, e.g. http://user:password@host:3128
@@ -108,15 +106,15 @@ pub struct Cli {
     #[arg(short = 'k', long)]
     pub insecure: bool,
 
-    /// Stop reading a body past this size (suffixes K, M, G); error `too_large`.
+    /// Stop reading a body past this size (suffixes K, M, G); error too_large.
     #[arg(long, value_name = "BYTES")]
     pub max_size: Option<String>,
 
-    /// Report the SHA-256 of each body.
+    /// Report the SHA-256 of each body (text lines show its first 12 hex digits).
     #[arg(long)]
     pub sha256: bool,
 
-    /// Save each body under DIR, named after its URL.
+    /// Save each body under DIR, named after its URL (HEAD, 204 and 304 save nothing).
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
@@ -130,7 +128,7 @@ pub struct Cli {
 
     /// Print each result from a template: {seq} {url} {ok} {status} {bytes}
     /// {elapsed_ms} {attempts} {final_url} {error} {sha256} {saved_to}
-    /// {connect_ms} {tls_ms} {ttfb_ms} {reused}; \t and \n escapes.
+    /// {connect_ms} {tls_ms} {ttfb_ms} {reused}; \t and \n escapes, {{ and }} for braces.
     #[arg(long, value_name = "TEMPLATE")]
     pub format: Option<String>,
 
@@ -197,20 +195,97 @@ impl From<ProgressArg> for ProgressStyle {
 }
 
 impl Cli {
-    /// Parses the process arguments; a usage error exits with code 2.
-    pub fn from_args() -> Self {
-        Cli::parse()
+    /// Parses the process arguments. The error is clap's: `--help` and
+    /// `--version` (exit code 0, printed with `print`), or a usage error
+    /// to render with [`usage_error`].
+    pub fn from_args() -> Result<Self, clap::Error> {
+        Cli::try_parse()
     }
 
-    /// Writes the completion script for `shell` to `out`.
-    pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
-        clap_complete::generate(shell, &mut Cli::command(), "fetchpool", out);
+    /// The completion script for `shell`.
+    pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "fetchpool", &mut out);
+        out
     }
 
-    /// Writes the man page (roff) to `out`.
-    pub fn write_man(out: &mut dyn std::io::Write) -> std::io::Result<()> {
-        clap_mangen::Man::new(Cli::command()).render(out)
+    /// The man page (roff): clap_mangen's title, name, description and
+    /// options, a synopsis that shows each flag's value, and the sections
+    /// of [`help`] that `--help` shows too.
+    pub fn man_page() -> Vec<u8> {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let man = clap_mangen::Man::new(cmd.clone());
+        let mut out = Vec::new();
+        // Rendering into a Vec cannot fail.
+        let _ = man.render_title(&mut out);
+        let _ = man.render_name_section(&mut out);
+        out.extend_from_slice(synopsis(&cmd).as_bytes());
+        let _ = man.render_description_section(&mut out);
+        let _ = man.render_options_section(&mut out);
+        out.extend_from_slice(help::man_sections().as_bytes());
+        let _ = man.render_version_section(&mut out);
+        // Each part repeats roff's preamble (the \*(Aq string): keep one.
+        const PREAMBLE: &str = ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n";
+        let page = String::from_utf8_lossy(&out).into_owned();
+        match page.find(PREAMBLE) {
+            Some(at) => {
+                let (head, tail) = page.split_at(at + PREAMBLE.len());
+                format!("{head}{}", tail.replace(PREAMBLE, "")).into_bytes()
+            }
+            None => out,
+        }
     }
+}
+
+/// `fetchpool [-i|--input FILE]... [--dedup] ... [URL]...` in roff.
+fn synopsis(cmd: &clap::Command) -> String {
+    use help::roff_escape as esc;
+    let mut s = String::from(".SH SYNOPSIS\n\\fBfetchpool\\fR");
+    let (positionals, options): (Vec<_>, Vec<_>) = cmd
+        .get_arguments()
+        .filter(|a| !a.is_hide_set())
+        .partition(|a| a.is_positional());
+    for arg in options.into_iter().chain(positionals) {
+        let value = arg
+            .get_value_names()
+            .and_then(|v| v.first())
+            .filter(|_| arg.get_num_args().is_some_and(|n| n.takes_values()))
+            .map(|v| format!(" \\fI{}\\fR", esc(v)));
+        let repeats = matches!(arg.get_action(), clap::ArgAction::Append);
+        let item = if arg.is_positional() {
+            format!("[{}]", value.unwrap_or_default().trim_start())
+        } else {
+            let names: Vec<String> = arg
+                .get_short()
+                .map(|c| format!("\\fB\\-{c}\\fR"))
+                .into_iter()
+                .chain(arg.get_long().map(|l| format!("\\fB\\-\\-{}\\fR", esc(l))))
+                .collect();
+            format!("[{}{}]", names.join("|"), value.unwrap_or_default())
+        };
+        s.push(' ');
+        s.push_str(&item);
+        if repeats {
+            s.push_str("...");
+        }
+    }
+    s.push('\n');
+    s
+}
+
+/// A whole number, with a plain message when it is not one.
+fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| "expected a whole number".to_owned())
+}
+
+/// A number such as 30 or 0.5; its range is checked with the other flags.
+fn number(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| "expected a number, such as 30 or 0.5".to_owned())
 }
 
 #[cfg(test)]
