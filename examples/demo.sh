@@ -5,7 +5,9 @@
 # missing page and one invalid entry. The server is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked --quiet
+echo "building fetchpool (release; a minute or two the first time, then seconds)..."
+cargo build --release --locked
+echo
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 python3 -m http.server "$port" --bind 127.0.0.1 --directory . >/dev/null 2>&1 &
