@@ -98,7 +98,7 @@ fn missing_scheme(s: &str) -> String {
     if looks_like_host(s) {
         format!(
             "missing scheme: did you mean {}?",
-            shown_redacted(&format!("https://{s}"))
+            shown_redacted(&format!("{}://{s}", likely_scheme(s)))
         )
     } else {
         "not a URL: expected http:// or https://".to_owned()
@@ -123,6 +123,25 @@ fn unsupported_scheme(s: &str, scheme: &str) -> String {
         "unsupported scheme {:?}: only http and https are fetched",
         shown(scheme)
     )
+}
+
+/// `https`, unless the entry names a port other than 443, an IP literal or
+/// localhost: those are mostly plain-HTTP services on a local network.
+fn likely_scheme(s: &str) -> &'static str {
+    let authority = s.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let (host, port) = match host_port.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
+        _ => (host_port, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let local = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok();
+    match port {
+        Some("443") => "https",
+        Some(_) => "http",
+        None if local => "http",
+        None => "https",
+    }
 }
 
 fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
@@ -253,9 +272,17 @@ mod tests {
             err("example.com/x"),
             "missing scheme: did you mean https://example.com/x?"
         );
-        assert!(err("localhost:8080/x").contains("https://localhost:8080/x?"));
-        assert!(err("example.com:8080").contains("https://example.com:8080?"));
-        assert!(err("127.0.0.1:9/x").contains("https://127.0.0.1:9/x?"));
+        assert_eq!(
+            err("127.0.0.1:18080/a.txt"),
+            "missing scheme: did you mean http://127.0.0.1:18080/a.txt?"
+        );
+        assert_eq!(
+            err("example.com:443/x"),
+            "missing scheme: did you mean https://example.com:443/x?"
+        );
+        assert!(err("localhost:8080/x").contains("http://localhost:8080/x?"));
+        assert!(err("example.com:8080").contains("http://example.com:8080?"));
+        assert!(err("127.0.0.1:9/x").contains("http://127.0.0.1:9/x?"));
         assert!(err("https//h/x").contains("did you mean https://h/x?"));
         assert!(err("ftp://x").contains("unsupported scheme \"ftp\""));
         assert!(err("mailto:a@b.example").contains("unsupported scheme \"mailto\""));
@@ -289,7 +316,7 @@ mod tests {
         assert!(
             check("bob:hunter2@example.com:8080/x")
                 .unwrap_err()
-                .contains("https://bob:***@example.com:8080/x")
+                .contains("http://bob:***@example.com:8080/x")
         );
         assert!(
             check("https//bob:hunter2@example.com/x")

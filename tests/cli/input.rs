@@ -161,11 +161,11 @@ fn rejected_entries_are_invalid_url_in_our_words() {
         ),
         (
             format!("127.0.0.1:{port}/ok"),
-            "did you mean https://127.0.0.1",
+            "did you mean http://127.0.0.1",
         ),
         (
             format!("localhost:{port}/ok"),
-            "did you mean https://localhost",
+            "did you mean http://localhost",
         ),
         ("https//example.com/".into(), "missing ':' after the scheme"),
         ("http://127.0.0.1:0/".into(), "port 0"),
