@@ -107,11 +107,12 @@ pub fn run(mut config: Config) -> Result<Exit> {
     // the run in order, whenever it comes.
     let (stopping_tx, stopping) = bounded::<()>(0);
     let (cancel_tx, cancel) = bounded::<()>(0);
+    let input_can_block = config.sources.iter().any(Source::can_block);
     let interrupted = signals::install(
         GRACE.min(config.request.timeout),
         OnSignal {
             stop: stop.clone(),
-            input_can_block: config.sources.iter().any(Source::can_block),
+            input_can_block,
             stopping: Some(stopping_tx),
             cancel: Some(cancel_tx),
         },
@@ -186,24 +187,45 @@ pub fn run(mut config: Config) -> Result<Exit> {
 
     let mut announced = false;
     let mut stdout_closed = false;
-    loop {
-        match results.next_within(TICK) {
-            Next::Ready(done) => {
-                let flow = collector.take(&done.job, done.outcome, &progress, results.ready())?;
-                stdout_closed = flow == Flow::StdoutClosed;
-            }
-            Next::Waiting => stdout_closed = collector.stdout_closed(),
-            Next::End => break,
-        }
+    let mut announce = |progress: &Progress| {
         if !announced && let Some(code) = interrupted.exit_code() {
             announced = true;
             progress.stopping(code, in_flight.len());
         }
+    };
+    loop {
+        let taken = match results.next_within(TICK) {
+            Next::Ready(done) => {
+                collector.take(&done.job, done.outcome, &progress, results.ready())
+            }
+            Next::Waiting => Ok(if collector.stdout_closed() {
+                Flow::StdoutClosed
+            } else {
+                Flow::Continue
+            }),
+            Next::End => break,
+        };
+        let flow = match taken {
+            Ok(flow) => flow,
+            Err(e) => {
+                // stdout broken (a full disk): nothing more can be shown, so
+                // do not wait for requests in flight either.
+                drop(results.abandon(Duration::ZERO));
+                return Err(e);
+            }
+        };
+        stdout_closed = flow == Flow::StdoutClosed;
+        announce(&progress);
         if stdout_closed || interrupted.give_up() {
+            if input_can_block {
+                stop.stop();
+            }
             give_up(results, &in_flight, &mut collector, &progress)?;
             break;
         }
     }
+    // A signal that came as the last results did is still said.
+    announce(&progress);
     let (summary, mut outputs, flow) = collector.finish()?;
     stdout_closed |= flow == Flow::StdoutClosed;
     progress.finish();
@@ -258,11 +280,12 @@ fn give_up(
     // Taken first: an entry that finishes meanwhile is in both, and its
     // real result wins.
     let running = in_flight.snapshot();
-    let mut seen = HashSet::new();
-    for done in results.abandon(SETTLE) {
-        seen.insert(done.job.seq);
-        collector.take(&done.job, done.outcome, progress, true)?;
-    }
+    let mut done: Vec<(Entry, Outcome<Fetched>)> = results
+        .abandon(SETTLE)
+        .into_iter()
+        .map(|f| (f.job, f.outcome))
+        .collect();
+    let seen: HashSet<u64> = done.iter().map(|(e, _)| e.seq).collect();
     for (elapsed, entry) in running {
         if seen.contains(&entry.seq) {
             continue;
@@ -276,7 +299,12 @@ fn give_up(
             elapsed,
             ..Fetched::default()
         };
-        collector.take(&entry, Outcome::Done(fetched), progress, true)?;
+        done.push((entry, Outcome::Done(fetched)));
+    }
+    // In input order: right for --ordered, and easiest to read for all.
+    done.sort_by_key(|(e, _)| e.seq);
+    for (entry, outcome) in done {
+        collector.take(&entry, outcome, progress, true)?;
     }
     save::remove_unfinished();
     Ok(())

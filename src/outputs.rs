@@ -43,6 +43,14 @@ impl Outputs {
                 );
             }
         }
+        if let (Some(a), Some(b)) = (write_failed, summary_json)
+            && same_file(a, b)
+        {
+            bail!(
+                "--write-failed and --summary-json name the same file ({}): give each its own",
+                a.display()
+            );
+        }
         if let Some(dir) = output_dir {
             check_dir(dir)?;
         }
@@ -67,6 +75,22 @@ impl Outputs {
         w.flush()
             .with_context(|| format!("--summary-json: writing {}", path.display()))
     }
+}
+
+/// Whether `a` and `b` are one file: the same path, or (when it exists)
+/// the same file under two names.
+fn same_file(a: &Path, b: &Path) -> bool {
+    if a == b {
+        return true;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    false
 }
 
 fn create(path: &Path, flag: &str) -> Result<File> {

@@ -92,12 +92,16 @@ fn userinfo_password(authority: &str) -> Option<Range<usize>> {
     Some(colon + 1..at)
 }
 
-/// Length of a leading `scheme:/`, `scheme://` or `scheme//` (slashes or
-/// backslashes); 0 when there is none. `bob:pw@host` has none: `bob:` is
-/// not followed by a slash.
+/// Length of a leading `scheme:/`, `scheme://`, `scheme//` or a bare `//`
+/// (scheme-relative; slashes or backslashes); 0 when there is none.
+/// `bob:pw@host` has none: `bob:` is not followed by a slash.
 fn scheme_prefix_len(url: &str) -> usize {
     let is_slash = |b: &u8| *b == b'/' || *b == b'\\';
     let bytes = url.as_bytes();
+    let leading = bytes.iter().take_while(|b| is_slash(b)).count();
+    if leading >= 2 {
+        return leading;
+    }
     let scheme = match bytes.first() {
         Some(b) if b.is_ascii_alphabetic() => bytes
             .iter()
@@ -155,6 +159,8 @@ mod tests {
             ("http://u:pa/ss@h/", "http://u:***@h/"),
             ("http://u:pa#ss@h/", "http://u:***@h/"),
             ("mailto:x@y.example", "mailto:***@y.example"),
+            ("//bob:hunter2@127.0.0.1:1/", "//bob:***@127.0.0.1:1/"),
+            ("\\\\bob:pw@h/", "\\\\bob:***@h/"),
         ] {
             assert_eq!(url(entry), shown, "{entry}");
         }

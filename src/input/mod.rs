@@ -42,10 +42,13 @@ impl Source {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            let Source::File(_, f) = self else {
-                return false;
+            let ours = match self {
+                Source::Args(_) => return false,
+                Source::File(_, f) => f.metadata(),
+                // `< list.txt` makes stdin that very file.
+                Source::Stdin => std::fs::metadata("/dev/stdin"),
             };
-            match (f.metadata(), std::fs::metadata(path)) {
+            match (ours, std::fs::metadata(path)) {
                 (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
                 _ => false,
             }

@@ -105,7 +105,7 @@ impl Printer {
             format,
             color,
             flush_each: tty,
-            follow: tty || !stdout_is_device(),
+            follow: tty || !stdout_is_null(),
             line: String::with_capacity(256),
         }
     }
@@ -173,13 +173,20 @@ impl Printer {
     }
 }
 
-/// Whether stdout is a character device (other than the terminal, checked
-/// first): /dev/null, where nobody reads along.
-fn stdout_is_device() -> bool {
+/// Whether stdout is /dev/null, where nobody reads along. Other devices
+/// are flushed like files: a write error there (/dev/full) must show while
+/// the run goes on, not only at its end.
+fn stdout_is_null() -> bool {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::FileTypeExt;
-        std::fs::metadata("/dev/stdout").is_ok_and(|m| m.file_type().is_char_device())
+        use std::os::unix::fs::MetadataExt;
+        match (
+            std::fs::metadata("/dev/stdout"),
+            std::fs::metadata("/dev/null"),
+        ) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino() && a.rdev() == b.rdev(),
+            _ => false,
+        }
     }
     #[cfg(not(unix))]
     false

@@ -261,6 +261,7 @@ impl<J: Send + 'static> Pool<J> {
             workers,
             feeder: Some(feeder),
             state,
+            detached: false,
         })
     }
 }
@@ -289,8 +290,9 @@ pub trait Results: Iterator {
     /// Gives up on the run without waiting for jobs still running: returns
     /// the results already finished and every job that never started (as
     /// [`Outcome::Skipped`]); running jobs are left to their threads, which
-    /// are detached, not joined. Waits at most `settle` for each result of a
-    /// worker that was about to hand one over.
+    /// are detached, not joined. Nothing new starts. The input is read on
+    /// unless the run was [stopped](StopHandle::stop) before: its jobs come
+    /// back as skipped too, until none has come for `settle`.
     fn abandon(self: Box<Self>, settle: Duration) -> Vec<Self::Item>;
 }
 
@@ -304,6 +306,8 @@ pub struct Completed<J, R> {
     workers: Vec<JoinHandle<()>>,
     feeder: Option<JoinHandle<()>>,
     state: Arc<Shared>,
+    /// Abandoned: its threads are left to run, never joined.
+    detached: bool,
 }
 
 impl<J, R> Results for Completed<J, R> {
@@ -323,8 +327,20 @@ impl<J, R> Results for Completed<J, R> {
         }
     }
 
-    fn abandon(mut self: Box<Self>, settle: Duration) -> Vec<Self::Item> {
-        self.state.stop();
+    fn abandon(self: Box<Self>, settle: Duration) -> Vec<Self::Item> {
+        self.abandon_with(settle, None)
+    }
+}
+
+impl<J, R> Completed<J, R> {
+    /// [`Results::abandon`], also taking the ordered window's `credits` so
+    /// the feeder is never held back by them.
+    pub(super) fn abandon_with(
+        mut self,
+        settle: Duration,
+        credits: Option<&Receiver<()>>,
+    ) -> Vec<Finished<J, R>> {
+        self.state.skip.store(true, Ordering::SeqCst);
         let skipped = |(index, job)| Finished {
             index,
             job,
@@ -334,6 +350,9 @@ impl<J, R> Results for Completed<J, R> {
         let mut jobs_open = true;
         loop {
             let before = out.len();
+            if let Some(credits) = credits {
+                credits.try_iter().for_each(drop);
+            }
             out.extend(self.results.try_iter());
             // Pills (None) taken here are not needed: nothing is joined.
             out.extend(self.jobs.try_iter().flatten().map(skipped));
@@ -363,9 +382,7 @@ impl<J, R> Results for Completed<J, R> {
             }
         }
         // Detach every thread: some are blocked in jobs that may never end.
-        self.workers.clear();
-        self.feeder = None;
-        drop(lock(&self.state.pill_sender).take());
+        self.detached = true;
         out
     }
 }
@@ -381,10 +398,16 @@ impl<J, R> Iterator for Completed<J, R> {
 
 impl<J, R> Drop for Completed<J, R> {
     fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
         self.state.stop();
         // Nobody will read the rest: with the receiver gone, a worker blocked
-        // on a full results channel fails its send and leaves.
+        // on a full results channel fails its send and leaves. Our end of
+        // the job queue goes too, so once the workers have left, the pills
+        // still being sent into a full queue fail instead of waiting for ever.
         self.results = crossbeam_channel::never();
+        self.jobs = crossbeam_channel::never();
         for worker in self.workers.drain(..) {
             // A worker never panics (jobs are caught); nothing to report.
             let _ = worker.join();

@@ -48,10 +48,14 @@ impl<J, R> Results for Ordered<J, R> {
 
     fn abandon(self: Box<Self>, settle: Duration) -> Vec<Self::Item> {
         let Ordered {
-            completed, pending, ..
+            completed,
+            pending,
+            credits,
+            ..
         } = *self;
         let mut out: Vec<_> = pending.into_values().collect();
-        out.extend(Box::new(completed).abandon(settle));
+        out.extend(completed.abandon_with(settle, Some(&credits)));
+        out.sort_by_key(|f| f.index);
         out
     }
 }

@@ -129,6 +129,12 @@ impl Running {
         }
     }
 
+    /// The child's stdin, when the command was given `Stdio::piped()` and
+    /// no input: the test writes to it and decides when it closes.
+    pub fn take_stdin(&mut self) -> std::process::ChildStdin {
+        self.child.stdin.take().expect("stdin piped")
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

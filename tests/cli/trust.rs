@@ -364,3 +364,116 @@ fn sigterm_under_a_tight_limit_accounts_for_every_entry_exactly_once() {
     assert_eq!(ok.len() + listed.len(), n as usize, "entries lost");
     assert!(!ok.is_empty() && !listed.is_empty());
 }
+
+#[test]
+fn giving_up_with_every_worker_stuck_still_reads_the_list_to_its_end() {
+    // Two workers stuck on a server that never answers, the queue full,
+    // the reader blocked on it: every entry of the file must still be
+    // accounted for, in input order with --ordered.
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("urls.txt");
+    let failed = dir.path().join("failed.txt");
+    let urls: Vec<String> = (0..30)
+        .map(|i| server.url(&format!("/fault/hang?i={i}")))
+        .collect();
+    std::fs::write(&list, lines(&urls)).unwrap();
+    for ordered in [false, true] {
+        let mut args = vec!["--json", "-j", "2", "-m", "120"];
+        if ordered {
+            args.push("--ordered");
+        }
+        args.extend(["--write-failed", failed.to_str().unwrap()]);
+        args.extend(["-i", list.to_str().unwrap()]);
+        let before = server.total_requests();
+        let running = Running::spawn(command(&args), None);
+        assert!(
+            server.wait_for_requests(before + 2, WAIT),
+            "requests never arrived"
+        );
+        running.signal("INT");
+        assert!(running.wait_stderr(WAIT, |s| s.contains("interrupted")));
+        running.signal("INT");
+        let run = running.finish();
+        run.assert_code(130);
+        let seqs: Vec<u64> = run
+            .results()
+            .iter()
+            .map(|r| r["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs.len(), 2, "ordered={ordered}: {}", run.stdout_text());
+        if ordered {
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        }
+        let mut listed = read_lines(&failed);
+        listed.sort();
+        let mut all = urls.clone();
+        all.sort();
+        assert_eq!(listed, all, "ordered={ordered}");
+    }
+}
+
+#[test]
+fn an_interrupt_with_nothing_in_flight_is_still_said() {
+    // The pipe stays open: the reader waits on it, nothing is in flight.
+    let server = TestServer::start();
+    let mut cmd = command(["-q".to_owned()]);
+    cmd.stdin(std::process::Stdio::piped());
+    let mut running = Running::spawn(cmd, None);
+    let mut stdin = running.take_stdin();
+    {
+        use std::io::Write;
+        writeln!(stdin, "{}", server.url("/ok")).unwrap();
+    }
+    // In flight or done: either way nothing new can start, and it is said.
+    assert!(server.wait_for_requests(1, WAIT));
+    running.signal("INT");
+    let run = running.finish();
+    drop(stdin);
+    run.assert_code(130);
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+}
+
+#[test]
+fn a_broken_stdout_ends_the_run_without_waiting_for_slow_servers() {
+    let server = TestServer::start();
+    let mut cmd = command([
+        "-m".to_owned(),
+        "300".into(),
+        server.url("/ok"),
+        server.url("/fault/hang"),
+    ]);
+    cmd.stdout(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap(),
+    );
+    let mut child = cmd.spawn().unwrap();
+    let status = wait_bounded(&mut child);
+    assert_eq!(status.code(), Some(2));
+}
+
+#[test]
+fn the_list_given_on_stdin_is_never_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "http://127.0.0.1:1/a\n").unwrap();
+    let same = dir.path().join("same.txt");
+    for flags in [
+        vec!["--write-failed", list.to_str().unwrap()],
+        vec!["--summary-json", list.to_str().unwrap()],
+        vec![
+            "--write-failed",
+            same.to_str().unwrap(),
+            "--summary-json",
+            same.to_str().unwrap(),
+        ],
+    ] {
+        let mut cmd = command(&flags);
+        cmd.stdin(std::fs::File::open(&list).unwrap());
+        let run = Running::spawn(cmd, None).finish();
+        run.assert_code(2);
+        assert_eq!(read_lines(&list), ["http://127.0.0.1:1/a"], "{flags:?}");
+    }
+}
