@@ -455,6 +455,9 @@ pub struct TcpConnector;
 impl<In: Transport> Connector<In> for TcpConnector {
     type Out = Either<In, TcpTransport>;
 
+    // Out of line, as every connector of the chain (`agent::build`): the
+    // chain runs them one after the other, so their frames need not stack.
+    #[inline(never)]
     fn connect(
         &self,
         details: &ConnectionDetails,
