@@ -75,9 +75,16 @@ impl<J, R, F: Fn(&J) -> R> Worker<J, R, F> {
 
     /// Runs (or parks, or skips) one job; false when nobody listens any more.
     fn take(&self, index: u64, job: J) -> bool {
-        let Some(limiter) = &self.limiter else {
-            return self.execute(index, job);
-        };
+        match &self.limiter {
+            None => self.execute(index, job),
+            Some(limiter) => self.take_limited(limiter, index, job),
+        }
+    }
+
+    /// [`Worker::take`] with a per-key limit: out of line, so that without
+    /// one its frame is not on the stack under every job.
+    #[inline(never)]
+    fn take_limited(&self, limiter: &KeyLimiter<J>, index: u64, job: J) -> bool {
         let Some(key) = limiter.key(&job) else {
             return self.execute(index, job);
         };
