@@ -9,8 +9,14 @@
 use anyhow::{Context, Result};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use ureq::Agent;
-use ureq::unversioned::transport::{ConnectProxyConnector, Connector};
+use std::time::Duration;
+
+use ureq::Error;
+use ureq::http::Request;
+use ureq::unversioned::transport::{
+    ConnectProxyConnector, ConnectionDetails, Connector, Transport,
+};
+use ureq::{Agent, Proxy};
 
 use super::RequestConfig;
 use super::resolver::CachingResolver;
@@ -22,10 +28,10 @@ use super::transport::{MAX_HEAD, TcpConnector};
 /// [`FRESH_CONNECTION_MARK`]).
 const INPUT_BUFFER: usize = 16 * 1024;
 /// A request-level `input_buffer_size` that makes ureq open a fresh
-/// connection, outside the pool, for one request (see `Fetcher::run`).
+/// connection, outside the pool, for one request (see [`configure`]).
 /// ureq keeps apart requests whose configs differ in it; our connectors
 /// size their buffers themselves, so it changes nothing else.
-pub const FRESH_CONNECTION_MARK: usize = INPUT_BUFFER + 1;
+const FRESH_CONNECTION_MARK: usize = INPUT_BUFFER + 1;
 
 /// Builds the shared agent. Fails only on a bad `--cacert`.
 pub fn build(config: &RequestConfig) -> Result<Agent> {
@@ -51,7 +57,7 @@ pub fn build(config: &RequestConfig) -> Result<Agent> {
     // As ureq's default chain (HTTP CONNECT proxies, then a socket, then
     // TLS), with our own socket and TLS layers.
     let connector =
-        ().chain(ConnectProxyConnector::default())
+        ().chain(ProxyConnector::default())
             .chain(TcpConnector)
             .chain(TlsConnector::new(tls));
     Ok(Agent::with_parts(
@@ -59,6 +65,60 @@ pub fn build(config: &RequestConfig) -> Result<Agent> {
         connector,
         CachingResolver::default(),
     ))
+}
+
+/// `req` with request-level settings: a proxy, a shorter `--timeout` (a
+/// later hop of a redirect chain), or `fresh`: a request-level config that
+/// differs from the agent's in a setting our connectors ignore keeps ureq
+/// from taking a connection out of the pool (and from putting this one
+/// back).
+///
+/// Out of line: ureq's config builder moves copies of its large config
+/// around, and inlined into the fetch they would sit on every worker's
+/// stack under every request, needed or not.
+#[inline(never)]
+pub fn configure(
+    agent: &Agent,
+    req: Request<()>,
+    proxy: Option<&Proxy>,
+    timeout: Option<Duration>,
+    fresh: bool,
+) -> Request<()> {
+    let mut config = agent.configure_request(req);
+    if let Some(p) = proxy {
+        config = config.proxy(Some(p.clone()));
+    }
+    if timeout.is_some() {
+        config = config.timeout_global(timeout);
+    }
+    if fresh {
+        config = config.input_buffer_size(FRESH_CONNECTION_MARK);
+    }
+    config.build()
+}
+
+/// ureq's `ConnectProxyConnector`, called out of line.
+///
+/// ureq's chain inlines every connector into one function, so each one's
+/// locals add up in a single frame on every worker's stack, although they
+/// run one after the other. ureq's proxy connector alone has over 2 KiB of
+/// them (it formats a `CONNECT` request), even with no proxy set; behind
+/// this wrapper its frame only exists while it runs. Our own connectors
+/// (`TcpConnector`, `TlsConnector`) are out of line for the same reason.
+#[derive(Debug, Default)]
+struct ProxyConnector(ConnectProxyConnector);
+
+impl<In: Transport> Connector<In> for ProxyConnector {
+    type Out = <ConnectProxyConnector as Connector<In>>::Out;
+
+    #[inline(never)]
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, Error> {
+        self.0.connect(details, chained)
+    }
 }
 
 /// The certificates of `--cacert` (none without it).

@@ -16,10 +16,15 @@ use crate::save::PartFile;
 /// goes back to the pool; larger ones are dropped with their connection.
 const DRAIN_MAX: u64 = 64 * 1024;
 /// A worker's body read buffer, on its stack: zeroed per fetch, so kept small.
+/// It lives in [`Fetcher::read_body`]'s own frame, which is never inlined
+/// into its caller: otherwise the buffer would also sit under the request
+/// (ureq's deepest frames), making every worker's touched stack 4 KiB
+/// deeper.
 const READ_BUF: usize = 4 * 1024;
 
 impl Fetcher {
     /// Streams the body of `response` to its end (or to a failure).
+    #[inline(never)]
     pub(super) fn read_body(
         &self,
         url: &str,

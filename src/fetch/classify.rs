@@ -11,6 +11,7 @@ use super::transport::{MAX_HEAD, OUTPUT_MAX};
 use crate::result::{ErrorKind as K, FetchError};
 
 /// Maps a ureq error to our kinds, with a message in our words.
+#[inline(never)]
 pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
     let (kind, message) = match e {
         E::Timeout(ureq::Timeout::Connect) => (

@@ -281,21 +281,7 @@ impl Fetcher {
             // Request-level settings clone the agent's config: only when
             // needed. The pool keys connections by proxy too.
             if proxy.is_some() || timeout.is_some() || fresh {
-                let mut config = self.agent.configure_request(req);
-                if let Some((p, _)) = proxy {
-                    config = config.proxy(Some(p.clone()));
-                }
-                if timeout.is_some() {
-                    config = config.timeout_global(timeout);
-                }
-                if fresh {
-                    // A request-level config that differs from the agent's
-                    // in a setting our connectors ignore keeps ureq from
-                    // taking a connection out of the pool (and from putting
-                    // this one back).
-                    config = config.input_buffer_size(agent::FRESH_CONNECTION_MARK);
-                }
-                req = config.build();
+                req = agent::configure(&self.agent, req, proxy.map(|(p, _)| p), timeout, fresh);
             }
             Ok::<_, ureq::Error>(req)
         };

@@ -109,33 +109,7 @@ impl Fetcher {
             if followed == max {
                 return Err(fail(format!("more than {max} redirects (--max-redirects)")));
             }
-            let next = {
-                let (first_url, base) = match &chain {
-                    Some(c) => (c.first.clone(), c.url.clone()),
-                    None => {
-                        let parsed = Url::parse(&first.to_string()).map_err(|e| {
-                            fail(format!(
-                                "cannot resolve a Location against {}: {e}",
-                                shown(&first.to_string())
-                            ))
-                        })?;
-                        (parsed.clone(), parsed)
-                    }
-                };
-                let mut url = resolve(&base, response.headers().get("location")).map_err(fail)?;
-                carry_credentials(&first_url, &mut url);
-                let uri = Uri::try_from(url.as_str()).map_err(|e| {
-                    fail(format!(
-                        "redirect to {}: cannot be requested ({e})",
-                        shown(url.as_str())
-                    ))
-                })?;
-                Redirected {
-                    first: first_url,
-                    url,
-                    uri,
-                }
-            };
+            let next = self.next_hop(first, chain.as_ref(), &response, &fail)?;
             body::drain(response);
             let new_method = next_method(status, &method);
             to_get |= new_method != method && new_method == Method::GET;
@@ -143,6 +117,45 @@ impl Fetcher {
             chain = Some(next);
             followed += 1;
         }
+    }
+
+    /// Where a redirect leads: its `Location` resolved against the URL of
+    /// the request that got it, with the credentials of the URL as given
+    /// when it stays on that origin. Out of line: it is needed only after a
+    /// redirect, and its frame need not sit under every request's.
+    #[inline(never)]
+    fn next_hop(
+        &self,
+        first: &Uri,
+        chain: Option<&Redirected>,
+        response: &Response<ureq::Body>,
+        fail: &dyn Fn(String) -> Failed,
+    ) -> Result<Redirected, Failed> {
+        let (first_url, base) = match chain {
+            Some(c) => (c.first.clone(), c.url.clone()),
+            None => {
+                let parsed = Url::parse(&first.to_string()).map_err(|e| {
+                    fail(format!(
+                        "cannot resolve a Location against {}: {e}",
+                        shown(&first.to_string())
+                    ))
+                })?;
+                (parsed.clone(), parsed)
+            }
+        };
+        let mut url = resolve(&base, response.headers().get("location")).map_err(fail)?;
+        carry_credentials(&first_url, &mut url);
+        let uri = Uri::try_from(url.as_str()).map_err(|e| {
+            fail(format!(
+                "redirect to {}: cannot be requested ({e})",
+                shown(url.as_str())
+            ))
+        })?;
+        Ok(Redirected {
+            first: first_url,
+            url,
+            uri,
+        })
     }
 
     /// The error for a chain that used up its `--timeout`.

@@ -40,7 +40,7 @@ impl Resolver for CachingResolver {
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let Some((host, port)) = crate::uri::host_port(uri) else {
-            return self.lookup.resolve(uri, config, timeout);
+            return self.lookup_name(uri, config, timeout);
         };
         if let Ok(ip) = host
             .trim_start_matches('[')
@@ -51,13 +51,30 @@ impl Resolver for CachingResolver {
             addrs.push(SocketAddr::new(ip, port));
             return Ok(addrs);
         }
+        self.resolve_name(host, port, uri, config, timeout)
+    }
+}
+
+impl CachingResolver {
+    /// A name: from the cache, or looked up. Out of line, as the lookup:
+    /// ureq calls the resolver for every request, deep in its own frames,
+    /// and an IP literal needs none of this on the worker's stack.
+    #[inline(never)]
+    fn resolve_name(
+        &self,
+        host: &str,
+        port: u16,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
         let key = format!("{host}:{port}");
         if let Some((at, addrs)) = self.cache().get(&key)
             && at.elapsed() < TTL
         {
             return Ok(addrs.clone());
         }
-        let addrs = match self.lookup.resolve(uri, config, timeout) {
+        let addrs = match self.lookup_name(uri, config, timeout) {
             Ok(addrs) => addrs,
             // The system resolver reports an unknown name as a plain I/O
             // error; say what it is so it is classified as `dns`.
@@ -71,9 +88,18 @@ impl Resolver for CachingResolver {
         cache.insert(key, (Instant::now(), addrs.clone()));
         Ok(addrs)
     }
-}
 
-impl CachingResolver {
+    /// ureq's own lookup (on a thread of its own, to keep to the timeout).
+    #[inline(never)]
+    fn lookup_name(
+        &self,
+        uri: &Uri,
+        config: &Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        self.lookup.resolve(uri, config, timeout)
+    }
+
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, ResolvedSocketAddrs)>> {
         crate::lock::lock(&self.cache)
     }

@@ -114,6 +114,7 @@ impl<In: Transport> Connector<Either<In, TcpTransport>> for TlsConnector {
     // in those frames costs every worker's stack, plain http included.
     type Out = Either<Either<In, TcpTransport>, Box<TlsTransport>>;
 
+    #[inline(never)]
     fn connect(
         &self,
         details: &ConnectionDetails,

@@ -35,10 +35,16 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Error, Timeout};
 
-/// Input buffer of a new connection: a response head and a read of body.
-pub const INPUT_START: usize = 8 * 1024;
-/// Output buffer of a new connection: the longest row of a request head.
-pub const OUTPUT_START: usize = 4 * 1024;
+/// Input buffer of a new connection: a usual response head, and a small
+/// body with it, in one read.
+pub const INPUT_START: usize = 2 * 1024;
+/// Input buffer once a read has filled it: a body streaming in, read in
+/// chunks of this size.
+pub const INPUT_BODY: usize = 8 * 1024;
+/// Output buffer of a new connection: a usual request head in one write
+/// (ureq writes a head row by row, and the buffer grows to the longest row
+/// of the request being sent).
+pub const OUTPUT_START: usize = 1024;
 /// Largest response head accepted (the contract's 64 KiB).
 pub const MAX_HEAD: usize = 64 * 1024;
 /// Largest input buffer: one step past [`MAX_HEAD`], so that ureq sees a
@@ -161,10 +167,16 @@ pub(super) fn record_received() {
 // ------------------------------------------------------------ buffers
 
 /// Buffers sized to the exchange: [`INPUT_START`] in and [`OUTPUT_START`]
-/// out, allocated on first use. The input grows (doubling, up to one step
-/// past [`MAX_HEAD`]) only while a response head does not fit, and shrinks
-/// back once it is consumed; the output grows to the longest row of the
-/// request being sent (see [`begin`]), up to [`OUTPUT_MAX`].
+/// out, allocated on first use. The input grows to [`INPUT_BODY`] once a
+/// read fills it (a body streaming in), and beyond (doubling, up to one step
+/// past [`MAX_HEAD`]) only while a response head does not fit, shrinking
+/// back to [`INPUT_BODY`] once it is consumed; the output grows to the
+/// longest row of the request being sent (see [`begin`]), up to
+/// [`OUTPUT_MAX`].
+///
+/// Small to start with, because a connection waiting for its answer holds
+/// them: at a thousand slow requests in flight, 8 KiB in and 4 KiB out cost
+/// 12 MiB, most of it never written to.
 #[derive(Debug, Default)]
 pub struct ConnBuffers {
     input: Vec<u8>,
@@ -172,6 +184,10 @@ pub struct ConnBuffers {
     consumed: usize,
     output: Vec<u8>,
     progress: bool,
+    /// Room offered by the last `input_append_buf`.
+    offered: usize,
+    /// The last read filled all the room offered.
+    read_full: bool,
 }
 
 impl ConnBuffers {
@@ -188,8 +204,8 @@ impl ConnBuffers {
         if self.consumed == self.filled {
             self.consumed = 0;
             self.filled = 0;
-            if self.input.len() > INPUT_START {
-                self.input.truncate(INPUT_START);
+            if self.input.len() > INPUT_BODY {
+                self.input.truncate(INPUT_BODY);
                 self.input.shrink_to_fit();
             }
         } else if self.consumed > 0 && self.filled > self.input.len() / 2 {
@@ -202,7 +218,10 @@ impl ConnBuffers {
         } else if self.filled == self.input.len() && self.input.len() < INPUT_MAX {
             let grown = (self.input.len() * 2).min(INPUT_MAX);
             self.input.resize(grown, 0);
+        } else if self.read_full && self.input.len() < INPUT_BODY {
+            self.input.resize(INPUT_BODY, 0);
         }
+        self.offered = self.input.len() - self.filled;
     }
 
     /// Bytes allocated (for tests and measurements).
@@ -228,6 +247,7 @@ impl Buffers for ConnBuffers {
     }
 
     fn input_appended(&mut self, amount: usize) {
+        self.read_full = amount > 0 && amount == self.offered;
         self.filled += amount;
         assert!(self.filled <= self.input.len(), "appended past the buffer");
     }
@@ -455,6 +475,9 @@ pub struct TcpConnector;
 impl<In: Transport> Connector<In> for TcpConnector {
     type Out = Either<In, TcpTransport>;
 
+    // Out of line, as every connector of the chain (`agent::build`): the
+    // chain runs them one after the other, so their frames need not stack.
+    #[inline(never)]
     fn connect(
         &self,
         details: &ConnectionDetails,
@@ -613,7 +636,24 @@ mod tests {
         b.input_consume(total);
         assert!(b.input().is_empty());
         b.input_append_buf();
-        assert_eq!(b.allocated().0, INPUT_START);
+        assert_eq!(b.allocated().0, INPUT_BODY);
+    }
+
+    #[test]
+    fn input_starts_small_and_grows_for_a_streaming_body() {
+        let mut b = ConnBuffers::default();
+        // A short answer, consumed: the buffer stays small.
+        assert_eq!(b.input_append_buf().len(), INPUT_START);
+        b.input_appended(300);
+        b.input_consume(300);
+        assert_eq!(b.input_append_buf().len(), INPUT_START);
+        // A read that fills the room: more is coming, in larger reads.
+        b.input_appended(INPUT_START);
+        b.input_consume(INPUT_START);
+        assert_eq!(b.input_append_buf().len(), INPUT_BODY);
+        b.input_appended(10);
+        b.input_consume(10);
+        assert_eq!(b.allocated().0, INPUT_BODY);
     }
 
     #[test]

@@ -46,21 +46,45 @@ pub(super) struct Worker<J, R, F> {
     pub(super) job_fn: Arc<F>,
 }
 
+// Stack depth: the job runs deepest (a fetch goes through ureq's large
+// frames), and a thousand workers each keep the pages they ever touched.
+// The channel operations are kept out of line (`next`, `hand_over`) so that
+// their frames, which hold copies of the message, sit beside the job's
+// frames rather than under them.
 impl<J, R, F: Fn(&J) -> R> Worker<J, R, F> {
     pub(super) fn run(self) {
         // Ends on disconnection (input done) or on a pill (stopped).
-        while let Ok(Some((index, job))) = self.jobs.recv() {
+        while let Some((index, job)) = self.next() {
             if !self.take(index, job) {
                 return;
             }
         }
     }
 
+    /// The next job, or None at the end of the input or at a pill.
+    #[inline(never)]
+    fn next(&self) -> Option<(u64, J)> {
+        self.jobs.recv().ok().flatten()
+    }
+
+    /// Sends a finished job to the results; false when nobody listens.
+    #[inline(never)]
+    fn hand_over(&self, done: Finished<J, R>) -> bool {
+        self.results.send(done).is_ok()
+    }
+
     /// Runs (or parks, or skips) one job; false when nobody listens any more.
     fn take(&self, index: u64, job: J) -> bool {
-        let Some(limiter) = &self.limiter else {
-            return self.execute(index, job);
-        };
+        match &self.limiter {
+            None => self.execute(index, job),
+            Some(limiter) => self.take_limited(limiter, index, job),
+        }
+    }
+
+    /// [`Worker::take`] with a per-key limit: out of line, so that without
+    /// one its frame is not on the stack under every job.
+    #[inline(never)]
+    fn take_limited(&self, limiter: &KeyLimiter<J>, index: u64, job: J) -> bool {
         let Some(key) = limiter.key(&job) else {
             return self.execute(index, job);
         };
@@ -89,13 +113,11 @@ impl<J, R, F: Fn(&J) -> R> Worker<J, R, F> {
                 Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
             }
         };
-        self.results
-            .send(Finished {
-                index,
-                job,
-                outcome,
-            })
-            .is_ok()
+        self.hand_over(Finished {
+            index,
+            job,
+            outcome,
+        })
     }
 }
 
