@@ -13,7 +13,9 @@
 
 mod agent;
 mod body;
+mod buffers;
 mod classify;
+mod exchange;
 pub mod proxy;
 mod redirect;
 mod resolver;

@@ -13,16 +13,15 @@
 //!   timeouts only when the armed value would let a read or write block past
 //!   that deadline, or when a read woke up early ([`Socket`]);
 //! - disables Nagle;
-//! - sizes buffers to what the exchange needs ([`ConnBuffers`]);
+//! - sizes buffers to what the exchange needs (`buffers.rs`);
 //! - records, per worker thread, whether the connection was reused, how long
-//!   connecting took and when the first response byte came ([`Exchange`]),
+//!   connecting took and when the first response byte came (`exchange.rs`),
 //!   which the fetch uses for timings and to re-send a request that met a
 //!   dead keep-alive connection.
 //!
 //! The types come from ureq's `unversioned` module, outside semver: ureq's
 //! minor version is pinned in `Cargo.toml` and only `src/fetch/` names them.
 
-use std::cell::Cell;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -35,240 +34,11 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Error, Timeout};
 
-/// Input buffer of a new connection: a usual response head, and a small
-/// body with it, in one read.
-pub const INPUT_START: usize = 2 * 1024;
-/// Input buffer once a read has filled it: a body streaming in, read in
-/// chunks of this size.
-pub const INPUT_BODY: usize = 8 * 1024;
-/// Output buffer of a new connection: a usual request head in one write
-/// (ureq writes a head row by row, and the buffer grows to the longest row
-/// of the request being sent).
-pub const OUTPUT_START: usize = 1024;
-/// Largest response head accepted (the contract's 64 KiB).
-pub const MAX_HEAD: usize = 64 * 1024;
-/// Largest input buffer: one step past [`MAX_HEAD`], so that ureq sees a
-/// head longer than the limit and reports it as such.
-const INPUT_MAX: usize = MAX_HEAD + 4 * 1024;
-/// Largest output buffer, and so the longest row of a request head.
-pub const OUTPUT_MAX: usize = 64 * 1024;
-
-// ------------------------------------------------------------ the record
-
-/// What the transport saw of the current exchange on this thread.
-///
-/// A request runs on one worker thread from start to end of body, and ureq
-/// does its I/O on the calling thread, so a thread-local record is exact.
-/// [`begin`] resets it before each `Agent::run`; a redirect starts a new
-/// exchange, so after a redirect it describes the last hop.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Exchange {
-    /// The connection came out of the idle pool.
-    pub reused: bool,
-    /// Time to connect the socket (None on reuse).
-    pub connect: Option<Duration>,
-    /// Time of the TLS handshake (None on reuse and for plain http).
-    pub tls: Option<Duration>,
-    /// When the request head started going out.
-    pub sent_at: Option<Instant>,
-    /// When the first byte of the response arrived.
-    pub first_byte_at: Option<Instant>,
-}
-
-impl Exchange {
-    const NONE: Exchange = Exchange {
-        reused: false,
-        connect: None,
-        tls: None,
-        sent_at: None,
-        first_byte_at: None,
-    };
-
-    /// Time from sending the request to the first byte of the response.
-    pub fn ttfb(&self) -> Option<Duration> {
-        Some(self.first_byte_at?.saturating_duration_since(self.sent_at?))
-    }
-
-    /// Whether the exchange failed on a reused connection before any byte
-    /// of the response arrived: the mark of a keep-alive connection that the
-    /// server had closed.
-    pub fn died_unanswered(&self) -> bool {
-        self.reused && self.first_byte_at.is_none()
-    }
-}
-
-thread_local! {
-    static EXCHANGE: Cell<Exchange> = const { Cell::new(Exchange::NONE) };
-    /// The longest row of the request about to be sent, so that the output
-    /// buffer holds it.
-    static OUTPUT_NEED: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Starts the record of an exchange on this thread. `longest_row` is the
-/// longest line of the request head (request line or one header).
-pub fn begin(longest_row: usize) {
-    EXCHANGE.with(|e| e.set(Exchange::NONE));
-    OUTPUT_NEED.with(|n| n.set(longest_row));
-}
-
-/// What the transport saw since [`begin`] on this thread.
-pub fn current() -> Exchange {
-    EXCHANGE.with(Cell::get)
-}
-
-fn update(f: impl FnOnce(&mut Exchange)) {
-    EXCHANGE.with(|cell| {
-        let mut e = cell.get();
-        f(&mut e);
-        cell.set(e);
-    });
-}
-
-/// A new connection (or a new tunnel through a proxy) is ready.
-pub(super) fn record_connected(connect: Option<Duration>) {
-    update(|e| {
-        *e = Exchange {
-            connect,
-            ..Exchange::NONE
-        }
-    });
-}
-
-/// The TLS handshake on the new connection took `took`.
-pub(super) fn record_tls(took: Duration) {
-    update(|e| e.tls = Some(took));
-}
-
-fn record_reused() {
-    update(|e| {
-        *e = Exchange {
-            reused: true,
-            ..Exchange::NONE
-        }
-    });
-}
-
-pub(super) fn record_sending() {
-    update(|e| {
-        if e.sent_at.is_none() {
-            e.sent_at = Some(Instant::now());
-        }
-    });
-}
-
-pub(super) fn record_received() {
-    update(|e| {
-        if e.sent_at.is_some() && e.first_byte_at.is_none() {
-            e.first_byte_at = Some(Instant::now());
-        }
-    });
-}
-
-// ------------------------------------------------------------ buffers
-
-/// Buffers sized to the exchange: [`INPUT_START`] in and [`OUTPUT_START`]
-/// out, allocated on first use. The input grows to [`INPUT_BODY`] once a
-/// read fills it (a body streaming in), and beyond (doubling, up to one step
-/// past [`MAX_HEAD`]) only while a response head does not fit, shrinking
-/// back to [`INPUT_BODY`] once it is consumed; the output grows to the
-/// longest row of the request being sent (see [`begin`]), up to
-/// [`OUTPUT_MAX`].
-///
-/// Small to start with, because a connection waiting for its answer holds
-/// them: at a thousand slow requests in flight, 8 KiB in and 4 KiB out cost
-/// 12 MiB, most of it never written to.
-#[derive(Debug, Default)]
-pub struct ConnBuffers {
-    input: Vec<u8>,
-    filled: usize,
-    consumed: usize,
-    output: Vec<u8>,
-    progress: bool,
-    /// Room offered by the last `input_append_buf`.
-    offered: usize,
-    /// The last read filled all the room offered.
-    read_full: bool,
-}
-
-impl ConnBuffers {
-    fn ensure_output(&mut self) {
-        let need = OUTPUT_NEED.with(Cell::get).clamp(OUTPUT_START, OUTPUT_MAX);
-        if self.output.len() < need {
-            self.output.resize(need, 0);
-        }
-    }
-
-    /// Makes room to append input: moves unconsumed bytes to the front, and
-    /// grows the buffer when it is full of them.
-    fn make_room(&mut self) {
-        if self.consumed == self.filled {
-            self.consumed = 0;
-            self.filled = 0;
-            if self.input.len() > INPUT_BODY {
-                self.input.truncate(INPUT_BODY);
-                self.input.shrink_to_fit();
-            }
-        } else if self.consumed > 0 && self.filled > self.input.len() / 2 {
-            self.input.copy_within(self.consumed..self.filled, 0);
-            self.filled -= self.consumed;
-            self.consumed = 0;
-        }
-        if self.input.len() < INPUT_START {
-            self.input.resize(INPUT_START, 0);
-        } else if self.filled == self.input.len() && self.input.len() < INPUT_MAX {
-            let grown = (self.input.len() * 2).min(INPUT_MAX);
-            self.input.resize(grown, 0);
-        } else if self.read_full && self.input.len() < INPUT_BODY {
-            self.input.resize(INPUT_BODY, 0);
-        }
-        self.offered = self.input.len() - self.filled;
-    }
-
-    /// Bytes allocated (for tests and measurements).
-    #[cfg(test)]
-    fn allocated(&self) -> (usize, usize) {
-        (self.input.len(), self.output.len())
-    }
-}
-
-impl Buffers for ConnBuffers {
-    fn output(&mut self) -> &mut [u8] {
-        self.ensure_output();
-        &mut self.output
-    }
-
-    fn input(&self) -> &[u8] {
-        &self.input[self.consumed..self.filled]
-    }
-
-    fn input_append_buf(&mut self) -> &mut [u8] {
-        self.make_room();
-        &mut self.input[self.filled..]
-    }
-
-    fn input_appended(&mut self, amount: usize) {
-        self.read_full = amount > 0 && amount == self.offered;
-        self.filled += amount;
-        assert!(self.filled <= self.input.len(), "appended past the buffer");
-    }
-
-    fn input_consume(&mut self, amount: usize) {
-        self.progress = amount > 0;
-        self.consumed += amount;
-        assert!(self.consumed <= self.filled, "consumed past the input");
-    }
-
-    fn tmp_and_output(&mut self) -> (&mut [u8], &mut [u8]) {
-        // Scratch space for a request body, taken from the free input.
-        self.make_room();
-        self.ensure_output();
-        (&mut self.input[self.filled..], &mut self.output)
-    }
-
-    fn can_use_input(&self) -> bool {
-        self.consumed < self.filled && self.progress
-    }
-}
+pub use super::buffers::{ConnBuffers, MAX_HEAD, OUTPUT_MAX};
+pub use super::exchange::{begin, current};
+pub(super) use super::exchange::{
+    record_connected, record_received, record_reused, record_sending, record_tls,
+};
 
 // ------------------------------------------------------------ the socket
 
@@ -615,74 +385,6 @@ impl Transport for TcpTransport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn input_grows_for_a_long_head_and_shrinks_after() {
-        let mut b = ConnBuffers::default();
-        assert_eq!(b.allocated(), (0, 0));
-        let mut total = 0;
-        // A head that never ends: the buffer grows to its limit, no further.
-        loop {
-            let room = b.input_append_buf().len();
-            if room == 0 {
-                break;
-            }
-            b.input_appended(room);
-            total += room;
-            b.input_consume(0);
-        }
-        assert_eq!(total, INPUT_MAX);
-        assert!(total > MAX_HEAD);
-        b.input_consume(total);
-        assert!(b.input().is_empty());
-        b.input_append_buf();
-        assert_eq!(b.allocated().0, INPUT_BODY);
-    }
-
-    #[test]
-    fn input_starts_small_and_grows_for_a_streaming_body() {
-        let mut b = ConnBuffers::default();
-        // A short answer, consumed: the buffer stays small.
-        assert_eq!(b.input_append_buf().len(), INPUT_START);
-        b.input_appended(300);
-        b.input_consume(300);
-        assert_eq!(b.input_append_buf().len(), INPUT_START);
-        // A read that fills the room: more is coming, in larger reads.
-        b.input_appended(INPUT_START);
-        b.input_consume(INPUT_START);
-        assert_eq!(b.input_append_buf().len(), INPUT_BODY);
-        b.input_appended(10);
-        b.input_consume(10);
-        assert_eq!(b.allocated().0, INPUT_BODY);
-    }
-
-    #[test]
-    fn output_fits_the_longest_row() {
-        let mut b = ConnBuffers::default();
-        begin(0);
-        assert_eq!(b.output().len(), OUTPUT_START);
-        begin(20_000);
-        assert_eq!(b.output().len(), 20_000);
-        begin(1_000_000);
-        assert_eq!(b.output().len(), OUTPUT_MAX);
-    }
-
-    #[test]
-    fn exchange_record() {
-        begin(0);
-        assert_eq!(current(), Exchange::default());
-        record_received(); // Nothing sent yet: not a response byte.
-        assert_eq!(current().first_byte_at, None);
-        record_reused();
-        assert!(current().died_unanswered());
-        record_sending();
-        record_received();
-        let e = current();
-        assert!(e.reused && !e.died_unanswered() && e.ttfb().is_some());
-        record_connected(Some(Duration::from_millis(3)));
-        assert_eq!(current().connect, Some(Duration::from_millis(3)));
-        assert!(!current().reused);
-    }
 
     #[test]
     fn socket_timeouts_armed_once_and_never_past_the_deadline() {
