@@ -66,6 +66,10 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
                 OUTPUT_MAX / 1024
             ),
         ),
+        E::Protocol(ureq_proto::Error::HttpParseTooManyHeaders) => (
+            K::Protocol,
+            "response head has more than 128 header lines (the HTTP library's limit)".to_owned(),
+        ),
         E::Protocol(p) => (K::Protocol, format!("not a valid HTTP response: {p}")),
         E::BadUri(m) => (K::InvalidUrl, m.clone()),
         E::Http(h) => (K::InvalidUrl, h.to_string()),

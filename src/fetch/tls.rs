@@ -239,9 +239,22 @@ fn io_error(e: io::Error, reason: Timeout) -> Error {
 impl TlsTransport {
     fn handshake(&mut self, reason: Timeout) -> Result<(), Error> {
         while self.conn.is_handshaking() {
-            self.conn
-                .complete_io(&mut self.io)
-                .map_err(|e| io_error(e, reason))?;
+            match self.conn.complete_io(&mut self.io) {
+                // The server hung up before the handshake was done: a TLS
+                // failure, not a break in a response.
+                Ok((0, 0)) => {
+                    return Err(Error::Tls(
+                        "the server closed the connection during the TLS handshake",
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(Error::Tls(
+                        "the server closed the connection during the TLS handshake",
+                    ));
+                }
+                Err(e) => return Err(io_error(e, reason)),
+            }
         }
         self.flush(reason)
     }

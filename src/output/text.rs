@@ -28,7 +28,7 @@ pub fn text_line(r: &Record<'_>, color: bool, out: &mut String) {
     };
     let _ = write!(
         out,
-        "{}{status:>3}{}  {:>10}  {:>8}  ",
+        "{}{status:>3}{}  {:>11}  {:>8}  ",
         paint.0,
         paint.1,
         HumanBytes(r.bytes).to_string(),
@@ -107,6 +107,12 @@ mod tests {
                 bytes: 3,
                 elapsed_ms: 2.0,
                 ..record("http://c/", Some(404), None)
+            },
+            // The widest size: four digits before the point.
+            Record {
+                bytes: 1_048_575,
+                elapsed_ms: 99_999.0,
+                ..record("http://d/", Some(200), None)
             },
         ]
         .iter()
@@ -201,7 +207,7 @@ mod tests {
         });
         assert_eq!(
             l,
-            "ERR  120.56 KiB    1.23 s  http://a/\\u{202e}\\t\\r  invalid_url: bad \\x1b[2J\\n  \
+            "ERR   120.56 KiB    1.23 s  http://a/\\u{202e}\\t\\r  invalid_url: bad \\x1b[2J\\n  \
              saved to d/\\u{202e}"
         );
         let redirected = line(&Record {
