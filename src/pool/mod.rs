@@ -389,7 +389,10 @@ impl<J, R> Drop for Completed<J, R> {
             // A worker never panics (jobs are caught); nothing to report.
             let _ = worker.join();
         }
-        // With every worker gone its sends fail, so it has ended or will.
+        // With every worker gone, and the last receiver dropped here, its
+        // sends fail, so it has ended or will. (While `self.jobs` lived, a
+        // pill sender blocked on a full queue would wait for ever.)
+        self.jobs = crossbeam_channel::never();
         let pill_sender = lock(&self.state.pill_sender).take();
         if let Some(handle) = pill_sender {
             let _ = handle.join();
