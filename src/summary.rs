@@ -49,6 +49,8 @@ pub struct Report {
     pub requests_per_s: f64,
     /// Latency percentiles in milliseconds (null when nothing was fetched).
     pub latency_ms: Option<Latency>,
+    /// Hosts that pushed back (429, 503), with the rate they were held to.
+    pub pushed_back: Vec<crate::polite::PushedBack>,
 }
 
 /// Latency percentiles, in milliseconds.
@@ -163,6 +165,7 @@ impl Summary {
                 p99: ms(0.99),
                 max: self.latency.max() as f64 / 1000.0,
             }),
+            pushed_back: Vec::new(),
         }
     }
 }
@@ -204,6 +207,25 @@ impl Report {
             human_ms(self.wall_s * 1000.0),
             self.requests_per_s
         );
+        for host in self.pushed_back.iter().take(SHOWN_HOSTS) {
+            let held = match host.rate_per_s {
+                Some(rate) => format!("held at {rate} req/s"),
+                None => "unlimited again".to_owned(),
+            };
+            let _ = writeln!(
+                s,
+                "  pushed back: {} ({} x 429/503), {held}",
+                escaped(&host.host),
+                host.pushbacks
+            );
+        }
+        if self.pushed_back.len() > SHOWN_HOSTS {
+            let _ = writeln!(
+                s,
+                "  pushed back: {} more hosts (see --summary-json)",
+                self.pushed_back.len() - SHOWN_HOSTS
+            );
+        }
         if let Some(l) = &self.latency_ms {
             let _ = writeln!(
                 s,
@@ -216,6 +238,23 @@ impl Report {
         }
         s
     }
+}
+
+/// Hosts that pushed back named in the text summary; `--summary-json` has all.
+const SHOWN_HOSTS: usize = 10;
+
+/// `s` with control characters and bidirectional overrides shown escaped,
+/// for the terminal (host names come from input).
+fn escaped(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -251,5 +290,37 @@ mod tests {
         let text = r.text();
         assert!(text.starts_with("summary: 104 entries, 100 ok, 3 failed, 1 not started"));
         assert!(text.contains("404 x1") && text.contains("timeout x1"));
+        assert!(!text.contains("pushed back"));
+    }
+
+    #[test]
+    fn names_hosts_that_pushed_back_escaped() {
+        let mut r =
+            Summary::default().report(Duration::from_secs(1), &Accept::parse("200").unwrap());
+        r.pushed_back = vec![
+            crate::polite::PushedBack {
+                host: "slow.example:443".into(),
+                pushbacks: 12,
+                rate_per_s: Some(9.5),
+            },
+            crate::polite::PushedBack {
+                host: "evil\u{1b}[2J\u{202e}:80".into(),
+                pushbacks: 1,
+                rate_per_s: None,
+            },
+        ];
+        let text = r.text();
+        assert!(
+            text.contains("pushed back: slow.example:443 (12 x 429/503), held at 9.5 req/s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pushed back: evil\\u{1b}[2J\\u{202e}:80 (1 x 429/503), unlimited again"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["pushed_back"][0]["rate_per_s"], 9.5);
+        assert!(json["pushed_back"][1]["rate_per_s"].is_null());
     }
 }
