@@ -29,6 +29,7 @@ pub mod result;
 pub mod save;
 pub mod signals;
 pub mod summary;
+pub mod update;
 pub mod uri;
 
 use std::collections::HashSet;

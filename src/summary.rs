@@ -17,6 +17,7 @@ pub struct Summary {
     ok: u64,
     failed: u64,
     not_started: u64,
+    unchanged: u64,
     bytes: u64,
     by_status: BTreeMap<u16, u64>,
     by_kind: BTreeMap<ErrorKind, u64>,
@@ -35,6 +36,8 @@ pub struct Report {
     pub failed: u64,
     /// Entries never started (interrupted, `--fail-fast`).
     pub not_started: u64,
+    /// Ok entries whose saved file was unchanged (`--update`: 304).
+    pub unchanged: u64,
     /// Failed entries by HTTP status (as strings, for JSON object keys).
     pub failed_by_status: BTreeMap<String, u64>,
     /// Failed entries by error kind.
@@ -72,6 +75,7 @@ impl Default for Summary {
             ok: 0,
             failed: 0,
             not_started: 0,
+            unchanged: 0,
             bytes: 0,
             by_status: BTreeMap::new(),
             by_kind: BTreeMap::new(),
@@ -112,6 +116,11 @@ impl Summary {
         }
     }
 
+    /// Counts one ok entry whose saved file was unchanged (`--update`).
+    pub fn add_unchanged(&mut self) {
+        self.unchanged += 1;
+    }
+
     /// Counts one entry that was never started.
     pub fn add_not_started(&mut self) {
         self.not_started += 1;
@@ -149,6 +158,7 @@ impl Summary {
             ok: self.ok,
             failed: self.failed,
             not_started: self.not_started,
+            unchanged: self.unchanged,
             failed_by_status,
             failed_by_kind: self.by_kind.iter().map(|(k, &n)| (k.as_str(), n)).collect(),
             status_classes: classes,
@@ -190,6 +200,13 @@ impl Report {
                 .map(|(c, n)| format!("{c} {n}"))
                 .collect();
             let _ = writeln!(s, "  statuses: {}", classes.join(", "));
+        }
+        if self.unchanged > 0 {
+            let _ = writeln!(
+                s,
+                "  unchanged: {} (304, --update: the saved file kept)",
+                self.unchanged
+            );
         }
         if self.failed > 0 {
             let failures: Vec<String> = self

@@ -129,6 +129,7 @@ impl Cli {
             max_size: self.max_size.as_deref().map(parse_size).transpose()?,
             sha256: self.sha256,
             output_dir: self.output_dir,
+            update: self.update,
             accept: Accept::parse(&self.accept)?,
             workers,
         };
@@ -315,6 +316,19 @@ mod tests {
         let err = format!("{err:#}");
         assert!(err.starts_with("--proxy: "), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn update_needs_an_output_dir() {
+        let err = Cli::try_parse_from(["fetchpool", "--update", "http://x"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--output-dir"), "{err}");
+        assert!(
+            config(&["--update", "-o", "/tmp", "http://x"])
+                .unwrap()
+                .request
+                .update
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 mod agent;
 mod body;
 mod classify;
+mod conditional;
 pub mod proxy;
 mod redirect;
 mod resolver;
@@ -71,6 +72,8 @@ pub struct RequestConfig {
     pub sha256: bool,
     /// Save bodies here.
     pub output_dir: Option<PathBuf>,
+    /// Ask whether saved files changed (`--update`), with their validators.
+    pub update: bool,
     /// Statuses that count as success.
     pub accept: Accept,
     /// Worker count, to size the connection pool.
@@ -152,7 +155,9 @@ impl Fetcher {
     /// said about its host, when one came.
     fn attempt(&self, uri: &Uri, url: &str, budget: &Budget) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
-        let (response, final_url) = match self.send_following(uri, deadline) {
+        let conditional = self.conditional(url);
+        let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
+        let (response, final_url) = match self.send_following(uri, deadline, &extra) {
             Ok(Landed {
                 response,
                 final_url,
@@ -181,6 +186,22 @@ impl Fetcher {
         };
         let status = response.status();
         let answer = Some(step::answer(status.as_u16(), response.headers()));
+        if let Some(unchanged) = conditional
+            .as_ref()
+            .and_then(|c| c.unchanged(status, self.config.sha256))
+        {
+            body::drain(response);
+            return (
+                Attempt::Done(Fetched {
+                    final_url,
+                    ..unchanged
+                }),
+                answer,
+            );
+        }
+        let validators = conditional
+            .as_ref()
+            .and_then(|c| c.validators(response.headers()));
         if let Some(retry) = budget.retries_status(status.as_u16(), response.headers()) {
             let bytes = body::drain(response);
             let fetched = Fetched {
@@ -194,6 +215,9 @@ impl Fetcher {
         let mut fetched = self.read_body(url, status, response);
         fetched.status = Some(status.as_u16());
         fetched.final_url = final_url;
+        if let Some(c) = conditional {
+            c.saved(&fetched, validators);
+        }
         let attempt = match &fetched.error {
             // A body that stalled past the deadline is retried like a server
             // that never answered.
@@ -213,7 +237,7 @@ impl Fetcher {
     /// `uri`. `foreign` (another origin than the URL as given) leaves out
     /// the credential headers, `to_get` (a redirect made the request a GET)
     /// the `Content-*` ones; `timeout` replaces the agent's `--timeout`
-    /// (for a later hop: what is left of it).
+    /// (for a later hop: what is left of it); `extra` headers are added.
     fn send(
         &self,
         uri: &Uri,
@@ -221,12 +245,13 @@ impl Fetcher {
         foreign: bool,
         to_get: bool,
         timeout: Option<Duration>,
+        extra: &[(String, String)],
     ) -> std::result::Result<Response<ureq::Body>, FetchError> {
         let proxy = self.proxy_for(uri);
         let mut request = ureq::http::Request::builder()
             .method(method.clone())
             .uri(uri.clone());
-        for (name, value) in &self.config.headers {
+        for (name, value) in self.config.headers.iter().chain(extra) {
             if (foreign && redirect::is_origin_credential(name))
                 || (to_get && redirect::is_body_header(name))
             {
@@ -337,6 +362,7 @@ impl RequestConfig {
             max_size: None,
             sha256: false,
             output_dir: None,
+            update: false,
             accept: Accept::parse("200-399").unwrap_or_else(|e| panic!("{e}")),
             workers: std::num::NonZeroUsize::MIN,
         }

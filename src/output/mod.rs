@@ -54,6 +54,9 @@ pub struct Record<'a> {
     /// Saved file, present when `--output-dir` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saved_to: Option<Option<&'a str>>,
+    /// `--update` kept the saved file (304); in text only (NDJSON has the status).
+    #[serde(skip)]
+    pub unchanged: bool,
 }
 
 /// Writes result lines to stdout in the chosen format.
@@ -179,6 +182,7 @@ mod tests {
             error,
             sha256: None,
             saved_to: None,
+            unchanged: false,
         }
     }
 

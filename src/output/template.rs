@@ -139,6 +139,7 @@ mod tests {
             error: None,
             sha256: Some(Some("ab")),
             saved_to: None,
+            unchanged: false,
         }
     }
 
