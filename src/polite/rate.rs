@@ -111,6 +111,7 @@ impl HostRate {
 
     /// A good answer to a request sent at `sent`; true if the rate changed.
     pub fn good(&mut self, sent: Instant, now: Instant) -> bool {
+        self.open_window(sent);
         if sent < self.since {
             return self.late_good(sent);
         }
@@ -131,6 +132,7 @@ impl HostRate {
     /// changed.
     pub fn pushback(&mut self, sent: Instant, pause: Option<Duration>, now: Instant) -> bool {
         self.pushbacks += 1;
+        self.open_window(sent);
         // Sent at the old rate, or too soon after sending resumed at the new one.
         if sent < self.since || (self.last_cut.is_some() && now < self.since + CUT_HOLD) {
             return false;
@@ -166,6 +168,14 @@ impl HostRate {
             cap: self.prev.map_or(f64::INFINITY, |(_, r)| r * MIN_CUT),
         });
         true
+    }
+
+    /// Before the first cut every answer counts: answers come in any order,
+    /// so the first window starts at the earliest request seen.
+    fn open_window(&mut self, sent: Instant) {
+        if self.last_cut.is_none() && sent < self.since {
+            self.since = sent;
+        }
     }
 
     /// A good answer to a request sent before the last cut, in its window:
@@ -258,6 +268,15 @@ mod tests {
         assert!(host.pushback(t0 + ms(10), Some(Duration::from_secs(1)), t0 + ms(11)));
         let rate = host.rate().unwrap();
         assert!((9.0..10.0).contains(&rate), "{rate}");
+    }
+
+    #[test]
+    fn before_the_first_cut_answers_count_in_any_order() {
+        let t0 = Instant::now();
+        // The first answer heard of was to a later request.
+        let mut host = HostRate::new(t0 + ms(5));
+        assert!(host.pushback(t0, Some(Duration::from_secs(1)), t0 + ms(6)));
+        assert!(host.rate().is_some());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod basics;
 mod faults;
+mod polite;
 mod redirects;
 mod scripting;
 mod server;
