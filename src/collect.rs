@@ -72,6 +72,9 @@ impl Collector {
             Outcome::Skipped => return self.not_started(entry),
         };
         let error_kind = fetched.error.as_ref().map(|e| e.kind);
+        if fetched.unchanged {
+            self.summary.add_unchanged();
+        }
         self.summary.add(
             fetched.ok,
             fetched.status,
@@ -156,5 +159,6 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'
         sha256: asked.0.then_some(f.sha256.as_deref()),
         saved_to: asked.1.then_some(f.saved_to.as_deref()),
         timings: f.timings.map(Into::into),
+        unchanged: f.unchanged,
     }
 }

@@ -22,6 +22,7 @@ pub mod lock;
 pub mod output;
 pub mod outputs;
 pub mod pace;
+pub mod polite;
 pub mod pool;
 pub mod progress;
 pub mod redact;
@@ -29,6 +30,7 @@ pub mod result;
 pub mod save;
 pub mod signals;
 pub mod summary;
+pub mod update;
 pub mod uri;
 
 use std::collections::HashSet;
@@ -41,12 +43,13 @@ use crossbeam_channel::{Sender, bounded};
 
 use crate::cli::Config;
 use crate::collect::{Collector, Flow};
-use crate::fetch::Fetcher;
+use crate::fetch::{FetchState, Fetcher, Stepped};
 use crate::inflight::InFlight;
 use crate::input::{Entries, Entry, Filter, InputStats, Source};
 use crate::output::Printer;
 use crate::outputs::Outputs;
-use crate::pool::{Finished, Next, Outcome, Pool, Results, StopHandle};
+use crate::polite::Polite;
+use crate::pool::{Finished, Next, Outcome, Pool, Results, Step, StopHandle};
 use crate::progress::{Progress, ProgressStyle};
 use crate::result::{ErrorKind, FetchError, Fetched};
 
@@ -98,10 +101,14 @@ pub fn run(mut config: Config) -> Result<Exit> {
         .queue(config.queue)
         .thread_name("fetchpool-worker")
         .stack_size(WORKER_STACK);
-    if let Some(limit) = config.per_host {
-        pool = pool.per_key(limit, |e: &Entry| e.target.as_ref().ok().and_then(host_key));
-    }
+    // Every job is keyed by its host, for politeness; --per-host adds a limit.
+    let key = |job: &Job| job.entry.target.as_ref().ok().and_then(host_key);
+    pool = match config.per_host {
+        Some(limit) => pool.per_key(limit, key),
+        None => pool.keyed(key),
+    };
     let stop = pool.stop_handle();
+    let polite = Arc::new(Polite::new(pool.gate(), config.request.max_retry_wait));
 
     // Signal handlers before anything else: from here on a signal stops
     // the run in order, whenever it comes.
@@ -143,44 +150,62 @@ pub fn run(mut config: Config) -> Result<Exit> {
     if config.progress != ProgressStyle::Off {
         input::count_ahead(&config.sources, filter, &stats);
     }
-    let entries = Entries::new(config.sources, filter, Arc::clone(&stats));
+    let entries = Entries::new(config.sources, filter, Arc::clone(&stats)).map(|entry| Job {
+        entry,
+        state: FetchState::default(),
+    });
     let in_flight = Arc::new(InFlight::default());
     let mut progress = Progress::start(config.progress, Arc::clone(&stats), Arc::clone(&in_flight));
 
-    // The job itself applies --fail-fast, so with one worker not even the
-    // next queued job starts after a failure.
+    // One attempt per step: between attempts the job is parked in the pool,
+    // holding no worker. The job itself applies --fail-fast, so with one
+    // worker not even the next queued job starts after a failure.
     let job = {
         let in_flight = Arc::clone(&in_flight);
         let fail_fast = config.fail_fast.then(|| stop.clone());
-        move |entry: &Entry| -> Fetched {
+        let polite = Arc::clone(&polite);
+        move |job: &mut Job| -> Step<Fetched> {
+            let entry = &job.entry;
             let uri = match &entry.target {
                 Ok(uri) => uri,
                 Err(reason) => {
-                    return Fetched {
+                    return Step::Done(Fetched {
                         error: Some(FetchError::new(ErrorKind::InvalidUrl, reason.clone())),
                         ..Fetched::default()
-                    };
+                    });
                 }
             };
-            in_flight.start(entry);
-            let fetched = fetcher.fetch(uri, &entry.url, entry.repeat);
-            in_flight.finish(entry.seq);
-            if !fetched.ok
-                && let Some(stop) = &fail_fast
-            {
-                stop.skip_rest();
+            if job.state.is_new() {
+                in_flight.start(entry);
             }
-            fetched
+            let (stepped, signal) = fetcher.step(uri, &entry.url, entry.repeat, &mut job.state);
+            if let Some(signal) = signal
+                && let Some(host) = host_key(uri)
+            {
+                polite.observe(&host, signal);
+            }
+            match stepped {
+                Stepped::Again { at, so_far } => Step::Again { at, so_far },
+                Stepped::Done(fetched) => {
+                    in_flight.finish(entry.seq);
+                    if !fetched.ok
+                        && let Some(stop) = &fail_fast
+                    {
+                        stop.skip_rest();
+                    }
+                    Step::Done(fetched)
+                }
+            }
         }
     };
-    let mut results: Box<dyn Results<Item = Finished<Entry, Fetched>>> = if config.ordered {
+    let mut results: Box<dyn Results<Item = Finished<Job, Fetched>>> = if config.ordered {
         Box::new(
-            pool.ordered(entries, job, None)
+            pool.ordered_steps(entries, job, None)
                 .context("starting worker threads")?,
         )
     } else {
         Box::new(
-            pool.as_completed(entries, job)
+            pool.as_completed_steps(entries, job)
                 .context("starting worker threads")?,
         )
     };
@@ -196,7 +221,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
     loop {
         let taken = match results.next_within(TICK) {
             Next::Ready(done) => {
-                collector.take(&done.job, done.outcome, &progress, results.ready())
+                collector.take(&done.job.entry, done.outcome, &progress, results.ready())
             }
             Next::Waiting => Ok(if collector.stdout_closed() {
                 Flow::StdoutClosed
@@ -236,6 +261,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
     }
     let mut report = summary.report(wall, &accept);
     report.count_skipped(&stats);
+    report.pushed_back = polite.pushed_back();
     outputs.write_summary(&report)?;
     if stdout_closed {
         // `fetchpool ... | head -1`: nobody reads on; end quietly.
@@ -272,7 +298,7 @@ fn fit_workers(config: &Config) -> NonZeroUsize {
 /// as cancelled, so each entry read is accounted for exactly once. Worker
 /// threads still running are left behind; the process is about to exit.
 fn give_up(
-    results: Box<dyn Results<Item = Finished<Entry, Fetched>>>,
+    results: Box<dyn Results<Item = Finished<Job, Fetched>>>,
     in_flight: &InFlight,
     collector: &mut Collector,
     progress: &Progress,
@@ -283,7 +309,7 @@ fn give_up(
     let mut done: Vec<(Entry, Outcome<Fetched>)> = results
         .abandon(SETTLE)
         .into_iter()
-        .map(|f| (f.job, f.outcome))
+        .map(|f| (f.job.entry, f.outcome))
         .collect();
     let seen: HashSet<u64> = done.iter().map(|(e, _)| e.seq).collect();
     for (elapsed, entry) in running {
@@ -308,6 +334,12 @@ fn give_up(
     }
     save::remove_unfinished();
     Ok(())
+}
+
+/// One entry's job: the entry, and where its fetch stands between attempts.
+struct Job {
+    entry: Entry,
+    state: FetchState,
 }
 
 /// What the first signal does, on the signal thread.

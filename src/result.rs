@@ -130,6 +130,8 @@ pub struct Fetched {
     pub sha256: Option<String>,
     /// Where the body was saved, when asked for.
     pub saved_to: Option<String>,
+    /// `--update`: the server said the saved file is unchanged (304).
+    pub unchanged: bool,
     /// Wall time of all attempts and waits.
     pub elapsed: Duration,
     /// Connection timings of the last attempt (None if nothing was sent).

@@ -116,7 +116,12 @@ impl PartFile {
     /// entry is the `repeat`-th repeat of that URL in the input (0: the
     /// first occurrence).
     pub fn create(dir: &Path, url: &str, repeat: u32) -> io::Result<Self> {
-        let target = dir.join(name_for(url, repeat));
+        Self::create_named(dir, &name_for(url, repeat))
+    }
+
+    /// Creates a temporary file in `dir` for the file `name` in it.
+    fn create_named(dir: &Path, name: &str) -> io::Result<Self> {
+        let target = dir.join(name);
         loop {
             let temp = dir.join(format!(".fetchpool-{:016x}.part", fastrand::u64(..)));
             match File::options().write(true).create_new(true).open(&temp) {
@@ -143,16 +148,31 @@ impl PartFile {
     }
 
     /// Flushes and renames the file into place; returns its final path.
-    pub fn commit(mut self) -> io::Result<PathBuf> {
+    pub fn commit(self) -> io::Result<PathBuf> {
+        self.commit_with(true)
+    }
+
+    /// [`PartFile::commit`], syncing the data to disk first or not.
+    fn commit_with(mut self, sync: bool) -> io::Result<PathBuf> {
         if let Some(file) = self.file.take() {
-            file.into_inner()
-                .map_err(io::IntoInnerError::into_error)?
-                .sync_all()?;
+            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+            if sync {
+                file.sync_all()?;
+            }
         }
         std::fs::rename(&self.temp, &self.target)?;
         lock(&UNFINISHED).remove(&self.temp);
         Ok(std::mem::take(&mut self.target))
     }
+}
+
+/// Writes `bytes` as the file `name` in `dir` all at once: to a temporary
+/// file, renamed into place, so a reader sees the old file or the new one,
+/// never a part (not synced to disk: for small files whose loss is harmless).
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let mut part = PartFile::create_named(dir, name)?;
+    part.write(bytes)?;
+    part.commit_with(false).map(drop)
 }
 
 /// Temporary files being written, so a run that stops waiting for its

@@ -18,6 +18,7 @@ pub struct Summary {
     ok: u64,
     failed: u64,
     not_started: u64,
+    unchanged: u64,
     bytes: u64,
     by_status: BTreeMap<u16, u64>,
     by_kind: BTreeMap<ErrorKind, u64>,
@@ -42,6 +43,8 @@ pub struct Report {
     pub other_shards: u64,
     /// Entries requested: all but the `invalid_url` ones.
     pub fetched: u64,
+    /// Ok entries whose saved file was unchanged (`--update`: 304).
+    pub unchanged: u64,
     /// Failed entries by HTTP status (as strings, for JSON object keys).
     pub failed_by_status: BTreeMap<String, u64>,
     /// Failed entries by error kind.
@@ -56,6 +59,8 @@ pub struct Report {
     pub requests_per_s: f64,
     /// Latency percentiles in milliseconds (null when nothing was fetched).
     pub latency_ms: Option<Latency>,
+    /// Hosts that pushed back (429, 503), with the rate they were held to.
+    pub pushed_back: Vec<crate::polite::PushedBack>,
 }
 
 /// Latency percentiles, in milliseconds.
@@ -77,6 +82,7 @@ impl Default for Summary {
             ok: 0,
             failed: 0,
             not_started: 0,
+            unchanged: 0,
             bytes: 0,
             by_status: BTreeMap::new(),
             by_kind: BTreeMap::new(),
@@ -115,6 +121,11 @@ impl Summary {
                 *self.by_kind.entry(kind).or_default() += 1;
             }
         }
+    }
+
+    /// Counts one ok entry whose saved file was unchanged (`--update`).
+    pub fn add_unchanged(&mut self) {
+        self.unchanged += 1;
     }
 
     /// Counts one entry that was never started.
@@ -158,6 +169,7 @@ impl Summary {
             duplicates: 0,
             other_shards: 0,
             fetched,
+            unchanged: self.unchanged,
             failed_by_status,
             failed_by_kind: self.by_kind.iter().map(|(k, &n)| (k.as_str(), n)).collect(),
             status_classes: classes,
@@ -174,6 +186,7 @@ impl Summary {
                 p99: ms(0.99),
                 max: self.latency.max() as f64 / 1000.0,
             }),
+            pushed_back: Vec::new(),
         }
     }
 }
@@ -224,6 +237,13 @@ impl Report {
                 .collect();
             let _ = writeln!(s, "  statuses: {}", classes.join(", "));
         }
+        if self.unchanged > 0 {
+            let _ = writeln!(
+                s,
+                "  unchanged: {} (304, --update: the saved file kept)",
+                self.unchanged
+            );
+        }
         if self.failed > 0 {
             let failures: Vec<String> = self
                 .failed_by_status
@@ -245,6 +265,25 @@ impl Report {
             let _ = write!(s, ", {}", human_rate(self.requests_per_s));
         }
         s.push('\n');
+        for host in self.pushed_back.iter().take(SHOWN_HOSTS) {
+            let held = match host.rate_per_s {
+                Some(rate) => format!("held at {rate} req/s"),
+                None => "unlimited again".to_owned(),
+            };
+            let _ = writeln!(
+                s,
+                "  pushed back: {} ({} x 429/503), {held}",
+                crate::escape::for_field(&host.host),
+                host.pushbacks
+            );
+        }
+        if self.pushed_back.len() > SHOWN_HOSTS {
+            let _ = writeln!(
+                s,
+                "  pushed back: {} more hosts (see --summary-json)",
+                self.pushed_back.len() - SHOWN_HOSTS
+            );
+        }
         if let Some(l) = &self.latency_ms {
             let _ = writeln!(
                 s,
@@ -263,6 +302,9 @@ impl Report {
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
+
+/// Hosts that pushed back named in the text summary; `--summary-json` has all.
+const SHOWN_HOSTS: usize = 10;
 
 #[cfg(test)]
 mod tests {
@@ -297,6 +339,7 @@ mod tests {
         let text = r.text();
         assert!(text.starts_with("summary: 104 entries, 100 ok, 3 failed, 1 not started"));
         assert!(text.contains("404 x1") && text.contains("timeout x1"));
+        assert!(!text.contains("pushed back"));
         assert_eq!(r.fetched, 102, "invalid entries are not requests");
         assert!(text.contains("1005 B in 2.00 s, 51 req/s\n"), "{text}");
     }
@@ -337,5 +380,36 @@ mod tests {
         let text = r.text();
         assert!(text.contains("  0 B in 1 ms\n"), "{text}");
         assert!(!text.contains("/s"), "{text}");
+    }
+
+    #[test]
+    fn names_hosts_that_pushed_back_escaped() {
+        let mut r =
+            Summary::default().report(Duration::from_secs(1), &Accept::parse("200").unwrap());
+        r.pushed_back = vec![
+            crate::polite::PushedBack {
+                host: "slow.example:443".into(),
+                pushbacks: 12,
+                rate_per_s: Some(9.5),
+            },
+            crate::polite::PushedBack {
+                host: "evil\u{1b}[2J\u{202e}:80".into(),
+                pushbacks: 1,
+                rate_per_s: None,
+            },
+        ];
+        let text = r.text();
+        assert!(
+            text.contains("pushed back: slow.example:443 (12 x 429/503), held at 9.5 req/s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("pushed back: evil\\x1b[2J\\u{202e}:80 (1 x 429/503), unlimited again"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["pushed_back"][0]["rate_per_s"], 9.5);
+        assert!(json["pushed_back"][1]["rate_per_s"].is_null());
     }
 }

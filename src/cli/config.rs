@@ -132,6 +132,7 @@ impl Cli {
             max_size: self.max_size.as_deref().map(parse_size).transpose()?,
             sha256: self.sha256,
             output_dir: self.output_dir,
+            update: self.update,
             accept: Accept::parse(&self.accept)?,
             workers,
         };
@@ -393,6 +394,19 @@ mod tests {
         assert!(config(&["-A", "ok/1 (tab\tok) caf\u{e9}", "http://x/a\tb"]).is_ok());
         let e = err(&["-H", "\nX-A: v", "http://x/"]);
         assert!(e.starts_with("--header: \"\\nX-A\" is not"), "{e}");
+    }
+
+    #[test]
+    fn update_needs_an_output_dir() {
+        let err = Cli::try_parse_from(["fetchpool", "--update", "http://x"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--output-dir"), "{err}");
+        assert!(
+            config(&["--update", "-o", "/tmp", "http://x"])
+                .unwrap()
+                .request
+                .update
+        );
     }
 
     #[test]

@@ -118,6 +118,11 @@ pub struct Cli {
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
+    /// With -o: download only what changed since the files in DIR were saved
+    /// (If-None-Match / If-Modified-Since; a 304 keeps the file).
+    #[arg(long, requires = "output_dir")]
+    pub update: bool,
+
     /// Print results in input order (bounded reorder buffer).
     #[arg(long)]
     pub ordered: bool,

@@ -22,8 +22,13 @@ pub fn one_line(e: &clap::Error) -> String {
     {
         fixes.push(hint.to_owned());
     }
+    let mut listed = Vec::new();
     for line in lines.map(str::trim) {
-        if let Some(tip) = line.strip_prefix("tip: ") {
+        // "the following required arguments were not provided:" lists
+        // them on the lines after.
+        if message.ends_with(':') && (line.starts_with('-') || line.starts_with('<')) {
+            listed.push(line.to_owned());
+        } else if let Some(tip) = line.strip_prefix("tip: ") {
             if !tip.contains("as a value, use '--") {
                 fixes.push(tip.to_owned());
             }
@@ -33,6 +38,10 @@ pub fn one_line(e: &clap::Error) -> String {
         {
             fixes.push(format!("possible values: {values}"));
         }
+    }
+    if !listed.is_empty() {
+        message.push(' ');
+        message.push_str(&listed.join(", "));
     }
     if fixes.is_empty() {
         message.push_str(" (see --help)");
@@ -88,6 +97,8 @@ mod tests {
         );
         let e = error(&["-m", "abc"]);
         assert!(e.contains("'--timeout <SECS>'"), "{e}");
+        let e = error(&["--update", "http://x/"]);
+        assert!(e.contains("not provided: --output-dir <DIR>"), "{e}");
         for e in [e, error(&["--json", "--format", "x"])] {
             assert!(!e.contains('\n'), "{e}");
         }

@@ -15,11 +15,13 @@ mod agent;
 mod body;
 mod buffers;
 mod classify;
+mod conditional;
 mod exchange;
 pub mod proxy;
 mod redirect;
 mod resolver;
 mod retry;
+pub mod step;
 mod tls;
 mod transport;
 mod verify;
@@ -35,12 +37,14 @@ use ureq::{Proxy, ProxyProtocol};
 
 use crate::accept::Accept;
 use crate::pace::Pacer;
+use crate::polite::Answer;
 use crate::redact;
 use crate::result::{ErrorKind, FetchError, Fetched, Timings};
 use classify::classify;
 pub use proxy::ProxyConfig;
 use redirect::{Failed, Landed};
-use retry::{RETRY_STATUSES, backoff, retry_after};
+use step::{Budget, Retry};
+pub use step::{FetchState, Stepped};
 
 /// Request settings, from the command line.
 #[derive(Debug, Clone)]
@@ -73,6 +77,8 @@ pub struct RequestConfig {
     pub sha256: bool,
     /// Save bodies here.
     pub output_dir: Option<PathBuf>,
+    /// Ask whether saved files changed (`--update`), with their validators.
+    pub update: bool,
     /// Statuses that count as success.
     pub accept: Accept,
     /// Worker count, to size the connection pool.
@@ -101,8 +107,8 @@ pub struct Fetcher {
 enum Attempt {
     /// A final answer (success, a failure not worth retrying, or out of tries).
     Done(Fetched),
-    /// Worth another try after the given wait (`None`: the usual backoff).
-    Retry(Fetched, Option<Duration>),
+    /// Worth another try, as the [`Retry`] says.
+    Retry(Fetched, Retry),
 }
 
 impl Fetcher {
@@ -141,51 +147,6 @@ impl Fetcher {
         })
     }
 
-    /// Fetches `uri` (an http/https URI, see [`crate::input::url::check`]),
-    /// retrying as configured; `url` is the URL as given, which names a saved
-    /// file, and `repeat` how many entries before it had the same URL (each
-    /// repeat is saved under a name of its own). Never panics on anything a
-    /// server sends.
-    pub fn fetch(&self, uri: &Uri, url: &str, repeat: u32) -> Fetched {
-        let mut attempts = 0;
-        // From the first start: waiting for a --rate slot is queueing, not
-        // fetching, but the waits between attempts count.
-        let mut start = None;
-        let mut failed: Option<Fetched> = None;
-        let mut fetched = loop {
-            if let Some(pacer) = &self.pacer
-                && !self.wait_until(pacer.reserve())
-            {
-                // Interrupted before this attempt: the last one stands, or
-                // the entry never started.
-                match failed {
-                    Some(f) => break f,
-                    None => return Fetched::not_started(),
-                }
-            }
-            attempts += 1;
-            start.get_or_insert_with(Instant::now);
-            let last_try = attempts > self.config.retries || !self.config.method.is_idempotent();
-            match self.attempt(uri, url, repeat, last_try) {
-                Attempt::Done(f) => break with_timings(f),
-                Attempt::Retry(f, after) => {
-                    let f = with_timings(f);
-                    let wait = after.unwrap_or_else(|| backoff(attempts));
-                    if !self.wait_until(Instant::now() + wait) {
-                        break f;
-                    }
-                    failed = Some(f);
-                }
-            }
-        };
-        fetched.attempts = attempts;
-        fetched.elapsed = start.map_or(Duration::ZERO, |s| s.elapsed());
-        if let Some(err) = &mut fetched.error {
-            err.message = self.scrub(&err.message, uri, url);
-        }
-        fetched
-    }
-
     /// Sleeps until `deadline`; false if the run was interrupted meanwhile.
     fn wait_until(&self, deadline: Instant) -> bool {
         matches!(
@@ -195,10 +156,19 @@ impl Fetcher {
     }
 
     /// One attempt: the request and its redirects, then the body, all
-    /// within `--timeout`.
-    fn attempt(&self, uri: &Uri, url: &str, repeat: u32, last_try: bool) -> Attempt {
+    /// within `--timeout`; retried as `budget` allows. Also what the answer
+    /// said about its host, when one came. `repeat` is as for `fetch`.
+    fn attempt(
+        &self,
+        uri: &Uri,
+        url: &str,
+        repeat: u32,
+        budget: &Budget,
+    ) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
-        let (response, final_url) = match self.send_following(uri, deadline) {
+        let conditional = self.conditional(url);
+        let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
+        let (response, final_url) = match self.send_following(uri, deadline, &extra) {
             Ok(Landed {
                 response,
                 final_url,
@@ -208,56 +178,77 @@ impl Fetcher {
                 status,
                 final_url,
             }) => {
-                let retry = !last_try && error.kind.is_retryable();
+                let retry = budget.retries_error() && error.kind.is_retryable();
+                // A redirect that could not be followed was an answer.
+                let answer = status.map(|s| step::answer(s, &ureq::http::HeaderMap::new()));
                 let fetched = Fetched {
                     error: Some(error),
                     status,
                     final_url,
                     ..Fetched::default()
                 };
-                return if retry {
-                    Attempt::Retry(fetched, None)
+                let attempt = if retry {
+                    Attempt::Retry(fetched, Retry::BACKOFF)
                 } else {
                     Attempt::Done(fetched)
                 };
+                return (attempt, answer);
             }
         };
         let status = response.status();
-        if !last_try && RETRY_STATUSES.contains(&status.as_u16()) {
-            match retry_after(response.headers()) {
-                Some(wait) if wait > self.config.max_retry_wait => {}
-                after => {
-                    let bytes = body::drain(response);
-                    let fetched = Fetched {
-                        status: Some(status.as_u16()),
-                        bytes,
-                        final_url,
-                        ..Fetched::default()
-                    };
-                    return Attempt::Retry(fetched, after);
-                }
-            }
+        let answer = Some(step::answer(status.as_u16(), response.headers()));
+        if let Some(unchanged) = conditional
+            .as_ref()
+            .and_then(|c| c.unchanged(status, self.config.sha256))
+        {
+            body::drain(response);
+            return (
+                Attempt::Done(Fetched {
+                    final_url,
+                    ..unchanged
+                }),
+                answer,
+            );
+        }
+        let validators = conditional
+            .as_ref()
+            .and_then(|c| c.validators(response.headers()));
+        if let Some(retry) = budget.retries_status(status.as_u16(), response.headers()) {
+            let bytes = body::drain(response);
+            let fetched = Fetched {
+                status: Some(status.as_u16()),
+                bytes,
+                final_url,
+                ..Fetched::default()
+            };
+            return (Attempt::Retry(fetched, retry), answer);
         }
         let mut fetched = self.read_body(url, repeat, status, response);
         fetched.status = Some(status.as_u16());
         fetched.final_url = final_url;
-        match &fetched.error {
+        if let Some(c) = conditional {
+            c.saved(&fetched, validators);
+        }
+        let attempt = match &fetched.error {
             // A body that stalled past the deadline is retried like a server
             // that never answered.
-            Some(e) if !last_try && e.kind.is_retryable() => Attempt::Retry(fetched, None),
+            Some(e) if budget.retries_error() && e.kind.is_retryable() => {
+                Attempt::Retry(fetched, Retry::BACKOFF)
+            }
             Some(_) => Attempt::Done(fetched),
             None => {
                 fetched.ok = self.config.accept.contains(status.as_u16());
                 Attempt::Done(fetched)
             }
-        }
+        };
+        (attempt, answer)
     }
 
     /// Sends one request of a redirect chain, through the proxy chosen for
     /// `uri`. `foreign` (another origin than the URL as given) leaves out
     /// the credential headers, `to_get` (a redirect made the request a GET)
     /// the `Content-*` ones; `timeout` replaces the agent's `--timeout`
-    /// (for a later hop: what is left of it).
+    /// (for a later hop: what is left of it); `extra` headers are added.
     fn send(
         &self,
         uri: &Uri,
@@ -265,13 +256,14 @@ impl Fetcher {
         foreign: bool,
         to_get: bool,
         timeout: Option<Duration>,
+        extra: &[(String, String)],
     ) -> std::result::Result<Response<ureq::Body>, FetchError> {
         let proxy = self.proxy_for(uri);
         let build = |fresh: bool| {
             let mut request = ureq::http::Request::builder()
                 .method(method.clone())
                 .uri(uri.clone());
-            for (name, value) in &self.config.headers {
+            for (name, value) in self.config.headers.iter().chain(extra) {
                 if (foreign && redirect::is_origin_credential(name))
                     || (to_get && redirect::is_body_header(name))
                 {
@@ -455,6 +447,7 @@ impl RequestConfig {
             max_size: None,
             sha256: false,
             output_dir: None,
+            update: false,
             accept: Accept::parse("200-399").unwrap_or_else(|e| panic!("{e}")),
             workers: std::num::NonZeroUsize::MIN,
         }

@@ -62,7 +62,13 @@ struct Redirected {
 impl Fetcher {
     /// Sends `first` and follows its redirects; the whole chain must end
     /// by `deadline`.
-    pub(super) fn send_following(&self, first: &Uri, deadline: Instant) -> Result<Landed, Failed> {
+    /// `extra` headers go with every request of the chain.
+    pub(super) fn send_following(
+        &self,
+        first: &Uri,
+        deadline: Instant,
+        extra: &[(String, String)],
+    ) -> Result<Landed, Failed> {
         let max = self.config.max_redirects;
         let mut method = self.config.method.clone();
         let mut to_get = false;
@@ -84,7 +90,7 @@ impl Fetcher {
                     (&c.uri, !same_origin(&c.first, &c.url), Some(left))
                 }
             };
-            let response = match self.send(uri, &method, foreign, to_get, timeout) {
+            let response = match self.send(uri, &method, foreign, to_get, timeout, extra) {
                 Ok(r) => r,
                 Err(error) => {
                     return Err(Failed {

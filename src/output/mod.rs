@@ -54,6 +54,9 @@ pub struct Record<'a> {
     /// Saved file, present when `--output-dir` was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub saved_to: Option<Option<&'a str>>,
+    /// `--update` kept the saved file (304); in text only (NDJSON has the status).
+    #[serde(skip)]
+    pub unchanged: bool,
     /// Connection timings of the last attempt; null when nothing was sent.
     pub timings: Option<TimingsMs>,
 }
@@ -214,6 +217,7 @@ mod tests {
             sha256: None,
             saved_to: None,
             timings: None,
+            unchanged: false,
         }
     }
 

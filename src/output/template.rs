@@ -192,6 +192,7 @@ mod tests {
             sha256: Some(Some("ab")),
             saved_to: None,
             timings: None,
+            unchanged: false,
         }
     }
 

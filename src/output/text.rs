@@ -42,6 +42,8 @@ pub fn text_line(r: &Record<'_>, color: bool, out: &mut String) {
     if let Some(e) = r.error {
         let _ = write!(out, "  {}: ", e.kind.as_str());
         escape::push_field(out, &e.message);
+    } else if r.unchanged {
+        out.push_str("  unchanged");
     } else if let Some(to) = r.final_url {
         out.push_str("  -> ");
         escape::push_field(out, to);

@@ -1,117 +1,393 @@
-//! Per-key concurrency limits (`--per-host`) with parking instead of
-//! blocking: a worker that takes a job whose key is busy parks it and takes
-//! the next job; the worker that finishes a job of that key runs the parked
-//! ones.
+//! Per-key limits with parking instead of blocking.
+//!
+//! A key may be *busy* (`--per-host`: its limit of jobs is running) or
+//! *closed* (paused, or paced: see [`Gate`](super::Gate)). A worker that
+//! takes a job whose key is busy or closed parks it in that key's waiting
+//! list and takes the next job. A job that asks to run again later
+//! ([`Step::Again`](super::Step::Again)) is parked the same way, with its
+//! own time. Parked jobs start:
+//!
+//! - when a job of a busy key finishes: its worker keeps the slot and runs
+//!   the next parked job of that key, if the key is open;
+//! - when a closed key opens or a job's own time comes: each key that has a
+//!   startable job has a *timer*, and idle workers wait for the earliest
+//!   one (on the job queue with a deadline, or on a condition variable once
+//!   the input is done).
+//!
+//! Parked jobs are capped (`park_cap`) so memory stays bounded; past the
+//! cap a worker runs due jobs or waits until one is due or room is made.
+//! A job that comes back to be run again is always taken (it cannot wait).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
 
 use super::KeyFn;
+use super::gate::Schedule;
+pub(super) use super::parked::{Item, Key, Ticket};
+use super::parked::{KeyState, State};
+use super::stop::{Msg, Shared};
 use crate::lock::lock;
 
-/// Per-key concurrency limits with parking instead of blocking.
-pub(super) struct KeyLimiter<J> {
+/// What [`KeyLimiter::admit`] did with a job.
+pub(super) enum Admit<J, R> {
+    /// Run it now: the slot is taken.
+    Run(Ticket<J, R>),
+    /// Parked; another worker (or this one, later) will start it.
+    Parked,
+    /// The parking lot is full: handed back.
+    Full(Key, u64, J),
+}
+
+/// Per-key limits, gates and timers.
+pub(super) struct KeyLimiter<J, R> {
     limit: usize,
     park_cap: usize,
     key: KeyFn<J>,
-    state: Mutex<LimiterState<J>>,
-    room: Condvar,
+    state: Mutex<State<J, R>>,
+    /// Signalled on changes, when someone waits on it (`State::waiters`).
+    changed: Condvar,
+    /// Whether any timer is set, readable without the lock.
+    timed: AtomicBool,
+    /// A sender on the job queue, to wake an idle worker so it waits for
+    /// the earliest timer; dropped when the input ends, so the queue can
+    /// still disconnect.
+    wake: Mutex<Option<Sender<Msg<J>>>>,
 }
 
-struct LimiterState<J> {
-    running: HashMap<String, usize>,
-    parked: HashMap<String, VecDeque<(u64, J)>>,
-    parked_total: usize,
-}
-
-impl<J> KeyLimiter<J> {
-    /// The key of `job`, if it is limited.
-    pub(super) fn key(&self, job: &J) -> Option<String> {
-        (self.key)(job)
-    }
-
-    pub(super) fn new(limit: usize, park_cap: usize, key: KeyFn<J>) -> Self {
+impl<J, R> KeyLimiter<J, R> {
+    /// A limiter of `limit` running jobs per key, `park_cap` parked jobs in
+    /// all; `wake` sends on the job queue.
+    pub(super) fn new(limit: usize, park_cap: usize, key: KeyFn<J>, wake: Sender<Msg<J>>) -> Self {
         KeyLimiter {
             limit,
             park_cap,
             key,
-            state: Mutex::new(LimiterState {
-                running: HashMap::new(),
-                parked: HashMap::new(),
-                parked_total: 0,
+            state: Mutex::new(State {
+                keys: HashMap::new(),
+                timers: BTreeSet::new(),
+                parked: 0,
+                running: 0,
+                waiters: 0,
             }),
-            room: Condvar::new(),
+            changed: Condvar::new(),
+            timed: AtomicBool::new(false),
+            wake: Mutex::new(Some(wake)),
         }
     }
 
-    /// Takes a slot for `key` and hands the job back, or parks the job.
-    /// Waits only when the parking lot is full.
-    pub(super) fn acquire_or_park(&self, key: &str, index: u64, job: J) -> Option<(u64, J)> {
-        let mut state = lock(&self.state);
+    /// The key of `job`.
+    pub(super) fn key(&self, job: &J) -> Key {
+        (self.key)(job)
+    }
+
+    fn limit_of(&self, key: &Key) -> usize {
+        if key.is_some() {
+            self.limit
+        } else {
+            usize::MAX
+        }
+    }
+
+    /// Ends a change: publishes whether timers are set and wakes waiters.
+    fn changed(&self, st: &State<J, R>) {
+        self.timed.store(!st.timers.is_empty(), Ordering::Release);
+        if st.waiters > 0 {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Whether any parked job waits for a time (some worker should wait
+    /// for it with a deadline).
+    pub(super) fn timed(&self) -> bool {
+        self.timed.load(Ordering::Acquire)
+    }
+
+    /// Wakes one idle worker on the job queue, so it waits for the earliest
+    /// timer. Once the input is done, waiting is on the condition variable.
+    pub(super) fn wake_idle(&self) {
+        if let Some(tx) = lock(&self.wake).as_ref() {
+            // Full: the workers are busy taking jobs and see the timers.
+            let _ = tx.try_send(Msg::Wake);
+        }
+    }
+
+    /// The input is done: the job queue may disconnect.
+    pub(super) fn input_ended(&self) {
+        drop(lock(&self.wake).take());
+    }
+
+    /// Wakes every thread waiting on the limiter (the run is stopping).
+    pub(super) fn notify_all(&self) {
+        let st = lock(&self.state);
+        self.changed(&st);
+    }
+
+    /// Starts a job taken from the queue, parks it, or hands it back when
+    /// the parking lot is full. With `skipping`, it always starts (to be
+    /// skipped).
+    pub(super) fn admit(&self, key: Key, index: u64, job: J, skipping: bool) -> Admit<J, R> {
+        let now = Instant::now();
+        let limit = self.limit_of(&key);
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        let ks = st.keys.entry(key.clone()).or_default();
+        let free = ks.running < limit
+            && ks.is_open(now)
+            && ks.fresh.is_empty()
+            && ks.resumed.keys().next().is_none_or(|&(at, _)| at > now);
+        if skipping || free {
+            ks.start(now);
+            st.running += 1;
+            return Admit::Run(Ticket {
+                key,
+                item: Item::Fresh(index, job),
+            });
+        }
+        if st.parked >= self.park_cap {
+            // `entry` may have created it; leave no empty state behind.
+            st.reschedule(&key, now, self.limit);
+            return Admit::Full(key, index, job);
+        }
+        ks.fresh.push_back((index, job));
+        st.parked += 1;
+        st.reschedule(&key, now, self.limit);
+        self.changed(st);
+        Admit::Parked
+    }
+
+    /// A job of `key` finished: keeps the slot for the next parked job of
+    /// the key if that may start now, else releases it.
+    pub(super) fn finish(&self, key: &Key, skipping: bool) -> Option<Ticket<J, R>> {
+        let now = Instant::now();
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        let next = match st.keys.get_mut(key) {
+            Some(ks) if skipping || ks.is_open(now) => {
+                let next = ks.pick(now, skipping);
+                if next.is_some() {
+                    ks.start(now);
+                }
+                ks.running -= 1;
+                next
+            }
+            Some(ks) => {
+                ks.running -= 1;
+                None
+            }
+            None => None,
+        };
+        match &next {
+            Some(_) => st.parked -= 1,
+            None => st.running -= 1,
+        }
+        st.reschedule(key, now, self.limit);
+        self.changed(st);
+        next.map(|item| Ticket {
+            key: key.clone(),
+            item,
+        })
+    }
+
+    /// A job of `key` wants to run again at `at`: parks it, releasing its slot.
+    pub(super) fn repark(&self, key: Key, at: Instant, index: u64, job: J, so_far: R) {
+        let now = Instant::now();
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        let ks = st.keys.entry(key.clone()).or_default();
+        ks.running = ks.running.saturating_sub(1);
+        ks.resumed.insert((at, index), (job, so_far));
+        st.running -= 1;
+        st.parked += 1;
+        st.reschedule(&key, now, self.limit);
+        self.changed(st);
+    }
+
+    /// A parked job that may start now, with its slot taken; with
+    /// `skipping`, any parked job (to be skipped or ended).
+    pub(super) fn take_due(&self, skipping: bool) -> Option<Ticket<J, R>> {
+        if !skipping && !self.timed() {
+            return None;
+        }
+        let now = Instant::now();
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        if st.parked == 0 {
+            return None;
+        }
+        let key = if skipping {
+            st.keys
+                .iter()
+                .find(|(_, ks)| ks.parked() > 0)
+                .map(|(k, _)| k.clone())?
+        } else {
+            let limit = self.limit;
+            loop {
+                let (due, key) = st.timers.first().cloned()?;
+                if due > now {
+                    return None;
+                }
+                let runnable = st
+                    .keys
+                    .get(&key)
+                    .is_some_and(|ks| ks.running < self.limit_of(&key) && ks.is_open(now));
+                if runnable {
+                    break key;
+                }
+                // Stale: recompute it (it moves later or goes).
+                st.reschedule(&key, now, limit);
+            }
+        };
+        let ks = st.keys.get_mut(&key)?;
+        let item = ks.pick(now, skipping)?;
+        ks.start(now);
+        st.parked -= 1;
+        st.running += 1;
+        st.reschedule(&key, now, self.limit);
+        self.changed(st);
+        Some(Ticket { key, item })
+    }
+
+    /// When the earliest parked job may start (now, when skipping).
+    pub(super) fn next_due(&self, skipping: bool) -> Option<Instant> {
+        if !skipping && !self.timed() {
+            return None;
+        }
+        let st = lock(&self.state);
+        if skipping && st.parked > 0 {
+            return Some(Instant::now());
+        }
+        st.timers.first().map(|(t, _)| *t)
+    }
+
+    fn wait<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State<J, R>>,
+        until: Option<Instant>,
+    ) -> MutexGuard<'a, State<J, R>> {
+        st.waiters += 1;
+        st = match until {
+            Some(t) => {
+                let left = t.saturating_duration_since(Instant::now());
+                self.changed
+                    .wait_timeout(st, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+            None => self
+                .changed
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner),
+        };
+        st.waiters -= 1;
+        st
+    }
+
+    /// Once the input is done: waits until a parked job may be due. False
+    /// when none is parked and none can come back (none runs, or the run
+    /// is stopping): the worker may leave.
+    pub(super) fn wait_due(&self, shared: &Shared) -> bool {
+        let mut st = lock(&self.state);
         loop {
-            let running = state.running.get(key).copied().unwrap_or(0);
-            if running < self.limit {
-                state.running.insert(key.to_owned(), running + 1);
-                return Some((index, job));
+            let skipping = shared.skipping();
+            if st.parked == 0 && (st.running == 0 || skipping) {
+                return false;
             }
-            if state.parked_total < self.park_cap {
-                state.parked_total += 1;
-                state
-                    .parked
-                    .entry(key.to_owned())
-                    .or_default()
-                    .push_back((index, job));
-                return None;
+            if skipping {
+                return true;
             }
-            state = self
-                .room
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner);
+            let first = st.timers.first().map(|(t, _)| *t);
+            if first.is_some_and(|t| t <= Instant::now()) {
+                return true;
+            }
+            st = self.wait(st, first);
         }
     }
 
-    /// Keeps the caller's slot and gives it the next parked job of `key`,
-    /// or releases the slot when none is parked.
-    pub(super) fn next_or_release(&self, key: &str) -> Option<(u64, J)> {
-        let mut state = lock(&self.state);
-        if let Some(queue) = state.parked.get_mut(key)
-            && let Some(next) = queue.pop_front()
-        {
-            if queue.is_empty() {
-                state.parked.remove(key);
+    /// The parking lot is full: waits until there is room, a parked job is
+    /// due, or the run stops.
+    pub(super) fn wait_room(&self, shared: &Shared) {
+        let mut st = lock(&self.state);
+        loop {
+            let first = st.timers.first().map(|(t, _)| *t);
+            if shared.skipping()
+                || st.parked < self.park_cap
+                || first.is_some_and(|t| t <= Instant::now())
+            {
+                return;
             }
-            state.parked_total -= 1;
-            drop(state);
-            self.room.notify_all();
-            return Some(next);
+            st = self.wait(st, first);
         }
-        Self::decrement(&mut state, key);
-        drop(state);
-        self.room.notify_all();
-        None
     }
 
-    /// Empties every waiting list: the jobs parked and never started.
-    pub(super) fn take_parked(&self) -> Vec<(u64, J)> {
-        let mut state = lock(&self.state);
-        state.parked_total = 0;
-        let parked = std::mem::take(&mut state.parked);
-        drop(state);
-        self.room.notify_all();
-        parked.into_values().flatten().collect()
-    }
-
-    pub(super) fn release(&self, key: &str) {
-        Self::decrement(&mut lock(&self.state), key);
-        self.room.notify_all();
-    }
-
-    fn decrement(state: &mut LimiterState<J>, key: &str) {
-        if let Some(n) = state.running.get_mut(key) {
-            *n -= 1;
-            if *n == 0 {
-                state.running.remove(key);
-            }
+    /// Empties every waiting list: jobs never started, and jobs parked
+    /// between runs with their results so far.
+    pub(super) fn take_parked(&self) -> Vec<Item<J, R>> {
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        st.parked = 0;
+        st.timers.clear();
+        let mut out = Vec::new();
+        for ks in st.keys.values_mut() {
+            ks.timer = None;
+            out.extend(ks.fresh.drain(..).map(|(i, j)| Item::Fresh(i, j)));
+            let resumed = std::mem::take(&mut ks.resumed);
+            out.extend(
+                resumed
+                    .into_iter()
+                    .map(|((_, i), (j, r))| Item::Resumed(i, j, r)),
+            );
         }
+        self.changed(st);
+        out
+    }
+
+    /// Releases the slot of a job of `key` whose worker gives up.
+    pub(super) fn release(&self, key: &Key) {
+        let now = Instant::now();
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        if let Some(ks) = st.keys.get_mut(key) {
+            ks.running -= 1;
+        }
+        st.running -= 1;
+        st.reschedule(key, now, self.limit);
+        self.changed(st);
+    }
+}
+
+impl<J: Send, R: Send> Schedule for KeyLimiter<J, R> {
+    fn pause(&self, key: &str, until: Instant) {
+        let now = Instant::now();
+        let key = Some(key.to_owned());
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        let ks = st.keys.entry(key.clone()).or_default();
+        ks.paused_until = ks.paused_until.max(Some(until));
+        st.reschedule(&key, now, self.limit);
+        self.changed(st);
+    }
+
+    fn set_interval(&self, key: &str, interval: Option<Duration>) {
+        let now = Instant::now();
+        let key = Some(key.to_owned());
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        let ks = st.keys.entry(key.clone()).or_default();
+        ks.interval = interval;
+        st.reschedule(&key, now, self.limit);
+        self.changed(st);
+    }
+
+    fn opens_at(&self, key: &str) -> Option<Instant> {
+        let now = Instant::now();
+        let st = lock(&self.state);
+        st.keys
+            .get(&Some(key.to_owned()))
+            .and_then(KeyState::opens_at)
+            .filter(|t| *t > now)
     }
 }

@@ -30,9 +30,21 @@
 //! worker that finishes a job of that key runs the parked ones. Parked jobs
 //! are capped (see [`Pool::per_key`]) so memory stays bounded; past the cap a
 //! worker waits for its key instead.
+//!
+//! Keys can also be closed from inside the jobs, through a [`Gate`]: paused
+//! until a time, or paced to one start per interval. Jobs of a closed key
+//! are parked the same way and started when it opens, by whichever worker
+//! is free; other keys go on. A job run with [`Pool::as_completed_steps`]
+//! may also return [`Step::Again`]: it is parked, holding no worker, and run
+//! again at the time it asked for.
 
+mod completed;
+mod gate;
+#[cfg(test)]
+mod gate_tests;
 mod keyed;
 mod ordered;
+mod parked;
 mod stop;
 #[cfg(test)]
 mod tests;
@@ -41,13 +53,14 @@ mod worker;
 use std::io;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
+use crossbeam_channel::{Sender, bounded};
 
 use crate::lock::lock;
+pub use completed::Completed;
+pub use gate::{Gate, Step};
 use keyed::KeyLimiter;
 pub use ordered::Ordered;
 pub use stop::StopHandle;
@@ -87,7 +100,9 @@ pub struct Pool<J> {
     queue: Option<NonZeroUsize>,
     thread_name: String,
     stack_size: Option<usize>,
-    per_key: Option<(NonZeroUsize, KeyFn<J>)>,
+    key: Option<KeyFn<J>>,
+    per_key: Option<NonZeroUsize>,
+    gate: Gate,
     state: Arc<Shared>,
 }
 
@@ -99,7 +114,9 @@ impl<J: Send + 'static> Pool<J> {
             queue: None,
             thread_name: "pool-worker".to_owned(),
             stack_size: None,
+            key: None,
             per_key: None,
+            gate: Gate::default(),
             state: Arc::default(),
         }
     }
@@ -137,8 +154,23 @@ impl<J: Send + 'static> Pool<J> {
         limit: NonZeroUsize,
         key: impl Fn(&J) -> Option<String> + Send + Sync + 'static,
     ) -> Self {
-        self.per_key = Some((limit, Arc::new(key)));
+        self.per_key = Some(limit);
+        self.keyed(key)
+    }
+
+    /// Gives jobs keys (`None`: no key) without limiting how many of a key
+    /// run at once, so that a [`Gate`] can pause and pace them.
+    pub fn keyed(mut self, key: impl Fn(&J) -> Option<String> + Send + Sync + 'static) -> Self {
+        self.key = Some(Arc::new(key));
         self
+    }
+
+    /// A handle through which jobs pause and pace keys (see [`Gate`]). Like
+    /// [`Pool::stop_handle`] it exists before the run, so the job function
+    /// can hold it; it acts on pools with keys ([`Pool::keyed`],
+    /// [`Pool::per_key`]).
+    pub fn gate(&self) -> Gate {
+        self.gate.clone()
     }
 
     fn queue_capacity(&self) -> usize {
@@ -154,7 +186,25 @@ impl<J: Send + 'static> Pool<J> {
         I::IntoIter: Send + 'static,
         F: Fn(&J) -> R + Send + Sync + 'static,
     {
-        self.start(jobs.into_iter(), job_fn, None)
+        self.start(
+            jobs.into_iter(),
+            move |j: &mut J| Step::Done(job_fn(j)),
+            None,
+            false,
+        )
+    }
+
+    /// Like [`Pool::as_completed`], for jobs done in steps: `step_fn` may
+    /// return [`Step::Again`] to be called again later with the same job
+    /// (which keeps its own state), parked in between without a worker.
+    pub fn as_completed_steps<R, I, F>(self, jobs: I, step_fn: F) -> io::Result<Completed<J, R>>
+    where
+        R: Send + 'static,
+        I: IntoIterator<Item = J>,
+        I::IntoIter: Send + 'static,
+        F: Fn(&mut J) -> Step<R> + Send + Sync + 'static,
+    {
+        self.start(jobs.into_iter(), step_fn, None, true)
     }
 
     /// Runs `job_fn` over `jobs` and yields one [`Finished`] per job in input
@@ -175,12 +225,29 @@ impl<J: Send + 'static> Pool<J> {
         I::IntoIter: Send + 'static,
         F: Fn(&J) -> R + Send + Sync + 'static,
     {
+        self.ordered_steps(jobs, move |j: &mut J| Step::Done(job_fn(j)), window)
+    }
+
+    /// Like [`Pool::ordered`], for jobs done in steps (see
+    /// [`Pool::as_completed_steps`]).
+    pub fn ordered_steps<R, I, F>(
+        self,
+        jobs: I,
+        step_fn: F,
+        window: Option<NonZeroUsize>,
+    ) -> io::Result<Ordered<J, R>>
+    where
+        R: Send + 'static,
+        I: IntoIterator<Item = J>,
+        I::IntoIter: Send + 'static,
+        F: Fn(&mut J) -> Step<R> + Send + Sync + 'static,
+    {
         let window = window.map_or(
             (self.queue_capacity() + self.workers.get()).max(RESULTS_MIN),
             NonZeroUsize::get,
         );
         let (credit_tx, credit_rx) = bounded(window);
-        let completed = self.start(jobs.into_iter(), job_fn, Some(credit_tx))?;
+        let completed = self.start(jobs.into_iter(), step_fn, Some(credit_tx), true)?;
         Ok(Ordered {
             completed,
             credits: credit_rx,
@@ -194,10 +261,11 @@ impl<J: Send + 'static> Pool<J> {
         jobs: impl Iterator<Item = J> + Send + 'static,
         job_fn: F,
         credits: Option<Sender<()>>,
+        stepped: bool,
     ) -> io::Result<Completed<J, R>>
     where
         R: Send + 'static,
-        F: Fn(&J) -> R + Send + Sync + 'static,
+        F: Fn(&mut J) -> Step<R> + Send + Sync + 'static,
     {
         let (job_tx, job_rx) = bounded::<Msg<J>>(self.queue_capacity());
         // Bounded too: a consumer slower than the workers (stdout into a
@@ -212,25 +280,51 @@ impl<J: Send + 'static> Pool<J> {
             move || {
                 for _ in 0..workers_n {
                     // Fails only when every worker is gone already.
-                    let _ = job_tx.send(None);
+                    let _ = job_tx.send(Msg::Pill);
                 }
             }
         };
         let state = self.state;
         *lock(&state.pills) = Some(Box::new(pills));
-        let limiter = self.per_key.map(|(limit, key)| {
+        // Jobs that may come back later need the limiter's parking lot,
+        // keyed or not.
+        let key = match self.key {
+            Some(key) => Some(key),
+            None if stepped => Some(Arc::new(|_: &J| None) as KeyFn<J>),
+            None => None,
+        };
+        let limiter = key.map(|key| {
             let cap = (16 * self.workers.get()).max(1024);
-            Arc::new(KeyLimiter::new(limit.get(), cap, key))
+            let limit = self.per_key.map_or(usize::MAX, NonZeroUsize::get);
+            Arc::new(KeyLimiter::new(limit, cap, key, job_tx.clone()))
         });
+        if let Some(limiter) = &limiter {
+            self.gate
+                .attach(Arc::clone(limiter) as Arc<dyn gate::Schedule>);
+            let weak = Arc::downgrade(limiter);
+            *lock(&state.on_stop) = Some(Box::new(move || {
+                if let Some(limiter) = weak.upgrade() {
+                    limiter.notify_all();
+                    limiter.wake_idle();
+                }
+            }));
+        }
         let job_fn = Arc::new(job_fn);
 
         // The feeder first: with a thousand workers, the first ones are busy
         // while the last are still being spawned.
         let feeder = {
             let state = Arc::clone(&state);
+            let limiter = limiter.clone();
             thread::Builder::new()
                 .name(format!("{}-feeder", self.thread_name))
-                .spawn(move || feed(jobs, &job_tx, &state, credits.as_ref()))?
+                .spawn(move || {
+                    feed(jobs, &job_tx, &state, credits.as_ref(), || {
+                        if let Some(l) = limiter {
+                            l.input_ended();
+                        }
+                    });
+                })?
         };
         let mut workers = Vec::with_capacity(self.workers.get());
         for k in 1..=self.workers.get() {
@@ -290,139 +384,7 @@ pub trait Results: Iterator {
     /// Gives up on the run without waiting for jobs still running: returns
     /// the results already finished and every job that never started (as
     /// [`Outcome::Skipped`]); running jobs are left to their threads, which
-    /// are detached, not joined. Nothing new starts. The input is read on
-    /// unless the run was [stopped](StopHandle::stop) before: its jobs come
-    /// back as skipped too, until none has come for `settle`.
+    /// are detached, not joined. Waits at most `settle` for each result of a
+    /// worker that was about to hand one over.
     fn abandon(self: Box<Self>, settle: Duration) -> Vec<Self::Item>;
-}
-
-/// Results of a pool run in completion order. Dropping it stops the run and
-/// joins every worker.
-pub struct Completed<J, R> {
-    results: Receiver<Finished<J, R>>,
-    /// The job queue, so jobs never started can be handed back on abandon.
-    jobs: Receiver<Msg<J>>,
-    limiter: Option<Arc<KeyLimiter<J>>>,
-    workers: Vec<JoinHandle<()>>,
-    feeder: Option<JoinHandle<()>>,
-    state: Arc<Shared>,
-    /// Abandoned: its threads are left to run, never joined.
-    detached: bool,
-}
-
-impl<J, R> Results for Completed<J, R> {
-    fn stop_handle(&self) -> StopHandle {
-        StopHandle(Arc::clone(&self.state))
-    }
-
-    fn ready(&self) -> bool {
-        !self.results.is_empty()
-    }
-
-    fn next_within(&mut self, timeout: Duration) -> Next<Self::Item> {
-        match self.results.recv_timeout(timeout) {
-            Ok(done) => Next::Ready(done),
-            Err(RecvTimeoutError::Timeout) => Next::Waiting,
-            Err(RecvTimeoutError::Disconnected) => Next::End,
-        }
-    }
-
-    fn abandon(self: Box<Self>, settle: Duration) -> Vec<Self::Item> {
-        self.abandon_with(settle, None)
-    }
-}
-
-impl<J, R> Completed<J, R> {
-    /// [`Results::abandon`], also taking the ordered window's `credits` so
-    /// the feeder is never held back by them.
-    pub(super) fn abandon_with(
-        mut self,
-        settle: Duration,
-        credits: Option<&Receiver<()>>,
-    ) -> Vec<Finished<J, R>> {
-        self.state.skip.store(true, Ordering::SeqCst);
-        let skipped = |(index, job)| Finished {
-            index,
-            job,
-            outcome: Outcome::Skipped,
-        };
-        let mut out = Vec::new();
-        let mut jobs_open = true;
-        loop {
-            let before = out.len();
-            if let Some(credits) = credits {
-                credits.try_iter().for_each(drop);
-            }
-            out.extend(self.results.try_iter());
-            // Pills (None) taken here are not needed: nothing is joined.
-            out.extend(self.jobs.try_iter().flatten().map(skipped));
-            if let Some(limiter) = &self.limiter {
-                out.extend(limiter.take_parked().into_iter().map(skipped));
-            }
-            if out.len() == before {
-                // A free worker may hold a job it is about to skip, the
-                // feeder one it is about to queue.
-                let jobs = if jobs_open {
-                    self.jobs.clone()
-                } else {
-                    crossbeam_channel::never()
-                };
-                crossbeam_channel::select! {
-                    recv(self.results) -> done => match done {
-                        Ok(done) => out.push(done),
-                        Err(_) => break,
-                    },
-                    recv(jobs) -> job => match job {
-                        Ok(Some(job)) => out.push(skipped(job)),
-                        Ok(None) => {}
-                        Err(_) => jobs_open = false,
-                    },
-                    default(settle) => break,
-                }
-            }
-        }
-        // Detach every thread: some are blocked in jobs that may never end.
-        self.detached = true;
-        out
-    }
-}
-
-impl<J, R> Iterator for Completed<J, R> {
-    type Item = Finished<J, R>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        // Only workers send results: this ends when the last one has left.
-        self.results.recv().ok()
-    }
-}
-
-impl<J, R> Drop for Completed<J, R> {
-    fn drop(&mut self) {
-        if self.detached {
-            return;
-        }
-        self.state.stop();
-        // Nobody will read the rest: with the receiver gone, a worker blocked
-        // on a full results channel fails its send and leaves. Our end of
-        // the job queue goes too, so once the workers have left, the pills
-        // still being sent into a full queue fail instead of waiting for ever.
-        self.results = crossbeam_channel::never();
-        self.jobs = crossbeam_channel::never();
-        for worker in self.workers.drain(..) {
-            // A worker never panics (jobs are caught); nothing to report.
-            let _ = worker.join();
-        }
-        // With every worker gone its sends fail, so it has ended or will.
-        let pill_sender = lock(&self.state.pill_sender).take();
-        if let Some(handle) = pill_sender {
-            let _ = handle.join();
-        }
-        if let Some(feeder) = self.feeder.take() {
-            // After a stop the feeder may be blocked on a read of its input
-            // that never returns (a pipe kept open); only join it if it ended.
-            if feeder.is_finished() || !self.state.feed_stopped.load(Ordering::SeqCst) {
-                let _ = feeder.join();
-            }
-        }
-    }
 }

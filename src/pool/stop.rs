@@ -7,10 +7,18 @@ use std::thread::{self, JoinHandle};
 
 use crate::lock::lock;
 
-/// A job, or `None`: the pill that tells one worker to leave after a stop
-/// (the feeder may be blocked reading its input, so the queue cannot be
-/// relied on to disconnect).
-pub(super) type Msg<J> = Option<(u64, J)>;
+/// What travels on the job queue.
+pub(super) enum Msg<J> {
+    /// A job and its input position.
+    Job(u64, J),
+    /// The pill that tells one worker to leave after a stop (the feeder may
+    /// be blocked reading its input, so the queue cannot be relied on to
+    /// disconnect).
+    Pill,
+    /// Wakes an idle worker so it waits for the earliest parked job's time
+    /// (see `keyed`).
+    Wake,
+}
 
 /// Sends one pill per worker into the job queue. Holds a job sender, so it
 /// is dropped as soon as it is not needed (by the feeder when the input
@@ -30,6 +38,8 @@ pub(super) struct Shared {
     pub(super) skip: AtomicBool,
     /// The feeder pulls no more jobs.
     pub(super) feed_stopped: AtomicBool,
+    /// Wakes threads that wait for parked jobs, so they see the stop.
+    pub(super) on_stop: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
 }
 
 impl Shared {
@@ -47,6 +57,9 @@ impl Shared {
             {
                 *lock(&self.pill_sender) = Some(handle);
             }
+        }
+        if let Some(wake) = lock(&self.on_stop).as_ref() {
+            wake();
         }
     }
 
@@ -72,5 +85,8 @@ impl StopHandle {
     /// counted.
     pub fn skip_rest(&self) {
         self.0.skip.store(true, Ordering::SeqCst);
+        if let Some(wake) = lock(&self.0.on_stop).as_ref() {
+            wake();
+        }
     }
 }

@@ -3,7 +3,7 @@
 
 use super::*;
 use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::Duration;
 
@@ -339,6 +339,7 @@ fn abandon_hands_back_every_job_but_the_running_ones() {
     // Job 0 blocks its worker until the test ends; abandon must not wait
     // for it, and must hand back every other job exactly once.
     let (release, blocked) = crossbeam_channel::bounded::<()>(0);
+    let (running_tx, running) = crossbeam_channel::bounded::<()>(1);
     let pulled = Arc::new(AtomicUsize::new(0));
     let p = Arc::clone(&pulled);
     let jobs = (0..20u64).inspect(move |_| {
@@ -350,6 +351,7 @@ fn abandon_hands_back_every_job_but_the_running_ones() {
             .per_key(n(1), |&i: &u64| (i % 2 == 1).then(|| "odd".to_owned()))
             .as_completed(jobs, move |&i| {
                 if i == 0 {
+                    let _ = running_tx.send(());
                     let _ = blocked.recv();
                 }
                 i
@@ -357,6 +359,9 @@ fn abandon_hands_back_every_job_but_the_running_ones() {
             .unwrap(),
     );
     let mut results = results;
+    // Job 0 must be running, not just taken by its worker: one taken and
+    // not yet started is skipped, and so handed back.
+    running.recv().unwrap();
     // Wait until some job besides 0 has finished, so the run is under way.
     loop {
         match results.next_within(Duration::from_secs(60)) {

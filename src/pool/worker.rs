@@ -5,20 +5,23 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use super::keyed::KeyLimiter;
+use super::gate::Step;
+use super::keyed::{Admit, Item, KeyLimiter, Ticket};
 use super::stop::{Msg, Shared};
 use super::{Finished, Outcome};
 use crate::lock::lock;
 
 /// Pulls jobs into the queue until the input ends or the run is stopped;
-/// with `credits` (the ordered window), one credit per job.
+/// with `credits` (the ordered window), one credit per job. `on_end` runs
+/// when it is done.
 pub(super) fn feed<J>(
     jobs: impl Iterator<Item = J>,
     job_tx: &Sender<Msg<J>>,
     state: &Shared,
     credits: Option<&Sender<()>>,
+    on_end: impl FnOnce(),
 ) {
     let mut jobs = (0u64..).zip(jobs);
     while !state.feed_stopped.load(Ordering::SeqCst) {
@@ -27,7 +30,8 @@ pub(super) fn feed<J>(
         };
         // A job read while the run was being stopped is still sent: the
         // workers skip it, so it is accounted for.
-        if credits.is_some_and(|c| c.send(()).is_err()) || job_tx.send(Some((index, job))).is_err()
+        if credits.is_some_and(|c| c.send(()).is_err())
+            || job_tx.send(Msg::Job(index, job)).is_err()
         {
             break;
         }
@@ -35,6 +39,7 @@ pub(super) fn feed<J>(
     // The input is done: without this last other sender the queue can
     // disconnect, which ends the workers.
     drop(lock(&state.pills).take());
+    on_end();
 }
 
 /// One worker thread's handles.
@@ -42,7 +47,7 @@ pub(super) struct Worker<J, R, F> {
     pub(super) jobs: Receiver<Msg<J>>,
     pub(super) results: Sender<Finished<J, R>>,
     pub(super) state: Arc<Shared>,
-    pub(super) limiter: Option<Arc<KeyLimiter<J>>>,
+    pub(super) limiter: Option<Arc<KeyLimiter<J, R>>>,
     pub(super) job_fn: Arc<F>,
 }
 
@@ -51,20 +56,11 @@ pub(super) struct Worker<J, R, F> {
 // The channel operations are kept out of line (`next`, `hand_over`) so that
 // their frames, which hold copies of the message, sit beside the job's
 // frames rather than under them.
-impl<J, R, F: Fn(&J) -> R> Worker<J, R, F> {
-    pub(super) fn run(self) {
-        // Ends on disconnection (input done) or on a pill (stopped).
-        while let Some((index, job)) = self.next() {
-            if !self.take(index, job) {
-                return;
-            }
-        }
-    }
-
-    /// The next job, or None at the end of the input or at a pill.
+impl<J, R, F: Fn(&mut J) -> Step<R>> Worker<J, R, F> {
+    /// The next message of the queue (`Err`: the queue is done).
     #[inline(never)]
-    fn next(&self) -> Option<(u64, J)> {
-        self.jobs.recv().ok().flatten()
+    fn next(&self) -> Result<Msg<J>, crossbeam_channel::RecvError> {
+        self.jobs.recv()
     }
 
     /// Sends a finished job to the results; false when nobody listens.
@@ -73,43 +69,137 @@ impl<J, R, F: Fn(&J) -> R> Worker<J, R, F> {
         self.results.send(done).is_ok()
     }
 
-    /// Runs (or parks, or skips) one job; false when nobody listens any more.
-    fn take(&self, index: u64, job: J) -> bool {
-        match &self.limiter {
-            None => self.execute(index, job),
-            Some(limiter) => self.take_limited(limiter, index, job),
+    pub(super) fn run(self) {
+        let Some(limiter) = self.limiter.clone() else {
+            // No keys: nothing is ever parked. Ends on disconnection (input
+            // done) or on a pill (stopped).
+            loop {
+                match self.next() {
+                    Ok(Msg::Job(index, job)) => {
+                        if !self.execute_plain(index, job) {
+                            return;
+                        }
+                    }
+                    Ok(Msg::Wake) => {}
+                    Ok(Msg::Pill) | Err(_) => return,
+                }
+            }
+        };
+        self.run_keyed(&limiter);
+    }
+
+    fn run_keyed(&self, limiter: &KeyLimiter<J, R>) {
+        loop {
+            // Parked jobs whose time has come go first.
+            if let Some(ticket) = limiter.take_due(self.state.skipping()) {
+                if !self.run_ticket(limiter, ticket) {
+                    return;
+                }
+                continue;
+            }
+            let msg = match limiter.next_due(self.state.skipping()) {
+                Some(at) => self.jobs.recv_deadline(at),
+                None => self.jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match msg {
+                Ok(Msg::Job(index, job)) => {
+                    // Hand the wait for the earliest timer to an idle worker.
+                    if limiter.timed() && self.jobs.is_empty() {
+                        limiter.wake_idle();
+                    }
+                    if !self.admit(limiter, index, job) {
+                        return;
+                    }
+                }
+                Ok(Msg::Wake) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(Msg::Pill) | Err(RecvTimeoutError::Disconnected) => {
+                    // No more jobs from the queue: only parked ones remain.
+                    while limiter.wait_due(&self.state) {
+                        if let Some(ticket) = limiter.take_due(self.state.skipping())
+                            && !self.run_ticket(limiter, ticket)
+                        {
+                            return;
+                        }
+                    }
+                    return;
+                }
+            }
         }
     }
 
-    /// [`Worker::take`] with a per-key limit: out of line, so that without
-    /// one its frame is not on the stack under every job.
-    #[inline(never)]
-    fn take_limited(&self, limiter: &KeyLimiter<J>, index: u64, job: J) -> bool {
-        let Some(key) = limiter.key(&job) else {
-            return self.execute(index, job);
-        };
-        let Some((mut index, mut job)) = limiter.acquire_or_park(&key, index, job) else {
-            return true;
-        };
-        // We hold a slot for `key`: run this job, then whatever was parked on it.
+    /// Runs or parks a job taken from the queue; false when nobody listens
+    /// any more.
+    fn admit(&self, limiter: &KeyLimiter<J, R>, index: u64, job: J) -> bool {
+        let mut key = limiter.key(&job);
+        let (mut index, mut job) = (index, job);
         loop {
-            if !self.execute(index, job) {
+            match limiter.admit(key, index, job, self.state.skipping()) {
+                Admit::Run(ticket) => return self.run_ticket(limiter, ticket),
+                Admit::Parked => return true,
+                Admit::Full(k, i, j) => {
+                    (key, index, job) = (k, i, j);
+                    match limiter.take_due(self.state.skipping()) {
+                        Some(ticket) => {
+                            if !self.run_ticket(limiter, ticket) {
+                                return false;
+                            }
+                        }
+                        None => limiter.wait_room(&self.state),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a job that holds a slot of its key, then whatever the slot is
+    /// handed next; false when nobody listens any more.
+    fn run_ticket(&self, limiter: &KeyLimiter<J, R>, mut ticket: Ticket<J, R>) -> bool {
+        loop {
+            let Ticket { key, item } = ticket;
+            let (index, mut job, so_far) = match item {
+                Item::Fresh(index, job) => (index, job, None),
+                Item::Resumed(index, job, so_far) => (index, job, Some(so_far)),
+            };
+            let outcome = if self.state.skipping() {
+                // Start nothing new: a job run before ends with what it has.
+                so_far.map_or(Outcome::Skipped, Outcome::Done)
+            } else {
+                drop(so_far);
+                match catch_unwind(AssertUnwindSafe(|| (self.job_fn)(&mut job))) {
+                    Ok(Step::Done(value)) => Outcome::Done(value),
+                    Ok(Step::Again { so_far, .. }) if self.state.skipping() => {
+                        Outcome::Done(so_far)
+                    }
+                    Ok(Step::Again { at, so_far }) => {
+                        limiter.repark(key, at, index, job, so_far);
+                        return true;
+                    }
+                    Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
+                }
+            };
+            let sent = self.hand_over(Finished {
+                index,
+                job,
+                outcome,
+            });
+            if !sent {
                 limiter.release(&key);
                 return false;
             }
-            match limiter.next_or_release(&key) {
-                Some(parked) => (index, job) = parked,
+            match limiter.finish(&key, self.state.skipping()) {
+                Some(next) => ticket = next,
                 None => return true,
             }
         }
     }
 
-    fn execute(&self, index: u64, job: J) -> bool {
+    /// Runs (or skips) a job of a pool without keys.
+    fn execute_plain(&self, index: u64, mut job: J) -> bool {
         let outcome = if self.state.skipping() {
             Outcome::Skipped
         } else {
-            match catch_unwind(AssertUnwindSafe(|| (self.job_fn)(&job))) {
-                Ok(value) => Outcome::Done(value),
+            match catch_unwind(AssertUnwindSafe(|| (self.job_fn)(&mut job))) {
+                Ok(Step::Done(value) | Step::Again { so_far: value, .. }) => Outcome::Done(value),
                 Err(payload) => Outcome::Panicked(panic_message(payload.as_ref())),
             }
         };

@@ -10,6 +10,7 @@ mod conn;
 mod faults;
 mod input;
 mod polish;
+mod polite;
 mod redirects;
 mod scripting;
 mod server;

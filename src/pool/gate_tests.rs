@@ -1,0 +1,242 @@
+//! Tests of keys closed from inside the jobs ([`Gate`]) and of jobs done in
+//! steps ([`Step::Again`]): parked, not blocking, started when due, and
+//! accounted for when the run stops. The times asserted are lower bounds
+//! the pool guarantees (nothing starts before its time), never upper ones.
+
+use super::*;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+fn n(v: usize) -> NonZeroUsize {
+    NonZeroUsize::new(v).unwrap()
+}
+
+/// A job: its key and, for `Again` tests, how many times it ran.
+#[derive(Debug, Clone)]
+struct Job {
+    key: &'static str,
+    id: u64,
+    runs: u32,
+}
+
+fn jobs(keys: &[&'static str]) -> Vec<Job> {
+    (0..)
+        .zip(keys)
+        .map(|(id, &key)| Job { key, id, runs: 0 })
+        .collect()
+}
+
+#[test]
+fn a_paused_key_parks_its_jobs_while_other_keys_go_on() {
+    // a, b, a, b, ...: the first `a` pauses `a` for a second. Two workers
+    // would be stuck on `a` within three jobs if paused jobs held them.
+    let keys: Vec<&str> = (0..40)
+        .map(|i| if i % 2 == 0 { "a" } else { "b" })
+        .collect();
+    // One at a time per key, so no other `a` starts before job 0 pauses it.
+    let pool = Pool::new(n(2)).per_key(n(1), |j: &Job| Some(j.key.to_owned()));
+    let gate = pool.gate();
+    let until: Arc<Mutex<Option<Instant>>> = Arc::default();
+    type Starts = Vec<(u64, &'static str, Instant)>;
+    let started: Arc<Mutex<Starts>> = Arc::default();
+    let (u, s) = (Arc::clone(&until), Arc::clone(&started));
+    let done: Vec<_> = pool
+        .as_completed(jobs(&keys), move |j: &Job| {
+            s.lock().unwrap().push((j.id, j.key, Instant::now()));
+            if j.id == 0 {
+                let t = Instant::now() + Duration::from_secs(1);
+                *u.lock().unwrap() = Some(t);
+                gate.pause("a", t);
+            }
+            j.id
+        })
+        .unwrap()
+        .map(|f| f.outcome)
+        .collect();
+    assert_eq!(done.len(), 40);
+    let until = until.lock().unwrap().unwrap();
+    let started = started.lock().unwrap();
+    // Order of starts (job 0 aside): every b, then the a's held back.
+    let order: Vec<&str> = started
+        .iter()
+        .filter(|(id, _, _)| *id != 0)
+        .map(|&(_, k, _)| k)
+        .collect();
+    assert!(
+        order[..20].iter().all(|&k| k == "b") && order[20..].iter().all(|&k| k == "a"),
+        "{order:?}"
+    );
+    for &(id, key, at) in started.iter().filter(|(id, _, _)| *id != 0) {
+        if key == "a" {
+            assert!(at >= until, "job {id} of the paused key started early");
+        }
+    }
+}
+
+#[test]
+fn again_parks_the_job_without_holding_its_worker() {
+    // One worker: job 0 asks to run again later; the other nine run
+    // meanwhile, and the run does not end until job 0 is done.
+    let again_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let a = Arc::clone(&again_at);
+    let results: Vec<_> = Pool::new(n(1))
+        .as_completed_steps(jobs(&["k"; 10]), move |j: &mut Job| {
+            j.runs += 1;
+            if j.id == 0 && j.runs == 1 {
+                let at = Instant::now() + Duration::from_millis(300);
+                *a.lock().unwrap() = Some(at);
+                return Step::Again {
+                    at,
+                    so_far: (j.id, j.runs, Instant::now()),
+                };
+            }
+            Step::Done((j.id, j.runs, Instant::now()))
+        })
+        .unwrap()
+        .collect();
+    let order: Vec<u64> = results.iter().map(|f| f.index).collect();
+    assert_eq!(order, [1, 2, 3, 4, 5, 6, 7, 8, 9, 0]);
+    let last = results.last().unwrap();
+    let Outcome::Done((0, runs, at)) = last.outcome else {
+        panic!("{:?}", last.outcome);
+    };
+    assert_eq!(runs, 2);
+    assert_eq!(last.job.runs, 2, "the job kept its state");
+    assert!(
+        at >= again_at.lock().unwrap().unwrap(),
+        "ran again too early"
+    );
+}
+
+#[test]
+fn an_interval_spaces_the_starts_of_its_key_only() {
+    let keys: Vec<&str> = (0..12)
+        .map(|i| if i < 4 { "paced" } else { "free" })
+        .collect();
+    let pool = Pool::new(n(4)).keyed(|j: &Job| Some(j.key.to_owned()));
+    let gate = pool.gate();
+    let starts: Arc<Mutex<Vec<(&'static str, Instant)>>> = Arc::default();
+    let s = Arc::clone(&starts);
+    // Set before the first job of the key is queued (on the feeder).
+    let interval = Duration::from_millis(100);
+    let input = jobs(&keys).into_iter().inspect(move |j| {
+        if j.id == 0 {
+            gate.set_interval("paced", Some(interval));
+        }
+    });
+    let n_done = pool
+        .as_completed(input, move |j: &Job| {
+            s.lock().unwrap().push((j.key, Instant::now()));
+        })
+        .unwrap()
+        .count();
+    assert_eq!(n_done, 12);
+    let starts = starts.lock().unwrap();
+    let paced: Vec<Instant> = starts
+        .iter()
+        .filter(|(k, _)| *k == "paced")
+        .map(|&(_, t)| t)
+        .collect();
+    assert_eq!(paced.len(), 4);
+    // The pool spaces the hand-outs; the job notes its start a little later.
+    for w in paced.windows(2) {
+        let apart = w[1] - w[0];
+        assert!(
+            apart >= interval - interval / 10,
+            "paced starts {apart:?} apart"
+        );
+    }
+    // The free key was never held behind the paced one.
+    let last_free = starts.iter().rposition(|(k, _)| *k == "free").unwrap();
+    let third_paced = starts
+        .iter()
+        .enumerate()
+        .filter(|(_, (k, _))| *k == "paced")
+        .nth(2)
+        .unwrap()
+        .0;
+    assert!(
+        last_free < third_paced,
+        "free jobs waited for the paced key: {starts:?}"
+    );
+}
+
+#[test]
+fn a_stop_ends_parked_jobs_with_their_results_so_far() {
+    let pool = Pool::new(n(2)).per_key(n(1), |j: &Job| Some(j.key.to_owned()));
+    let stop = pool.stop_handle();
+    let gate = pool.gate();
+    // Job 0 comes back in a minute; the rest of key "x" is paused as long.
+    let mut results = pool
+        .as_completed_steps(jobs(&["x", "x", "y", "x", "y"]), move |j: &mut Job| {
+            if j.id == 0 {
+                let at = Instant::now() + Duration::from_secs(60);
+                gate.pause("x", at);
+                return Step::Again {
+                    at,
+                    so_far: "so far",
+                };
+            }
+            Step::Done("done")
+        })
+        .unwrap();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        match results.next_within(Duration::from_secs(60)) {
+            Next::Ready(f) => got.push((f.job.id, f.outcome)),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Both y jobs ran; 0 and the other x jobs wait for a minute.
+    assert!(
+        got.iter()
+            .all(|(id, o)| [2, 4].contains(id) && *o == Outcome::Done("done"))
+    );
+    stop.stop();
+    let started = Instant::now();
+    let mut rest: Vec<_> = results.map(|f| (f.job.id, f.outcome)).collect();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the stop waited for the pause"
+    );
+    rest.sort_by_key(|(id, _)| *id);
+    assert_eq!(
+        rest,
+        [
+            (0, Outcome::Done("so far")),
+            (1, Outcome::Skipped),
+            (3, Outcome::Skipped)
+        ]
+    );
+}
+
+#[test]
+fn abandon_hands_back_parked_jobs_once() {
+    let pool = Pool::new(n(1)).keyed(|j: &Job| Some(j.key.to_owned()));
+    let gate = pool.gate();
+    let mut results: Box<dyn Results<Item = Finished<Job, &str>>> = Box::new(
+        pool.as_completed_steps(jobs(&["x", "x", "y"]), move |j: &mut Job| {
+            if j.id == 0 {
+                let at = Instant::now() + Duration::from_secs(60);
+                gate.pause("x", at);
+                return Step::Again {
+                    at,
+                    so_far: "so far",
+                };
+            }
+            Step::Done("done")
+        })
+        .unwrap(),
+    );
+    match results.next_within(Duration::from_secs(60)) {
+        Next::Ready(f) => assert_eq!((f.job.id, f.outcome), (2, Outcome::Done("done"))),
+        other => panic!("{other:?}"),
+    }
+    let mut rest: Vec<_> = results
+        .abandon(Duration::from_millis(100))
+        .into_iter()
+        .map(|f| (f.job.id, f.outcome))
+        .collect();
+    rest.sort_by_key(|(id, _)| *id);
+    assert_eq!(rest, [(0, Outcome::Done("so far")), (1, Outcome::Skipped)]);
+}

@@ -1,0 +1,220 @@
+//! Politeness: a host that pushes back (429, or 503 with `Retry-After`) is
+//! paused while other hosts go on, its retries do not count against
+//! `--retries` but end within `--max-retry-wait`, the summary names it, and
+//! a stop does not wait for a pause. `--update` is in [`update`].
+//!
+//! Each test runs its own [`site::Site`]s on 127.0.0.1. Order is read from
+//! the servers' own records (one arrival counter shared by all sites), never
+//! from clocks; the rate controller itself is unit-tested with an injected
+//! clock (`src/polite/rate.rs`).
+
+mod site;
+mod update;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::{Running, command, run};
+use site::{Reply, Site};
+
+/// A site answering its first request with `status` and `Retry-After:
+/// after`, and every later one with 200.
+fn pushes_back_once(status: u16, after: &'static str) -> Site {
+    let n = Arc::new(AtomicUsize::new(0));
+    Site::start(move |_| {
+        if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::status(status).header("Retry-After", after)
+        } else {
+            Reply::ok("ok\n")
+        }
+    })
+}
+
+fn by_url(results: &[Value], url: &str) -> Value {
+    results
+        .iter()
+        .find(|r| r["url"] == url)
+        .unwrap_or_else(|| panic!("no result for {url}"))
+        .clone()
+}
+
+#[test]
+fn a_paused_host_waits_while_another_goes_on_with_one_worker() {
+    // One worker: if the paused host's entries held it, the other host
+    // would wait for the pause too.
+    let slow = pushes_back_once(429, "3");
+    let fast = Site::start(|_| Reply::ok("fast\n"));
+    let mut urls: Vec<String> = ["/a", "/b", "/c"].iter().map(|p| slow.url(p)).collect();
+    urls.extend((0..20).map(|i| fast.url(&format!("/{i}"))));
+    let mut args = vec!["--json", "-j", "1", "--retries", "0"];
+    args.extend(urls.iter().map(String::as_str));
+    let r = run(&args);
+    r.assert_code(0);
+    let results = r.results();
+    assert_eq!(results.len(), 23);
+    assert!(
+        results.iter().all(|r| r["ok"] == true),
+        "{}",
+        r.stdout_text()
+    );
+
+    let slow_seen = slow.seen();
+    let fast_seen = fast.seen();
+    assert_eq!(slow_seen.len(), 4, "one 429, then /a again, /b, /c");
+    assert_eq!(slow_seen[0].target, "/a");
+    assert_eq!(fast_seen.len(), 20);
+    // By the servers' own record: every request to the fast host arrived
+    // after the slow host's 429 and before its next request.
+    let (paused, resumed) = (slow_seen[0].order, slow_seen[1].order);
+    for s in &fast_seen {
+        assert!(
+            paused < s.order && s.order < resumed,
+            "fast host request {} arrived outside the pause ({paused}..{resumed})",
+            s.target
+        );
+    }
+    // The retry of the 429 was free: --retries 0, two attempts.
+    let a = by_url(&results, &slow.url("/a"));
+    assert_eq!(
+        (a["status"].as_u64(), a["attempts"].as_u64()),
+        (Some(200), Some(2)),
+        "{a}"
+    );
+}
+
+#[test]
+fn a_503_with_retry_after_pauses_and_is_retried_free_too() {
+    let slow = pushes_back_once(503, "1");
+    let r = run(&["--json", "--retries", "0", &slow.url("/x")]);
+    r.assert_code(0);
+    let x = r.single();
+    assert_eq!(
+        (x["status"].as_u64(), x["attempts"].as_u64()),
+        (Some(200), Some(2)),
+        "{x}"
+    );
+    assert_eq!(slow.seen().len(), 2);
+}
+
+#[test]
+fn a_host_that_never_recovers_ends_within_max_retry_wait() {
+    let site = Site::start(|_| Reply::status(429).header("Retry-After", "1"));
+    let urls = [site.url("/p"), site.url("/q")];
+    let r = run(&[
+        "--json",
+        "--retries",
+        "0",
+        "--max-retry-wait",
+        "2",
+        &urls[0],
+        &urls[1],
+    ]);
+    r.assert_code(1);
+    for (url, path) in urls.iter().zip(["/p", "/q"]) {
+        let res = by_url(&r.results(), url);
+        assert_eq!(res["status"], 429, "{res}");
+        assert_eq!(res["ok"], false, "{res}");
+        assert!(res["error"].is_null(), "{res}");
+        let attempts = res["attempts"].as_u64().unwrap();
+        // Free retries past --retries 0, but a bounded number of them.
+        assert!((2..=4).contains(&attempts), "{res}");
+        assert_eq!(site.seen_for(path).len() as u64, attempts);
+    }
+}
+
+#[test]
+fn a_longer_retry_after_than_allowed_ends_the_entry_at_once() {
+    let site = Site::start(|_| Reply::status(429).header("Retry-After", "3600"));
+    let r = run(&["--json", "--max-retry-wait", "1", &site.url("/z")]);
+    r.assert_code(1);
+    let z = r.single();
+    assert_eq!(
+        (z["status"].as_u64(), z["attempts"].as_u64()),
+        (Some(429), Some(1)),
+        "{z}"
+    );
+}
+
+#[test]
+fn the_summary_names_the_host_that_pushed_back() {
+    let slow = pushes_back_once(429, "1");
+    let fast = Site::start(|_| Reply::ok("fast\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let r = run(&[
+        "--summary-json",
+        summary.to_str().unwrap(),
+        &slow.url("/1"),
+        &slow.url("/2"),
+        &fast.url("/1"),
+    ]);
+    r.assert_code(0);
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    let named = json["pushed_back"].as_array().unwrap();
+    assert_eq!(named.len(), 1, "{json}");
+    assert_eq!(named[0]["host"], slow.host());
+    assert_eq!(named[0]["pushbacks"], 1);
+    assert!(
+        named[0]["rate_per_s"].as_f64().is_some_and(|r| r > 0.0),
+        "{json}"
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "pushed back: {} (1 x 429/503), held at",
+            slow.host()
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains(&fast.host()), "{}", r.stderr);
+}
+
+#[test]
+fn a_signal_during_a_pause_ends_the_run_without_waiting_for_it() {
+    // The pause (100 s) is longer than the harness lets a run last: only a
+    // run that does not wait for it can pass.
+    let slow = Site::start(|_| Reply::status(429).header("Retry-After", "100"));
+    let dir = tempfile::tempdir().unwrap();
+    let failed = dir.path().join("failed.txt");
+    let urls: Vec<String> = ["/a", "/b", "/c"].iter().map(|p| slow.url(p)).collect();
+    let mut args = vec![
+        "--json",
+        "-j",
+        "1",
+        "--max-retry-wait",
+        "100",
+        "--write-failed",
+        failed.to_str().unwrap(),
+    ];
+    args.extend(urls.iter().map(String::as_str));
+    let running = Running::spawn(command(&args), None);
+    let deadline = std::time::Instant::now() + crate::RUN_BOUND;
+    while slow.seen().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never got going"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running.signal("INT");
+    let r = running.finish();
+    r.assert_code(130);
+    // /a got its 429 and was waiting to retry: that is its result. /b and
+    // /c waited for the host and never started: no line, but listed.
+    let results = r.results();
+    assert_eq!(results.len(), 1, "{}", r.stdout_text());
+    assert_eq!(results[0]["url"], urls[0]);
+    assert_eq!(results[0]["status"], 429);
+    let mut listed: Vec<String> = std::fs::read_to_string(&failed)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, urls, "--write-failed");
+    assert!(r.stderr.contains("2 not started"), "{}", r.stderr);
+    assert_eq!(slow.seen().len(), 1);
+}
