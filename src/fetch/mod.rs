@@ -195,6 +195,23 @@ impl Fetcher {
                 return (attempt, answer);
             }
         };
+        self.on_response(url, repeat, budget, conditional, response, final_url)
+    }
+
+    /// The rest of an attempt once a response has come: `--update`'s 304,
+    /// a retry, or the body. Out of line: its locals would otherwise sit in
+    /// the frame under the whole send path (ureq's frames are deep), and a
+    /// thousand workers each keep every stack page they ever touched.
+    #[inline(never)]
+    fn on_response(
+        &self,
+        url: &str,
+        repeat: u32,
+        budget: &Budget,
+        conditional: Option<conditional::Conditional<'_>>,
+        response: Response<ureq::Body>,
+        final_url: Option<String>,
+    ) -> (Attempt, Option<Answer>) {
         let status = response.status();
         let answer = Some(step::answer(status.as_u16(), response.headers()));
         if let Some(unchanged) = conditional
