@@ -29,6 +29,29 @@ fn summary(path: &Path) -> Value {
     serde_json::from_str(&text).expect("summary is JSON")
 }
 
+/// The binary with `args` under an open-files limit of `n`, in the
+/// harness's environment. `ulimit -n` in sh sets the soft and the hard
+/// limit: there is nothing to raise.
+fn under_open_files_limit(n: u32, args: &[&str]) -> Command {
+    let base = command(["x"]);
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!(r#"ulimit -n {n} && exec "$@""#))
+        .arg("sh")
+        .arg(base.get_program())
+        .args(args);
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
 #[test]
 fn requests_that_finish_after_the_first_signal_are_normal_results() {
     let server = TestServer::start();
@@ -165,14 +188,9 @@ fn a_tight_open_files_limit_caps_requests_in_flight_and_fails_none() {
     let urls: Vec<String> = (0..n).map(|i| server.url(&format!("/ok?i={i}"))).collect();
     std::fs::write(&list, lines(&urls)).unwrap();
     let out = dir.path().join("out");
-    // `ulimit -n` in sh sets the soft and the hard limit: nothing to raise.
-    let base = command(["x"]);
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(r#"ulimit -n 256 && exec "$@""#)
-        .arg("sh")
-        .arg(base.get_program())
-        .args([
+    let cmd = under_open_files_limit(
+        256,
+        &[
             "--json",
             "-j",
             "1000",
@@ -180,16 +198,8 @@ fn a_tight_open_files_limit_caps_requests_in_flight_and_fails_none() {
             out.to_str().unwrap(),
             "-i",
             list.to_str().unwrap(),
-        ]);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+        ],
+    );
     let run = Running::spawn(cmd, None).finish();
     run.assert_code(0);
     assert!(
@@ -317,25 +327,22 @@ fn sigterm_under_a_tight_limit_accounts_for_every_entry_exactly_once() {
         })
         .collect();
     std::fs::write(&list, lines(&urls)).unwrap();
-    let base = command(["x"]);
-    let mut cmd = Command::new("sh");
-    cmd.arg("-c")
-        .arg(r#"ulimit -n 256 && exec "$@""#)
-        .arg("sh")
-        .arg(base.get_program())
-        .args(["--json", "-j", "1000", "--retries", "0"])
-        .args(["-o", out.to_str().unwrap()])
-        .args(["--write-failed", failed.to_str().unwrap()])
-        .args(["-i", list.to_str().unwrap()]);
-    for (k, v) in base.get_envs() {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    let cmd = under_open_files_limit(
+        256,
+        &[
+            "--json",
+            "-j",
+            "1000",
+            "--retries",
+            "0",
+            "-o",
+            out.to_str().unwrap(),
+            "--write-failed",
+            failed.to_str().unwrap(),
+            "-i",
+            list.to_str().unwrap(),
+        ],
+    );
     let running = Running::spawn(cmd, None);
     assert!(
         server.wait_for_requests(1000, WAIT),
