@@ -228,7 +228,7 @@ fn control_name(c: char) -> String {
 }
 
 /// Checks that `value` can be sent as a header value, as the `http` crate
-/// (and so ureq, which panics otherwise) checks it: no control character
+/// (and so the HTTP client, which panics otherwise) checks it: no control character
 /// but tab; CR and LF above all would split the request. Names the flag,
 /// and the character but never the value, which may be a secret.
 fn header_value(flag: &str, value: &str) -> Result<()> {

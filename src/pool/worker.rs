@@ -51,7 +51,7 @@ pub(super) struct Worker<J, R, F> {
     pub(super) job_fn: Arc<F>,
 }
 
-// Stack depth: the job runs deepest (a fetch goes through ureq's large
+// Stack depth: the job runs deepest (a fetch goes through the HTTP client's large
 // frames), and a thousand workers each keep the pages they ever touched.
 // The channel operations are kept out of line (`next`, `hand_over`) so that
 // their frames, which hold copies of the message, sit beside the job's
