@@ -182,12 +182,18 @@ impl Socket {
     }
 }
 
-impl Read for Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl Socket {
+    /// Runs one read or write, arming the deadline first and again after a
+    /// wake-up that came before it (the armed timeout is an upper bound).
+    fn io(
+        &mut self,
+        direction: Direction,
+        mut op: impl FnMut(&TcpStream) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         let mut woke_early = false;
         loop {
-            self.arm(Direction::Read, woke_early)?;
-            match (&*self.stream).read(buf) {
+            self.arm(direction, woke_early)?;
+            match op(&self.stream) {
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -203,24 +209,15 @@ impl Read for Socket {
     }
 }
 
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.io(Direction::Read, |mut stream| stream.read(buf))
+    }
+}
+
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut woke_early = false;
-        loop {
-            self.arm(Direction::Write, woke_early)?;
-            match (&*self.stream).write(buf) {
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    woke_early = true;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                result => return result,
-            }
-        }
+        self.io(Direction::Write, |mut stream| stream.write(buf))
     }
 
     fn flush(&mut self) -> io::Result<()> {
