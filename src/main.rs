@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use fetchpool::Exit;
 use fetchpool::cli::{self, Cli};
-use fetchpool::escape;
+use fetchpool::text::escape;
 
 fn main() -> ExitCode {
     let cli = match Cli::from_args() {

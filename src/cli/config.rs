@@ -11,11 +11,11 @@ use anyhow::{Context, Result, bail};
 use http::{HeaderName, HeaderValue, Method};
 
 use super::Cli;
-use crate::accept::Accept;
 use crate::fetch::{ProxyConfig, RequestConfig};
 use crate::input::Source;
-use crate::output::{OutputFormat, Template};
-use crate::progress::ProgressStyle;
+use crate::report::progress::ProgressStyle;
+use crate::report::stdout::{OutputFormat, Template};
+use crate::result::accept::Accept;
 
 /// The validated settings of a run.
 #[derive(Debug)]
@@ -206,7 +206,7 @@ fn parse_shard(s: &str) -> Result<(u64, u64)> {
 fn check_url_args(urls: &[String]) -> Result<()> {
     for (i, url) in urls.iter().enumerate() {
         if let Some(c) = url.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
-            let shown = crate::input::url::shown(&crate::redact::url(url)).into_owned();
+            let shown = crate::input::url::shown(&crate::text::redact::url(url)).into_owned();
             bail!(
                 "URL argument {} contains {}, which a URL cannot carry: {shown:?}",
                 i + 1,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, ValueEnum};
 
-use crate::progress::ProgressStyle;
+use crate::report::progress::ProgressStyle;
 pub use config::{Config, default_workers, parse_size};
 pub use usage::one_line as usage_error;
 

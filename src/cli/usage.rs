@@ -4,7 +4,7 @@
 
 use clap::error::{ContextKind, ContextValue};
 
-use crate::escape;
+use crate::text::escape;
 
 /// The message for a clap error (not help or version), without the
 /// `fetchpool: error: ` prefix: clap's first line, then what fixes it (a

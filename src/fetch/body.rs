@@ -10,7 +10,7 @@ use ureq::http::{Response, StatusCode};
 use super::Fetcher;
 use super::classify::classify;
 use crate::result::{ErrorKind, FetchError, Fetched};
-use crate::save::PartFile;
+use crate::store::save::PartFile;
 
 /// Error bodies up to this size are read before a retry so the connection
 /// goes back to the pool; larger ones are dropped with their connection.
@@ -101,7 +101,7 @@ impl Fetcher {
                 return fetched;
             }
         }
-        fetched.sha256 = hasher.map(|h| crate::save::hex(&h.finalize()));
+        fetched.sha256 = hasher.map(|h| crate::store::save::hex(&h.finalize()));
         if let Some(p) = part {
             match p.commit() {
                 Ok(path) => fetched.saved_to = Some(path.display().to_string()),

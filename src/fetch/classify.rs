@@ -7,7 +7,7 @@ use rustls::{CertificateError, Error as TlsError, InvalidMessage};
 use ureq::Error as E;
 
 use super::RequestConfig;
-use super::transport::{MAX_HEAD, OUTPUT_MAX};
+use super::net::transport::{MAX_HEAD, OUTPUT_MAX};
 use crate::result::{ErrorKind as K, FetchError};
 
 /// Maps a ureq error to our kinds, with a message in our words.

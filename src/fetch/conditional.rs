@@ -1,7 +1,7 @@
 //! `--update` in one attempt: the stored validators of the URL's saved file
 //! become `If-None-Match` / `If-Modified-Since`; a `304` is the existing
 //! file, untouched; a saved `200` gets its validators stored (see
-//! [`crate::update`]).
+//! [`crate::store::update`]).
 
 use std::fs::File;
 use std::io::Read;
@@ -12,8 +12,8 @@ use ureq::http::{HeaderMap, Method, StatusCode};
 
 use super::Fetcher;
 use crate::result::Fetched;
-use crate::save;
-use crate::update::{self, Validators};
+use crate::store::save;
+use crate::store::update::{self, Validators};
 
 /// `--update` for one attempt of one URL.
 pub(super) struct Conditional<'a> {

@@ -11,20 +11,15 @@
 //! each request is chosen here ([`ProxyConfig`]) and set on that request,
 //! so the one agent and its connection pool serve every route.
 
-mod agent;
 mod body;
-mod buffers;
 mod classify;
 mod conditional;
-mod exchange;
-pub mod proxy;
+pub(crate) mod net;
 mod redirect;
-mod resolver;
 mod retry;
 pub mod step;
-mod tls;
-mod transport;
-mod verify;
+
+use net::{agent, proxy, transport};
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -35,11 +30,11 @@ use ureq::Agent;
 use ureq::http::{Method, Response, Uri};
 use ureq::{Proxy, ProxyProtocol};
 
-use crate::accept::Accept;
-use crate::pace::Pacer;
-use crate::polite::Answer;
-use crate::redact;
+use crate::control::pace::Pacer;
+use crate::control::polite::Answer;
+use crate::result::accept::Accept;
 use crate::result::{ErrorKind, FetchError, Fetched, Timings};
+use crate::text::redact;
 use classify::classify;
 pub use proxy::ProxyConfig;
 use redirect::{Failed, Landed};

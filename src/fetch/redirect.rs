@@ -25,8 +25,8 @@ use ureq::http::{HeaderValue, Method, Response, Uri};
 use url::Url;
 
 use super::{Fetcher, body};
-use crate::redact;
 use crate::result::{ErrorKind, FetchError};
+use crate::text::redact;
 
 /// Longest target shown in a message, in bytes (after escaping).
 const SHOWN_MAX: usize = 200;

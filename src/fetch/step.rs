@@ -1,7 +1,7 @@
 //! A fetch in steps, one attempt per step, so that the wait between two
 //! attempts is spent parked in the pool rather than on a sleeping worker
 //! ([`Fetcher::step`]); and what each answer said about its host, for
-//! politeness ([`crate::polite`]).
+//! politeness ([`crate::control::polite`]).
 //!
 //! Retries of a pushback that says when to come back (a 429, or a 503 with
 //! `Retry-After`) are *free*: they do not count against `--retries`, since
@@ -14,7 +14,7 @@ use ureq::http::{HeaderMap, Uri};
 
 use super::retry::{RETRY_STATUSES, backoff, retry_after};
 use super::{Attempt, Fetcher, with_timings};
-use crate::polite::{Answer, Signal};
+use crate::control::polite::{Answer, Signal};
 use crate::result::Fetched;
 
 /// Where one entry's fetch stands between its steps. The caller keeps it

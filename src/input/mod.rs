@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use http::Uri;
 
 mod count;
+pub mod uri;
 pub mod url;
 
 pub use count::count_ahead;

@@ -170,7 +170,7 @@ fn looks_like_host(s: &str) -> bool {
 /// The first character of the host of `s` that WHATWG forbids in a domain
 /// (a forbidden domain code point), if one can be found.
 fn forbidden_host_char(s: &str) -> Option<char> {
-    let authority = &s[crate::uri::authority_span(s)];
+    let authority = &s[crate::input::uri::authority_span(s)];
     let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let host = if host.starts_with('[') {
         host
@@ -197,7 +197,7 @@ fn describe(c: char) -> String {
 
 /// `s` with any password masked, cut to a length fit for a message.
 fn shown_redacted(s: &str) -> String {
-    shown(&crate::redact::url(s)).into_owned()
+    shown(&crate::text::redact::url(s)).into_owned()
 }
 
 /// `s` cut to a length fit for one output line.

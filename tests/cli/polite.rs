@@ -6,7 +6,7 @@
 //! Each test runs its own [`site::Site`]s on 127.0.0.1. Order is read from
 //! the servers' own records (one arrival counter shared by all sites), never
 //! from clocks; the rate controller itself is unit-tested with an injected
-//! clock (`src/polite/rate.rs`).
+//! clock (`src/control/rate.rs`).
 
 mod site;
 mod update;

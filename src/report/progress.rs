@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, bounded};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle as BarStyle, TermLike};
 
-use crate::escape;
-use crate::inflight::InFlight;
 use crate::input::InputStats;
-use crate::output::human_rate;
+use crate::report::stdout::human_rate;
+use crate::run::inflight::InFlight;
+use crate::text::escape;
 
 /// How progress is shown on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

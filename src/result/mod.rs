@@ -1,6 +1,8 @@
 //! What a fetch yields: plain data, written by [`fetch`](crate::fetch) and
 //! read by the output side, so neither has to know the other.
 
+pub mod accept;
+
 use std::time::Duration;
 
 use serde::Serialize;

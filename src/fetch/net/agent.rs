@@ -18,10 +18,10 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Agent, Proxy};
 
-use super::RequestConfig;
 use super::resolver::CachingResolver;
 use super::tls::{TlsConnector, TlsSettings};
 use super::transport::{MAX_HEAD, TcpConnector};
+use crate::fetch::RequestConfig;
 
 /// ureq's `input_buffer_size` for the agent. Our connectors size their
 /// buffers themselves and ignore it; it only tells requests apart (see

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::input::Source;
-use crate::summary::Report;
+use crate::report::summary::Report;
 
 /// The opened output files of a run.
 pub struct Outputs {

@@ -345,7 +345,7 @@ pub fn shown(value: &str) -> String {
         Some(at) => format!("{}***{}", &value[..start], &value[start + at..]),
         None => value.to_owned(),
     };
-    super::redirect::escaped(&shown)
+    crate::fetch::redirect::escaped(&shown)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::input::InputStats;
-use crate::output::{human_ms, human_rate};
+use crate::report::stdout::{human_ms, human_rate};
 use crate::result::ErrorKind;
 use indicatif::HumanBytes;
 
@@ -60,7 +60,7 @@ pub struct Report {
     /// Latency percentiles in milliseconds (null when nothing was fetched).
     pub latency_ms: Option<Latency>,
     /// Hosts that pushed back (429, 503), with the rate they were held to.
-    pub pushed_back: Vec<crate::polite::PushedBack>,
+    pub pushed_back: Vec<crate::control::polite::PushedBack>,
 }
 
 /// Latency percentiles, in milliseconds.
@@ -149,7 +149,7 @@ impl Summary {
     }
 
     /// The totals as a report, `wall` being the run's wall time.
-    pub fn report(&self, wall: Duration, accept: &crate::accept::Accept) -> Report {
+    pub fn report(&self, wall: Duration, accept: &crate::result::accept::Accept) -> Report {
         let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
         let mut classes = BTreeMap::new();
         let mut failed_by_status = BTreeMap::new();
@@ -273,7 +273,7 @@ impl Report {
             let _ = writeln!(
                 s,
                 "  pushed back: {} ({} x 429/503), {held}",
-                crate::escape::for_field(&host.host),
+                crate::text::escape::for_field(&host.host),
                 host.pushbacks
             );
         }
@@ -309,7 +309,7 @@ const SHOWN_HOSTS: usize = 10;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accept::Accept;
+    use crate::result::accept::Accept;
 
     #[test]
     fn counts_and_percentiles() {
@@ -387,12 +387,12 @@ mod tests {
         let mut r =
             Summary::default().report(Duration::from_secs(1), &Accept::parse("200").unwrap());
         r.pushed_back = vec![
-            crate::polite::PushedBack {
+            crate::control::polite::PushedBack {
                 host: "slow.example:443".into(),
                 pushbacks: 12,
                 rate_per_s: Some(9.5),
             },
-            crate::polite::PushedBack {
+            crate::control::polite::PushedBack {
                 host: "evil\u{1b}[2J\u{202e}:80".into(),
                 pushbacks: 1,
                 rate_per_s: None,

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use indicatif::HumanBytes;
 
 use super::Record;
-use crate::escape;
+use crate::text::escape;
 
 /// Hex digits of the SHA-256 shown in a text line (as `git` shortens
 /// hashes); `--json` and `{sha256}` give the whole hash.
@@ -96,7 +96,7 @@ pub fn human_rate(per_s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::tests::record;
+    use crate::report::stdout::tests::record;
     use crate::result::{ErrorKind, FetchError};
 
     #[test]

@@ -52,7 +52,7 @@ enum Piece {
 
 /// A parsed template. `{{` and `}}` are literal braces; `\t`, `\n` and `\\`
 /// are escapes; a missing value (no status, no error) prints as nothing.
-/// Values are escaped for the terminal ([`crate::escape::for_field`]), so
+/// Values are escaped for the terminal ([`crate::text::escape::for_field`]), so
 /// each result stays one line whatever a URL or a message holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template(Vec<Piece>);
@@ -108,14 +108,14 @@ impl Template {
                         bail!(
                             "--format: unclosed '{{' at column {column} in '{}' (write '{{{{' \
                              for a literal brace)",
-                            crate::escape::for_field(&fragment)
+                            crate::text::escape::for_field(&fragment)
                         );
                     }
                     let Some(&(_, field)) = FIELDS.iter().find(|(n, _)| *n == name) else {
                         let known: Vec<&str> = FIELDS.iter().map(|(n, _)| *n).collect();
                         bail!(
                             "--format: unknown placeholder {{{}}} at column {column} (known: {})",
-                            crate::escape::for_field(&name),
+                            crate::text::escape::for_field(&name),
                             known.join(", ")
                         );
                     };
@@ -162,7 +162,7 @@ impl Template {
             // Values come from input and servers: one line, no controls.
             // The template's own text is written as given.
             if matches!(piece, Piece::Field(_)) {
-                crate::escape::field_from(out, start);
+                crate::text::escape::field_from(out, start);
             }
         }
     }

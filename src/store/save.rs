@@ -38,7 +38,7 @@ pub fn file_name(url: &str) -> String {
 /// other URL's name can take this form.
 fn name_for(url: &str, repeat: u32) -> String {
     let hash = hex(&Sha256::digest(url.as_bytes())[..16]);
-    let span = crate::uri::authority_span(url);
+    let span = crate::input::uri::authority_span(url);
     let authority = &url[span.clone()];
     let rest = &url[span.end..];
     let path = rest.split('#').next().unwrap_or(rest);

@@ -7,13 +7,13 @@ use std::io::{self, Write};
 use anyhow::{Context, Result};
 
 use crate::input::Entry;
-use crate::output::{Printer, Record};
-use crate::outputs::Outputs;
 use crate::pool::Outcome;
-use crate::progress::Progress;
-use crate::redact;
+use crate::report::files::Outputs;
+use crate::report::progress::Progress;
+use crate::report::stdout::{Printer, Record};
+use crate::report::summary::Summary;
 use crate::result::{ErrorKind, FetchError, Fetched};
-use crate::summary::Summary;
+use crate::text::redact;
 
 /// Whether the run can go on printing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -128,7 +128,7 @@ impl Buffers for ConnBuffers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fetch::exchange::begin;
+    use crate::fetch::net::exchange::begin;
 
     #[test]
     fn input_grows_for_a_long_head_and_shrinks_after() {

@@ -6,7 +6,7 @@
 //!   `NAME`: each worker writes only its own, so many workers need no
 //!   shared index, and an interrupted run loses at most the files being
 //!   written. The name starts with `.`, which no saved file's name does
-//!   (see [`crate::save`]), so the two can never be taken for each other,
+//!   (see [`crate::store::save`]), so the two can never be taken for each other,
 //!   and it is a plain name directly inside DIR.
 //! - **Written atomically** (a temporary file renamed into place), after the
 //!   body is in place.
@@ -23,7 +23,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::save;
+use crate::store::save;
 
 /// Prefix of every validators file's name.
 pub const META_PREFIX: &str = ".fetchpool-meta-";

@@ -30,7 +30,10 @@ impl InFlight {
     pub fn oldest(&self) -> Option<(Duration, String)> {
         let map = lock(&self.0);
         let (at, entry) = map.values().min_by_key(|(at, _)| *at)?;
-        Some((at.elapsed(), crate::redact::url(&entry.url).into_owned()))
+        Some((
+            at.elapsed(),
+            crate::text::redact::url(&entry.url).into_owned(),
+        ))
     }
 
     /// How many entries are in flight.

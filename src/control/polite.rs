@@ -4,11 +4,9 @@
 //!
 //! This module knows no HTTP and no threads. The fetcher reports what each
 //! answer said about its host as a [`Signal`]; [`Polite`] turns signals
-//! into pauses and per-host rates ([`rate::HostRate`]) and hands both to
+//! into pauses and per-host rates ([`HostRate`]) and hands both to
 //! the pool through its [`Gate`], keyed by `host:port`. The pool parks the
 //! jobs of a paused or paced host without holding a worker.
-
-pub mod rate;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::rate::HostRate;
 use crate::lock::lock;
 use crate::pool::Gate;
-use rate::HostRate;
 
 /// What one answer said about its host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

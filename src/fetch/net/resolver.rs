@@ -39,7 +39,7 @@ impl Resolver for CachingResolver {
         config: &Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let Some((host, port)) = crate::uri::host_port(uri) else {
+        let Some((host, port)) = crate::input::uri::host_port(uri) else {
             return self.lookup_name(uri, config, timeout);
         };
         if let Ok(ip) = host
