@@ -251,3 +251,102 @@ fn abandon_hands_back_parked_jobs_once() {
     rest.sort_by_key(|(id, _)| *id);
     assert_eq!(rest, [(0, Outcome::Done("so far")), (1, Outcome::Skipped)]);
 }
+
+#[test]
+fn pacing_all_keys_keeps_starts_apart_even_after_a_stall() {
+    // Two workers, 20 ms apart across keys. Jobs 0 and 1 hold both workers
+    // for 200 ms (a stall: nobody can start anything); the slots missed
+    // meanwhile are not made up in a burst afterwards.
+    let interval = Duration::from_millis(20);
+    let keys: Vec<&str> = (0..12)
+        .map(|i| if i % 2 == 0 { "a" } else { "b" })
+        .collect();
+    let starts: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let s = Arc::clone(&starts);
+    let n_done = Pool::new(n(2))
+        .keyed(|j: &Job| Some(j.key.to_owned()))
+        .pace_all(interval)
+        .as_completed(jobs(&keys), move |j: &Job| {
+            s.lock().unwrap().push(Instant::now());
+            if j.id < 2 {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+        .unwrap()
+        .count();
+    assert_eq!(n_done, 12);
+    let mut starts = starts.lock().unwrap().clone();
+    starts.sort();
+    for pair in starts.windows(2) {
+        // Lower bound only: a slow machine spaces them more, never less.
+        assert!(
+            pair[1] - pair[0] >= interval - Duration::from_millis(1),
+            "{:?}",
+            pair[1] - pair[0]
+        );
+    }
+}
+
+#[test]
+fn a_limit_set_at_run_time_bounds_its_key_and_can_be_raised() {
+    // Limit 1 from the first job on; the fifth job raises it to 3.
+    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let most: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let pool = Pool::new(n(4)).per_key(n(4), |j: &Job| Some(j.key.to_owned()));
+    let gate = pool.gate();
+    let (r, m) = (Arc::clone(&running), Arc::clone(&most));
+    let input = jobs(&["k"; 30]).into_iter().inspect({
+        let gate = gate.clone();
+        move |j| {
+            if j.id == 0 {
+                gate.set_limit("k", Some(1));
+            }
+        }
+    });
+    let n_done = pool
+        .as_completed(input, move |j: &Job| {
+            let now = r.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            m.lock().unwrap().push(now);
+            if j.id == 4 {
+                gate.set_limit("k", Some(3));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            r.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .unwrap()
+        .count();
+    assert_eq!(n_done, 30);
+    let most = most.lock().unwrap();
+    assert!(most.iter().all(|&m| m <= 3), "{most:?}");
+    assert!(
+        most.iter().any(|&m| m >= 2),
+        "the raise never took effect: {most:?}"
+    );
+}
+
+#[test]
+fn workers_grow_as_needed_up_to_the_ceiling_only() {
+    // One worker to start with, a ceiling of 4: jobs that block until four
+    // run at once can only finish if the pool grew to four.
+    let barrier = Arc::new(std::sync::Barrier::new(4));
+    let names: Arc<Mutex<std::collections::BTreeSet<String>>> = Arc::default();
+    let (b, nm) = (Arc::clone(&barrier), Arc::clone(&names));
+    let n_done = Pool::new(n(1))
+        .grow_to(n(4))
+        .keyed(|j: &Job| Some(format!("{}", j.id)))
+        .thread_name("grow")
+        .as_completed(jobs(&["k"; 8]), move |_: &Job| {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            nm.lock().unwrap().insert(name);
+            b.wait();
+        })
+        .unwrap()
+        .count();
+    assert_eq!(n_done, 8);
+    assert_eq!(
+        names.lock().unwrap().len(),
+        4,
+        "{:?}",
+        names.lock().unwrap()
+    );
+}

@@ -65,6 +65,7 @@ use keyed::KeyLimiter;
 pub use ordered::Ordered;
 pub use stop::StopHandle;
 use stop::{Msg, Shared};
+pub use worker::held;
 use worker::{Worker, feed};
 
 /// What became of one job.
@@ -97,11 +98,13 @@ type KeyFn<J> = Arc<dyn Fn(&J) -> Option<String> + Send + Sync>;
 /// Builder and configuration of a pool run.
 pub struct Pool<J> {
     workers: NonZeroUsize,
+    ceiling: NonZeroUsize,
     queue: Option<NonZeroUsize>,
     thread_name: String,
     stack_size: Option<usize>,
     key: Option<KeyFn<J>>,
     per_key: Option<NonZeroUsize>,
+    pace_all: Option<Duration>,
     gate: Gate,
     state: Arc<Shared>,
 }
@@ -111,11 +114,13 @@ impl<J: Send + 'static> Pool<J> {
     pub fn new(workers: NonZeroUsize) -> Self {
         Pool {
             workers,
+            ceiling: workers,
             queue: None,
             thread_name: "pool-worker".to_owned(),
             stack_size: None,
             key: None,
             per_key: None,
+            pace_all: None,
             gate: Gate::default(),
             state: Arc::default(),
         }
@@ -126,6 +131,15 @@ impl<J: Send + 'static> Pool<J> {
     /// can be wired up before the first job starts.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(Arc::clone(&self.state))
+    }
+
+    /// Lets the pool start more workers while it runs, up to `ceiling` in
+    /// all: one more each time a worker starts a job while none is idle
+    /// and more work could start now (jobs queued behind it, or parked jobs
+    /// that are due). Workers are never stopped before the run ends.
+    pub fn grow_to(mut self, ceiling: NonZeroUsize) -> Self {
+        self.ceiling = ceiling.max(self.workers);
+        self
     }
 
     /// Capacity of the bounded job queue (backpressure on the producer).
@@ -162,6 +176,15 @@ impl<J: Send + 'static> Pool<J> {
     /// run at once, so that a [`Gate`] can pause and pace them.
     pub fn keyed(mut self, key: impl Fn(&J) -> Option<String> + Send + Sync + 'static) -> Self {
         self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// Starts jobs with a key, all keys together, at least `interval` apart
+    /// (see [`Gate::set_global_interval`]): a job that may not start yet is
+    /// parked, not waited for on a worker, and slots missed while nobody
+    /// could start a job are not made up.
+    pub fn pace_all(mut self, interval: Duration) -> Self {
+        self.pace_all = Some(interval);
         self
     }
 
@@ -272,19 +295,27 @@ impl<J: Send + 'static> Pool<J> {
         // slow pipe) must hold them back, not pile up results in memory. But
         // roomy: workers that often find it full park and wake once per
         // result, which costs more than the results themselves.
-        let results_capacity = (self.queue_capacity() + self.workers.get()).max(RESULTS_MIN);
+        let results_capacity = (self.queue_capacity() + self.ceiling.get()).max(RESULTS_MIN);
         let (result_tx, result_rx) = bounded::<Finished<J, R>>(results_capacity);
-        let workers_n = self.workers.get();
+        let state = self.state;
         let pills = {
             let job_tx = job_tx.clone();
+            let state = Arc::downgrade(&state);
             move || {
+                // The run is stopping: no worker starts after this count.
+                let workers_n = state.upgrade().map_or(0, |s| lock(&s.growth).handles.len());
                 for _ in 0..workers_n {
                     // Fails only when every worker is gone already.
                     let _ = job_tx.send(Msg::Pill);
                 }
             }
         };
-        let state = self.state;
+        {
+            let mut growth = lock(&state.growth);
+            growth.ceiling = self.ceiling.get();
+            growth.name = self.thread_name.clone();
+            growth.stack = self.stack_size;
+        }
         *lock(&state.pills) = Some(Box::new(pills));
         // Jobs that may come back later need the limiter's parking lot,
         // keyed or not.
@@ -294,13 +325,14 @@ impl<J: Send + 'static> Pool<J> {
             None => None,
         };
         let limiter = key.map(|key| {
-            let cap = (16 * self.workers.get()).max(1024);
+            let cap = (16 * self.ceiling.get()).max(1024);
             let limit = self.per_key.map_or(usize::MAX, NonZeroUsize::get);
             Arc::new(KeyLimiter::new(limit, cap, key, job_tx.clone()))
         });
         if let Some(limiter) = &limiter {
-            self.gate
-                .attach(Arc::clone(limiter) as Arc<dyn gate::Schedule>);
+            let schedule = Arc::clone(limiter) as Arc<dyn gate::Schedule>;
+            schedule.set_global_interval(self.pace_all);
+            self.gate.attach(schedule);
             let weak = Arc::downgrade(limiter);
             *lock(&state.on_stop) = Some(Box::new(move || {
                 if let Some(limiter) = weak.upgrade() {
@@ -326,12 +358,7 @@ impl<J: Send + 'static> Pool<J> {
                     });
                 })?
         };
-        let mut workers = Vec::with_capacity(self.workers.get());
-        for k in 1..=self.workers.get() {
-            let mut builder = thread::Builder::new().name(format!("{}-{k}", self.thread_name));
-            if let Some(bytes) = self.stack_size {
-                builder = builder.stack_size(bytes);
-            }
+        for _ in 0..self.workers.get() {
             let worker = Worker {
                 jobs: job_rx.clone(),
                 results: result_tx.clone(),
@@ -339,12 +366,9 @@ impl<J: Send + 'static> Pool<J> {
                 limiter: limiter.clone(),
                 job_fn: Arc::clone(&job_fn),
             };
-            match builder.spawn(move || worker.run()) {
-                Ok(handle) => workers.push(handle),
-                Err(err) => {
-                    state.stop();
-                    return Err(err);
-                }
+            if let Err(err) = worker::spawn(worker, false) {
+                state.stop();
+                return Err(err);
             }
         }
         drop(result_tx);
@@ -352,7 +376,6 @@ impl<J: Send + 'static> Pool<J> {
             results: result_rx,
             jobs: job_rx,
             limiter,
-            workers,
             feeder: Some(feeder),
             state,
             detached: false,
