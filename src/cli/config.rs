@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use http::{HeaderName, HeaderValue, Method};
 
 use super::Cli;
+use super::Workers;
 use crate::fetch::{ProxyConfig, RequestConfig};
 use crate::input::Source;
 use crate::report::progress::ProgressStyle;
@@ -26,8 +27,10 @@ pub struct Config {
     pub dedup: bool,
     /// Keep only shard `k` (0-based) of `n`.
     pub shard: Option<(u64, u64)>,
-    /// Worker threads.
+    /// Worker threads (with `auto`: the most there may be).
     pub workers: NonZeroUsize,
+    /// `-j auto`: per-host concurrency adapts, workers grow as needed.
+    pub auto: bool,
     /// Job queue capacity.
     pub queue: NonZeroUsize,
     /// Requests started per second, overall.
@@ -67,7 +70,12 @@ pub fn default_workers() -> usize {
 impl Cli {
     /// Checks every flag and opens the inputs.
     pub fn into_config(self) -> Result<Config> {
-        let workers = self.workers.unwrap_or_else(default_workers);
+        let auto = self.workers == Some(Workers::Auto);
+        let workers = match self.workers {
+            Some(Workers::Fixed(n)) => n,
+            Some(Workers::Auto) => crate::run::limits::AUTO_MAX,
+            None => default_workers(),
+        };
         if !(1..=4096).contains(&workers) {
             bail!("--workers must be between 1 and 4096 (got {workers})");
         }
@@ -141,6 +149,7 @@ impl Cli {
             dedup: self.dedup,
             shard,
             workers,
+            auto,
             queue,
             rate: self.rate,
             per_host,
@@ -314,6 +323,12 @@ mod tests {
         assert!(config(&["--queue", "99999999999", "http://x"]).is_err());
         let d = config(&["http://x"]).unwrap();
         assert!((5..=32).contains(&d.workers.get()));
+        assert!(!d.auto);
+        let a = config(&["-j", "AUTO", "http://x"]).unwrap();
+        assert!(a.auto);
+        assert_eq!(a.workers.get(), crate::run::limits::AUTO_MAX);
+        let e = config(&["-j", "many", "http://x"]).unwrap_err().to_string();
+        assert!(e.contains("a whole number or 'auto'"), "{e}");
     }
 
     #[test]

@@ -30,8 +30,7 @@ use ureq::Agent;
 use ureq::http::{Method, Response, Uri};
 use ureq::{Proxy, ProxyProtocol};
 
-use crate::control::pace::Pacer;
-use crate::control::polite::Answer;
+use crate::control::host::Answer;
 use crate::result::accept::Accept;
 use crate::result::{ErrorKind, FetchError, Fetched, Timings};
 use crate::text::redact;
@@ -87,9 +86,8 @@ pub struct Fetcher {
     /// with how messages name it.
     proxies: Vec<(Proxy, String)>,
     config: RequestConfig,
-    pacer: Option<Pacer>,
     /// Never receives; disconnected at the first signal, which ends waits
-    /// for a `--rate` slot or a retry (requests in flight go on).
+    /// for a retry (requests in flight go on).
     stopping: Receiver<()>,
     /// Never receives; disconnected when the run stops waiting (the grace
     /// after a signal is over), which ends body reads.
@@ -113,7 +111,6 @@ impl Fetcher {
     /// the fetcher to start nothing new, and to drop bodies being read.
     pub fn new(
         config: RequestConfig,
-        rate: Option<f64>,
         stopping: Receiver<()>,
         cancel: Receiver<()>,
     ) -> Result<Self> {
@@ -134,7 +131,6 @@ impl Fetcher {
         Ok(Fetcher {
             agent,
             proxies,
-            pacer: rate.map(Pacer::new),
             config,
             stopping,
             cancel,
@@ -174,8 +170,17 @@ impl Fetcher {
                 final_url,
             }) => {
                 let retry = budget.retries_error() && error.kind.is_retryable();
-                // A redirect that could not be followed was an answer.
-                let answer = status.map(|s| step::answer(s, &ureq::http::HeaderMap::new()));
+                // A redirect that could not be followed was an answer; no
+                // answer at all may say the host is overloaded.
+                let answer = match status {
+                    Some(s) => Some(step::answer(
+                        s,
+                        &ureq::http::HeaderMap::new(),
+                        self.config.accept.contains(s),
+                    )),
+                    None if error.kind.is_overload() => Some(Answer::Overload),
+                    None => None,
+                };
                 let fetched = Fetched {
                     error: Some(error),
                     status,
@@ -208,7 +213,8 @@ impl Fetcher {
         final_url: Option<String>,
     ) -> (Attempt, Option<Answer>) {
         let status = response.status();
-        let answer = Some(step::answer(status.as_u16(), response.headers()));
+        let accepted = self.config.accept.contains(status.as_u16());
+        let answer = Some(step::answer(status.as_u16(), response.headers(), accepted));
         if let Some(unchanged) = conditional
             .as_ref()
             .and_then(|c| c.unchanged(status, self.config.sha256))
@@ -225,7 +231,9 @@ impl Fetcher {
         let validators = conditional
             .as_ref()
             .and_then(|c| c.validators(response.headers()));
-        if let Some(retry) = budget.retries_status(status.as_u16(), response.headers()) {
+        // A status the user accepts is a success: never retried.
+        if !accepted && let Some(retry) = budget.retries_status(status.as_u16(), response.headers())
+        {
             let bytes = body::drain(response);
             let fetched = Fetched {
                 status: Some(status.as_u16()),
@@ -473,13 +481,8 @@ mod tests {
     #[test]
     fn scrubs_the_password_as_given_and_as_sent() {
         let (_cancel, cancelled) = crossbeam_channel::bounded(0);
-        let fetcher = Fetcher::new(
-            RequestConfig::for_tests(),
-            None,
-            cancelled.clone(),
-            cancelled,
-        )
-        .unwrap();
+        let fetcher =
+            Fetcher::new(RequestConfig::for_tests(), cancelled.clone(), cancelled).unwrap();
         let given = "http://u:p w\u{e9}@h/";
         let uri = crate::input::url::check(given).unwrap();
         assert_eq!(uri.to_string(), "http://u:p%20w%C3%A9@h/");

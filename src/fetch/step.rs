@@ -1,20 +1,24 @@
 //! A fetch in steps, one attempt per step, so that the wait between two
 //! attempts is spent parked in the pool rather than on a sleeping worker
-//! ([`Fetcher::step`]); and what each answer said about its host, for
-//! politeness ([`crate::control::polite`]).
+//! ([`Fetcher::step`]); and what each answer said about its host, for the
+//! host controller ([`crate::control::host`]).
 //!
-//! Retries of a pushback that says when to come back (a 429, or a 503 with
-//! `Retry-After`) are *free*: they do not count against `--retries`, since
-//! the host told us when, but they end `--max-retry-wait` after the entry's
-//! first such answer, with that answer as the result.
+//! The user's bounds are hard. `--retries 0` is one attempt, whatever the
+//! answer; a status in `--accept` is never retried. While retries are
+//! allowed at all, retries of a pushback that says when to come back (a
+//! 429, or a 503 with `Retry-After`) are *free*: they do not count against
+//! `--retries`, since the host told us when. And no retry of any kind
+//! starts later than `--max-retry-wait` after the entry's first pushback
+//! answer (429 or 503): then the last answer is the result.
 
 use std::time::{Duration, Instant};
 
 use ureq::http::{HeaderMap, Uri};
 
+use super::net::transport;
 use super::retry::{RETRY_STATUSES, backoff, retry_after};
 use super::{Attempt, Fetcher, with_timings};
-use crate::control::polite::{Answer, Signal};
+use crate::control::host::{Answer, Signal};
 use crate::result::Fetched;
 
 /// Where one entry's fetch stands between its steps. The caller keeps it
@@ -29,8 +33,10 @@ pub struct FetchState {
     start: Option<Instant>,
     /// The last failed attempt, the result should no other come.
     failed: Option<Fetched>,
-    /// Free retries end here: the first pushback plus `--max-retry-wait`.
-    free_until: Option<Instant>,
+    /// Retries end here: the first pushback answer plus `--max-retry-wait`.
+    deadline: Option<Instant>,
+    /// Time held back by the host's pause, its rate, or `--rate`.
+    waited: Duration,
 }
 
 impl FetchState {
@@ -72,12 +78,12 @@ impl Retry {
 
 /// What an attempt may still spend on retries.
 pub(super) struct Budget {
-    /// The method may be retried at all.
-    idempotent: bool,
+    /// The method may be retried at all (idempotent, `--retries` above 0).
+    retryable: bool,
     /// Counted retries are left.
     charged_left: bool,
-    /// Free retries must start by then (`None`: no pushback yet).
-    free_until: Option<Instant>,
+    /// Retries must start by then (`None`: no pushback yet).
+    deadline: Option<Instant>,
     /// `--max-retry-wait`.
     max_wait: Duration,
 }
@@ -85,23 +91,20 @@ pub(super) struct Budget {
 impl Budget {
     /// Whether a failed attempt (connect, timeout) is retried.
     pub(super) fn retries_error(&self) -> bool {
-        self.idempotent && self.charged_left
+        self.retryable && self.charged_left
     }
 
-    /// Whether an answer with `status` and `headers` is retried, and how.
+    /// Whether an answer with `status` (outside `--accept`) and `headers`
+    /// is retried, and how.
     pub(super) fn retries_status(&self, status: u16, headers: &HeaderMap) -> Option<Retry> {
-        if !self.idempotent || !RETRY_STATUSES.contains(&status) {
+        if !self.retryable || !RETRY_STATUSES.contains(&status) {
             return None;
         }
         let after = retry_after(headers);
+        let in_time = |wait: Duration| self.deadline.is_none_or(|end| Instant::now() + wait <= end);
         match after {
             Some(wait) if wait > self.max_wait => None,
-            Some(wait)
-                if matches!(status, 429 | 503)
-                    && self
-                        .free_until
-                        .is_none_or(|end| Instant::now() + wait <= end) =>
-            {
+            Some(wait) if matches!(status, 429 | 503) && in_time(wait) => {
                 Some(Retry { after, free: true })
             }
             _ if self.charged_left => Some(Retry { after, free: false }),
@@ -111,16 +114,22 @@ impl Budget {
 }
 
 /// What an answer with `status` and `headers` says about its host: a 429
-/// or a 503 pushes back (for its `Retry-After`, capped by the caller), any
-/// other answer is good.
-pub(super) fn answer(status: u16, headers: &HeaderMap) -> Answer {
+/// or a 503 pushes back (for its `Retry-After`, capped by the controller;
+/// a refusal unless `accepted`), any other answer is good.
+pub(super) fn answer(status: u16, headers: &HeaderMap, accepted: bool) -> Answer {
     match status {
         429 | 503 => Answer::Pushback {
             pause: retry_after(headers),
+            status,
+            refusal: !accepted,
         },
         _ => Answer::Good,
     }
 }
+
+/// A retry may start this late past the entry's deadline: the pool's
+/// timers are not exact.
+const DEADLINE_SLACK: Duration = Duration::from_millis(100);
 
 impl Fetcher {
     /// Makes the next attempt of the fetch of `uri` (see
@@ -136,63 +145,99 @@ impl Fetcher {
         url: &str,
         repeat: u32,
         state: &mut FetchState,
+        held: Duration,
     ) -> (Stepped, Option<Signal>) {
-        if let Some(pacer) = &self.pacer
-            && !self.wait_until(pacer.reserve())
+        state.waited += held;
+        // No retry starts past the deadline (the host's pause or rate may
+        // have held it that long): the last answer stands.
+        if let Some(end) = state.deadline
+            && Instant::now() > end + DEADLINE_SLACK
+            && let Some(f) = state.failed.take()
         {
-            // Interrupted before this attempt: the last one stands, or the
-            // entry never started.
-            let result = match state.failed.take() {
-                Some(f) => self.finish(f, state, uri, url),
-                None => Fetched::not_started(),
-            };
-            return (Stepped::Done(result), None);
+            return (Stepped::Done(self.finish(f, state, uri, url)), None);
         }
         state.attempts += 1;
         state.start.get_or_insert_with(Instant::now);
         let budget = Budget {
-            idempotent: self.config.method.is_idempotent(),
+            retryable: self.config.method.is_idempotent() && self.config.retries > 0,
             charged_left: state.charged < self.config.retries,
-            free_until: state.free_until,
+            deadline: state.deadline,
             max_wait: self.config.max_retry_wait,
         };
         let sent = Instant::now();
         let (attempt, answer) = self.attempt(uri, url, repeat, &budget);
-        let mut signal = answer.map(|answer| Signal { sent, answer });
-        let stepped = match attempt {
-            Attempt::Done(f) => Stepped::Done(self.finish(with_timings(f), state, uri, url)),
-            Attempt::Retry(f, Retry { after, free }) => {
+        let mut signal = answer.map(|answer| Signal {
+            sent,
+            latency: latency(),
+            answer,
+        });
+        let now = Instant::now();
+        if let Some(Answer::Pushback { .. }) = answer {
+            state
+                .deadline
+                .get_or_insert(now + self.config.max_retry_wait);
+        }
+        let (f, Retry { after, free }) = match attempt {
+            Attempt::Done(f) => {
                 let f = with_timings(f);
-                if free {
-                    state
-                        .free_until
-                        .get_or_insert(sent + self.config.max_retry_wait);
-                } else {
-                    state.charged += 1;
-                }
-                let wait = after.unwrap_or_else(|| backoff(state.charged.max(1)));
-                // A 429 that did not say for how long: leave the host alone
-                // for as long as this entry waits.
-                if f.status == Some(429)
-                    && let Some(Signal {
-                        answer:
-                            Answer::Pushback {
-                                pause: pause @ None,
-                            },
-                        ..
-                    }) = &mut signal
-                {
-                    *pause = Some(wait);
-                }
-                let so_far = self.finish(f.clone(), state, uri, url);
-                state.failed = Some(f);
-                Stepped::Again {
-                    at: Instant::now() + wait,
-                    so_far,
-                }
+                return (Stepped::Done(self.finish(f, state, uri, url)), signal);
             }
+            Attempt::Retry(f, retry) => (with_timings(f), retry),
         };
-        (stepped, signal)
+        if !free {
+            state.charged += 1;
+        }
+        let wait = after.unwrap_or_else(|| backoff(state.charged.max(1)));
+        if state.deadline.is_some_and(|end| now + wait > end) {
+            return (Stepped::Done(self.finish(f, state, uri, url)), signal);
+        }
+        // Waiting for the time a pushback asked for is being held back by
+        // the host (the pool counts any wait beyond it).
+        if let Some(Answer::Pushback { .. }) = answer {
+            state.waited += wait;
+        }
+        // A 429 that did not say for how long: leave the host alone for as
+        // long as this entry waits.
+        if let Some(Signal {
+            answer:
+                Answer::Pushback {
+                    pause: pause @ None,
+                    status: 429,
+                    ..
+                },
+            ..
+        }) = &mut signal
+        {
+            *pause = Some(wait);
+        }
+        let so_far = self.finish(f.clone(), state, uri, url);
+        state.failed = Some(f);
+        (
+            Stepped::Again {
+                at: now + wait,
+                so_far,
+            },
+            signal,
+        )
+    }
+
+    /// Ends an entry of a host that was given up: with its own last
+    /// answer if it had one, else with the host's last refusal `status`
+    /// (not ok, no request made).
+    pub fn given_up(
+        &self,
+        uri: &Uri,
+        url: &str,
+        state: &mut FetchState,
+        status: u16,
+        held: Duration,
+    ) -> Fetched {
+        state.waited += held;
+        let f = state.failed.take().unwrap_or_else(|| Fetched {
+            status: Some(status),
+            ..Fetched::default()
+        });
+        self.finish(f, state, uri, url)
     }
 
     /// Fetches `uri` to the end, sleeping between attempts on this thread
@@ -200,7 +245,7 @@ impl Fetcher {
     pub fn fetch(&self, uri: &Uri, url: &str, repeat: u32) -> Fetched {
         let mut state = FetchState::default();
         loop {
-            match self.step(uri, url, repeat, &mut state).0 {
+            match self.step(uri, url, repeat, &mut state, Duration::ZERO).0 {
                 Stepped::Done(f) => return f,
                 Stepped::Again { at, so_far } => {
                     if !self.wait_until(at) {
@@ -215,9 +260,18 @@ impl Fetcher {
     fn finish(&self, mut fetched: Fetched, state: &FetchState, uri: &Uri, url: &str) -> Fetched {
         fetched.attempts = state.attempts;
         fetched.elapsed = state.start.map_or(Duration::ZERO, |s| s.elapsed());
+        fetched.waited = state.waited;
         if let Some(err) = &mut fetched.error {
             err.message = self.scrub(&err.message, uri, url);
         }
         fetched
     }
+}
+
+/// From sending the request of the attempt just made to the answer's head
+/// (connecting included): the host's latency, for the controller.
+fn latency() -> Option<Duration> {
+    let e = transport::current();
+    let ttfb = e.ttfb()?;
+    Some(ttfb + e.connect.unwrap_or_default() + e.tls.unwrap_or_default())
 }

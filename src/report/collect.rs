@@ -153,6 +153,7 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'
         status: f.status,
         bytes: f.bytes,
         elapsed_ms: (f.elapsed.as_secs_f64() * 1e6).round() / 1e3,
+        waited_ms: (f.waited.as_secs_f64() * 1e6).round() / 1e3,
         attempts: f.attempts,
         final_url: f.final_url.as_deref(),
         error: f.error.as_ref(),

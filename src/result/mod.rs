@@ -57,6 +57,15 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(self, ErrorKind::Connect | ErrorKind::Timeout)
     }
+
+    /// Whether a failure this way, with no answer, may mean the host is
+    /// overloaded (its connections time out, are refused or reset).
+    pub fn is_overload(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Io
+        )
+    }
 }
 
 /// A failure: its kind and a short message for people.
@@ -136,6 +145,8 @@ pub struct Fetched {
     pub unchanged: bool,
     /// Wall time of all attempts and waits.
     pub elapsed: Duration,
+    /// Time held back by the host's pause, its rate, or `--rate`.
+    pub waited: Duration,
     /// Connection timings of the last attempt (None if nothing was sent).
     pub timings: Option<Timings>,
 }

@@ -18,7 +18,8 @@ use anyhow::{Context, Result};
 use crossbeam_channel::{Sender, bounded};
 
 use crate::cli::Config;
-use crate::control::polite::Polite;
+use crate::control::host::{Begin, Controller};
+use crate::control::limit::LimitConfig;
 use crate::fetch::{FetchState, Fetcher, Stepped};
 use crate::input::{Entries, Entry, Filter, InputStats, Source};
 use crate::pool::{Finished, Next, Outcome, Pool, Results, Step, StopHandle};
@@ -71,20 +72,38 @@ impl Exit {
 /// Runs fetchpool with a validated configuration.
 pub fn run(mut config: Config) -> Result<Exit> {
     let started = Instant::now();
-    let workers = fit_workers(&config);
-    config.request.workers = workers;
+    let (workers, ceiling) = size_pool(&config);
+    config.request.workers = ceiling;
     let mut pool = Pool::new(workers)
+        .grow_to(ceiling)
         .queue(config.queue)
         .thread_name("fetchpool-worker")
         .stack_size(WORKER_STACK);
-    // Every job is keyed by its host, for politeness; --per-host adds a limit.
+    // Every job is keyed by its host, for the host controller; --per-host
+    // and -j auto add a limit.
     let key = |job: &Job| job.entry.target.as_ref().ok().and_then(host_key);
-    pool = match config.per_host {
+    let auto = config.auto.then(|| LimitConfig {
+        max: config.per_host.map_or(ceiling.get(), NonZeroUsize::get),
+        ..LimitConfig::default()
+    });
+    let first_limit = auto.and_then(|a| NonZeroUsize::new(a.initial.min(a.max)));
+    pool = match first_limit.or(config.per_host) {
         Some(limit) => pool.per_key(limit, key),
         None => pool.keyed(key),
     };
+    // --rate: jobs parked until their slot, no worker sleeping on one.
+    if let Some(interval) = config
+        .rate
+        .and_then(|r| Duration::try_from_secs_f64(1.0 / r).ok())
+    {
+        pool = pool.pace_all(interval);
+    }
     let stop = pool.stop_handle();
-    let polite = Arc::new(Polite::new(pool.gate(), config.request.max_retry_wait));
+    let controller = Arc::new(Controller::new(
+        pool.gate(),
+        config.request.max_retry_wait,
+        auto,
+    ));
 
     // Signal handlers before anything else: from here on a signal stops
     // the run in order, whenever it comes.
@@ -110,7 +129,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
     )?;
     let accept = config.request.accept.clone();
     let asked = (config.request.sha256, config.request.output_dir.is_some());
-    let fetcher = Fetcher::new(config.request, config.rate, stopping, cancel)?;
+    let fetcher = Fetcher::new(config.request, stopping, cancel)?;
     let mut collector = Collector::new(
         Printer::stdout(config.format),
         outputs,
@@ -139,7 +158,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
     let job = {
         let in_flight = Arc::clone(&in_flight);
         let fail_fast = config.fail_fast.then(|| stop.clone());
-        let polite = Arc::clone(&polite);
+        let controller = Arc::clone(&controller);
         move |job: &mut Job| -> Step<Fetched> {
             let entry = &job.entry;
             let uri = match &entry.target {
@@ -154,12 +173,22 @@ pub fn run(mut config: Config) -> Result<Exit> {
             if job.state.is_new() {
                 in_flight.start(entry);
             }
-            let (stepped, signal) = fetcher.step(uri, &entry.url, entry.repeat, &mut job.state);
-            if let Some(signal) = signal
-                && let Some(host) = host_key(uri)
-            {
-                polite.observe(&host, signal);
-            }
+            let held = crate::pool::held();
+            let host = host_key(uri);
+            let begin = host.as_deref().map_or(Begin::Go, |h| controller.begin(h));
+            let stepped = match begin {
+                Begin::GivenUp(status) => {
+                    Stepped::Done(fetcher.given_up(uri, &entry.url, &mut job.state, status, held))
+                }
+                Begin::Go => {
+                    let (stepped, signal) =
+                        fetcher.step(uri, &entry.url, entry.repeat, &mut job.state, held);
+                    if let Some(host) = &host {
+                        controller.end(host, signal);
+                    }
+                    stepped
+                }
+            };
             match stepped {
                 Stepped::Again { at, so_far } => Step::Again { at, so_far },
                 Stepped::Done(fetched) => {
@@ -237,7 +266,10 @@ pub fn run(mut config: Config) -> Result<Exit> {
     }
     let mut report = summary.report(wall, &accept);
     report.count_skipped(&stats);
-    report.pushed_back = polite.pushed_back();
+    let decisions = controller.decisions();
+    report.pushed_back = decisions.pushed_back;
+    report.given_up = decisions.given_up;
+    report.concurrency = decisions.concurrency;
     outputs.write_summary(&report)?;
     if stdout_closed {
         // `fetchpool ... | head -1`: nobody reads on; end quietly.
@@ -253,12 +285,20 @@ pub fn run(mut config: Config) -> Result<Exit> {
     })
 }
 
-/// The worker count that fits under the open-files limit (raised first),
-/// with one line on stderr when it is fewer than asked for.
-fn fit_workers(config: &Config) -> NonZeroUsize {
+/// The workers to start with and the most there may be: `-j N` starts N
+/// (fewer if they do not fit under the open-files limit, raised first,
+/// with one line on stderr); `-j auto` starts the default count and may
+/// grow up to the machine's ceiling (open files, memory).
+fn size_pool(config: &Config) -> (NonZeroUsize, NonZeroUsize) {
     let asked = config.workers.get();
     let limit = limits::raise_open_files();
     let fit = limits::workers_that_fit(limit, asked, config.request.output_dir.is_some());
+    if config.auto {
+        let ceiling = limits::auto_ceiling(fit, limits::workers_in_memory());
+        let first = crate::cli::default_workers().min(ceiling);
+        let nz = |n: usize| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
+        return (nz(first), nz(ceiling));
+    }
     if fit < asked {
         eprintln!(
             "fetchpool: the open-files limit ({}) fits {fit} requests in flight, not {asked}: \
@@ -266,7 +306,8 @@ fn fit_workers(config: &Config) -> NonZeroUsize {
             limit.unwrap_or(0)
         );
     }
-    NonZeroUsize::new(fit).unwrap_or(config.workers)
+    let fixed = NonZeroUsize::new(fit).unwrap_or(config.workers);
+    (fixed, fixed)
 }
 
 /// Stops waiting: results already finished are reported as they are,

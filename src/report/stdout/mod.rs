@@ -42,6 +42,8 @@ pub struct Record<'a> {
     pub bytes: u64,
     /// Wall time of the whole fetch, retries included.
     pub elapsed_ms: f64,
+    /// Time held back by the host's pause, its rate, or `--rate`.
+    pub waited_ms: f64,
     /// Attempts made.
     pub attempts: u32,
     /// Where redirects led.
@@ -211,6 +213,7 @@ mod tests {
             status,
             bytes: 123_456,
             elapsed_ms: 1234.5,
+            waited_ms: 0.0,
             attempts: 1,
             final_url: None,
             error,
@@ -232,6 +235,7 @@ mod tests {
             "status",
             "bytes",
             "elapsed_ms",
+            "waited_ms",
             "attempts",
             "final_url",
             "error",

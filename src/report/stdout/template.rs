@@ -15,6 +15,7 @@ enum Field {
     Status,
     Bytes,
     ElapsedMs,
+    WaitedMs,
     Attempts,
     FinalUrl,
     Error,
@@ -26,13 +27,14 @@ enum Field {
     Reused,
 }
 
-const FIELDS: [(&str, Field); 15] = [
+const FIELDS: [(&str, Field); 16] = [
     ("seq", Field::Seq),
     ("url", Field::Url),
     ("ok", Field::Ok),
     ("status", Field::Status),
     ("bytes", Field::Bytes),
     ("elapsed_ms", Field::ElapsedMs),
+    ("waited_ms", Field::WaitedMs),
     ("attempts", Field::Attempts),
     ("final_url", Field::FinalUrl),
     ("error", Field::Error),
@@ -146,6 +148,7 @@ impl Template {
                     Field::Status => r.status.map_or(Ok(()), |s| write!(out, "{s}")),
                     Field::Bytes => write!(out, "{}", r.bytes),
                     Field::ElapsedMs => write!(out, "{}", r.elapsed_ms),
+                    Field::WaitedMs => write!(out, "{}", r.waited_ms),
                     Field::Attempts => write!(out, "{}", r.attempts),
                     Field::FinalUrl => out.write_str(r.final_url.unwrap_or("")),
                     Field::Error => r.error.map_or(Ok(()), |e| {
@@ -186,6 +189,7 @@ mod tests {
             status: Some(200),
             bytes: 12,
             elapsed_ms: 3.5,
+            waited_ms: 0.0,
             attempts: 1,
             final_url: None,
             error: None,
