@@ -103,7 +103,12 @@ impl Progress {
                                         known_len = true;
                                     }
                                 }
-                                bar.set_message(message(bar.per_sec(), failed, stuck.as_ref()));
+                                bar.set_message(message(
+                                    bar.per_sec(),
+                                    in_flight.requests(),
+                                    failed,
+                                    stuck.as_ref(),
+                                ));
                                 bar.tick();
                             }
                             None => {
@@ -120,7 +125,7 @@ impl Progress {
                                 let rate = done as f64 / secs.max(0.001);
                                 eprintln!(
                                     "fetchpool: {done}/{total} done, {}",
-                                    message(rate, failed, stuck.as_ref())
+                                    message(rate, in_flight.requests(), failed, stuck.as_ref())
                                 );
                             }
                         }
@@ -295,12 +300,12 @@ fn style_for(known_total: bool) -> BarStyle {
 
 /// `12 req/s, 3 failed[, waiting 7 s on URL]`: the URL (already redacted)
 /// cut to a line and escaped for the terminal.
-fn message(rate: f64, failed: u64, stuck: Option<&(Duration, String)>) -> String {
+fn message(rate: f64, out: usize, failed: u64, stuck: Option<&(Duration, String)>) -> String {
     // Before the first result there is no rate yet, rather than "0 req/s".
     let mut msg = if rate > 0.0 {
-        format!("{}, {failed} failed", human_rate(rate))
+        format!("{}, {out} in flight, {failed} failed", human_rate(rate))
     } else {
-        format!("{failed} failed")
+        format!("{out} in flight, {failed} failed")
     };
     if let Some((age, url)) = stuck {
         msg.push_str(&format!(
@@ -320,21 +325,26 @@ mod tests {
     fn message_names_a_stuck_url() {
         let m = message(
             12.3,
+            5,
             3,
             Some(&(Duration::from_secs(7), "http://slow/".into())),
         );
-        assert_eq!(m, "12 req/s, 3 failed, waiting 7 s on http://slow/");
+        assert_eq!(
+            m,
+            "12 req/s, 5 in flight, 3 failed, waiting 7 s on http://slow/"
+        );
     }
 
     #[test]
     fn message_has_no_rate_before_the_first_result() {
-        assert_eq!(message(0.0, 0, None), "0 failed");
+        assert_eq!(message(0.0, 0, 0, None), "0 in flight, 0 failed");
     }
 
     #[test]
     fn message_escapes_the_url_and_never_says_zero_per_second() {
         let m = message(
             0.1,
+            0,
             0,
             Some(&(
                 Duration::from_millis(12_700),
@@ -343,7 +353,7 @@ mod tests {
         );
         assert_eq!(
             m,
-            "6.0 req/min, 0 failed, waiting 12 s on http://h/\\u{202e}\\x1b[2J\\n"
+            "6.0 req/min, 0 in flight, 0 failed, waiting 12 s on http://h/\\u{202e}\\x1b[2J\\n"
         );
     }
 }

@@ -181,8 +181,10 @@ pub fn run(mut config: Config) -> Result<Exit> {
                     Stepped::Done(fetcher.given_up(uri, &entry.url, &mut job.state, status, held))
                 }
                 Begin::Go => {
+                    let out = in_flight.request();
                     let (stepped, signal) =
                         fetcher.step(uri, &entry.url, entry.repeat, &mut job.state, held);
+                    drop(out);
                     if let Some(host) = &host {
                         controller.end(host, signal);
                     }
