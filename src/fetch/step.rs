@@ -137,7 +137,8 @@ impl Fetcher {
     /// a saved file, and `repeat` how many entries before it had the same
     /// URL (each repeat is saved under a name of its own). Returns the
     /// result, or when to step again, and what the answer (if one came) said
-    /// about the host. Waits only for a `--rate` slot. Never panics on
+    /// about the host. Never waits; `held` is how long the pool held the
+    /// step back (for `waited_ms`). Never panics on
     /// anything a server sends.
     pub fn step(
         &self,

@@ -63,7 +63,6 @@ impl Collector {
         more_ready: bool,
     ) -> Result<Flow> {
         let fetched = match outcome {
-            Outcome::Done(f) if f.never_started() => return self.not_started(entry),
             Outcome::Panicked(msg) => Fetched {
                 error: Some(FetchError::new(ErrorKind::Internal, format!("bug: {msg}"))),
                 ..Fetched::default()

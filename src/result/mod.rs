@@ -87,27 +87,6 @@ impl FetchError {
     }
 }
 
-impl Fetched {
-    /// A fetch that was stopped before its first attempt (the run was
-    /// interrupted while it waited for a `--rate` slot): not a result, an
-    /// entry never started.
-    pub fn not_started() -> Self {
-        Fetched {
-            error: Some(FetchError::new(ErrorKind::Cancelled, "never started")),
-            ..Fetched::default()
-        }
-    }
-
-    /// Whether this is [`Fetched::not_started`].
-    pub fn never_started(&self) -> bool {
-        self.attempts == 0
-            && self
-                .error
-                .as_ref()
-                .is_some_and(|e| e.kind == ErrorKind::Cancelled)
-    }
-}
-
 /// How the connection of the last request went (the last hop, after
 /// redirects).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
