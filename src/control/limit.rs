@@ -6,7 +6,10 @@
 //! lowest window mean seen), as in TCP Vegas and Netflix's Gradient
 //! limiters: a host that queues answers later, while one that has room
 //! answers as fast with more requests in flight. Answers are gathered in
-//! windows of about one unloaded latency; at the end of each window:
+//! windows of at least one unloaded latency and three quarters of a round
+//! (of the most requests in flight during the window: the first answers of
+//! a round are those that found the host free, the queued ones come last);
+//! at the end of each window:
 //!
 //! - **Overload** (a timeout, a reset, a refused connection, a refusal such
 //!   as 429) in the window: the limit is halved, once per window.
@@ -211,7 +214,11 @@ impl HostLimit {
             None => return false,
         }
         let length = self.unloaded.unwrap_or_default().max(self.cfg.min_window);
-        let enough = self.window.overload || self.window.latencies.len() >= self.cfg.min_samples;
+        // Most of a round: the first answers of a round are those that
+        // found the host free, the queued ones come last.
+        let round = (self.window.peak * 3).div_ceil(4);
+        let enough =
+            self.window.overload || self.window.latencies.len() >= self.cfg.min_samples.max(round);
         if now < self.window.start + length || !enough {
             return false;
         }

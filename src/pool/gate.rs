@@ -84,8 +84,9 @@ impl Gate {
         self.0.get().and_then(|s| s.opens_at(key))
     }
 
-    /// At most `limit` jobs of `key` run at once from now on (never more
-    /// than the pool's own per-key limit); `None` goes back to the pool's.
+    /// At most `limit` jobs of `key` run at once from now on, in place of
+    /// the pool's per-key limit (above or below it); `None` goes back to
+    /// the pool's.
     /// Jobs over it are parked, as for a busy key; a raised limit starts
     /// parked jobs at once.
     pub fn set_limit(&self, key: &str, limit: Option<usize>) {

@@ -289,13 +289,22 @@ fn pacing_all_keys_keeps_starts_apart_even_after_a_stall() {
 
 #[test]
 fn a_limit_set_at_run_time_bounds_its_key_and_can_be_raised() {
-    // Limit 1 from the first job on; the fifth job raises it to 3.
-    let running = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let most: Arc<Mutex<Vec<usize>>> = Arc::default();
-    let pool = Pool::new(n(4)).per_key(n(4), |j: &Job| Some(j.key.to_owned()));
+    // Limit 1 from the first job on; the fifth job raises it to 3, above
+    // the pool's own 2. The three jobs after it (started in order) each
+    // wait, holding their slot, until all three have started, which only
+    // the raised limit allows (a bound on the wait keeps a failure from
+    // hanging the test).
+    #[derive(Default)]
+    struct Count {
+        running: usize,
+        met: usize,
+    }
+    let shared: Arc<(Mutex<Count>, std::sync::Condvar)> = Arc::default();
+    let seen: Arc<Mutex<Vec<(u64, usize)>>> = Arc::default();
+    let pool = Pool::new(n(4)).per_key(n(2), |j: &Job| Some(j.key.to_owned()));
     let gate = pool.gate();
-    let (r, m) = (Arc::clone(&running), Arc::clone(&most));
-    let input = jobs(&["k"; 30]).into_iter().inspect({
+    let (c, s) = (Arc::clone(&shared), Arc::clone(&seen));
+    let input = jobs(&["k"; 20]).into_iter().inspect({
         let gate = gate.clone();
         move |j| {
             if j.id == 0 {
@@ -305,22 +314,40 @@ fn a_limit_set_at_run_time_bounds_its_key_and_can_be_raised() {
     });
     let n_done = pool
         .as_completed(input, move |j: &Job| {
-            let now = r.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            m.lock().unwrap().push(now);
+            let (count, changed) = &*c;
+            let mut now = count.lock().unwrap();
+            now.running += 1;
+            s.lock().unwrap().push((j.id, now.running));
             if j.id == 4 {
                 gate.set_limit("k", Some(3));
             }
-            std::thread::sleep(Duration::from_millis(5));
-            r.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            if (5..8).contains(&j.id) {
+                now.met += 1;
+                changed.notify_all();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while now.met < 3 && Instant::now() < deadline {
+                    now = changed
+                        .wait_timeout(now, Duration::from_millis(50))
+                        .unwrap()
+                        .0;
+                }
+            }
+            now.running -= 1;
         })
         .unwrap()
         .count();
-    assert_eq!(n_done, 30);
-    let most = most.lock().unwrap();
-    assert!(most.iter().all(|&m| m <= 3), "{most:?}");
+    assert_eq!(n_done, 20);
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().all(|&(_, m)| m <= 3), "{seen:?}");
     assert!(
-        most.iter().any(|&m| m >= 2),
-        "the raise never took effect: {most:?}"
+        seen.iter()
+            .filter(|&&(id, _)| id <= 4)
+            .all(|&(_, m)| m == 1),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|&(_, m)| m == 3),
+        "the raise never took effect: {seen:?}"
     );
 }
 

@@ -53,6 +53,7 @@ mod worker;
 use std::io;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::Duration;
 
@@ -313,6 +314,7 @@ impl<J: Send + 'static> Pool<J> {
         {
             let mut growth = lock(&state.growth);
             growth.ceiling = self.ceiling.get();
+            state.ceiling.store(self.ceiling.get(), Ordering::Relaxed);
             growth.name = self.thread_name.clone();
             growth.stack = self.stack_size;
         }

@@ -62,7 +62,7 @@ pub(super) struct KeyState<J, R> {
     pub(super) interval: Option<Duration>,
     pub(super) last_start: Option<Instant>,
     pub(super) timer: Option<Instant>,
-    /// A limit of its own, set at run time (never above the pool's).
+    /// A limit of its own, set at run time, in place of the pool's.
     pub(super) limit: Option<usize>,
 }
 
@@ -151,7 +151,7 @@ impl<J, R> State<J, R> {
             None => usize::MAX,
             Some(_) => {
                 let own = self.keys.get(key).and_then(|ks| ks.limit);
-                own.map_or(self.limit, |l| l.min(self.limit))
+                own.unwrap_or(self.limit)
             }
         }
     }

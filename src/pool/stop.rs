@@ -47,6 +47,10 @@ pub(super) struct Shared {
     pub(super) spawned: AtomicUsize,
     /// Workers waiting for something to do.
     pub(super) idle: AtomicUsize,
+    /// `growth.ceiling`, readable without the lock.
+    pub(super) ceiling: AtomicUsize,
+    /// The feeder has sent its last job.
+    pub(super) input_ended: AtomicBool,
 }
 
 /// The worker threads of a run and how they are made.

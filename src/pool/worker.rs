@@ -42,6 +42,7 @@ pub(super) fn feed<J>(
     }
     // The input is done: without this last other sender the queue can
     // disconnect, which ends the workers.
+    state.input_ended.store(true, Ordering::SeqCst);
     drop(lock(&state.pills).take());
     on_end();
 }
@@ -119,18 +120,22 @@ where
     F: Fn(&mut J) -> Step<R> + Send + Sync + 'static,
 {
     /// Before this worker starts a job: if no other worker is idle while
-    /// work that could start now waits (queued jobs, when the job at hand
-    /// came straight from the queue and could start; or parked jobs that
-    /// are due), one more worker is started, up to the ceiling.
+    /// work that could start now waits or may come (when the job at hand
+    /// came straight from the queue and could start: jobs queued, or input
+    /// not yet all read; or parked jobs that are due), one more worker is
+    /// started, up to the ceiling. An empty queue the feeder has not yet
+    /// refilled must not stop the growth: the workers there are may all be
+    /// busy for long.
     fn grow(&self, limiter: &KeyLimiter<J, R>, from_queue: bool) {
         let state = &self.state;
         if state.idle.load(Ordering::SeqCst) > 0
             || state.skipping()
-            || state.spawned.load(Ordering::Relaxed) >= lock(&state.growth).ceiling
+            || state.spawned.load(Ordering::Relaxed) >= state.ceiling.load(Ordering::Relaxed)
         {
             return;
         }
-        if (from_queue && !self.jobs.is_empty()) || limiter.due_now() {
+        let more_queued = !self.jobs.is_empty() || !state.input_ended.load(Ordering::SeqCst);
+        if (from_queue && more_queued) || limiter.due_now() {
             // Out of threads: the workers there are go on.
             let _ = spawn(self.sibling(), true);
         }
