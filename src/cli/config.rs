@@ -66,19 +66,8 @@ pub fn default_workers() -> usize {
 
 impl Cli {
     /// Checks every flag and opens the inputs.
-    pub fn into_config(self) -> Result<Config> {
-        let workers = self.workers.unwrap_or_else(default_workers);
-        if !(1..=4096).contains(&workers) {
-            bail!("--workers must be between 1 and 4096 (got {workers})");
-        }
-        let workers = NonZeroUsize::new(workers).context("--workers must be at least 1")?;
-        // The queue's slots are allocated up front: keep it sane.
-        let queue = match self.queue {
-            Some(q) if (1..=MAX_QUEUE).contains(&q) => q,
-            Some(q) => bail!("--queue must be between 1 and {MAX_QUEUE} (got {q})"),
-            None => 2 * workers.get(),
-        };
-        let queue = NonZeroUsize::new(queue).context("--queue must be at least 1")?;
+    pub fn into_config(mut self) -> Result<Config> {
+        let (workers, queue) = self.pool_sizes()?;
         if let Some(rate) = self.rate
             && !(rate.is_finite() && rate > 0.0)
         {
@@ -89,53 +78,10 @@ impl Cli {
             None => None,
         };
         let shard = self.shard.as_deref().map(parse_shard).transpose()?;
-        let format = match (self.json, self.format) {
-            (true, _) => OutputFormat::Json,
-            (false, Some(t)) => OutputFormat::Template(Template::parse(&t)?),
-            (false, None) => OutputFormat::Text,
-        };
-        let progress = if self.quiet || self.no_progress {
-            ProgressStyle::Off
-        } else {
-            self.progress
-                .map(ProgressStyle::from)
-                .unwrap_or(if std::io::stderr().is_terminal() {
-                    ProgressStyle::Bar
-                } else {
-                    ProgressStyle::Off
-                })
-        };
+        let format = self.output_format()?;
+        let progress = self.progress_style();
         check_url_args(&self.urls)?;
-        let user_agent = match self.user_agent {
-            Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
-            None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
-        };
-        let request = RequestConfig {
-            method: parse_method(&self.method)?,
-            headers: self
-                .headers
-                .iter()
-                .map(|h| parse_header(h))
-                .collect::<Result<_>>()?,
-            user_agent,
-            timeout: seconds("--timeout", self.timeout)?,
-            connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
-            retries: self.retries,
-            max_retry_wait: seconds("--max-retry-wait", self.max_retry_wait)?,
-            max_redirects: self.max_redirects,
-            proxy: ProxyConfig::from_env(self.proxy.as_deref(), self.noproxy.as_deref(), |var| {
-                std::env::var(var).ok()
-            })
-            .map_err(anyhow::Error::msg)?,
-            cacert: self.cacert,
-            insecure: self.insecure,
-            max_size: self.max_size.as_deref().map(parse_size).transpose()?,
-            sha256: self.sha256,
-            output_dir: self.output_dir,
-            update: self.update,
-            accept: Accept::parse(&self.accept)?,
-            workers,
-        };
+        let request = self.request_config(workers)?;
         Ok(Config {
             sources: open_sources(self.urls, self.inputs)?,
             dedup: self.dedup,
@@ -153,6 +99,80 @@ impl Cli {
             summary_json: self.summary_json,
             progress,
             summary: !self.quiet,
+        })
+    }
+
+    /// `--workers` and `--queue`, checked.
+    fn pool_sizes(&self) -> Result<(NonZeroUsize, NonZeroUsize)> {
+        let workers = self.workers.unwrap_or_else(default_workers);
+        if !(1..=4096).contains(&workers) {
+            bail!("--workers must be between 1 and 4096 (got {workers})");
+        }
+        let workers = NonZeroUsize::new(workers).context("--workers must be at least 1")?;
+        // The queue's slots are allocated up front: keep it sane.
+        let queue = match self.queue {
+            Some(q) if (1..=MAX_QUEUE).contains(&q) => q,
+            Some(q) => bail!("--queue must be between 1 and {MAX_QUEUE} (got {q})"),
+            None => 2 * workers.get(),
+        };
+        let queue = NonZeroUsize::new(queue).context("--queue must be at least 1")?;
+        Ok((workers, queue))
+    }
+
+    /// `--json` or `--format`.
+    fn output_format(&self) -> Result<OutputFormat> {
+        Ok(match (self.json, &self.format) {
+            (true, _) => OutputFormat::Json,
+            (false, Some(t)) => OutputFormat::Template(Template::parse(t)?),
+            (false, None) => OutputFormat::Text,
+        })
+    }
+
+    /// The progress display: as asked, else a bar on a terminal.
+    fn progress_style(&self) -> ProgressStyle {
+        if self.quiet || self.no_progress {
+            return ProgressStyle::Off;
+        }
+        self.progress
+            .map(ProgressStyle::from)
+            .unwrap_or(if std::io::stderr().is_terminal() {
+                ProgressStyle::Bar
+            } else {
+                ProgressStyle::Off
+            })
+    }
+
+    /// The request settings, checked; takes what it owns out of `self`.
+    fn request_config(&mut self, workers: NonZeroUsize) -> Result<RequestConfig> {
+        let user_agent = match self.user_agent.take() {
+            Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
+            None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
+        };
+        Ok(RequestConfig {
+            method: parse_method(&self.method)?,
+            headers: self
+                .headers
+                .iter()
+                .map(|h| parse_header(h))
+                .collect::<Result<_>>()?,
+            user_agent,
+            timeout: seconds("--timeout", self.timeout)?,
+            connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
+            retries: self.retries,
+            max_retry_wait: seconds("--max-retry-wait", self.max_retry_wait)?,
+            max_redirects: self.max_redirects,
+            proxy: ProxyConfig::from_env(self.proxy.as_deref(), self.noproxy.as_deref(), |var| {
+                std::env::var(var).ok()
+            })
+            .map_err(anyhow::Error::msg)?,
+            cacert: self.cacert.take(),
+            insecure: self.insecure,
+            max_size: self.max_size.as_deref().map(parse_size).transpose()?,
+            sha256: self.sha256,
+            output_dir: self.output_dir.take(),
+            update: self.update,
+            accept: Accept::parse(&self.accept)?,
+            workers,
         })
     }
 }

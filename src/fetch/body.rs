@@ -16,10 +16,10 @@ use crate::store::save::PartFile;
 /// goes back to the pool; larger ones are dropped with their connection.
 const DRAIN_MAX: u64 = 64 * 1024;
 /// A worker's body read buffer, on its stack: zeroed per fetch, so kept small.
-/// It lives in [`Fetcher::read_body`]'s own frame, which is never inlined
-/// into its caller: otherwise the buffer would also sit under the request
-/// (ureq's deepest frames), making every worker's touched stack 4 KiB
-/// deeper.
+/// It lives in the frame of [`Fetcher::read_body`] (or of what it calls),
+/// which is never inlined into its caller: otherwise the buffer would also
+/// sit under the request (ureq's deepest frames), making every worker's
+/// touched stack 4 KiB deeper.
 const READ_BUF: usize = 4 * 1024;
 
 impl Fetcher {
@@ -62,45 +62,16 @@ impl Fetcher {
                 return fetched;
             }
         };
-        let mut reader = response.into_body().into_reader();
-        let mut buf = [0u8; READ_BUF];
-        loop {
-            // Never read more than one byte past --max-size.
-            let room = usize::try_from(max.saturating_add(1) - fetched.bytes).unwrap_or(usize::MAX);
-            let n = match reader.read(&mut buf[..room.min(READ_BUF)]) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let mut err = classify(&ureq::Error::from(e), &self.config);
-                    if err.kind == ErrorKind::Io {
-                        err.message =
-                            format!("{} after {} bytes of body", err.message, fetched.bytes);
-                    }
-                    fetched.error = Some(err);
-                    return fetched;
-                }
-            };
-            fetched.bytes += n as u64;
-            if fetched.bytes > max {
-                fetched.error = Some(too_large(max));
+        let reader = response.into_body().into_reader();
+        let streamed = self.stream(reader, max, hasher.as_mut(), part.as_mut());
+        fetched.bytes = match streamed {
+            Ok(bytes) => bytes,
+            Err((bytes, error)) => {
+                fetched.bytes = bytes;
+                fetched.error = Some(error);
                 return fetched;
             }
-            let chunk = &buf[..n];
-            if let Some(h) = &mut hasher {
-                h.update(chunk);
-            }
-            if let Some(p) = &mut part
-                && let Err(e) = p.write(chunk)
-            {
-                fetched.error = Some(io_error("cannot write file", &e));
-                return fetched;
-            }
-            if self.is_cancelled() {
-                fetched.error = Some(super::cancelled_error());
-                return fetched;
-            }
-        }
+        };
         fetched.sha256 = hasher.map(|h| crate::store::save::hex(&h.finalize()));
         if let Some(p) = part {
             match p.commit() {
@@ -113,6 +84,51 @@ impl Fetcher {
 }
 
 impl Fetcher {
+    /// Reads `reader` to its end through a small buffer, hashing and saving
+    /// each chunk; never reads more than one byte past `max`. Returns the
+    /// bytes read, with the error that ended the read early.
+    fn stream(
+        &self,
+        mut reader: impl Read,
+        max: u64,
+        mut hasher: Option<&mut Sha256>,
+        mut part: Option<&mut PartFile>,
+    ) -> Result<u64, (u64, FetchError)> {
+        let mut bytes = 0u64;
+        let mut buf = [0u8; READ_BUF];
+        loop {
+            let room = usize::try_from(max.saturating_add(1) - bytes).unwrap_or(usize::MAX);
+            let n = match reader.read(&mut buf[..room.min(READ_BUF)]) {
+                Ok(0) => return Ok(bytes),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let mut err = classify(&ureq::Error::from(e), &self.config);
+                    if err.kind == ErrorKind::Io {
+                        err.message = format!("{} after {bytes} bytes of body", err.message);
+                    }
+                    return Err((bytes, err));
+                }
+            };
+            bytes += n as u64;
+            if bytes > max {
+                return Err((bytes, too_large(max)));
+            }
+            let chunk = &buf[..n];
+            if let Some(h) = &mut hasher {
+                h.update(chunk);
+            }
+            if let Some(p) = &mut part
+                && let Err(e) = p.write(chunk)
+            {
+                return Err((bytes, io_error("cannot write file", &e)));
+            }
+            if self.is_cancelled() {
+                return Err((bytes, super::cancelled_error()));
+            }
+        }
+    }
+
     /// Creates the temporary file for a body. Out of file descriptors (other
     /// programs, or a limit lowered under us), it waits for one to be freed:
     /// our own shortage is never a URL's result.

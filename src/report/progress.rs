@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle as BarStyle, TermLike};
 
 use crate::input::InputStats;
@@ -72,62 +72,18 @@ impl Progress {
             bar
         });
         let (stop, stopped) = bounded::<()>(0);
-        let ticker = {
-            let (bar, counts, in_flight) =
-                (bar.clone(), Arc::clone(&counts), Arc::clone(&in_flight));
-            let started = Instant::now();
-            std::thread::Builder::new()
-                .name("fetchpool-progress".into())
-                .spawn(move || {
-                    let every = if bar.is_some() {
-                        BAR_EVERY
-                    } else {
-                        PLAIN_EVERY
-                    };
-                    let mut known_len = false;
-                    while stopped.recv_timeout(every).is_err_and(|e| e.is_timeout()) {
-                        let failed = counts.failed.load(Ordering::Relaxed);
-                        let stuck = in_flight.oldest().filter(|(age, _)| *age >= STUCK_AFTER);
-                        let total = input.total();
-                        let stopping = counts.stopping.load(Ordering::Relaxed);
-                        match &bar {
-                            Some(bar) if stopping => {
-                                bar.set_message(format!("finishing {} in flight", in_flight.len()));
-                                bar.tick();
-                            }
-                            Some(bar) => {
-                                if let Some(total) = total {
-                                    bar.set_length(total);
-                                    if !known_len {
-                                        bar.set_style(style_for(true));
-                                        known_len = true;
-                                    }
-                                }
-                                bar.set_message(message(bar.per_sec(), failed, stuck.as_ref()));
-                                bar.tick();
-                            }
-                            None => {
-                                let done = counts.done.load(Ordering::Relaxed);
-                                if stopping {
-                                    eprintln!(
-                                        "fetchpool: {done} done, finishing {} in flight",
-                                        in_flight.len()
-                                    );
-                                    continue;
-                                }
-                                let secs = started.elapsed().as_secs_f64();
-                                let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
-                                let rate = done as f64 / secs.max(0.001);
-                                eprintln!(
-                                    "fetchpool: {done}/{total} done, {}",
-                                    message(rate, failed, stuck.as_ref())
-                                );
-                            }
-                        }
-                    }
-                })
-                .ok()
+        let ticker = Ticker {
+            bar: bar.clone(),
+            counts: Arc::clone(&counts),
+            input,
+            in_flight,
+            started: Instant::now(),
+            known_len: false,
         };
+        let ticker = std::thread::Builder::new()
+            .name("fetchpool-progress".into())
+            .spawn(move || ticker.run(&stopped))
+            .ok();
         Progress {
             bar,
             counts,
@@ -195,6 +151,82 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The progress thread's state: redraws the bar every [`BAR_EVERY`], or
+/// prints a plain line every [`PLAIN_EVERY`].
+struct Ticker {
+    bar: Option<ProgressBar>,
+    counts: Arc<Counts>,
+    input: Arc<InputStats>,
+    in_flight: Arc<InFlight>,
+    started: Instant,
+    /// Whether the bar shows a total yet.
+    known_len: bool,
+}
+
+impl Ticker {
+    /// Ticks until `stopped` disconnects.
+    fn run(mut self, stopped: &Receiver<()>) {
+        let every = if self.bar.is_some() {
+            BAR_EVERY
+        } else {
+            PLAIN_EVERY
+        };
+        while stopped.recv_timeout(every).is_err_and(|e| e.is_timeout()) {
+            let stopping = self.counts.stopping.load(Ordering::Relaxed);
+            match self.bar.clone() {
+                Some(bar) if stopping => {
+                    bar.set_message(format!("finishing {} in flight", self.in_flight.len()));
+                    bar.tick();
+                }
+                Some(bar) => self.draw(&bar),
+                None if stopping => {
+                    let done = self.counts.done.load(Ordering::Relaxed);
+                    let in_flight = self.in_flight.len();
+                    eprintln!("fetchpool: {done} done, finishing {in_flight} in flight");
+                }
+                None => self.print_plain(),
+            }
+        }
+    }
+
+    /// The URL in flight longest, once it is past [`STUCK_AFTER`].
+    fn stuck(&self) -> Option<(Duration, String)> {
+        self.in_flight
+            .oldest()
+            .filter(|(age, _)| *age >= STUCK_AFTER)
+    }
+
+    /// Redraws the bar, with its total once known.
+    fn draw(&mut self, bar: &ProgressBar) {
+        if let Some(total) = self.input.total() {
+            bar.set_length(total);
+            if !self.known_len {
+                bar.set_style(style_for(true));
+                self.known_len = true;
+            }
+        }
+        let failed = self.counts.failed.load(Ordering::Relaxed);
+        bar.set_message(message(bar.per_sec(), failed, self.stuck().as_ref()));
+        bar.tick();
+    }
+
+    /// Prints the plain status line.
+    fn print_plain(&self) {
+        let done = self.counts.done.load(Ordering::Relaxed);
+        let failed = self.counts.failed.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64();
+        let total = self
+            .input
+            .total()
+            .map_or_else(|| "?".to_owned(), |t| t.to_string());
+        let rate = done as f64 / secs.max(0.001);
+        eprintln!(
+            "fetchpool: {done}/{total} done, {}",
+            message(rate, failed, self.stuck().as_ref())
+        );
     }
 }
 
