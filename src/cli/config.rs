@@ -11,47 +11,29 @@ use anyhow::{Context, Result, bail};
 use http::{HeaderName, HeaderValue, Method};
 
 use super::Cli;
-use crate::fetch::{ProxyConfig, RequestConfig};
-use crate::input::Source;
+use crate::fetch::{FetchConfig, ProxyConfig, RequestConfig};
+use crate::input::{Filter, InputConfig, Source};
+use crate::pool::PoolConfig;
+use crate::report::ReportConfig;
 use crate::report::progress::ProgressStyle;
-use crate::report::stdout::{OutputFormat, Template};
+use crate::report::stdout::{Fields, OutputFormat, Template};
 use crate::result::accept::Accept;
+use crate::store::StoreConfig;
 
-/// The validated settings of a run.
+/// The validated settings of a run: each part's own settings, in its own
+/// type, built here from the flags.
 #[derive(Debug)]
 pub struct Config {
-    /// Input sources, in order.
-    pub sources: Vec<Source>,
-    /// Skip repeated URLs.
-    pub dedup: bool,
-    /// Keep only shard `k` (0-based) of `n`.
-    pub shard: Option<(u64, u64)>,
-    /// Worker threads.
-    pub workers: NonZeroUsize,
-    /// Job queue capacity.
-    pub queue: NonZeroUsize,
-    /// Requests started per second, overall.
-    pub rate: Option<f64>,
-    /// Requests in flight per host.
-    pub per_host: Option<NonZeroUsize>,
-    /// Request settings for the fetcher.
-    pub request: RequestConfig,
-    /// Print in input order.
-    pub ordered: bool,
-    /// Output format.
-    pub format: OutputFormat,
-    /// Print only failures.
-    pub failures_only: bool,
+    /// What to read, and which entries to keep.
+    pub input: InputConfig,
+    /// Worker count, job queue, per-host limit, result order.
+    pub pool: PoolConfig,
+    /// Requests, what becomes of the bodies, success, `--rate`.
+    pub fetch: FetchConfig,
+    /// Result lines, the other output files, progress, the summary.
+    pub report: ReportConfig,
     /// Stop starting requests after the first failure.
     pub fail_fast: bool,
-    /// File for the URLs that did not complete ok.
-    pub write_failed: Option<PathBuf>,
-    /// File for the JSON summary.
-    pub summary_json: Option<PathBuf>,
-    /// Progress display.
-    pub progress: ProgressStyle,
-    /// Print the summary on stderr.
-    pub summary: bool,
 }
 
 /// Largest `--queue`.
@@ -67,43 +49,60 @@ pub fn default_workers() -> usize {
 impl Cli {
     /// Checks every flag and opens the inputs.
     pub fn into_config(mut self) -> Result<Config> {
-        let (workers, queue) = self.pool_sizes()?;
+        let pool = self.pool_config()?;
         if let Some(rate) = self.rate
             && !(rate.is_finite() && rate > 0.0)
         {
             bail!("--rate must be a positive number of requests per second (got {rate})");
         }
-        let per_host = match self.per_host {
-            Some(n) => Some(NonZeroUsize::new(n).context("--per-host must be at least 1")?),
-            None => None,
-        };
         let shard = self.shard.as_deref().map(parse_shard).transpose()?;
         let format = self.output_format()?;
         let progress = self.progress_style();
         check_url_args(&self.urls)?;
-        let request = self.request_config(workers)?;
-        Ok(Config {
-            sources: open_sources(self.urls, self.inputs)?,
-            dedup: self.dedup,
-            shard,
-            workers,
-            queue,
-            rate: self.rate,
-            per_host,
-            request,
-            ordered: self.ordered,
+        let request = self.request_config()?;
+        let store = StoreConfig {
+            sha256: self.sha256,
+            dir: self.output_dir.take(),
+            update: self.update,
+        };
+        let report = ReportConfig {
             format,
+            fields: Fields {
+                sha256: store.sha256,
+                saved_to: store.dir.is_some(),
+            },
             failures_only: self.failures_only,
-            fail_fast: self.fail_fast,
-            write_failed: self.write_failed,
-            summary_json: self.summary_json,
+            write_failed: self.write_failed.take(),
+            summary_json: self.summary_json.take(),
             progress,
             summary: !self.quiet,
+        };
+        let filter = Filter {
+            dedup: self.dedup,
+            shard,
+            // Repeats of a URL are saved under names of their own.
+            count_repeats: store.dir.is_some(),
+        };
+        let fetch = FetchConfig {
+            request,
+            store,
+            accept: Accept::parse(&self.accept)?,
+            rate: self.rate,
+        };
+        Ok(Config {
+            input: InputConfig {
+                sources: open_sources(self.urls, self.inputs)?,
+                filter,
+            },
+            pool,
+            fetch,
+            report,
+            fail_fast: self.fail_fast,
         })
     }
 
-    /// `--workers` and `--queue`, checked.
-    fn pool_sizes(&self) -> Result<(NonZeroUsize, NonZeroUsize)> {
+    /// `--workers`, `--queue`, `--per-host` and `--ordered`, checked.
+    fn pool_config(&self) -> Result<PoolConfig> {
         let workers = self.workers.unwrap_or_else(default_workers);
         if !(1..=4096).contains(&workers) {
             bail!("--workers must be between 1 and 4096 (got {workers})");
@@ -116,7 +115,16 @@ impl Cli {
             None => 2 * workers.get(),
         };
         let queue = NonZeroUsize::new(queue).context("--queue must be at least 1")?;
-        Ok((workers, queue))
+        let per_key = match self.per_host {
+            Some(n) => Some(NonZeroUsize::new(n).context("--per-host must be at least 1")?),
+            None => None,
+        };
+        Ok(PoolConfig {
+            workers,
+            queue,
+            per_key,
+            ordered: self.ordered,
+        })
     }
 
     /// `--json` or `--format`.
@@ -143,7 +151,7 @@ impl Cli {
     }
 
     /// The request settings, checked; takes what it owns out of `self`.
-    fn request_config(&mut self, workers: NonZeroUsize) -> Result<RequestConfig> {
+    fn request_config(&mut self) -> Result<RequestConfig> {
         let user_agent = match self.user_agent.take() {
             Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
             None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
@@ -168,11 +176,6 @@ impl Cli {
             cacert: self.cacert.take(),
             insecure: self.insecure,
             max_size: self.max_size.as_deref().map(parse_size).transpose()?,
-            sha256: self.sha256,
-            output_dir: self.output_dir.take(),
-            update: self.update,
-            accept: Accept::parse(&self.accept)?,
-            workers,
         })
     }
 }
@@ -328,12 +331,12 @@ mod tests {
         assert!(config(&["-j", "0", "http://x"]).is_err());
         assert!(config(&["-j", "4097", "http://x"]).is_err());
         let c = config(&["-j", "4096", "http://x"]).unwrap();
-        assert_eq!(c.workers.get(), 4096);
-        assert_eq!(c.queue.get(), 8192);
+        assert_eq!(c.pool.workers.get(), 4096);
+        assert_eq!(c.pool.queue.get(), 8192);
         assert!(config(&["--queue", "0", "http://x"]).is_err());
         assert!(config(&["--queue", "99999999999", "http://x"]).is_err());
         let d = config(&["http://x"]).unwrap();
-        assert!((5..=32).contains(&d.workers.get()));
+        assert!((5..=32).contains(&d.pool.workers.get()));
     }
 
     #[test]
@@ -359,7 +362,7 @@ mod tests {
     #[test]
     fn timeouts_take_fractions_and_reject_nonsense() {
         let c = config(&["-m", "0.5", "http://x"]).unwrap();
-        assert_eq!(c.request.timeout, Duration::from_millis(500));
+        assert_eq!(c.fetch.request.timeout, Duration::from_millis(500));
         assert!(config(&["-m", "0", "http://x"]).is_err());
         assert!(config(&["-m", "-1", "http://x"]).is_err());
         assert!(config(&["-m", "inf", "http://x"]).is_err());
@@ -424,7 +427,8 @@ mod tests {
         assert!(
             config(&["--update", "-o", "/tmp", "http://x"])
                 .unwrap()
-                .request
+                .fetch
+                .store
                 .update
         );
     }

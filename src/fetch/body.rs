@@ -46,12 +46,12 @@ impl Fetcher {
             && !status.is_informational()
             && status != StatusCode::NO_CONTENT
             && status != StatusCode::NOT_MODIFIED;
-        let mut hasher = (self.config.sha256 && has_body).then(Sha256::new);
+        let mut hasher = (self.store.sha256 && has_body).then(Sha256::new);
         let save = self
-            .config
-            .output_dir
+            .store
+            .dir
             .as_deref()
-            .filter(|_| has_body && self.config.accept.contains(status.as_u16()));
+            .filter(|_| has_body && self.accept.contains(status.as_u16()));
         let mut part = match save
             .map(|dir| self.create_part(dir, url, repeat))
             .transpose()

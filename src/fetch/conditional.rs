@@ -27,10 +27,10 @@ pub(super) struct Conditional<'a> {
 impl Fetcher {
     /// The conditional request for `url`, with `--update` (GET and HEAD only).
     pub(super) fn conditional(&self, url: &str) -> Option<Conditional<'_>> {
-        if !self.config.update || ![Method::GET, Method::HEAD].contains(&self.config.method) {
+        if !self.store.update || ![Method::GET, Method::HEAD].contains(&self.config.method) {
             return None;
         }
-        let dir = self.config.output_dir.as_deref()?;
+        let dir = self.store.dir.as_deref()?;
         let name = save::file_name(url);
         // Validators of the user's own (-H) win; then a 304 is not ours.
         let own = self.config.headers.iter().any(|(n, _)| {

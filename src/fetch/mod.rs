@@ -21,6 +21,7 @@ pub mod step;
 
 use net::{agent, proxy, transport};
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,7 @@ use crate::control::pace::Pacer;
 use crate::control::polite::Answer;
 use crate::result::accept::Accept;
 use crate::result::{ErrorKind, FetchError, Fetched, Timings};
+use crate::store::StoreConfig;
 use crate::text::redact;
 use classify::classify;
 pub use proxy::ProxyConfig;
@@ -41,7 +43,7 @@ use redirect::{Failed, Landed};
 use step::{Budget, Retry};
 pub use step::{FetchState, Stepped};
 
-/// Request settings, from the command line.
+/// How requests are made: the HTTP settings of the command line.
 #[derive(Debug, Clone)]
 pub struct RequestConfig {
     /// HTTP method.
@@ -68,16 +70,19 @@ pub struct RequestConfig {
     pub insecure: bool,
     /// Largest body read.
     pub max_size: Option<u64>,
-    /// Hash bodies.
-    pub sha256: bool,
-    /// Save bodies here.
-    pub output_dir: Option<PathBuf>,
-    /// Ask whether saved files changed (`--update`), with their validators.
-    pub update: bool,
+}
+
+/// What a [`Fetcher`] is built from: each part's settings in its own type.
+#[derive(Debug, Clone)]
+pub struct FetchConfig {
+    /// How requests are made.
+    pub request: RequestConfig,
+    /// What becomes of the bodies.
+    pub store: StoreConfig,
     /// Statuses that count as success.
     pub accept: Accept,
-    /// Worker count, to size the connection pool.
-    pub workers: std::num::NonZeroUsize,
+    /// `--rate`: requests started per second, over all workers.
+    pub rate: Option<f64>,
 }
 
 /// Fetches URLs with one shared agent; cheap to share between workers.
@@ -87,6 +92,8 @@ pub struct Fetcher {
     /// with how messages name it.
     proxies: Vec<(Proxy, String)>,
     config: RequestConfig,
+    store: StoreConfig,
+    accept: Accept,
     pacer: Option<Pacer>,
     /// Never receives; disconnected at the first signal, which ends waits
     /// for a `--rate` slot or a retry (requests in flight go on).
@@ -107,17 +114,24 @@ enum Attempt {
 }
 
 impl Fetcher {
-    /// Builds the shared agent from `config`. Fails only on a bad `--cacert`
-    /// (or a proxy ureq cannot take, which `ProxyConfig` already ruled out).
-    /// `stopping` and `cancel` are never sent on; their disconnection tells
-    /// the fetcher to start nothing new, and to drop bodies being read.
+    /// Builds the shared agent from `config`, its connection pool sized for
+    /// `workers`. Fails only on a bad `--cacert` (or a proxy ureq cannot
+    /// take, which `ProxyConfig` already ruled out). `stopping` and `cancel`
+    /// are never sent on; their disconnection tells the fetcher to start
+    /// nothing new, and to drop bodies being read.
     pub fn new(
-        config: RequestConfig,
-        rate: Option<f64>,
+        config: FetchConfig,
+        workers: NonZeroUsize,
         stopping: Receiver<()>,
         cancel: Receiver<()>,
     ) -> Result<Self> {
-        let agent = agent::build(&config)?;
+        let FetchConfig {
+            request: config,
+            store,
+            accept,
+            rate,
+        } = config;
+        let agent = agent::build(&config, workers)?;
         let proxies = config
             .proxy
             .proxies()
@@ -136,6 +150,8 @@ impl Fetcher {
             proxies,
             pacer: rate.map(Pacer::new),
             config,
+            store,
+            accept,
             stopping,
             cancel,
             secrets,
@@ -211,7 +227,7 @@ impl Fetcher {
         let answer = Some(step::answer(status.as_u16(), response.headers()));
         if let Some(unchanged) = conditional
             .as_ref()
-            .and_then(|c| c.unchanged(status, self.config.sha256))
+            .and_then(|c| c.unchanged(status, self.store.sha256))
         {
             body::drain(response);
             return (
@@ -249,7 +265,7 @@ impl Fetcher {
             }
             Some(_) => Attempt::Done(fetched),
             None => {
-                fetched.ok = self.config.accept.contains(status.as_u16());
+                fetched.ok = self.accept.contains(status.as_u16());
                 Attempt::Done(fetched)
             }
         };
@@ -457,11 +473,19 @@ impl RequestConfig {
             cacert: None,
             insecure: false,
             max_size: None,
-            sha256: false,
-            output_dir: None,
-            update: false,
+        }
+    }
+}
+
+#[cfg(test)]
+impl FetchConfig {
+    /// Defaults for unit tests.
+    pub(crate) fn for_tests() -> Self {
+        FetchConfig {
+            request: RequestConfig::for_tests(),
+            store: StoreConfig::default(),
             accept: Accept::parse("200-399").unwrap_or_else(|e| panic!("{e}")),
-            workers: std::num::NonZeroUsize::MIN,
+            rate: None,
         }
     }
 }
@@ -474,8 +498,8 @@ mod tests {
     fn scrubs_the_password_as_given_and_as_sent() {
         let (_cancel, cancelled) = crossbeam_channel::bounded(0);
         let fetcher = Fetcher::new(
-            RequestConfig::for_tests(),
-            None,
+            FetchConfig::for_tests(),
+            NonZeroUsize::MIN,
             cancelled.clone(),
             cancelled,
         )

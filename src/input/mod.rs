@@ -143,6 +143,15 @@ fn is_entry(line: &[u8]) -> bool {
     !t.is_empty() && !t.starts_with(b"#")
 }
 
+/// What to read, and which entries to keep.
+#[derive(Debug)]
+pub struct InputConfig {
+    /// Input sources, in order.
+    pub sources: Vec<Source>,
+    /// Which entries to keep.
+    pub filter: Filter,
+}
+
 /// Which entries to keep.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Filter {

@@ -89,6 +89,20 @@ pub struct Finished<J, R> {
     pub outcome: Outcome<R>,
 }
 
+/// How big a pool is and how its results come back: the builder's
+/// settings as one value, for a front end that checks them up front.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    /// Worker threads ([`Pool::new`]).
+    pub workers: NonZeroUsize,
+    /// Job queue capacity ([`Pool::queue`]).
+    pub queue: NonZeroUsize,
+    /// Jobs of one key running at once ([`Pool::per_key`]); unlimited if `None`.
+    pub per_key: Option<NonZeroUsize>,
+    /// Results in input order ([`Pool::ordered`]) rather than as completed.
+    pub ordered: bool,
+}
+
 /// Smallest capacity of the results channel.
 const RESULTS_MIN: usize = 1024;
 

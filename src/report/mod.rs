@@ -8,3 +8,27 @@ pub mod files;
 pub mod progress;
 pub mod stdout;
 pub mod summary;
+
+use std::path::PathBuf;
+
+use progress::ProgressStyle;
+use stdout::{Fields, OutputFormat};
+
+/// How a run reports its results.
+#[derive(Debug)]
+pub struct ReportConfig {
+    /// How result lines are printed.
+    pub format: OutputFormat,
+    /// The optional fields every result line carries.
+    pub fields: Fields,
+    /// Print only failures.
+    pub failures_only: bool,
+    /// `--write-failed`: the file for the URLs that did not complete ok.
+    pub write_failed: Option<PathBuf>,
+    /// `--summary-json`: the file for the JSON summary.
+    pub summary_json: Option<PathBuf>,
+    /// The progress display.
+    pub progress: ProgressStyle,
+    /// Print the summary on stderr.
+    pub summary: bool,
+}

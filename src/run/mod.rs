@@ -20,8 +20,8 @@ use anyhow::{Context, Result};
 use crate::cli::Config;
 use crate::control::polite::Polite;
 use crate::fetch::Fetcher;
-use crate::input::{Entries, Filter, InputStats, Source};
-use crate::pool::{Finished, Next, Pool, Results};
+use crate::input::{Entries, InputStats, Source};
+use crate::pool::{Finished, Next, Pool, PoolConfig, Results};
 use crate::report::collect::{Collector, Flow};
 use crate::report::files::Outputs;
 use crate::report::progress::{Progress, ProgressStyle};
@@ -74,9 +74,8 @@ impl Exit {
 /// Runs fetchpool with a validated configuration: setup, drain, finish.
 pub fn run(mut config: Config) -> Result<Exit> {
     let started = Instant::now();
-    let workers = fit_workers(&config);
-    config.request.workers = workers;
-    let (mut run, results) = Run::setup(config, workers)?;
+    config.pool.workers = fit_workers(&config);
+    let (mut run, results) = Run::setup(config)?;
     let stdout_closed = run.drain(results)?;
     run.finish(started, stdout_closed)
 }
@@ -98,51 +97,48 @@ impl Run {
     /// Builds the pool, installs the signal handlers (before anything else
     /// starts), opens the outputs, builds the fetcher and starts the
     /// workers.
-    fn setup(config: Config, workers: NonZeroUsize) -> Result<(Self, JobResults)> {
-        let pool = build_pool(&config, workers);
+    fn setup(config: Config) -> Result<(Self, JobResults)> {
+        let Config {
+            input,
+            pool: sizes,
+            fetch,
+            report,
+            fail_fast,
+        } = config;
+        let pool = build_pool(&sizes);
         let stop = pool.stop_handle();
-        let polite = Arc::new(Polite::new(pool.gate(), config.request.max_retry_wait));
-        let input_can_block = config.sources.iter().any(Source::can_block);
+        let polite = Arc::new(Polite::new(pool.gate(), fetch.request.max_retry_wait));
+        let input_can_block = input.sources.iter().any(Source::can_block);
         let (shutdown, Stopping { stopping, cancel }) = Shutdown::install(
-            GRACE.min(config.request.timeout),
+            GRACE.min(fetch.request.timeout),
             stop.clone(),
             input_can_block,
         )?;
         let outputs = Outputs::open(
-            config.write_failed.as_deref(),
-            config.summary_json.as_deref(),
-            config.request.output_dir.as_deref(),
-            &config.sources,
+            report.write_failed.as_deref(),
+            report.summary_json.as_deref(),
+            fetch.store.dir.as_deref(),
+            &input.sources,
         )?;
-        let accept = config.request.accept.clone();
-        let asked = (config.request.sha256, config.request.output_dir.is_some());
-        let fetcher = Fetcher::new(config.request, config.rate, stopping, cancel)?;
-        let collector = Collector::new(
-            Printer::stdout(config.format),
-            outputs,
-            config.failures_only,
-            asked,
-        );
+        let accept = fetch.accept.clone();
+        let fetcher = Fetcher::new(fetch, sizes.workers, stopping, cancel)?;
+        let printer = Printer::stdout(report.format);
+        let collector = Collector::new(printer, outputs, report.failures_only, report.fields);
         let stats = Arc::new(InputStats::default());
-        let filter = Filter {
-            dedup: config.dedup,
-            shard: config.shard,
-            count_repeats: asked.1,
-        };
-        if config.progress != ProgressStyle::Off {
-            crate::input::count_ahead(&config.sources, filter, &stats);
+        if report.progress != ProgressStyle::Off {
+            crate::input::count_ahead(&input.sources, input.filter, &stats);
         }
-        let entries = Entries::new(config.sources, filter, Arc::clone(&stats)).map(Job::new);
+        let entries = Entries::new(input.sources, input.filter, Arc::clone(&stats)).map(Job::new);
         let in_flight = Arc::new(InFlight::default());
-        let progress = Progress::start(config.progress, Arc::clone(&stats), Arc::clone(&in_flight));
+        let progress = Progress::start(report.progress, Arc::clone(&stats), Arc::clone(&in_flight));
         let job = JobStep {
             fetcher,
             in_flight: Arc::clone(&in_flight),
-            fail_fast: config.fail_fast.then(|| stop.clone()),
+            fail_fast: fail_fast.then(|| stop.clone()),
             polite: Arc::clone(&polite),
         };
         let step = move |j: &mut Job| job.step(j);
-        let results: JobResults = if config.ordered {
+        let results: JobResults = if sizes.ordered {
             Box::new(
                 pool.ordered_steps(entries, step, None)
                     .context("starting worker threads")?,
@@ -161,7 +157,7 @@ impl Run {
             stats,
             polite,
             accept,
-            summary: config.summary,
+            summary: report.summary,
         };
         Ok((run, results))
     }
@@ -241,12 +237,12 @@ impl Run {
 
 /// The pool, sized and keyed: every job is keyed by its host, for
 /// politeness; `--per-host` adds a limit.
-fn build_pool(config: &Config, workers: NonZeroUsize) -> Pool<Job> {
-    let pool = Pool::new(workers)
-        .queue(config.queue)
+fn build_pool(sizes: &PoolConfig) -> Pool<Job> {
+    let pool = Pool::new(sizes.workers)
+        .queue(sizes.queue)
         .thread_name("fetchpool-worker")
         .stack_size(WORKER_STACK);
-    match config.per_host {
+    match sizes.per_key {
         Some(limit) => pool.per_key(limit, Job::key),
         None => pool.keyed(Job::key),
     }
@@ -255,9 +251,9 @@ fn build_pool(config: &Config, workers: NonZeroUsize) -> Pool<Job> {
 /// The worker count that fits under the open-files limit (raised first),
 /// with one line on stderr when it is fewer than asked for.
 fn fit_workers(config: &Config) -> NonZeroUsize {
-    let asked = config.workers.get();
+    let asked = config.pool.workers.get();
     let limit = limits::raise_open_files();
-    let fit = limits::workers_that_fit(limit, asked, config.request.output_dir.is_some());
+    let fit = limits::workers_that_fit(limit, asked, config.fetch.store.dir.is_some());
     if fit < asked {
         eprintln!(
             "fetchpool: the open-files limit ({}) fits {fit} requests in flight, not {asked}: \
@@ -265,5 +261,5 @@ fn fit_workers(config: &Config) -> NonZeroUsize {
             limit.unwrap_or(0)
         );
     }
-    NonZeroUsize::new(fit).unwrap_or(config.workers)
+    NonZeroUsize::new(fit).unwrap_or(config.pool.workers)
 }
