@@ -134,7 +134,7 @@ impl Fetcher {
     /// our own shortage is never a URL's result.
     fn create_part(&self, dir: &Path, url: &str, repeat: u32) -> std::io::Result<PartFile> {
         loop {
-            match PartFile::create(dir, url, repeat) {
+            match PartFile::create(dir, url, repeat, &self.unfinished) {
                 Err(e) if super::is_out_of_fds(&e) && !self.is_cancelled() => {
                     std::thread::sleep(super::FD_WAIT);
                 }

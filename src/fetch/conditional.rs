@@ -12,12 +12,14 @@ use ureq::http::{HeaderMap, Method, StatusCode};
 
 use super::Fetcher;
 use crate::result::Fetched;
-use crate::store::save;
+use crate::store::save::{self, Unfinished};
 use crate::store::update::{self, Validators};
 
 /// `--update` for one attempt of one URL.
 pub(super) struct Conditional<'a> {
     dir: &'a Path,
+    /// Where the validators file being written is listed.
+    unfinished: &'a Unfinished,
     /// The saved file's name in `dir`.
     name: String,
     /// Its stored validators, when usable and sent.
@@ -37,7 +39,12 @@ impl Fetcher {
             n.eq_ignore_ascii_case("if-none-match") || n.eq_ignore_ascii_case("if-modified-since")
         });
         let stored = (!own).then(|| Validators::load(dir, &name)).flatten();
-        Some(Conditional { dir, name, stored })
+        Some(Conditional {
+            dir,
+            unfinished: &self.unfinished,
+            name,
+            stored,
+        })
     }
 }
 
@@ -96,7 +103,7 @@ impl Conditional<'_> {
         match validators {
             Some(mut v) => {
                 v.sha256.clone_from(&fetched.sha256);
-                v.store(self.dir, &self.name);
+                v.store(self.dir, &self.name, self.unfinished);
             }
             None => update::forget(self.dir, &self.name),
         }

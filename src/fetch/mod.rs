@@ -36,6 +36,7 @@ use crate::control::polite::Answer;
 use crate::result::accept::Accept;
 use crate::result::{ErrorKind, FetchError, Fetched, Timings};
 use crate::store::StoreConfig;
+use crate::store::save::Unfinished;
 use crate::text::redact;
 use classify::classify;
 pub use proxy::ProxyConfig;
@@ -93,6 +94,9 @@ pub struct Fetcher {
     proxies: Vec<(Proxy, String)>,
     config: RequestConfig,
     store: StoreConfig,
+    /// The temporary files being written, for the run to remove if it
+    /// stops waiting.
+    unfinished: Unfinished,
     accept: Accept,
     pacer: Option<Pacer>,
     /// Never receives; disconnected at the first signal, which ends waits
@@ -118,12 +122,14 @@ impl Fetcher {
     /// `workers`. Fails only on a bad `--cacert` (or a proxy ureq cannot
     /// take, which `ProxyConfig` already ruled out). `stopping` and `cancel`
     /// are never sent on; their disconnection tells the fetcher to start
-    /// nothing new, and to drop bodies being read.
+    /// nothing new, and to drop bodies being read. Temporary files are
+    /// listed in `unfinished` while they are written.
     pub fn new(
         config: FetchConfig,
         workers: NonZeroUsize,
         stopping: Receiver<()>,
         cancel: Receiver<()>,
+        unfinished: Unfinished,
     ) -> Result<Self> {
         let FetchConfig {
             request: config,
@@ -151,6 +157,7 @@ impl Fetcher {
             pacer: rate.map(Pacer::new),
             config,
             store,
+            unfinished,
             accept,
             stopping,
             cancel,
@@ -502,6 +509,7 @@ mod tests {
             NonZeroUsize::MIN,
             cancelled.clone(),
             cancelled,
+            Unfinished::default(),
         )
         .unwrap();
         let given = "http://u:p w\u{e9}@h/";

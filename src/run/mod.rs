@@ -16,11 +16,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use crossbeam_channel::{Receiver, bounded};
 
 use crate::cli::Config;
 use crate::control::polite::Polite;
 use crate::fetch::Fetcher;
-use crate::input::{Entries, InputStats, Source};
+use crate::input::{Entries, InputConfig, InputError, InputStats, Source};
 use crate::pool::{Finished, Next, Pool, PoolConfig, Results};
 use crate::report::collect::{Collector, Flow};
 use crate::report::files::Outputs;
@@ -29,6 +30,7 @@ use crate::report::stdout::Printer;
 use crate::result::Fetched;
 use crate::result::accept::Accept;
 use crate::run::inflight::InFlight;
+use crate::store::save::Unfinished;
 use job::{Job, JobStep};
 use shutdown::{Shutdown, Stopping};
 
@@ -42,6 +44,9 @@ const TICK: Duration = Duration::from_millis(100);
 /// Stack of each worker: fetching needs little (TLS included), and a
 /// thousand workers must stay cheap. Only touched pages cost memory.
 const WORKER_STACK: usize = 256 * 1024;
+
+/// The context of an error starting the pool's threads.
+const SPAWN: &str = "starting worker threads";
 
 /// The results of a run, in completion or input order.
 type JobResults = Box<dyn Results<Item = Finished<Job, Fetched>>>;
@@ -87,6 +92,8 @@ struct Run {
     in_flight: Arc<InFlight>,
     shutdown: Shutdown,
     stats: Arc<InputStats>,
+    /// The read error that ended the input early, if one did.
+    input_error: Receiver<InputError>,
     polite: Arc<Polite>,
     accept: Accept,
     /// Print the summary on stderr.
@@ -109,10 +116,12 @@ impl Run {
         let stop = pool.stop_handle();
         let polite = Arc::new(Polite::new(pool.gate(), fetch.request.max_retry_wait));
         let input_can_block = input.sources.iter().any(Source::can_block);
+        let unfinished = Unfinished::default();
         let (shutdown, Stopping { stopping, cancel }) = Shutdown::install(
             GRACE.min(fetch.request.timeout),
             stop.clone(),
             input_can_block,
+            unfinished.clone(),
         )?;
         let outputs = Outputs::open(
             report.write_failed.as_deref(),
@@ -121,14 +130,14 @@ impl Run {
             &input.sources,
         )?;
         let accept = fetch.accept.clone();
-        let fetcher = Fetcher::new(fetch, sizes.workers, stopping, cancel)?;
+        let fetcher = Fetcher::new(fetch, sizes.workers, stopping, cancel, unfinished)?;
         let printer = Printer::stdout(report.format);
         let collector = Collector::new(printer, outputs, report.failures_only, report.fields);
         let stats = Arc::new(InputStats::default());
         if report.progress != ProgressStyle::Off {
             crate::input::count_ahead(&input.sources, input.filter, &stats);
         }
-        let entries = Entries::new(input.sources, input.filter, Arc::clone(&stats)).map(Job::new);
+        let (jobs, input_error) = jobs(input, &stats);
         let in_flight = Arc::new(InFlight::default());
         let progress = Progress::start(report.progress, Arc::clone(&stats), Arc::clone(&in_flight));
         let job = JobStep {
@@ -139,15 +148,9 @@ impl Run {
         };
         let step = move |j: &mut Job| job.step(j);
         let results: JobResults = if sizes.ordered {
-            Box::new(
-                pool.ordered_steps(entries, step, None)
-                    .context("starting worker threads")?,
-            )
+            Box::new(pool.ordered_steps(jobs, step, None).context(SPAWN)?)
         } else {
-            Box::new(
-                pool.as_completed_steps(entries, step)
-                    .context("starting worker threads")?,
-            )
+            Box::new(pool.as_completed_steps(jobs, step).context(SPAWN)?)
         };
         let run = Run {
             collector,
@@ -155,6 +158,7 @@ impl Run {
             in_flight,
             shutdown,
             stats,
+            input_error,
             polite,
             accept,
             summary: report.summary,
@@ -213,8 +217,8 @@ impl Run {
         self.progress.finish();
         let wall = started.elapsed();
 
-        if let Some(err) = crate::lock::lock(&self.stats.error).take() {
-            anyhow::bail!("{err}");
+        if let Ok(err) = self.input_error.try_recv() {
+            return Err(err.into());
         }
         let mut report = summary.report(wall, &self.accept);
         report.count_skipped(&self.stats);
@@ -233,6 +237,27 @@ impl Run {
             None => Exit::Ok,
         })
     }
+}
+
+/// The jobs of the run: the entries read, up to the first read error,
+/// which the main thread receives at the end.
+fn jobs(
+    input: InputConfig,
+    stats: &Arc<InputStats>,
+) -> (
+    impl Iterator<Item = Job> + Send + 'static,
+    Receiver<InputError>,
+) {
+    let (error_tx, error) = bounded::<InputError>(1);
+    let entries = Entries::new(input.sources, input.filter, Arc::clone(stats));
+    let jobs = entries.map_while(move |read| match read {
+        Ok(entry) => Some(Job::new(entry)),
+        Err(e) => {
+            let _ = error_tx.try_send(e);
+            None
+        }
+    });
+    (jobs, error)
 }
 
 /// The pool, sized and keyed: every job is keyed by its host, for

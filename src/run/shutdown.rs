@@ -16,6 +16,7 @@ use crate::report::progress::Progress;
 use crate::result::{ErrorKind, FetchError, Fetched};
 use crate::run::inflight::InFlight;
 use crate::run::signals::{self, Interrupted};
+use crate::store::save::Unfinished;
 
 /// When giving up on a run, how long to wait for a worker that is about to
 /// hand over a result it already has.
@@ -29,6 +30,8 @@ pub(super) struct Shutdown {
     input_can_block: bool,
     /// Whether the interruption was said already.
     announced: bool,
+    /// Temporary files being written, removed when giving up.
+    unfinished: Unfinished,
 }
 
 /// Never sent on: disconnected at the first signal (`stopping`), and when
@@ -46,6 +49,7 @@ impl Shutdown {
         grace: Duration,
         stop: StopHandle,
         input_can_block: bool,
+        unfinished: Unfinished,
     ) -> Result<(Self, Stopping)> {
         let (stopping_tx, stopping) = bounded::<()>(0);
         let (cancel_tx, cancel) = bounded::<()>(0);
@@ -64,6 +68,7 @@ impl Shutdown {
             stop,
             input_can_block,
             announced: false,
+            unfinished,
         };
         Ok((shutdown, Stopping { stopping, cancel }))
     }
@@ -132,7 +137,7 @@ impl Shutdown {
         for (entry, outcome) in done {
             collector.take(&entry, outcome, progress, true)?;
         }
-        crate::store::save::remove_unfinished();
+        self.unfinished.remove_all();
         Ok(())
     }
 }

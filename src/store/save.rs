@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -109,28 +109,31 @@ pub struct PartFile {
     temp: PathBuf,
     target: PathBuf,
     file: Option<BufWriter<File>>,
+    unfinished: Unfinished,
 }
 
 impl PartFile {
     /// Creates a temporary file in `dir` for the body of `url`, whose
     /// entry is the `repeat`-th repeat of that URL in the input (0: the
-    /// first occurrence).
-    pub fn create(dir: &Path, url: &str, repeat: u32) -> io::Result<Self> {
-        Self::create_named(dir, &name_for(url, repeat))
+    /// first occurrence). It is listed in `unfinished` until committed
+    /// or dropped.
+    pub fn create(dir: &Path, url: &str, repeat: u32, unfinished: &Unfinished) -> io::Result<Self> {
+        Self::create_named(dir, &name_for(url, repeat), unfinished)
     }
 
     /// Creates a temporary file in `dir` for the file `name` in it.
-    fn create_named(dir: &Path, name: &str) -> io::Result<Self> {
+    fn create_named(dir: &Path, name: &str, unfinished: &Unfinished) -> io::Result<Self> {
         let target = dir.join(name);
         loop {
             let temp = dir.join(format!(".fetchpool-{:016x}.part", fastrand::u64(..)));
             match File::options().write(true).create_new(true).open(&temp) {
                 Ok(file) => {
-                    lock(&UNFINISHED).insert(temp.clone());
+                    lock(&unfinished.0).insert(temp.clone());
                     return Ok(PartFile {
                         temp,
                         target,
                         file: Some(BufWriter::with_capacity(64 * 1024, file)),
+                        unfinished: unfinished.clone(),
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -161,7 +164,7 @@ impl PartFile {
             }
         }
         std::fs::rename(&self.temp, &self.target)?;
-        lock(&UNFINISHED).remove(&self.temp);
+        lock(&self.unfinished.0).remove(&self.temp);
         Ok(std::mem::take(&mut self.target))
     }
 }
@@ -169,21 +172,29 @@ impl PartFile {
 /// Writes `bytes` as the file `name` in `dir` all at once: to a temporary
 /// file, renamed into place, so a reader sees the old file or the new one,
 /// never a part (not synced to disk: for small files whose loss is harmless).
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let mut part = PartFile::create_named(dir, name)?;
+pub fn write_atomic(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    unfinished: &Unfinished,
+) -> io::Result<()> {
+    let mut part = PartFile::create_named(dir, name, unfinished)?;
     part.write(bytes)?;
     part.commit_with(false).map(drop)
 }
 
-/// Temporary files being written, so a run that stops waiting for its
-/// workers (they may be blocked on a server that never answers) can still
-/// remove them before it exits.
-static UNFINISHED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+/// The temporary files of one run still being written, so a run that stops
+/// waiting for its workers (they may be blocked on a server that never
+/// answers) can still remove them before it exits. Clones share the list.
+#[derive(Debug, Clone, Default)]
+pub struct Unfinished(Arc<Mutex<BTreeSet<PathBuf>>>);
 
-/// Removes every temporary file still being written.
-pub fn remove_unfinished() {
-    for temp in std::mem::take(&mut *lock(&UNFINISHED)) {
-        let _ = std::fs::remove_file(temp);
+impl Unfinished {
+    /// Removes every temporary file still being written.
+    pub fn remove_all(&self) {
+        for temp in std::mem::take(&mut *lock(&self.0)) {
+            let _ = std::fs::remove_file(temp);
+        }
     }
 }
 
@@ -192,7 +203,7 @@ impl Drop for PartFile {
         if self.file.is_some() || !self.target.as_os_str().is_empty() {
             drop(self.file.take());
             let _ = std::fs::remove_file(&self.temp);
-            lock(&UNFINISHED).remove(&self.temp);
+            lock(&self.unfinished.0).remove(&self.temp);
         }
     }
 }
@@ -279,14 +290,15 @@ mod tests {
     fn part_file_appears_only_on_commit() {
         let dir = tempfile::tempdir().unwrap();
         let url = "http://h/x.txt";
-        let mut part = PartFile::create(dir.path(), url, 0).unwrap();
+        let mut part = PartFile::create(dir.path(), url, 0, &Unfinished::default()).unwrap();
         part.write(b"hello").unwrap();
         let target = dir.path().join(file_name(url));
         assert!(!target.exists());
         assert_eq!(part.commit().unwrap(), target);
         assert_eq!(std::fs::read(&target).unwrap(), b"hello");
 
-        let mut dropped = PartFile::create(dir.path(), "http://h/y", 0).unwrap();
+        let mut dropped =
+            PartFile::create(dir.path(), "http://h/y", 0, &Unfinished::default()).unwrap();
         dropped.write(b"partial").unwrap();
         drop(dropped);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
