@@ -7,22 +7,37 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use ureq::http::{Response, StatusCode};
 
-use super::Fetcher;
-use super::classify::classify;
+use crossbeam_channel::Receiver;
+
+use super::classify::{FD_WAIT, cancelled_error, classify, is_cancelled, is_out_of_fds};
+use super::config::RequestConfig;
+use crate::result::accept::Accept;
 use crate::result::{ErrorKind, FetchError, Fetched};
-use crate::store::save::PartFile;
+use crate::store::StoreConfig;
+use crate::store::save::{PartFile, Unfinished};
 
 /// Error bodies up to this size are read before a retry so the connection
 /// goes back to the pool; larger ones are dropped with their connection.
 const DRAIN_MAX: u64 = 64 * 1024;
 /// A worker's body read buffer, on its stack: zeroed per fetch, so kept small.
-/// It lives in the frame of [`Fetcher::read_body`] (or of what it calls),
+/// It lives in the frame of [`BodyReader::read_body`] (or of what it calls),
 /// which is never inlined into its caller: otherwise the buffer would also
 /// sit under the request (ureq's deepest frames), making every worker's
 /// touched stack 4 KiB deeper.
 const READ_BUF: usize = 4 * 1024;
 
-impl Fetcher {
+/// What reading a body needs: the fetcher's settings and state, borrowed.
+pub(super) struct BodyReader<'a> {
+    pub(super) config: &'a RequestConfig,
+    pub(super) store: &'a StoreConfig,
+    pub(super) accept: &'a Accept,
+    /// Where a body's temporary file is listed while it is written.
+    pub(super) unfinished: &'a Unfinished,
+    /// Disconnected when the run stops waiting: the read ends.
+    pub(super) cancel: &'a Receiver<()>,
+}
+
+impl BodyReader<'_> {
     /// Streams the body of `response` to its end (or to a failure).
     #[inline(never)]
     pub(super) fn read_body(
@@ -83,7 +98,7 @@ impl Fetcher {
     }
 }
 
-impl Fetcher {
+impl BodyReader<'_> {
     /// Reads `reader` to its end through a small buffer, hashing and saving
     /// each chunk; never reads more than one byte past `max`. Returns the
     /// bytes read, with the error that ended the read early.
@@ -103,7 +118,7 @@ impl Fetcher {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let mut err = classify(&ureq::Error::from(e), &self.config);
+                    let mut err = classify(&ureq::Error::from(e), self.config);
                     if err.kind == ErrorKind::Io {
                         err.message = format!("{} after {bytes} bytes of body", err.message);
                     }
@@ -123,8 +138,8 @@ impl Fetcher {
             {
                 return Err((bytes, io_error("cannot write file", &e)));
             }
-            if self.is_cancelled() {
-                return Err((bytes, super::cancelled_error()));
+            if is_cancelled(self.cancel) {
+                return Err((bytes, cancelled_error()));
             }
         }
     }
@@ -134,9 +149,9 @@ impl Fetcher {
     /// our own shortage is never a URL's result.
     fn create_part(&self, dir: &Path, url: &str, repeat: u32) -> std::io::Result<PartFile> {
         loop {
-            match PartFile::create(dir, url, repeat, &self.unfinished) {
-                Err(e) if super::is_out_of_fds(&e) && !self.is_cancelled() => {
-                    std::thread::sleep(super::FD_WAIT);
+            match PartFile::create(dir, url, repeat, self.unfinished) {
+                Err(e) if is_out_of_fds(&e) && !is_cancelled(self.cancel) => {
+                    std::thread::sleep(FD_WAIT);
                 }
                 other => return other,
             }

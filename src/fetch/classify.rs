@@ -2,11 +2,13 @@
 //! (never by message text), with messages in our own words.
 
 use std::io::ErrorKind as IoKind;
+use std::time::Duration;
 
+use crossbeam_channel::Receiver;
 use rustls::{CertificateError, Error as TlsError, InvalidMessage};
 use ureq::Error as E;
 
-use super::RequestConfig;
+use super::config::RequestConfig;
 use super::net::transport::{MAX_HEAD, OUTPUT_MAX};
 use crate::result::{ErrorKind as K, FetchError};
 
@@ -139,6 +141,38 @@ fn classify_io(io: &std::io::Error) -> (K, String) {
         IoKind::InvalidData => (K::Protocol, io.to_string()),
         _ => (K::Io, io.to_string()),
     }
+}
+
+/// How long to wait for a file descriptor to be freed before trying again.
+pub(super) const FD_WAIT: Duration = Duration::from_millis(20);
+
+/// Whether `e` says this process (or the system) is out of file
+/// descriptors: a shortage of ours, waited out rather than reported.
+pub(super) fn is_out_of_fds(e: &std::io::Error) -> bool {
+    // EMFILE (24) and ENFILE (23) on Linux and the BSDs.
+    matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+pub(super) fn cancelled_error() -> FetchError {
+    FetchError::new(K::Cancelled, "interrupted while the body was being read")
+}
+
+/// Whether `cancel` (never sent on) is disconnected: the run was
+/// interrupted.
+pub(super) fn is_cancelled(cancel: &Receiver<()>) -> bool {
+    matches!(
+        cancel.try_recv(),
+        Err(crossbeam_channel::TryRecvError::Disconnected)
+    )
+}
+
+/// Whether `e` is what a keep-alive connection the server had closed gives:
+/// a reset, an abort or an early end of stream (not a timeout).
+pub(super) fn is_dead_connection(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e, ureq::Error::Io(io) if matches!(io.kind(),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
+        | K::UnexpectedEof | K::NotConnected))
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use ureq::http::{HeaderMap, Method, StatusCode};
 
-use super::Fetcher;
+use super::config::RequestConfig;
 use crate::result::Fetched;
+use crate::store::StoreConfig;
 use crate::store::save::{self, Unfinished};
 use crate::store::update::{self, Validators};
 
@@ -26,22 +27,28 @@ pub(super) struct Conditional<'a> {
     stored: Option<Validators>,
 }
 
-impl Fetcher {
-    /// The conditional request for `url`, with `--update` (GET and HEAD only).
-    pub(super) fn conditional(&self, url: &str) -> Option<Conditional<'_>> {
-        if !self.store.update || ![Method::GET, Method::HEAD].contains(&self.config.method) {
+impl<'a> Conditional<'a> {
+    /// The conditional request for `url`, with `--update` (GET and HEAD
+    /// only), made as `config` says.
+    pub(super) fn new(
+        url: &str,
+        config: &RequestConfig,
+        store: &'a StoreConfig,
+        unfinished: &'a Unfinished,
+    ) -> Option<Self> {
+        if !store.update || ![Method::GET, Method::HEAD].contains(&config.method) {
             return None;
         }
-        let dir = self.store.dir.as_deref()?;
+        let dir = store.dir.as_deref()?;
         let name = save::file_name(url);
         // Validators of the user's own (-H) win; then a 304 is not ours.
-        let own = self.config.headers.iter().any(|(n, _)| {
+        let own = config.headers.iter().any(|(n, _)| {
             n.eq_ignore_ascii_case("if-none-match") || n.eq_ignore_ascii_case("if-modified-since")
         });
         let stored = (!own).then(|| Validators::load(dir, &name)).flatten();
         Some(Conditional {
             dir,
-            unfinished: &self.unfinished,
+            unfinished,
             name,
             stored,
         })

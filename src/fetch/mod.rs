@@ -10,10 +10,18 @@
 //! Redirects are followed here (`redirect`), not by ureq, and the proxy of
 //! each request is chosen here ([`ProxyConfig`]) and set on that request,
 //! so the one agent and its connection pool serve every route.
+//!
+//! [`Fetcher`] and all its methods live in this file: a step, an attempt,
+//! one request. The other files are its parts, each with types of its own,
+//! and none of them names `Fetcher`: `step` what a fetch keeps between its
+//! attempts, `redirect` the chain of requests, `body` reading a body,
+//! `conditional` `--update`'s requests, `classify` error kinds, `retry`
+//! backoff, `config` the settings, and `net` the connection layer.
 
 mod body;
 mod classify;
 mod conditional;
+pub mod config;
 pub(crate) mod net;
 mod redirect;
 mod retry;
@@ -22,69 +30,31 @@ pub mod step;
 use net::{agent, proxy, transport};
 
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ureq::Agent;
 use ureq::http::{Method, Response, Uri};
-use ureq::{Proxy, ProxyProtocol};
+use ureq::Proxy;
 
 use crate::control::pace::Pacer;
 use crate::control::polite::Answer;
+use crate::control::polite::Signal;
 use crate::result::accept::Accept;
 use crate::result::{ErrorKind, FetchError, Fetched, Timings};
 use crate::store::StoreConfig;
 use crate::store::save::Unfinished;
 use crate::text::redact;
-use classify::classify;
+use body::BodyReader;
+use classify::{FD_WAIT, classify, is_dead_connection, is_out_of_fds};
+use conditional::Conditional;
+pub use config::{FetchConfig, RequestConfig};
 pub use proxy::ProxyConfig;
-use redirect::{Failed, Landed};
+use redirect::{Failed, Hop, Landed};
+use retry::backoff;
 use step::{Budget, Retry};
 pub use step::{FetchState, Stepped};
-
-/// How requests are made: the HTTP settings of the command line.
-#[derive(Debug, Clone)]
-pub struct RequestConfig {
-    /// HTTP method.
-    pub method: Method,
-    /// Extra headers, in order.
-    pub headers: Vec<(String, String)>,
-    /// User-Agent header.
-    pub user_agent: String,
-    /// Deadline for one whole attempt.
-    pub timeout: Duration,
-    /// Deadline to connect.
-    pub connect_timeout: Duration,
-    /// Retries after a failed attempt.
-    pub retries: u32,
-    /// Longest Retry-After wait honoured.
-    pub max_retry_wait: Duration,
-    /// Redirects to follow.
-    pub max_redirects: u32,
-    /// Which requests go through which proxy.
-    pub proxy: ProxyConfig,
-    /// Extra trusted certificates (PEM).
-    pub cacert: Option<PathBuf>,
-    /// Skip TLS verification.
-    pub insecure: bool,
-    /// Largest body read.
-    pub max_size: Option<u64>,
-}
-
-/// What a [`Fetcher`] is built from: each part's settings in its own type.
-#[derive(Debug, Clone)]
-pub struct FetchConfig {
-    /// How requests are made.
-    pub request: RequestConfig,
-    /// What becomes of the bodies.
-    pub store: StoreConfig,
-    /// Statuses that count as success.
-    pub accept: Accept,
-    /// `--rate`: requests started per second, over all workers.
-    pub rate: Option<f64>,
-}
 
 /// Fetches URLs with one shared agent; cheap to share between workers.
 pub struct Fetcher {
@@ -142,7 +112,7 @@ impl Fetcher {
             .proxy
             .proxies()
             .iter()
-            .map(|p| Ok((ureq_proxy(p)?, p.to_string())))
+            .map(|p| Ok((proxy::ureq_proxy(p)?, p.to_string())))
             .collect::<Result<_>>()?;
         let secrets = config
             .headers
@@ -165,6 +135,83 @@ impl Fetcher {
         })
     }
 
+    /// Makes the next attempt of the fetch of `uri` (see
+    /// [`crate::input::url::check`]); `url` is the URL as given, which names
+    /// a saved file, and `repeat` how many entries before it had the same
+    /// URL (each repeat is saved under a name of its own). Returns the
+    /// result, or when to step again, and what the answer (if one came) said
+    /// about the host. Waits only for a `--rate` slot. Never panics on
+    /// anything a server sends.
+    pub fn step(
+        &self,
+        uri: &Uri,
+        url: &str,
+        repeat: u32,
+        state: &mut FetchState,
+    ) -> (Stepped, Option<Signal>) {
+        if let Some(pacer) = &self.pacer
+            && !self.wait_until(pacer.reserve())
+        {
+            // Interrupted before this attempt: the last one stands, or the
+            // entry never started.
+            let result = match state.failed.take() {
+                Some(f) => self.finish(f, state, uri, url),
+                None => Fetched::not_started(),
+            };
+            return (Stepped::Done(result), None);
+        }
+        state.attempts += 1;
+        state.start.get_or_insert_with(Instant::now);
+        let budget = Budget::new(&self.config, state);
+        let sent = Instant::now();
+        let (attempt, answer) = self.attempt(uri, url, repeat, &budget);
+        let mut signal = answer.map(|answer| Signal { sent, answer });
+        let stepped = match attempt {
+            Attempt::Done(f) => Stepped::Done(self.finish(with_timings(f), state, uri, url)),
+            Attempt::Retry(f, Retry { after, free }) => {
+                let f = with_timings(f);
+                if free {
+                    state
+                        .free_until
+                        .get_or_insert(sent + self.config.max_retry_wait);
+                } else {
+                    state.charged += 1;
+                }
+                let wait = after.unwrap_or_else(|| backoff(state.charged.max(1)));
+                // A 429 that did not say for how long: leave the host alone
+                // for as long as this entry waits.
+                if f.status == Some(429)
+                    && let Some(Signal {
+                        answer:
+                            Answer::Pushback {
+                                pause: pause @ None,
+                            },
+                        ..
+                    }) = &mut signal
+                {
+                    *pause = Some(wait);
+                }
+                let so_far = self.finish(f.clone(), state, uri, url);
+                state.failed = Some(f);
+                Stepped::Again {
+                    at: Instant::now() + wait,
+                    so_far,
+                }
+            }
+        };
+        (stepped, signal)
+    }
+
+    /// `fetched` as a result: its attempts, elapsed time and scrubbed message.
+    fn finish(&self, mut fetched: Fetched, state: &FetchState, uri: &Uri, url: &str) -> Fetched {
+        fetched.attempts = state.attempts;
+        fetched.elapsed = state.start.map_or(Duration::ZERO, |s| s.elapsed());
+        if let Some(err) = &mut fetched.error {
+            err.message = self.scrub(&err.message, uri, url);
+        }
+        fetched
+    }
+
     /// Sleeps until `deadline`; false if the run was interrupted meanwhile.
     fn wait_until(&self, deadline: Instant) -> bool {
         matches!(
@@ -184,9 +231,10 @@ impl Fetcher {
         budget: &Budget,
     ) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
-        let conditional = self.conditional(url);
+        let conditional = Conditional::new(url, &self.config, &self.store, &self.unfinished);
         let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
-        let (response, final_url) = match self.send_following(uri, deadline, &extra) {
+        let send = |uri: &Uri, method: &Method, hop| self.send(uri, method, hop, &extra);
+        let (response, final_url) = match redirect::follow(&self.config, uri, deadline, send) {
             Ok(Landed {
                 response,
                 final_url,
@@ -226,7 +274,7 @@ impl Fetcher {
         url: &str,
         repeat: u32,
         budget: &Budget,
-        conditional: Option<conditional::Conditional<'_>>,
+        conditional: Option<Conditional<'_>>,
         response: Response<ureq::Body>,
         final_url: Option<String>,
     ) -> (Attempt, Option<Answer>) {
@@ -258,7 +306,14 @@ impl Fetcher {
             };
             return (Attempt::Retry(fetched, retry), answer);
         }
-        let mut fetched = self.read_body(url, repeat, status, response);
+        let reader = BodyReader {
+            config: &self.config,
+            store: &self.store,
+            accept: &self.accept,
+            unfinished: &self.unfinished,
+            cancel: &self.cancel,
+        };
+        let mut fetched = reader.read_body(url, repeat, status, response);
         fetched.status = Some(status.as_u16());
         fetched.final_url = final_url;
         if let Some(c) = conditional {
@@ -280,19 +335,19 @@ impl Fetcher {
     }
 
     /// Sends one request of a redirect chain, through the proxy chosen for
-    /// `uri`. `foreign` (another origin than the URL as given) leaves out
-    /// the credential headers, `to_get` (a redirect made the request a GET)
-    /// the `Content-*` ones; `timeout` replaces the agent's `--timeout`
-    /// (for a later hop: what is left of it); `extra` headers are added.
+    /// `uri`, as `hop` says; `extra` headers are added.
     fn send(
         &self,
         uri: &Uri,
         method: &Method,
-        foreign: bool,
-        to_get: bool,
-        timeout: Option<Duration>,
+        hop: Hop,
         extra: &[(String, String)],
     ) -> std::result::Result<Response<ureq::Body>, FetchError> {
+        let Hop {
+            foreign,
+            to_get,
+            timeout,
+        } = hop;
         let proxy = self.proxy_for(uri);
         let build = |fresh: bool| {
             let mut request = ureq::http::Request::builder()
@@ -386,10 +441,7 @@ impl Fetcher {
 
     /// Whether the run was interrupted.
     fn is_cancelled(&self) -> bool {
-        matches!(
-            self.cancel.try_recv(),
-            Err(crossbeam_channel::TryRecvError::Disconnected)
-        )
+        classify::is_cancelled(&self.cancel)
     }
 
     /// Removes secrets a library message might carry: header values, and
@@ -403,43 +455,6 @@ impl Fetcher {
     }
 }
 
-/// How long to wait for a file descriptor to be freed before trying again.
-const FD_WAIT: Duration = Duration::from_millis(20);
-
-/// Whether `e` says this process (or the system) is out of file
-/// descriptors: a shortage of ours, waited out rather than reported.
-pub(super) fn is_out_of_fds(e: &std::io::Error) -> bool {
-    // EMFILE (24) and ENFILE (23) on Linux and the BSDs.
-    matches!(e.raw_os_error(), Some(23 | 24))
-}
-
-pub(crate) fn cancelled_error() -> FetchError {
-    FetchError::new(
-        ErrorKind::Cancelled,
-        "interrupted while the body was being read",
-    )
-}
-
-/// ureq's form of a proxy: ureq tunnels every request through it with
-/// `CONNECT host:port` (the only way ureq 3.5 speaks to a proxy).
-fn ureq_proxy(p: &proxy::ProxyUrl) -> Result<Proxy> {
-    let protocol = if p.secure {
-        ProxyProtocol::Https
-    } else {
-        ProxyProtocol::Http
-    };
-    let mut builder = Proxy::builder(protocol).host(&p.host).port(p.port);
-    if let Some(user) = &p.user {
-        builder = builder.username(user);
-    }
-    if let Some(password) = &p.password {
-        builder = builder.password(password);
-    }
-    builder
-        .build()
-        .map_err(|_| anyhow::anyhow!("proxy {p}: not a usable proxy"))
-}
-
 /// `f` with the timings the transport recorded for the attempt just made.
 fn with_timings(f: Fetched) -> Fetched {
     let e = transport::current();
@@ -451,49 +466,6 @@ fn with_timings(f: Fetched) -> Fetched {
             reused: e.reused,
         }),
         ..f
-    }
-}
-
-/// Whether `e` is what a keep-alive connection the server had closed gives:
-/// a reset, an abort or an early end of stream (not a timeout).
-fn is_dead_connection(e: &ureq::Error) -> bool {
-    use std::io::ErrorKind as K;
-    matches!(e, ureq::Error::Io(io) if matches!(io.kind(),
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
-        | K::UnexpectedEof | K::NotConnected))
-}
-
-#[cfg(test)]
-impl RequestConfig {
-    /// Defaults for unit tests.
-    pub(crate) fn for_tests() -> Self {
-        RequestConfig {
-            method: Method::GET,
-            headers: Vec::new(),
-            user_agent: "test".into(),
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            retries: 2,
-            max_retry_wait: Duration::from_secs(30),
-            max_redirects: 10,
-            proxy: ProxyConfig::default(),
-            cacert: None,
-            insecure: false,
-            max_size: None,
-        }
-    }
-}
-
-#[cfg(test)]
-impl FetchConfig {
-    /// Defaults for unit tests.
-    pub(crate) fn for_tests() -> Self {
-        FetchConfig {
-            request: RequestConfig::for_tests(),
-            store: StoreConfig::default(),
-            accept: Accept::parse("200-399").unwrap_or_else(|e| panic!("{e}")),
-            rate: None,
-        }
     }
 }
 

@@ -22,7 +22,7 @@ use ureq::{Agent, Proxy};
 use super::resolver::CachingResolver;
 use super::tls::{TlsConnector, TlsSettings};
 use super::transport::{MAX_HEAD, TcpConnector};
-use crate::fetch::RequestConfig;
+use crate::fetch::config::RequestConfig;
 
 /// ureq's `input_buffer_size` for the agent. Our connectors size their
 /// buffers themselves and ignore it; it only tells requests apart (see

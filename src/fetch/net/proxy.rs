@@ -24,6 +24,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ureq::http::Uri;
+use ureq::{Proxy, ProxyProtocol};
 
 /// One proxy server: where it is and the credentials it wants.
 #[derive(Clone, PartialEq, Eq)]
@@ -346,6 +347,26 @@ pub fn shown(value: &str) -> String {
         None => value.to_owned(),
     };
     crate::fetch::redirect::escaped(&shown)
+}
+
+/// ureq's form of a proxy: ureq tunnels every request through it with
+/// `CONNECT host:port` (the only way ureq 3.5 speaks to a proxy).
+pub(in crate::fetch) fn ureq_proxy(p: &ProxyUrl) -> anyhow::Result<Proxy> {
+    let protocol = if p.secure {
+        ProxyProtocol::Https
+    } else {
+        ProxyProtocol::Http
+    };
+    let mut builder = Proxy::builder(protocol).host(&p.host).port(p.port);
+    if let Some(user) = &p.user {
+        builder = builder.username(user);
+    }
+    if let Some(password) = &p.password {
+        builder = builder.password(password);
+    }
+    builder
+        .build()
+        .map_err(|_| anyhow::anyhow!("proxy {p}: not a usable proxy"))
 }
 
 #[cfg(test)]
