@@ -35,8 +35,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ureq::Agent;
-use ureq::http::{Method, Response, Uri};
 use ureq::Proxy;
+use ureq::http::{Method, Response, Uri};
 
 use crate::control::pace::Pacer;
 use crate::control::polite::Answer;

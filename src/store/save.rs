@@ -14,12 +14,12 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
 
 use crate::lock::lock;
 
@@ -103,12 +103,15 @@ fn extension(path: &str) -> String {
     }
 }
 
-/// A body being written; renamed to its final name by [`PartFile::commit`],
-/// deleted if dropped before that.
+/// A body being written to a hidden temporary file in the target's
+/// directory (`.fetchpool-XXXXXXXXXXXXXXXX.part`: a name no saved file
+/// has), renamed to its final name by [`PartFile::commit`], deleted if
+/// dropped before that.
 pub struct PartFile {
+    file: Option<BufWriter<NamedTempFile>>,
+    /// The temporary file's path, as listed in `unfinished`.
     temp: PathBuf,
     target: PathBuf,
-    file: Option<BufWriter<File>>,
     unfinished: Unfinished,
 }
 
@@ -123,23 +126,21 @@ impl PartFile {
 
     /// Creates a temporary file in `dir` for the file `name` in it.
     fn create_named(dir: &Path, name: &str, unfinished: &Unfinished) -> io::Result<Self> {
-        let target = dir.join(name);
-        loop {
-            let temp = dir.join(format!(".fetchpool-{:016x}.part", fastrand::u64(..)));
-            match File::options().write(true).create_new(true).open(&temp) {
-                Ok(file) => {
-                    lock(&unfinished.0).insert(temp.clone());
-                    return Ok(PartFile {
-                        temp,
-                        target,
-                        file: Some(BufWriter::with_capacity(64 * 1024, file)),
-                        unfinished: unfinished.clone(),
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".fetchpool-").suffix(".part").rand_bytes(16);
+        // As a file the user creates: 0666 less the umask, not tempfile's
+        // private 0600 (the file is theirs once renamed into place).
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let file = builder.tempfile_in(dir)?;
+        let temp = file.path().to_owned();
+        lock(&unfinished.0).insert(temp.clone());
+        Ok(PartFile {
+            file: Some(BufWriter::with_capacity(64 * 1024, file)),
+            temp,
+            target: dir.join(name),
+            unfinished: unfinished.clone(),
+        })
     }
 
     /// Appends body bytes.
@@ -155,16 +156,17 @@ impl PartFile {
         self.commit_with(true)
     }
 
-    /// [`PartFile::commit`], syncing the data to disk first or not.
+    /// [`PartFile::commit`], syncing the data to disk first or not. On an
+    /// error the temporary file is removed.
     fn commit_with(mut self, sync: bool) -> io::Result<PathBuf> {
-        if let Some(file) = self.file.take() {
-            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-            if sync {
-                file.sync_all()?;
-            }
+        let Some(file) = self.file.take() else {
+            return Ok(std::mem::take(&mut self.target));
+        };
+        let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        if sync {
+            file.as_file().sync_all()?;
         }
-        std::fs::rename(&self.temp, &self.target)?;
-        lock(&self.unfinished.0).remove(&self.temp);
+        file.persist(&self.target).map_err(|e| e.error)?;
         Ok(std::mem::take(&mut self.target))
     }
 }
@@ -199,12 +201,11 @@ impl Unfinished {
 }
 
 impl Drop for PartFile {
+    /// The temporary file is gone by now (renamed, or removed with its
+    /// handle): it is no longer unfinished.
     fn drop(&mut self) {
-        if self.file.is_some() || !self.target.as_os_str().is_empty() {
-            drop(self.file.take());
-            let _ = std::fs::remove_file(&self.temp);
-            lock(&self.unfinished.0).remove(&self.temp);
-        }
+        drop(self.file.take());
+        lock(&self.unfinished.0).remove(&self.temp);
     }
 }
 
@@ -303,5 +304,65 @@ mod tests {
         drop(dropped);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "only the committed file remains");
+    }
+
+    /// The names in `dir`.
+    fn names_in(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn part_files_are_hidden_listed_and_removed_when_unfinished() {
+        let dir = tempfile::tempdir().unwrap();
+        let unfinished = Unfinished::default();
+        let mut part = PartFile::create(dir.path(), "http://h/x.txt", 0, &unfinished).unwrap();
+        part.write(b"partial").unwrap();
+        let names = names_in(dir.path());
+        assert_eq!(names.len(), 1);
+        let temp = &names[0];
+        assert!(
+            temp.starts_with(".fetchpool-") && temp.ends_with(".part"),
+            "{temp}"
+        );
+        assert_ne!(*temp, file_name("http://h/x.txt"));
+        assert_eq!(
+            lock(&unfinished.0).iter().collect::<Vec<_>>(),
+            [&dir.path().join(temp)]
+        );
+        // A run that gives up removes it while its writer is still busy.
+        unfinished.remove_all();
+        assert!(names_in(dir.path()).is_empty());
+        drop(part);
+        assert!(lock(&unfinished.0).is_empty());
+    }
+
+    #[test]
+    fn committed_files_leave_the_list_and_get_a_user_files_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let unfinished = Unfinished::default();
+        write_atomic(dir.path(), "meta", b"{}", &unfinished).unwrap();
+        let mut part = PartFile::create(dir.path(), "http://h/b", 0, &unfinished).unwrap();
+        part.write(b"body").unwrap();
+        let saved = part.commit().unwrap();
+        assert!(lock(&unfinished.0).is_empty());
+        assert_eq!(std::fs::read(dir.path().join("meta")).unwrap(), b"{}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
+            let plain = dir.path().join("plain");
+            std::fs::File::create(&plain).unwrap();
+            assert_eq!(mode(&saved), mode(&plain));
+            assert_eq!(mode(&dir.path().join("meta")), mode(&plain));
+        }
+        let mut names = names_in(dir.path());
+        names.sort();
+        assert_eq!(
+            names,
+            [file_name("http://h/b"), "meta".into(), "plain".into()]
+        );
     }
 }
