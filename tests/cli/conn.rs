@@ -460,3 +460,42 @@ fn a_redirect_to_a_long_url_is_followed() {
     );
     assert_eq!(v["attempts"], 1);
 }
+
+// Errors that ureq hands over from the crates below it (rustls-webpki,
+// ureq-proto), which the fetcher matches by type: produced here through
+// ureq itself, so a second version of either crate in the tree (whose
+// types would no longer match) fails these tests and not only the CI check.
+
+#[test]
+fn a_ca_certificate_presented_as_the_servers_own_is_named() {
+    let cert = self_signed_ca(&["127.0.0.1"], |_| {});
+    let server = tls_server(&cert);
+    let dir = tempfile::tempdir().unwrap();
+    // Trusted as a root, not pinned with --cacert: webpki refuses a CA
+    // certificate as the server's own (its CaUsedAsEndEntity).
+    let store = write(dir.path(), "store.pem", &cert.pem);
+    let r = run_env(
+        &["--json", "-q", &server.url("https", "/")],
+        &[("SSL_CERT_FILE", &store)],
+    );
+    let v = r.single();
+    assert_eq!(kind(&v), Some("tls"), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("CA:TRUE"), "{message}");
+}
+
+#[test]
+fn a_response_head_over_128_header_lines_is_named() {
+    let server = RawServer::start(After::KeepAlive, |_| {
+        let mut a = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n".to_vec();
+        for i in 0..200 {
+            a.extend_from_slice(format!("X-{i}: v\r\n").as_bytes());
+        }
+        a.extend_from_slice(b"\r\nok\n");
+        a
+    });
+    let v = json_run(&[&server.url("http", "/")]).single();
+    assert_eq!(kind(&v), Some("protocol"), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("more than 128 header lines"), "{message}");
+}
