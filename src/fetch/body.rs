@@ -27,8 +27,7 @@ impl Fetcher {
     #[inline(never)]
     pub(super) fn read_body(
         &self,
-        url: &str,
-        repeat: u32,
+        name: Option<&str>,
         status: StatusCode,
         response: Response<ureq::Body>,
     ) -> Fetched {
@@ -51,9 +50,10 @@ impl Fetcher {
             .config
             .output_dir
             .as_deref()
+            .zip(name)
             .filter(|_| has_body && self.config.accept.contains(status.as_u16()));
         let mut part = match save
-            .map(|dir| self.create_part(dir, url, repeat))
+            .map(|(dir, name)| self.create_part(dir, name))
             .transpose()
         {
             Ok(part) => part,
@@ -116,9 +116,9 @@ impl Fetcher {
     /// Creates the temporary file for a body. Out of file descriptors (other
     /// programs, or a limit lowered under us), it waits for one to be freed:
     /// our own shortage is never a URL's result.
-    fn create_part(&self, dir: &Path, url: &str, repeat: u32) -> std::io::Result<PartFile> {
+    fn create_part(&self, dir: &Path, name: &str) -> std::io::Result<PartFile> {
         loop {
-            match PartFile::create(dir, url, repeat) {
+            match PartFile::create(dir, name) {
                 Err(e) if super::is_out_of_fds(&e) && !self.is_cancelled() => {
                     std::thread::sleep(super::FD_WAIT);
                 }

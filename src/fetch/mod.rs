@@ -67,6 +67,8 @@ pub struct RequestConfig {
     /// Skip TLS verification.
     pub insecure: bool,
     /// Largest body read.
+    /// How saved files are named under `output_dir`.
+    pub names: crate::store::names::Layout,
     pub max_size: Option<u64>,
     /// Hash bodies.
     pub sha256: bool,
@@ -161,7 +163,8 @@ impl Fetcher {
         budget: &Budget,
     ) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
-        let conditional = self.conditional(url);
+        let name = self.save_name(uri, url, repeat);
+        let conditional = self.conditional(name.as_deref());
         let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
         let (response, final_url) = match self.send_following(uri, deadline, &extra) {
             Ok(Landed {
@@ -190,7 +193,19 @@ impl Fetcher {
                 return (attempt, answer);
             }
         };
-        self.on_response(url, repeat, budget, conditional, response, final_url)
+        self.on_response(name.as_deref(), budget, conditional, response, final_url)
+    }
+
+    /// The path under `-o DIR` that this entry's body is saved as: the
+    /// `repeat`-th name of its URL in the `--names` layout.
+    fn save_name(&self, uri: &Uri, url: &str, repeat: u32) -> Option<String> {
+        self.config.output_dir.as_ref()?;
+        Some(crate::store::names::relative_name(
+            self.config.names,
+            url,
+            uri,
+            repeat,
+        ))
     }
 
     /// The rest of an attempt once a response has come: `--update`'s 304,
@@ -200,8 +215,7 @@ impl Fetcher {
     #[inline(never)]
     fn on_response(
         &self,
-        url: &str,
-        repeat: u32,
+        name: Option<&str>,
         budget: &Budget,
         conditional: Option<conditional::Conditional<'_>>,
         response: Response<ureq::Body>,
@@ -235,7 +249,7 @@ impl Fetcher {
             };
             return (Attempt::Retry(fetched, retry), answer);
         }
-        let mut fetched = self.read_body(url, repeat, status, response);
+        let mut fetched = self.read_body(name, status, response);
         fetched.status = Some(status.as_u16());
         fetched.final_url = final_url;
         if let Some(c) = conditional {
@@ -457,6 +471,7 @@ impl RequestConfig {
             cacert: None,
             insecure: false,
             max_size: None,
+            names: crate::store::names::Layout::Hashed,
             sha256: false,
             output_dir: None,
             update: false,

@@ -9,6 +9,7 @@ mod basics;
 mod conn;
 mod faults;
 mod input;
+mod names;
 mod polish;
 mod polite;
 mod redirects;
