@@ -134,6 +134,7 @@ impl Cli {
             output_dir: self.output_dir,
             update: self.update,
             names: self.names.into(),
+            resume: self.resume,
             accept: Accept::parse(&self.accept)?,
             workers,
         };

@@ -120,7 +120,7 @@ pub struct Cli {
     pub output_dir: Option<PathBuf>,
 
     /// With -o: how saved files are named: hashed (safe, collision-free
-    /// names in DIR), tree (DIR/HOST[_PORT]/path, as wget -x) or flat (the
+    /// names in DIR), tree (DIR/host/path, as wget -x) or flat (the
     /// last path segment, as wget -nd).
     #[arg(
         long,
@@ -130,6 +130,11 @@ pub struct Cli {
         requires = "output_dir"
     )]
     pub names: NamesArg,
+
+    /// With -o: resume downloads an earlier run cut short, from the part
+    /// files it kept in DIR (Range + If-Range).
+    #[arg(short = 'c', long = "continue", requires = "output_dir")]
+    pub resume: bool,
 
     /// With -o: download only what changed since the files in DIR were saved
     /// (If-None-Match / If-Modified-Since; a 304 keeps the file).
@@ -196,7 +201,7 @@ pub struct Cli {
 pub enum NamesArg {
     /// A slug of the URL and a hash, all in DIR.
     Hashed,
-    /// DIR/HOST[_PORT]/path/to/file.
+    /// DIR/host/path/to/file (host_port with a port).
     Tree,
     /// DIR/last-segment.
     Flat,

@@ -1,7 +1,7 @@
 //! `--names`: how a URL becomes a path under `-o DIR`.
 //!
 //! - [`Layout::Hashed`] (the default): one flat, collision-free name per URL
-//!   ([`save::file_name`](super::save::file_name)).
+//!   ([`save::name_for`]).
 //! - [`Layout::Tree`]: `HOST[_PORT]/path/to/file`, as `wget -x` saves; a path
 //!   ending in `/` is saved as [`INDEX`] in that folder.
 //! - [`Layout::Flat`]: the last path segment only, as `wget -nd` saves.

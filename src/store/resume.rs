@@ -222,7 +222,10 @@ mod tests {
     fn only_strong_etags_and_dates_are_validators() {
         let date = "Tue, 01 Jul 2025 10:00:00 GMT";
         assert_eq!(validator(Some("\"v1\""), None).as_deref(), Some("\"v1\""));
-        assert_eq!(validator(Some("W/\"v1\""), Some(date)).as_deref(), Some(date));
+        assert_eq!(
+            validator(Some("W/\"v1\""), Some(date)).as_deref(),
+            Some(date)
+        );
         assert_eq!(validator(Some("W/\"v1\""), None), None);
         assert_eq!(validator(None, Some("yesterday")), None);
         assert_eq!(validator(Some("\"a\nb\""), None), None);
@@ -237,7 +240,10 @@ mod tests {
             .unwrap();
         part.write(b"hello ").unwrap();
         part.keep();
-        assert!(!dir.path().join(name).exists(), "never under the final name");
+        assert!(
+            !dir.path().join(name).exists(),
+            "never under the final name"
+        );
         let found = find(dir.path(), name).unwrap();
         assert_eq!(found.offset, 6);
         assert_eq!(found.if_range, "\"v1\"");
@@ -262,9 +268,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = Part::open(dir.path(), "f", "\"v\"", 0, |_| {}).unwrap();
         assert!(first.is_some());
-        assert!(Part::open(dir.path(), "f", "\"v\"", 0, |_| {}).unwrap().is_none());
+        assert!(
+            Part::open(dir.path(), "f", "\"v\"", 0, |_| {})
+                .unwrap()
+                .is_none()
+        );
         drop(first);
-        assert!(Part::open(dir.path(), "f", "\"v\"", 0, |_| {}).unwrap().is_some());
+        assert!(
+            Part::open(dir.path(), "f", "\"v\"", 0, |_| {})
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod names;
 mod polish;
 mod polite;
 mod redirects;
+mod resume;
 mod scripting;
 mod server;
 mod trust;
