@@ -13,7 +13,7 @@ use http::{HeaderName, HeaderValue, Method};
 use super::Cli;
 use crate::fetch::{ProxyConfig, RequestConfig};
 use crate::input::Source;
-use crate::report::progress::ProgressStyle;
+use crate::report::progress::{self, ProgressStyle};
 use crate::report::stdout::{OutputFormat, Template};
 use crate::result::accept::Accept;
 
@@ -97,13 +97,14 @@ impl Cli {
         let progress = if self.quiet || self.no_progress {
             ProgressStyle::Off
         } else {
-            self.progress
-                .map(ProgressStyle::from)
-                .unwrap_or(if std::io::stderr().is_terminal() {
-                    ProgressStyle::Bar
-                } else {
-                    ProgressStyle::Off
-                })
+            let (style, note) = progress::choose(
+                self.progress.map(ProgressStyle::from),
+                &progress::Env::current(),
+            );
+            if let Some(note) = note {
+                eprintln!("fetchpool: {note}");
+            }
+            style
         };
         check_url_args(&self.urls)?;
         let user_agent = match self.user_agent {
