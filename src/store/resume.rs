@@ -15,7 +15,9 @@
 //!   versions would be saved as one file. Other bodies use an ordinary
 //!   temporary file, removed on failure.
 //! - **A part file is always a prefix of its body**: bytes are written in
-//!   order, so whatever ends the writing (even a kill) leaves a prefix.
+//!   order, and straight to the file (no buffer in the process), so
+//!   whatever ends the writing, even a run that stops waiting for a worker
+//!   blocked on its server, leaves every byte received so far.
 //! - **One writer.** The part file is locked while written (`flock`); a
 //!   second fetchpool on the same DIR that finds it locked does not resume
 //!   it and writes a temporary file of its own.
@@ -23,7 +25,7 @@
 //!   metadata removed. Final names never hold partial bytes.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{FlockOperation, flock};
@@ -112,7 +114,7 @@ pub struct Part {
     path: PathBuf,
     target: PathBuf,
     meta: PathBuf,
-    file: BufWriter<File>,
+    file: File,
 }
 
 impl Part {
@@ -160,7 +162,7 @@ impl Part {
             path,
             target,
             meta,
-            file: BufWriter::with_capacity(64 * 1024, file),
+            file,
         }))
     }
 
@@ -171,20 +173,14 @@ impl Part {
 
     /// Syncs the whole body and renames it into place; returns its path.
     pub fn commit(self) -> io::Result<PathBuf> {
-        let file = self
-            .file
-            .into_inner()
-            .map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
+        self.file.sync_all()?;
         fs::rename(&self.path, &self.target)?;
         let _ = fs::remove_file(&self.meta);
         Ok(self.target)
     }
 
     /// Stops writing, keeping the bytes written so far for a later resume.
-    pub fn keep(mut self) {
-        let _ = self.file.flush();
-    }
+    pub fn keep(self) {}
 
     /// Stops writing and removes the part (a body that can never be whole,
     /// such as one over `--max-size`).

@@ -45,6 +45,8 @@ struct Behaviour {
     version: u8,
     /// Answer a range with a `206` for another range than asked.
     wrong_range: bool,
+    /// Instead of closing after a cut, hold the connection open.
+    stall: bool,
 }
 
 /// A file server that cuts bodies; records the `Range` and `If-Range` of
@@ -84,17 +86,37 @@ impl Origin {
 
     /// The `Range` header of each request so far ("" when none).
     fn ranges(&self) -> Vec<String> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter()
-            .map(|h| h.get("range").cloned().unwrap_or_default())
-            .collect()
+        self.header_of_each("range")
     }
 
     fn if_ranges(&self) -> Vec<String> {
+        self.header_of_each("if-range")
+    }
+
+    /// The header `name` of each request so far ("" when absent).
+    fn header_of_each(&self, name: &str) -> Vec<String> {
         let seen = self.seen.lock().unwrap();
         seen.iter()
-            .map(|h| h.get("if-range").cloned().unwrap_or_default())
+            .filter(|h| !h.contains_key("cut"))
+            .map(|h| h.get(name).cloned().unwrap_or_default())
             .collect()
+    }
+
+    /// Waits until a body has been cut (sent up to [`CUT`]).
+    fn wait_cut(&self) {
+        for _ in 0..3000 {
+            if self
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|h| h.contains_key("cut"))
+            {
+                return;
+            }
+            thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the body was never cut");
     }
 }
 
@@ -152,6 +174,13 @@ fn serve(stream: TcpStream, b: &Mutex<Behaviour>, seen: &Mutex<Vec<HashMap<Strin
             b.lock().unwrap().cuts = now.cuts;
             let _ = out.write_all(&rest[..CUT]);
             let _ = out.flush();
+            seen.lock()
+                .unwrap()
+                .push(HashMap::from([("cut".to_owned(), String::new())]));
+            if now.stall {
+                // Until the client goes away.
+                let _ = reader.read_line(&mut String::new());
+            }
             return; // closed mid-body
         }
         let _ = out.write_all(rest);
@@ -185,6 +214,7 @@ fn a_retry_in_the_same_run_resumes_the_cut_body() {
         ranges: true,
         version: 1,
         wrong_range: false,
+        stall: false,
     });
     let dir = tempfile::tempdir().unwrap();
     let (out, r) = fetch(dir.path(), &origin.url(), &["--retries", "1"]);
@@ -207,6 +237,7 @@ fn continue_resumes_what_an_earlier_run_kept() {
         ranges: true,
         version: 1,
         wrong_range: false,
+        stall: false,
     });
     let dir = tempfile::tempdir().unwrap();
     let summary = tempfile::NamedTempFile::new().unwrap();
@@ -249,6 +280,7 @@ fn a_server_that_ignores_ranges_or_changed_the_file_starts_over() {
             ranges: false,
             version: 1,
             wrong_range: false,
+            stall: false,
         });
         let dir = tempfile::tempdir().unwrap();
         fetch(dir.path(), &origin.url(), &["--retries", "0"])
@@ -280,6 +312,7 @@ fn without_continue_a_run_starts_from_zero_and_replaces_the_part() {
         ranges: true,
         version: 1,
         wrong_range: false,
+        stall: false,
     });
     let dir = tempfile::tempdir().unwrap();
     fetch(dir.path(), &origin.url(), &["--retries", "0"])
@@ -300,6 +333,7 @@ fn a_range_answered_for_other_bytes_is_not_appended() {
         ranges: true,
         version: 1,
         wrong_range: true,
+        stall: false,
     });
     let dir = tempfile::tempdir().unwrap();
     fetch(dir.path(), &origin.url(), &["--retries", "0"])
@@ -314,5 +348,56 @@ fn a_range_answered_for_other_bytes_is_not_appended() {
     assert_eq!(r["attempts"], 1, "{r}");
     assert_eq!(fs::read(r["saved_to"].as_str().unwrap()).unwrap(), body(1));
     assert_eq!(r["sha256"], sha(&body(1)));
+    assert!(hidden(dir.path()).is_empty());
+}
+
+#[test]
+fn a_run_stopped_by_signals_keeps_what_it_had_for_continue() {
+    let origin = Origin::start(Behaviour {
+        cuts: 1,
+        ranges: true,
+        version: 1,
+        wrong_range: false,
+        stall: true,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let url = origin.url();
+    let running =
+        crate::Running::spawn(crate::command(["--json", "--sha256", "-o", d, &url]), None);
+    origin.wait_cut();
+    // The first signal waits for the body in flight; the second stops
+    // waiting for it.
+    running.signal("TERM");
+    assert!(
+        running.wait_stderr(std::time::Duration::from_secs(20), |e| e
+            .contains("interrupted"))
+    );
+    running.signal("TERM");
+    let out = running.finish();
+    out.assert_code(143);
+    assert!(
+        fs::read_dir(dir.path()).unwrap().all(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with('.')),
+        "nothing under a final name"
+    );
+
+    let (out, r) = fetch(dir.path(), &url, &["--continue"]);
+    out.assert_code(0);
+    assert_eq!(fs::read(r["saved_to"].as_str().unwrap()).unwrap(), body(1));
+    assert_eq!(r["sha256"], sha(&body(1)));
+    // What the cut run had received was kept and only the rest was asked
+    // for (how much arrived before the signal is up to the kernel).
+    let asked = origin.ranges().last().unwrap().clone();
+    match r.get("resumed_from").and_then(Value::as_u64) {
+        Some(n) => {
+            assert!(n > 0 && n <= CUT as u64, "{r}");
+            assert_eq!(asked, format!("bytes={n}-"));
+        }
+        None => assert_eq!(asked, "", "a Range for a part that was not continued: {r}"),
+    }
     assert!(hidden(dir.path()).is_empty());
 }
