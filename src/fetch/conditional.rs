@@ -28,10 +28,10 @@ pub(super) struct Conditional<'a> {
 }
 
 impl<'a> Conditional<'a> {
-    /// The conditional request for `url`, with `--update` (GET and HEAD
-    /// only), made as `config` says.
+    /// The conditional request for the entry saved as `name`, with
+    /// `--update` (GET and HEAD only), made as `config` says.
     pub(super) fn new(
-        url: &str,
+        name: Option<&str>,
         config: &RequestConfig,
         store: &'a StoreConfig,
         unfinished: &'a Unfinished,
@@ -40,7 +40,7 @@ impl<'a> Conditional<'a> {
             return None;
         }
         let dir = store.dir.as_deref()?;
-        let name = save::file_name(url);
+        let name = name?.to_owned();
         // Validators of the user's own (-H) win; then a 304 is not ours.
         let own = config.headers.iter().any(|(n, _)| {
             n.eq_ignore_ascii_case("if-none-match") || n.eq_ignore_ascii_case("if-modified-since")

@@ -12,19 +12,22 @@
 //! so the one agent and its connection pool serve every route.
 //!
 //! [`Fetcher`] and all its methods live in this file: a step, an attempt,
-//! one request. The other files are its parts, each with types of its own,
-//! and none of them names `Fetcher`: `step` what a fetch keeps between its
-//! attempts, `redirect` the chain of requests, `body` reading a body,
-//! `conditional` `--update`'s requests, `classify` error kinds, `retry`
-//! backoff, `config` the settings, and `net` the connection layer.
+//! the response. The other files are its parts, each with types of its
+//! own, and none of them names `Fetcher`: `step` what a fetch keeps between
+//! its attempts, `redirect` the chain of requests, `send` one request,
+//! `body` reading a body, `conditional` `--update`'s requests, `ranged`
+//! `--continue`'s, `classify` error kinds, `retry` backoff, `config` the
+//! settings, and `net` the connection layer.
 
 mod body;
 mod classify;
 mod conditional;
 pub mod config;
 pub(crate) mod net;
+mod ranged;
 mod redirect;
 mod retry;
+mod send;
 pub mod step;
 
 use net::{agent, proxy, transport};
@@ -42,17 +45,18 @@ use crate::control::pace::Pacer;
 use crate::control::polite::Answer;
 use crate::control::polite::Signal;
 use crate::result::accept::Accept;
-use crate::result::{ErrorKind, FetchError, Fetched, Timings};
+use crate::result::{Fetched, Timings};
 use crate::store::StoreConfig;
+use crate::store::resume::Found;
 use crate::store::save::Unfinished;
 use crate::text::redact;
 use body::BodyReader;
-use classify::{FD_WAIT, classify, is_dead_connection, is_out_of_fds};
 use conditional::Conditional;
 pub use config::{FetchConfig, RequestConfig};
 pub use proxy::ProxyConfig;
-use redirect::{Failed, Hop, Landed};
+use redirect::{Failed, Landed};
 use retry::backoff;
+use send::Sender;
 use step::{Budget, Retry};
 pub use step::{FetchState, Stepped};
 
@@ -77,6 +81,14 @@ pub struct Fetcher {
     cancel: Receiver<()>,
     /// Header values to keep out of messages.
     secrets: Vec<String>,
+}
+
+/// Where an attempt's body is saved: the entry's name under `-o`, and
+/// the part file the answer continues, if it does.
+#[derive(Clone, Copy)]
+struct Saved<'a> {
+    name: Option<&'a str>,
+    resumed: Option<&'a Found>,
 }
 
 /// How one attempt ended.
@@ -164,7 +176,10 @@ impl Fetcher {
         state.start.get_or_insert_with(Instant::now);
         let budget = Budget::new(&self.config, state);
         let sent = Instant::now();
-        let (attempt, answer) = self.attempt(uri, url, repeat, &budget);
+        // A part file is continued with --continue, or when an earlier
+        // attempt of this run left it.
+        let resume = self.store.resume || state.attempts > 1;
+        let (attempt, answer) = self.attempt(uri, url, repeat, &budget, resume);
         let mut signal = answer.map(|answer| Signal { sent, answer });
         let stepped = match attempt {
             Attempt::Done(f) => Stepped::Done(self.finish(with_timings(f), state, uri, url)),
@@ -222,19 +237,36 @@ impl Fetcher {
 
     /// One attempt: the request and its redirects, then the body, all
     /// within `--timeout`; retried as `budget` allows. Also what the answer
-    /// said about its host, when one came. `repeat` is as for `fetch`.
+    /// said about its host, when one came. `repeat` is as for `fetch`;
+    /// `resume` allows continuing a part file of the entry's name.
     fn attempt(
         &self,
         uri: &Uri,
         url: &str,
         repeat: u32,
         budget: &Budget,
+        resume: bool,
     ) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
-        let conditional = Conditional::new(url, &self.config, &self.store, &self.unfinished);
+        let name = self.save_name(uri, url, repeat);
+        let conditional =
+            Conditional::new(name.as_deref(), &self.config, &self.store, &self.unfinished);
         let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
-        let send = |uri: &Uri, method: &Method, hop| self.send(uri, method, hop, &extra);
-        let (response, final_url) = match redirect::follow(&self.config, uri, deadline, send) {
+        // --update's validators win: a part file is of no use to a 304.
+        let resume = extra
+            .is_empty()
+            .then(|| {
+                ranged::resumable(
+                    &self.config,
+                    &self.store,
+                    &self.accept,
+                    name.as_deref(),
+                    resume,
+                )
+            })
+            .flatten();
+        let (sent, resumed) = self.send_resuming(uri, deadline, &extra, name.as_deref(), resume);
+        let (response, final_url) = match sent {
             Ok(Landed {
                 response,
                 final_url,
@@ -261,7 +293,74 @@ impl Fetcher {
                 return (attempt, answer);
             }
         };
-        self.on_response(url, repeat, budget, conditional, response, final_url)
+        let saved = Saved {
+            name: name.as_deref(),
+            resumed: resumed.as_ref(),
+        };
+        self.on_response(saved, budget, conditional, response, final_url)
+    }
+
+    /// Sends `uri` and follows its redirects, `extra` headers going with
+    /// every request of the chain, which must end by `deadline`.
+    fn send_following(
+        &self,
+        uri: &Uri,
+        deadline: Instant,
+        extra: &[(String, String)],
+    ) -> Result<Landed, Failed> {
+        let sender = Sender {
+            agent: &self.agent,
+            proxies: &self.proxies,
+            config: &self.config,
+            cancel: &self.cancel,
+        };
+        let send = |uri: &Uri, method: &Method, hop| sender.send(uri, method, hop, extra);
+        redirect::follow(&self.config, uri, deadline, send)
+    }
+
+    /// Sends the request, asking only for the rest of `resume` when given;
+    /// a server that cannot continue it is asked for the whole body at
+    /// once. Also the part the answer continues, if it does.
+    fn send_resuming(
+        &self,
+        uri: &Uri,
+        deadline: Instant,
+        extra: &[(String, String)],
+        name: Option<&str>,
+        resume: Option<Found>,
+    ) -> (Result<Landed, Failed>, Option<Found>) {
+        let Some(found) = resume else {
+            return (self.send_following(uri, deadline, extra), None);
+        };
+        let mut ranged = extra.to_vec();
+        ranged.extend(ranged::headers(&found));
+        let sent = self.send_following(uri, deadline, &ranged);
+        match sent
+            .as_ref()
+            .map(|landed| ranged::answered(landed, found.offset))
+        {
+            Ok(ranged::Answered::Continues) => (sent, Some(found)),
+            Ok(ranged::Answered::Refused) => {
+                if let Ok(landed) = sent {
+                    body::drain(landed.response);
+                }
+                ranged::forget(&self.store, name);
+                (self.send_following(uri, deadline, extra), None)
+            }
+            _ => (sent, None),
+        }
+    }
+
+    /// The path under `-o DIR` that this entry's body is saved as: the
+    /// `repeat`-th name of its URL in the `--names` layout.
+    fn save_name(&self, uri: &Uri, url: &str, repeat: u32) -> Option<String> {
+        self.store.dir.as_ref()?;
+        Some(crate::store::names::relative_name(
+            self.store.names,
+            url,
+            uri,
+            repeat,
+        ))
     }
 
     /// The rest of an attempt once a response has come: `--update`'s 304,
@@ -271,8 +370,7 @@ impl Fetcher {
     #[inline(never)]
     fn on_response(
         &self,
-        url: &str,
-        repeat: u32,
+        saved: Saved<'_>,
         budget: &Budget,
         conditional: Option<Conditional<'_>>,
         response: Response<ureq::Body>,
@@ -313,7 +411,7 @@ impl Fetcher {
             unfinished: &self.unfinished,
             cancel: &self.cancel,
         };
-        let mut fetched = reader.read_body(url, repeat, status, response);
+        let mut fetched = reader.read_body(saved.name, saved.resumed, status, response);
         fetched.status = Some(status.as_u16());
         fetched.final_url = final_url;
         if let Some(c) = conditional {
@@ -321,8 +419,9 @@ impl Fetcher {
         }
         let attempt = match &fetched.error {
             // A body that stalled past the deadline is retried like a server
-            // that never answered.
-            Some(e) if budget.retries_error() && e.kind.is_retryable() => {
+            // that never answered; one cut short whose bytes were kept is
+            // retried too, since the retry asks only for the rest.
+            Some(e) if budget.retries_error() && (e.kind.is_retryable() || fetched.kept_part) => {
                 Attempt::Retry(fetched, Retry::BACKOFF)
             }
             Some(_) => Attempt::Done(fetched),
@@ -332,116 +431,6 @@ impl Fetcher {
             }
         };
         (attempt, answer)
-    }
-
-    /// Sends one request of a redirect chain, through the proxy chosen for
-    /// `uri`, as `hop` says; `extra` headers are added.
-    fn send(
-        &self,
-        uri: &Uri,
-        method: &Method,
-        hop: Hop,
-        extra: &[(String, String)],
-    ) -> std::result::Result<Response<ureq::Body>, FetchError> {
-        let Hop {
-            foreign,
-            to_get,
-            timeout,
-        } = hop;
-        let proxy = self.proxy_for(uri);
-        let build = |fresh: bool| {
-            let mut request = ureq::http::Request::builder()
-                .method(method.clone())
-                .uri(uri.clone());
-            for (name, value) in self.config.headers.iter().chain(extra) {
-                if (foreign && redirect::is_origin_credential(name))
-                    || (to_get && redirect::is_body_header(name))
-                {
-                    continue;
-                }
-                request = request.header(name, value);
-            }
-            let mut req = request.body(())?;
-            // Request-level settings clone the agent's config: only when
-            // needed. The pool keys connections by proxy too.
-            if proxy.is_some() || timeout.is_some() || fresh {
-                req = agent::configure(&self.agent, req, proxy.map(|(p, _)| p), timeout, fresh);
-            }
-            Ok::<_, ureq::Error>(req)
-        };
-        let mut longest_row = self.longest_row(uri, method);
-        let mut fresh = false;
-        let response = loop {
-            transport::begin(longest_row);
-            match build(fresh).and_then(|req| self.agent.run(req)) {
-                Err(ureq::Error::Protocol(ureq_proto::Error::OutputOverflow))
-                    if longest_row < transport::OUTPUT_MAX =>
-                {
-                    longest_row = transport::OUTPUT_MAX;
-                }
-                // A keep-alive connection the server had closed, found dead
-                // before any byte of the answer: sent once more on a fresh
-                // connection (not a retry: it never reached the server).
-                Err(e)
-                    if !fresh
-                        && is_dead_connection(&e)
-                        && transport::current().died_unanswered() =>
-                {
-                    fresh = true;
-                }
-                // Out of file descriptors (other programs, or a limit
-                // lowered under us): our own shortage, waited out, never a
-                // URL's result.
-                Err(ureq::Error::Io(e)) if is_out_of_fds(&e) && !self.is_cancelled() => {
-                    std::thread::sleep(FD_WAIT);
-                }
-                other => break other,
-            }
-        };
-        response.map_err(|e| {
-            let mut error = classify(&e, &self.config);
-            if let Some((_, shown)) = proxy
-                && matches!(error.kind, ErrorKind::Dns | ErrorKind::Connect)
-            {
-                error.message = format!("{} (proxy {shown})", error.message);
-            }
-            error
-        })
-    }
-
-    /// The proxy for a request to `uri`, if it goes through one.
-    fn proxy_for(&self, uri: &Uri) -> Option<&(Proxy, String)> {
-        if self.proxies.is_empty() {
-            return None;
-        }
-        let https = uri
-            .scheme_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case("https"));
-        let index = self.config.proxy.select(https, uri.host()?)?;
-        self.proxies.get(index)
-    }
-
-    /// The longest row of the request head, so the output buffer holds it.
-    fn longest_row(&self, uri: &Uri, method: &Method) -> usize {
-        let target = uri.path_and_query().map_or(1, |p| p.as_str().len());
-        let request_line = method.as_str().len() + target + 12;
-        let headers = self
-            .config
-            .headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 4)
-            .max()
-            .unwrap_or(0);
-        // Host, User-Agent, and the Authorization ureq makes of user:pass@
-        // (base64: 4/3 of it).
-        let authority = uri.authority().map_or(0, |a| a.as_str().len() * 4 / 3 + 30);
-        let user_agent = self.config.user_agent.len() + 16;
-        request_line.max(headers).max(authority).max(user_agent) + 64
-    }
-
-    /// Whether the run was interrupted.
-    fn is_cancelled(&self) -> bool {
-        classify::is_cancelled(&self.cancel)
     }
 
     /// Removes secrets a library message might carry: header values, and

@@ -66,6 +66,9 @@ impl Collector {
             Outcome::Skipped => return self.not_started(entry),
         };
         let error_kind = fetched.error.as_ref().map(|e| e.kind);
+        if fetched.kept_part {
+            self.summary.add_partial_kept();
+        }
         if fetched.unchanged {
             self.summary.add_unchanged();
         }
@@ -154,5 +157,6 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, fields: Fields) -> Record<'a> {
         saved_to: fields.saved_to.then_some(f.saved_to.as_deref()),
         timings: f.timings.map(Into::into),
         unchanged: f.unchanged,
+        resumed_from: f.resumed_from,
     }
 }

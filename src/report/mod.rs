@@ -1,10 +1,13 @@
 //! The main thread's half of a run: what happens to each result.
 //! [`collect`] takes each finished entry and hands it to the result lines
 //! on stdout ([`stdout`]), the other files a run writes ([`files`]), the
-//! [`progress`] display on stderr and the [`summary`].
+//! [`progress`] display on stderr and the [`summary`]. [`inflight`] keeps
+//! the entries being fetched, which the display names and a run that gives
+//! up reports as cancelled.
 
 pub mod collect;
 pub mod files;
+pub mod inflight;
 pub mod progress;
 pub mod stdout;
 pub mod summary;

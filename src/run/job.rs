@@ -7,8 +7,8 @@ use crate::control::polite::Polite;
 use crate::fetch::{FetchState, Fetcher, Stepped};
 use crate::input::Entry;
 use crate::pool::{Step, StopHandle};
+use crate::report::inflight::InFlight;
 use crate::result::{ErrorKind, FetchError, Fetched};
-use crate::run::inflight::InFlight;
 
 /// One entry's job: the entry, and where its fetch stands between attempts.
 pub(super) struct Job {

@@ -1,11 +1,10 @@
 //! The wiring of one run: set up the pool, signals, outputs and fetcher,
 //! drain the results on the main thread, and finish (summary, exit code).
 //!
-//! It owns the main-thread side of shutdown ([`signals`], the grace period,
-//! giving up) and the registry of entries in flight ([`inflight`]), and
+//! It owns the job step each worker runs (`job`), the main-thread side of
+//! shutdown ([`signals`], the grace period, giving up: `shutdown`), and
 //! sizes the pool to the machine ([`limits`]).
 
-pub mod inflight;
 mod job;
 pub mod limits;
 mod shutdown;
@@ -25,11 +24,12 @@ use crate::input::{Entries, InputConfig, InputError, InputStats, Source};
 use crate::pool::{Finished, Next, Pool, PoolConfig, Results};
 use crate::report::collect::{Collector, Flow};
 use crate::report::files::Outputs;
+use crate::report::inflight::InFlight;
 use crate::report::progress::{Progress, ProgressStyle};
 use crate::report::stdout::Printer;
 use crate::result::Fetched;
 use crate::result::accept::Accept;
-use crate::run::inflight::InFlight;
+use crate::store::names::{Layout, Namer};
 use crate::store::save::Unfinished;
 use job::{Job, JobStep};
 use shutdown::{Shutdown, Stopping};
@@ -130,6 +130,8 @@ impl Run {
             &input.sources,
         )?;
         let accept = fetch.accept.clone();
+        // Saved bodies get their names in input order, as entries are read.
+        let names = fetch.store.dir.is_some().then_some(fetch.store.names);
         let fetcher = Fetcher::new(fetch, sizes.workers, stopping, cancel, unfinished)?;
         let printer = Printer::stdout(report.format);
         let collector = Collector::new(printer, outputs, report.failures_only, report.fields);
@@ -137,7 +139,7 @@ impl Run {
         if report.progress != ProgressStyle::Off {
             crate::input::count_ahead(&input.sources, input.filter, &stats);
         }
-        let (jobs, input_error) = jobs(input, &stats);
+        let (jobs, input_error) = jobs(input, names, &stats);
         let in_flight = Arc::new(InFlight::default());
         let progress = Progress::start(report.progress, Arc::clone(&stats), Arc::clone(&in_flight));
         let job = JobStep {
@@ -239,17 +241,22 @@ impl Run {
     }
 }
 
-/// The jobs of the run: the entries read, up to the first read error,
-/// which the main thread receives at the end.
+/// The jobs of the run: the entries read, named for saving in the
+/// `names` layout if bodies are saved, up to the first read error, which
+/// the main thread receives at the end.
 fn jobs(
     input: InputConfig,
+    names: Option<Layout>,
     stats: &Arc<InputStats>,
 ) -> (
     impl Iterator<Item = Job> + Send + 'static,
     Receiver<InputError>,
 ) {
     let (error_tx, error) = bounded::<InputError>(1);
-    let entries = Entries::new(input.sources, input.filter, Arc::clone(stats));
+    let mut entries = Entries::new(input.sources, input.filter, Arc::clone(stats));
+    if let Some(layout) = names {
+        entries = entries.claiming(Box::new(Namer::new(layout)));
+    }
     let jobs = entries.map_while(move |read| match read {
         Ok(entry) => Some(Job::new(entry)),
         Err(e) => {

@@ -12,9 +12,9 @@ use super::JobResults;
 use crate::input::Entry;
 use crate::pool::{Outcome, StopHandle};
 use crate::report::collect::Collector;
+use crate::report::inflight::InFlight;
 use crate::report::progress::Progress;
 use crate::result::{ErrorKind, FetchError, Fetched};
-use crate::run::inflight::InFlight;
 use crate::run::signals::{self, Interrupted};
 use crate::store::save::Unfinished;
 

@@ -1,7 +1,10 @@
-//! Bodies kept under `-o DIR`: safe file names and all-or-nothing writes
-//! ([`save`]), and the validators `--update` keeps beside each file
-//! ([`update`]).
+//! Bodies kept under `-o DIR`: how a URL is named ([`names`]), safe file
+//! names and all-or-nothing writes ([`save`]), the validators `--update`
+//! keeps beside each file ([`update`]), and the part files of cut
+//! downloads ([`resume`]).
 
+pub mod names;
+pub mod resume;
 pub mod save;
 pub mod update;
 
@@ -17,4 +20,8 @@ pub struct StoreConfig {
     pub dir: Option<PathBuf>,
     /// `--update`: ask whether saved files changed, with their validators.
     pub update: bool,
+    /// `--names`: how saved files are named under `dir`.
+    pub names: names::Layout,
+    /// `--continue`: resume part files left by earlier runs.
+    pub resume: bool,
 }

@@ -27,16 +27,11 @@ use crate::lock::lock;
 pub const MAX_NAME: usize = 200;
 const MAX_SLUG: usize = 150;
 
-/// The file name for `url` (see the module docs).
-pub fn file_name(url: &str) -> String {
-    name_for(url, 0)
-}
-
 /// The file name for the `repeat`-th repeat of `url` in one run (0: its
 /// first occurrence): repeats get `-N` (N from 2) after the hash, before
 /// the extension. The hash is 32 hex digits and never holds a `-`, so no
 /// other URL's name can take this form.
-fn name_for(url: &str, repeat: u32) -> String {
+pub fn name_for(url: &str, repeat: u32) -> String {
     let hash = hex(&Sha256::digest(url.as_bytes())[..16]);
     let span = crate::input::uri::authority_span(url);
     let authority = &url[span.clone()];
@@ -116,29 +111,32 @@ pub struct PartFile {
 }
 
 impl PartFile {
-    /// Creates a temporary file in `dir` for the body of `url`, whose
-    /// entry is the `repeat`-th repeat of that URL in the input (0: the
-    /// first occurrence). It is listed in `unfinished` until committed
-    /// or dropped.
-    pub fn create(dir: &Path, url: &str, repeat: u32, unfinished: &Unfinished) -> io::Result<Self> {
-        Self::create_named(dir, &name_for(url, repeat), unfinished)
-    }
-
-    /// Creates a temporary file in `dir` for the file `name` in it.
-    fn create_named(dir: &Path, name: &str, unfinished: &Unfinished) -> io::Result<Self> {
+    /// Creates a temporary file for the file `name` (a path relative to
+    /// `dir`, see [`super::names`]), beside it: in the folder it will be
+    /// renamed into, which is created first if need be. It is listed in
+    /// `unfinished` until committed or dropped.
+    pub fn create(dir: &Path, name: &str, unfinished: &Unfinished) -> io::Result<Self> {
+        let target = dir.join(name);
+        let folder = match target.parent() {
+            Some(parent) if parent != dir => {
+                std::fs::create_dir_all(parent)?;
+                parent
+            }
+            _ => dir,
+        };
         let mut builder = tempfile::Builder::new();
         builder.prefix(".fetchpool-").suffix(".part").rand_bytes(16);
         // As a file the user creates: 0666 less the umask, not tempfile's
         // private 0600 (the file is theirs once renamed into place).
         #[cfg(unix)]
         builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let file = builder.tempfile_in(dir)?;
+        let file = builder.tempfile_in(folder)?;
         let temp = file.path().to_owned();
         lock(&unfinished.0).insert(temp.clone());
         Ok(PartFile {
             file: Some(BufWriter::with_capacity(64 * 1024, file)),
             temp,
-            target: dir.join(name),
+            target,
             unfinished: unfinished.clone(),
         })
     }
@@ -180,7 +178,7 @@ pub fn write_atomic(
     bytes: &[u8],
     unfinished: &Unfinished,
 ) -> io::Result<()> {
-    let mut part = PartFile::create_named(dir, name, unfinished)?;
+    let mut part = PartFile::create(dir, name, unfinished)?;
     part.write(bytes)?;
     part.commit_with(false).map(drop)
 }
@@ -234,7 +232,7 @@ mod tests {
                 .iter()
                 .map(|&r| name_for(url, r))
                 .collect();
-            assert_eq!(names[0], file_name(url));
+            assert_eq!(names[0], name_for(url, 0));
             for n in &names {
                 assert!(valid(n), "{n}");
             }
@@ -268,13 +266,13 @@ mod tests {
             .iter()
             .copied()
             .chain([long.as_str()])
-            .map(file_name)
+            .map(|u| name_for(u, 0))
             .collect();
         for n in &names {
             assert!(valid(n), "{n}");
             assert!(!n.contains("secret"), "{n}");
         }
-        assert_eq!(file_name(urls[0]), names[0]);
+        assert_eq!(name_for(urls[0], 0), names[0]);
         assert!(names[7].ends_with(".gz") || !names[7].contains('.') || valid(&names[7]));
         names.sort();
         names.dedup();
@@ -283,23 +281,30 @@ mod tests {
 
     #[test]
     fn keeps_a_short_extension() {
-        assert!(file_name("https://h/dl/file.tar.gz?x=1").ends_with(".gz"));
-        assert!(!file_name("https://h/dl/file.verylongextension").ends_with(".verylongextension"));
+        assert!(name_for("https://h/dl/file.tar.gz?x=1", 0).ends_with(".gz"));
+        assert!(
+            !name_for("https://h/dl/file.verylongextension", 0).ends_with(".verylongextension")
+        );
     }
 
     #[test]
     fn part_file_appears_only_on_commit() {
         let dir = tempfile::tempdir().unwrap();
         let url = "http://h/x.txt";
-        let mut part = PartFile::create(dir.path(), url, 0, &Unfinished::default()).unwrap();
+        let mut part =
+            PartFile::create(dir.path(), &name_for(url, 0), &Unfinished::default()).unwrap();
         part.write(b"hello").unwrap();
-        let target = dir.path().join(file_name(url));
+        let target = dir.path().join(name_for(url, 0));
         assert!(!target.exists());
         assert_eq!(part.commit().unwrap(), target);
         assert_eq!(std::fs::read(&target).unwrap(), b"hello");
 
-        let mut dropped =
-            PartFile::create(dir.path(), "http://h/y", 0, &Unfinished::default()).unwrap();
+        let mut dropped = PartFile::create(
+            dir.path(),
+            &name_for("http://h/y", 0),
+            &Unfinished::default(),
+        )
+        .unwrap();
         dropped.write(b"partial").unwrap();
         drop(dropped);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -318,7 +323,8 @@ mod tests {
     fn part_files_are_hidden_listed_and_removed_when_unfinished() {
         let dir = tempfile::tempdir().unwrap();
         let unfinished = Unfinished::default();
-        let mut part = PartFile::create(dir.path(), "http://h/x.txt", 0, &unfinished).unwrap();
+        let mut part =
+            PartFile::create(dir.path(), &name_for("http://h/x.txt", 0), &unfinished).unwrap();
         part.write(b"partial").unwrap();
         let names = names_in(dir.path());
         assert_eq!(names.len(), 1);
@@ -327,7 +333,7 @@ mod tests {
             temp.starts_with(".fetchpool-") && temp.ends_with(".part"),
             "{temp}"
         );
-        assert_ne!(*temp, file_name("http://h/x.txt"));
+        assert_ne!(*temp, name_for("http://h/x.txt", 0));
         assert_eq!(
             lock(&unfinished.0).iter().collect::<Vec<_>>(),
             [&dir.path().join(temp)]
@@ -344,7 +350,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let unfinished = Unfinished::default();
         write_atomic(dir.path(), "meta", b"{}", &unfinished).unwrap();
-        let mut part = PartFile::create(dir.path(), "http://h/b", 0, &unfinished).unwrap();
+        let mut part =
+            PartFile::create(dir.path(), &name_for("http://h/b", 0), &unfinished).unwrap();
         part.write(b"body").unwrap();
         let saved = part.commit().unwrap();
         assert!(lock(&unfinished.0).is_empty());
@@ -362,7 +369,7 @@ mod tests {
         names.sort();
         assert_eq!(
             names,
-            [file_name("http://h/b"), "meta".into(), "plain".into()]
+            [name_for("http://h/b", 0), "meta".into(), "plain".into()]
         );
     }
 }
