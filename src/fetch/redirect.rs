@@ -27,7 +27,7 @@ use url::Url;
 use super::body;
 use super::config::RequestConfig;
 use crate::result::{ErrorKind, FetchError};
-use crate::text::redact;
+use crate::text::{escape, redact};
 
 /// Longest target shown in a message, in bytes (after escaping).
 const SHOWN_MAX: usize = 200;
@@ -265,7 +265,7 @@ fn shown_url(url: &Url) -> String {
 
 /// A target for a message: password hidden, escaped, cut to a line.
 pub(super) fn shown(target: &str) -> String {
-    let mut s = escaped(&redact::url(target));
+    let mut s = escape::all_as_unicode(&redact::url(target));
     if s.len() > SHOWN_MAX {
         let mut end = SHOWN_MAX;
         while !s.is_char_boundary(end) {
@@ -276,25 +276,6 @@ pub(super) fn shown(target: &str) -> String {
         let _ = write!(s, "...({len} bytes)");
     }
     s
-}
-
-/// `s` with control characters (C0, DEL, C1) and bidirectional formatting
-/// characters written as `\u{..}`, so a message stays one harmless line.
-pub(super) fn escaped(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() || is_bidi_control(c) {
-            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The characters that reorder text (Unicode's Bidi_Control).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -422,10 +403,6 @@ mod tests {
         assert_eq!(
             shown("http://u:pw@h/\n\u{1b}[2J"),
             "http://u:***@h/\\u{a}\\u{1b}[2J"
-        );
-        assert_eq!(
-            escaped("a\u{202e}b\u{2066}c\u{85}d\u{7f}"),
-            "a\\u{202e}b\\u{2066}c\\u{85}d\\u{7f}"
         );
         let long = format!("http://h/{}", "\u{e9}".repeat(10_000));
         let s = shown(&long);

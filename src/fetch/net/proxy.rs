@@ -107,11 +107,6 @@ impl ProxyUrl {
             password,
         })
     }
-
-    /// Whether the proxy wants credentials (`Proxy-Authorization: Basic`).
-    pub fn has_credentials(&self) -> bool {
-        self.user.is_some() || self.password.is_some()
-    }
 }
 
 /// `http://host:port`, never the credentials.
@@ -346,7 +341,7 @@ pub fn shown(value: &str) -> String {
         Some(at) => format!("{}***{}", &value[..start], &value[start + at..]),
         None => value.to_owned(),
     };
-    crate::fetch::redirect::escaped(&shown)
+    crate::text::escape::all_as_unicode(&shown)
 }
 
 /// ureq's form of a proxy: ureq tunnels every request through it with
