@@ -29,9 +29,6 @@ use crate::report::stdout::Printer;
 use crate::result::{ErrorKind, FetchError, Fetched};
 use crate::run::inflight::InFlight;
 
-/// After the first signal, requests in flight may finish for this long
-/// (or the per-attempt `--timeout`, if shorter).
-const GRACE: Duration = Duration::from_secs(10);
 /// How often the main thread looks up from waiting for results: at a
 /// signal, at a closed stdout.
 const TICK: Duration = Duration::from_millis(100);
@@ -92,7 +89,9 @@ pub fn run(mut config: Config) -> Result<Exit> {
     let (cancel_tx, cancel) = bounded::<()>(0);
     let input_can_block = config.sources.iter().any(Source::can_block);
     let interrupted = signals::install(
-        GRACE.min(config.request.timeout),
+        // Requests in flight may finish for the grace, or one attempt's
+        // deadline if shorter.
+        config.grace.min(config.request.timeout),
         OnSignal {
             stop: stop.clone(),
             input_can_block,
@@ -131,7 +130,12 @@ pub fn run(mut config: Config) -> Result<Exit> {
         state: FetchState::default(),
     });
     let in_flight = Arc::new(InFlight::default());
-    let mut progress = Progress::start(config.progress, Arc::clone(&stats), Arc::clone(&in_flight));
+    let mut progress = Progress::start(
+        config.progress,
+        config.progress_interval,
+        Arc::clone(&stats),
+        Arc::clone(&in_flight),
+    );
 
     // One attempt per step: between attempts the job is parked in the pool,
     // holding no worker. The job itself applies --fail-fast, so with one

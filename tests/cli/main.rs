@@ -1,7 +1,8 @@
 //! Hermetic integration tests for the `fetchpool` binary.
 //!
 //! Every request goes to a loopback [`server::TestServer`] bound by the test
-//! itself. Every run of the binary has proxies scrubbed from its environment,
+//! itself. Every run of the binary has proxies, `CI` and `TERM` scrubbed
+//! from its environment (so the suite passes with and without `CI=true`),
 //! `NO_COLOR=1`, a null stdin unless the test feeds one, and a [`RUN_BOUND`]
 //! deadline: only a real hang fails a test on time.
 
@@ -52,6 +53,10 @@ const PROXY_VARS: [&str; 8] = [
     "no_proxy",
 ];
 
+/// Variables that choose how progress and colour look: a test that wants
+/// one sets it on its own command.
+const STYLE_VARS: [&str; 2] = ["CI", "TERM"];
+
 /// The binary with a hermetic environment; stdin null, stdout and stderr piped.
 pub fn command<I, S>(args: I) -> Command
 where
@@ -59,7 +64,9 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fetchpool"));
-    for var in PROXY_VARS {
+    // What the environment may select: the proxies, and the progress
+    // style (`CI=true`, as set by CI services, selects plain progress).
+    for var in PROXY_VARS.iter().chain(&STYLE_VARS) {
         cmd.env_remove(var);
     }
     cmd.env("NO_COLOR", "1")

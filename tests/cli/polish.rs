@@ -118,7 +118,10 @@ fn error_messages_on_stderr_quote_input_escaped() {
 fn plain_progress_names_a_stuck_url_escaped() {
     let server = TestServer::start();
     let url = server.url("/gate?name=\u{202e}\u{2066}x");
-    let live = Running::spawn(command(["--progress", "plain", url.as_str()]), None);
+    let live = Running::spawn(
+        command(["--progress", "plain", "--progress-interval", "0.2", &url]),
+        None,
+    );
     let printed = live.wait_stderr(Duration::from_secs(30), |s| s.contains("waiting"));
     server.open_gate();
     let run = live.finish();

@@ -409,7 +409,11 @@ fn interrupted_download_leaves_no_file() {
     let dir = parent.path().join("out");
     // 100 bytes, one every 200 ms: in progress for 20 s.
     let url = server.url("/fault/drip");
-    let running = Running::spawn(command(["--json", "-o", dir.to_str().unwrap(), &url]), None);
+    // No grace: the first signal cuts the body at once.
+    let running = Running::spawn(
+        command(["--json", "--grace", "0", "-o", dir.to_str().unwrap(), &url]),
+        None,
+    );
     if !server.wait_for_requests(1, WAIT_BOUND) {
         running.signal("KILL");
         panic!("the download never started");
@@ -756,10 +760,25 @@ fn plain_progress_prints_a_status_line_and_off_and_quiet_print_none() {
     let server = TestServer::start();
     let url = |name: &str| server.url(&format!("/gate?run={name}"));
     let quiet_runs: Vec<(&str, Running)> = [
-        ("off", vec!["--progress", "off"]),
-        ("no-progress", vec!["--no-progress", "--progress", "plain"]),
-        ("quiet", vec!["-q", "--progress", "plain"]),
-        ("quiet-only", vec!["-q"]),
+        (
+            "off",
+            vec!["--progress", "off", "--progress-interval", "0.2"],
+        ),
+        (
+            "no-progress",
+            vec![
+                "--no-progress",
+                "--progress",
+                "plain",
+                "--progress-interval",
+                "0.2",
+            ],
+        ),
+        (
+            "quiet",
+            vec!["-q", "--progress", "plain", "--progress-interval", "0.2"],
+        ),
+        ("quiet-only", vec!["-q", "--progress-interval", "0.2"]),
     ]
     .into_iter()
     .map(|(name, flags)| {
@@ -770,11 +789,22 @@ fn plain_progress_prints_a_status_line_and_off_and_quiet_print_none() {
     })
     .collect();
     let plain_url = url("plain");
-    let plain = Running::spawn(command(["--progress", "plain", &plain_url]), None);
+    let plain = Running::spawn(
+        command([
+            "--progress",
+            "plain",
+            "--progress-interval",
+            "0.2",
+            &plain_url,
+        ]),
+        None,
+    );
 
-    // The plain line comes every 10 s; the request is held until it shows
-    // (or the bound passes), so every run above has run at least that long.
-    let printed = plain.wait_stderr(WAIT_BOUND, |s| s.lines().any(|l| l.contains(" done")));
+    // The plain line comes every 0.2 s; the request is held until it shows
+    // (or the bound passes), so every run above, started earlier with the
+    // same interval, has run at least that long.
+    let named = |l: &str| l.contains(" done") && l.contains(&plain_url);
+    let printed = plain.wait_stderr(WAIT_BOUND, |s| s.lines().any(named));
     server.open_gate();
     let plain = plain.finish();
     plain.assert_code(0);
@@ -783,16 +813,8 @@ fn plain_progress_prints_a_status_line_and_off_and_quiet_print_none() {
         "no plain progress line within {WAIT_BOUND:?}:\n{}",
         plain.stderr
     );
-    let line = plain
-        .stderr
-        .lines()
-        .find(|l| l.contains(" done"))
-        .unwrap()
-        .to_string();
-    assert!(
-        line.contains(&plain_url),
-        "a URL in flight for over 5 s is not named: {line}"
-    );
+    let line = plain.stderr.lines().find(|l| named(l)).unwrap().to_string();
+    assert!(line.starts_with("fetchpool: 0/1 done, "), "{line}");
     for (name, live) in quiet_runs {
         let run = live.finish();
         run.assert_code(0);
