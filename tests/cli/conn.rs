@@ -2,152 +2,21 @@
 //! TLS trust (self-signed CA:TRUE via --cacert, SSL_CERT_FILE, wrong host,
 //! expired), https to a plain port, and per-result timings.
 //!
-//! Servers here are raw `std::net` listeners on 127.0.0.1 (plain, or TLS
-//! through rustls with certificates made by rcgen in the test), so each can
-//! misbehave exactly as needed. None makes a timing assertion.
+//! Servers are the shared [`TestServer`] (plain, or TLS through rustls with
+//! certificates made by rcgen in the test) with routes that misbehave as
+//! needed, and one raw listener. None makes a timing assertion.
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::Shutdown;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::{self, JoinHandle};
-use std::time::Duration;
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde_json::Value;
 
-use super::server::TestServer;
+use super::server::{Reply, TestServer, raw};
 use super::{Running, command, count_kinds, kind, lines, run, run_stdin};
-
-/// What a raw server does after writing its answer.
-#[derive(Clone, Copy)]
-enum After {
-    /// Wait for the next request on the connection.
-    KeepAlive,
-    /// Close the connection after a short pause, without saying so in the
-    /// answer: the client's next request is by then in the receive queue, so
-    /// the close is a reset (the dead keep-alive connection of real servers).
-    CloseSoon,
-}
-
-/// A raw HTTP/1.1 server on 127.0.0.1: `answer` maps each request head to
-/// the bytes to write. Stops when dropped.
-struct RawServer {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    connections: Arc<AtomicUsize>,
-    accept: Option<JoinHandle<()>>,
-}
-
-type Answer = dyn Fn(&str) -> Vec<u8> + Send + Sync;
-
-impl RawServer {
-    fn start(after: After, answer: impl Fn(&str) -> Vec<u8> + Send + Sync + 'static) -> RawServer {
-        Self::start_with(after, None, Arc::new(answer))
-    }
-
-    fn start_tls(config: Arc<rustls::ServerConfig>) -> RawServer {
-        Self::start_with(
-            After::KeepAlive,
-            Some(config),
-            Arc::new(|_: &str| ok(b"tls\n")),
-        )
-    }
-
-    fn start_with(
-        after: After,
-        tls: Option<Arc<rustls::ServerConfig>>,
-        answer: Arc<Answer>,
-    ) -> RawServer {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let (stop2, conns2) = (Arc::clone(&stop), Arc::clone(&connections));
-        let accept = thread::spawn(move || {
-            for stream in listener.incoming() {
-                if stop2.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                conns2.fetch_add(1, Ordering::SeqCst);
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(20)));
-                let answer = Arc::clone(&answer);
-                let tls = tls.clone();
-                thread::spawn(move || match tls {
-                    None => serve(stream, after, &*answer),
-                    Some(config) => {
-                        let Ok(conn) = rustls::ServerConnection::new(config) else {
-                            return;
-                        };
-                        serve(rustls::StreamOwned::new(conn, stream), after, &*answer);
-                    }
-                });
-            }
-        });
-        RawServer {
-            port,
-            stop,
-            connections,
-            accept: Some(accept),
-        }
-    }
-
-    fn url(&self, scheme: &str, path: &str) -> String {
-        format!("{scheme}://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for RawServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.accept.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Serves requests on one connection until the client leaves.
-fn serve(mut stream: impl Read + Write, after: After, answer: &Answer) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let Some(end) = find(&buf, b"\r\n\r\n") else {
-            match stream.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        buf.drain(..end + 4);
-        if stream.write_all(&answer(&head)).is_err() || stream.flush().is_err() {
-            return;
-        }
-        if let After::CloseSoon = after {
-            thread::sleep(Duration::from_millis(2));
-            return;
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// A 200 answer with `body`, kept alive.
-fn ok(body: &[u8]) -> Vec<u8> {
-    let mut a = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-    a.extend_from_slice(body);
-    a
-}
 
 fn json_run(args: &[&str]) -> super::Run {
     let mut all = vec!["--json", "-q"];
@@ -157,9 +26,9 @@ fn json_run(args: &[&str]) -> super::Run {
 
 #[test]
 fn dead_keep_alive_connections_are_resent_not_retried() {
-    let server = RawServer::start(After::CloseSoon, |_| ok(b"ok\n"));
+    let server = TestServer::routed(|_| Reply::ok("ok\n").close_soon());
     let urls: Vec<String> = (0..2000)
-        .map(|i| server.url("http", &format!("/k?i={i}")))
+        .map(|i| server.url(&format!("/k?i={i}")))
         .collect();
     let r = run_stdin(&["--json", "-q", "-j", "1", "--retries", "0"], lines(&urls));
     let results = r.results();
@@ -178,19 +47,12 @@ fn dead_keep_alive_connections_are_resent_not_retried() {
 
 #[test]
 fn response_heads_up_to_64_kib_are_accepted() {
-    let server = RawServer::start(After::KeepAlive, |head| {
-        let len = if head.contains("/h20") {
-            20_000
-        } else {
-            70_000
-        };
+    let server = TestServer::routed(|req| {
+        let len = if req.path() == "/h20" { 20_000 } else { 70_000 };
         let big = "a".repeat(len);
-        let mut a =
-            format!("HTTP/1.1 200 OK\r\nX-Big: {big}\r\nContent-Length: 3\r\n\r\n").into_bytes();
-        a.extend_from_slice(b"ok\n");
-        a
+        Reply::ok("ok\n").header("X-Big", big)
     });
-    let r = json_run(&[&server.url("http", "/h20")]);
+    let r = json_run(&[&server.url("/h20")]);
     let v = r.single();
     assert_eq!(
         (v["ok"].as_bool(), v["status"].as_u64()),
@@ -199,7 +61,7 @@ fn response_heads_up_to_64_kib_are_accepted() {
     );
     assert_eq!(v["bytes"], 3);
 
-    let r = json_run(&[&server.url("http", "/h70")]);
+    let r = json_run(&[&server.url("/h70")]);
     let v = r.single();
     assert_eq!(kind(&v), Some("protocol"), "{v}");
     let message = v["error"]["message"].as_str().unwrap();
@@ -293,7 +155,7 @@ fn ca_and_leaf() -> (Cert, Cert) {
     (ca, leaf)
 }
 
-fn tls_server(cert: &Cert) -> RawServer {
+fn tls_server(cert: &Cert) -> TestServer {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -304,7 +166,9 @@ fn tls_server(cert: &Cert) -> RawServer {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key.clone())),
         )
         .unwrap();
-    RawServer::start_tls(Arc::new(config))
+    let server = TestServer::start_tls(Arc::new(config));
+    server.route("*", |_| Reply::ok("tls\n"));
+    server
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
@@ -330,7 +194,7 @@ fn self_signed_ca_cert_given_with_cacert_is_trusted_as_the_servers_own() {
     let server = tls_server(&cert);
     let dir = tempfile::tempdir().unwrap();
     let pem = write(dir.path(), "self.pem", &cert.pem);
-    let urls = [server.url("https", "/a"), server.url("https", "/b")];
+    let urls = [server.https_url("/a"), server.https_url("/b")];
     let r = run_env(
         &[
             "--json", "-q", "-j", "1", "--cacert", &pem, &urls[0], &urls[1],
@@ -356,7 +220,7 @@ fn a_pinned_cert_still_needs_the_right_host_name_and_dates() {
     let server = tls_server(&other);
     let pem = write(dir.path(), "other.pem", &other.pem);
     let r = run_env(
-        &["--json", "-q", "--cacert", &pem, &server.url("https", "/")],
+        &["--json", "-q", "--cacert", &pem, &server.https_url("/")],
         &[],
     );
     let v = r.single();
@@ -371,7 +235,7 @@ fn a_pinned_cert_still_needs_the_right_host_name_and_dates() {
     let server = tls_server(&expired);
     let pem = write(dir.path(), "expired.pem", &expired.pem);
     let r = run_env(
-        &["--json", "-q", "--cacert", &pem, &server.url("https", "/")],
+        &["--json", "-q", "--cacert", &pem, &server.https_url("/")],
         &[],
     );
     let v = r.single();
@@ -386,7 +250,7 @@ fn ssl_cert_file_is_the_trust_store() {
     let server = tls_server(&leaf);
     let dir = tempfile::tempdir().unwrap();
     let ca_file = write(dir.path(), "ca.pem", &ca.pem);
-    let url = server.url("https", "/");
+    let url = server.https_url("/");
     let r = run_env(&["--json", "-q", &url], &[("SSL_CERT_FILE", &ca_file)]);
     let v = r.single();
     assert_eq!(v["ok"], true, "{v}");
@@ -409,10 +273,7 @@ fn ssl_cert_file_is_the_trust_store() {
 #[test]
 fn https_to_a_plain_http_port_is_tls() {
     // Answers whatever arrives as a plain HTTP server does: 400, close.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
+    let server = raw::listen(|mut s| {
         let mut buf = [0u8; 1024];
         let _ = s.read(&mut buf);
         let _ = s.write_all(
@@ -421,14 +282,14 @@ fn https_to_a_plain_http_port_is_tls() {
         let _ = s.shutdown(Shutdown::Write);
         let _ = s.read(&mut buf);
     });
-    let r = json_run(&[&format!("https://127.0.0.1:{port}/")]);
+    let r = json_run(&[&server.url("https", "/")]);
     let v: Value = r.single();
     assert_eq!(kind(&v), Some("tls"), "{v}");
     assert_eq!(
         v["error"]["message"], "the server does not speak TLS on this port",
         "{v}"
     );
-    server.join().unwrap();
+    assert_eq!(server.connections(), 1);
 }
 
 #[test]
@@ -437,17 +298,16 @@ fn a_redirect_to_a_long_url_is_followed() {
     // that led to it: the output buffer has to grow on the way.
     let long = format!("/long?{}", "a".repeat(20_000));
     let location = long.clone();
-    let server = RawServer::start(After::KeepAlive, move |head| {
-        if head.starts_with("GET /start ") {
-            format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")
-                .into_bytes()
-        } else if head.starts_with(&format!("GET {location} ")) {
-            ok(b"arrived\n")
+    let server = TestServer::routed(move |req| {
+        if req.target == "/start" {
+            Reply::redirect(302, Some(location.as_bytes()))
+        } else if req.target == location {
+            Reply::ok("arrived\n")
         } else {
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()
+            Reply::status(404)
         }
     });
-    let v = json_run(&[&server.url("http", "/start")]).single();
+    let v = json_run(&[&server.url("/start")]).single();
     assert_eq!(
         (v["ok"].as_bool(), v["status"].as_u64()),
         (Some(true), Some(200)),

@@ -3,12 +3,11 @@
 //! `--retries` but end within `--max-retry-wait`, the summary names it, and
 //! a stop does not wait for a pause. `--update` is in [`update`].
 //!
-//! Each test runs its own [`site::Site`]s on 127.0.0.1. Order is read from
-//! the servers' own records (one arrival counter shared by all sites), never
-//! from clocks; the rate controller itself is unit-tested with an injected
+//! Each test runs its own [`TestServer`]s on 127.0.0.1. Order is read from
+//! the servers' own records (one arrival counter shared by all servers),
+//! never from clocks; the rate controller itself is unit-tested with an injected
 //! clock (`src/control/rate.rs`).
 
-mod site;
 mod update;
 
 use std::sync::Arc;
@@ -17,14 +16,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::server::{Reply, TestServer};
 use crate::{Running, command, run};
-use site::{Reply, Site};
 
 /// A site answering its first request with `status` and `Retry-After:
 /// after`, and every later one with 200.
-fn pushes_back_once(status: u16, after: &'static str) -> Site {
+fn pushes_back_once(status: u16, after: &'static str) -> TestServer {
     let n = Arc::new(AtomicUsize::new(0));
-    Site::start(move |_| {
+    TestServer::routed(move |_| {
         if n.fetch_add(1, Ordering::SeqCst) == 0 {
             Reply::status(status).header("Retry-After", after)
         } else {
@@ -46,7 +45,7 @@ fn a_paused_host_waits_while_another_goes_on_with_one_worker() {
     // One worker: if the paused host's entries held it, the other host
     // would wait for the pause too.
     let slow = pushes_back_once(429, "3");
-    let fast = Site::start(|_| Reply::ok("fast\n"));
+    let fast = TestServer::routed(|_| Reply::ok("fast\n"));
     let mut urls: Vec<String> = ["/a", "/b", "/c"].iter().map(|p| slow.url(p)).collect();
     urls.extend((0..20).map(|i| fast.url(&format!("/{i}"))));
     let mut args = vec!["--json", "-j", "1", "--retries", "0"];
@@ -61,8 +60,8 @@ fn a_paused_host_waits_while_another_goes_on_with_one_worker() {
         r.stdout_text()
     );
 
-    let slow_seen = slow.seen();
-    let fast_seen = fast.seen();
+    let slow_seen = slow.requests();
+    let fast_seen = fast.requests();
     assert_eq!(slow_seen.len(), 4, "one 429, then /a again, /b, /c");
     assert_eq!(slow_seen[0].target, "/a");
     assert_eq!(fast_seen.len(), 20);
@@ -96,12 +95,12 @@ fn a_503_with_retry_after_pauses_and_is_retried_free_too() {
         (Some(200), Some(2)),
         "{x}"
     );
-    assert_eq!(slow.seen().len(), 2);
+    assert_eq!(slow.requests().len(), 2);
 }
 
 #[test]
 fn a_host_that_never_recovers_ends_within_max_retry_wait() {
-    let site = Site::start(|_| Reply::status(429).header("Retry-After", "1"));
+    let site = TestServer::routed(|_| Reply::status(429).header("Retry-After", "1"));
     let urls = [site.url("/p"), site.url("/q")];
     let r = run(&[
         "--json",
@@ -121,13 +120,13 @@ fn a_host_that_never_recovers_ends_within_max_retry_wait() {
         let attempts = res["attempts"].as_u64().unwrap();
         // Free retries past --retries 0, but a bounded number of them.
         assert!((2..=4).contains(&attempts), "{res}");
-        assert_eq!(site.seen_for(path).len() as u64, attempts);
+        assert_eq!(site.requests_for(path).len() as u64, attempts);
     }
 }
 
 #[test]
 fn a_longer_retry_after_than_allowed_ends_the_entry_at_once() {
-    let site = Site::start(|_| Reply::status(429).header("Retry-After", "3600"));
+    let site = TestServer::routed(|_| Reply::status(429).header("Retry-After", "3600"));
     let r = run(&["--json", "--max-retry-wait", "1", &site.url("/z")]);
     r.assert_code(1);
     let z = r.single();
@@ -141,7 +140,7 @@ fn a_longer_retry_after_than_allowed_ends_the_entry_at_once() {
 #[test]
 fn the_summary_names_the_host_that_pushed_back() {
     let slow = pushes_back_once(429, "1");
-    let fast = Site::start(|_| Reply::ok("fast\n"));
+    let fast = TestServer::routed(|_| Reply::ok("fast\n"));
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.json");
     let r = run(&[
@@ -176,7 +175,7 @@ fn the_summary_names_the_host_that_pushed_back() {
 fn a_signal_during_a_pause_ends_the_run_without_waiting_for_it() {
     // The pause (100 s) is longer than the harness lets a run last: only a
     // run that does not wait for it can pass.
-    let slow = Site::start(|_| Reply::status(429).header("Retry-After", "100"));
+    let slow = TestServer::routed(|_| Reply::status(429).header("Retry-After", "100"));
     let dir = tempfile::tempdir().unwrap();
     let failed = dir.path().join("failed.txt");
     let urls: Vec<String> = ["/a", "/b", "/c"].iter().map(|p| slow.url(p)).collect();
@@ -192,7 +191,7 @@ fn a_signal_during_a_pause_ends_the_run_without_waiting_for_it() {
     args.extend(urls.iter().map(String::as_str));
     let running = Running::spawn(command(&args), None);
     let deadline = std::time::Instant::now() + crate::RUN_BOUND;
-    while slow.seen().is_empty() {
+    while slow.requests().is_empty() {
         assert!(
             std::time::Instant::now() < deadline,
             "the run never got going"
@@ -216,5 +215,5 @@ fn a_signal_during_a_pause_ends_the_run_without_waiting_for_it() {
     listed.sort();
     assert_eq!(listed, urls, "--write-failed");
     assert!(r.stderr.contains("2 not started"), "{}", r.stderr);
-    assert_eq!(slow.seen().len(), 1);
+    assert_eq!(slow.requests().len(), 1);
 }

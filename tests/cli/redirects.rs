@@ -1,304 +1,18 @@
 //! Redirects followed by fetchpool itself, and proxies read as curl reads them.
 //!
-//! Each test runs its own small loopback servers (std only): a [`Site`]
-//! answers from a route table, keeps connections alive and records every
-//! request; a [`TunnelProxy`] records the `CONNECT` lines (and
-//! `Proxy-Authorization`) it receives and relays each tunnel to 127.0.0.1
-//! only. Proxy variables are set only in the child's environment (the
-//! harness removes the inherited ones). No assertion depends on timing.
+//! Each test runs its own loopback servers: a [`TestServer`] answering
+//! from a closure, and a [`TunnelProxy`] that records the `CONNECT` lines
+//! (and `Proxy-Authorization`) it receives and relays each tunnel to
+//! 127.0.0.1 only. Proxy variables are set only in the child's environment
+//! (the harness removes the inherited ones). No assertion depends on timing.
 
 use std::collections::HashMap;
-use std::io::{self, BufRead, BufReader, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::server::proxy::TunnelProxy;
+use crate::server::{Reply, TestServer};
 use crate::{Running, command, kind, refused_port, run};
-
-/// How long a test server waits on an idle connection.
-const IDLE: Duration = Duration::from_secs(20);
-
-/// One request as a test server read it; header names lowercased.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    target: String,
-    headers: HashMap<String, String>,
-}
-
-/// An answer: status, headers, body.
-struct Reply {
-    status: u16,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn ok(body: &str) -> Reply {
-        Reply {
-            status: 200,
-            headers: Vec::new(),
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    /// A redirect with `location` sent as raw bytes (None: no header).
-    fn redirect(status: u16, location: Option<&[u8]>) -> Reply {
-        Reply {
-            status,
-            headers: location
-                .map(|l| vec![("Location".to_owned(), l.to_vec())])
-                .unwrap_or_default(),
-            body: b"moved\n".to_vec(),
-        }
-    }
-}
-
-type Routes = dyn Fn(&Seen) -> Reply + Send + Sync;
-
-/// A keep-alive HTTP/1.1 server on 127.0.0.1 that answers from `routes`
-/// (by exact target, path and query) and records what it received.
-struct Site {
-    port: u16,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    connections: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Site {
-    fn start(routes: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Site {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let connections = Arc::new(AtomicUsize::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let routes: Arc<Routes> = Arc::new(routes);
-        {
-            let (seen, connections, stop) = (seen.clone(), connections.clone(), stop.clone());
-            thread::spawn(move || {
-                for stream in listener.incoming() {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let Ok(stream) = stream else { continue };
-                    connections.fetch_add(1, Ordering::SeqCst);
-                    let (seen, routes) = (seen.clone(), routes.clone());
-                    thread::spawn(move || serve(stream, &seen, &*routes));
-                }
-            });
-        }
-        Site {
-            port,
-            seen,
-            connections,
-            stop,
-        }
-    }
-
-    fn url(&self, target: &str) -> String {
-        format!("http://127.0.0.1:{}{target}", self.port)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// The targets received, in order.
-    fn targets(&self) -> Vec<String> {
-        self.seen().into_iter().map(|s| s.target).collect()
-    }
-
-    /// The one request received for `target`.
-    fn only(&self, target: &str) -> Seen {
-        let mut hits: Vec<Seen> = self
-            .seen()
-            .into_iter()
-            .filter(|s| s.target == target)
-            .collect();
-        assert_eq!(hits.len(), 1, "requests for {target}: {:?}", self.targets());
-        hits.remove(0)
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-    }
-}
-
-/// Reads one request head; None at end of stream or on garbage.
-fn read_head(reader: &mut impl BufRead) -> Option<Seen> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.trim_end().splitn(3, ' ');
-    let (method, target) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (name, value) = h.split_once(':')?;
-        headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
-    }
-    Some(Seen {
-        method,
-        target,
-        headers,
-    })
-}
-
-fn serve(stream: TcpStream, seen: &Mutex<Vec<Seen>>, routes: &Routes) {
-    let _ = stream.set_read_timeout(Some(IDLE));
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    while let Some(request) = read_head(&mut reader) {
-        // No test sends a request body, but a POST without one still comes
-        // chunked (ureq): read its last chunk, or it would be taken for the
-        // next request line, and the connection closed under the client.
-        if request
-            .headers
-            .get("transfer-encoding")
-            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-        {
-            let mut chunk = String::new();
-            while reader.read_line(&mut chunk).is_ok_and(|n| n > 0) && chunk.trim() != "" {
-                chunk.clear();
-            }
-        }
-        seen.lock().unwrap().push(request.clone());
-        let reply = routes(&request);
-        let mut out = format!("HTTP/1.1 {} X\r\n", reply.status).into_bytes();
-        for (name, value) in &reply.headers {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(value);
-            out.extend_from_slice(b"\r\n");
-        }
-        let body: &[u8] = if request.method == "HEAD" {
-            b""
-        } else {
-            &reply.body
-        };
-        out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", reply.body.len()).as_bytes());
-        out.extend_from_slice(body);
-        if writer.write_all(&out).is_err() {
-            return;
-        }
-    }
-}
-
-/// A `CONNECT` proxy on 127.0.0.1: records each request head it gets and
-/// relays a tunnel to the requested port of 127.0.0.1 (nowhere else).
-struct TunnelProxy {
-    port: u16,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    connections: Arc<AtomicUsize>,
-}
-
-impl TunnelProxy {
-    fn start() -> TunnelProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let connections = Arc::new(AtomicUsize::new(0));
-        {
-            let (seen, connections) = (seen.clone(), connections.clone());
-            thread::spawn(move || {
-                for stream in listener.incoming() {
-                    let Ok(stream) = stream else { continue };
-                    connections.fetch_add(1, Ordering::SeqCst);
-                    let seen = seen.clone();
-                    thread::spawn(move || tunnel(stream, &seen));
-                }
-            });
-        }
-        TunnelProxy {
-            port,
-            seen,
-            connections,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    /// The request lines received, as `METHOD target`.
-    fn lines(&self) -> Vec<String> {
-        self.seen()
-            .into_iter()
-            .map(|s| format!("{} {}", s.method, s.target))
-            .collect()
-    }
-}
-
-fn tunnel(stream: TcpStream, seen: &Mutex<Vec<Seen>>) {
-    let _ = stream.set_read_timeout(Some(IDLE));
-    let Ok(mut client) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(stream);
-    let Some(request) = read_head(&mut reader) else {
-        return;
-    };
-    seen.lock().unwrap().push(request.clone());
-    let port = request
-        .target
-        .strip_prefix("127.0.0.1:")
-        .and_then(|p| p.parse::<u16>().ok());
-    let (true, Some(port)) = (request.method == "CONNECT", port) else {
-        let _ = client.write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
-        return;
-    };
-    let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", port)) else {
-        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
-        return;
-    };
-    if client
-        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        .is_err()
-    {
-        return;
-    }
-    // Bytes the reader already buffered belong to the tunnel.
-    let buffered = reader.buffer().to_vec();
-    if upstream.write_all(&buffered).is_err() {
-        return;
-    }
-    let Ok(mut upstream_reader) = upstream.try_clone() else {
-        return;
-    };
-    let down = thread::spawn(move || {
-        let _ = io::copy(&mut upstream_reader, &mut client);
-        let _ = client.shutdown(Shutdown::Write);
-    });
-    let mut client_reader = reader.into_inner();
-    let _ = io::copy(&mut client_reader, &mut upstream);
-    let _ = upstream.shutdown(Shutdown::Write);
-    let _ = down.join();
-}
 
 /// Runs fetchpool with `--json` and quick deadlines on `urls`, with `env`
 /// set in the child only; returns the results in input order and the run.
@@ -325,8 +39,8 @@ fn message(r: &Value) -> &str {
 
 #[test]
 fn locations_resolve_against_the_request_url_on_one_connection() {
-    let site = Site::start(|req| {
-        let port = req.headers.get("host").cloned().unwrap_or_default();
+    let site = TestServer::routed(|req| {
+        let port = req.header("host").unwrap_or_default().to_owned();
         match req.target.as_str() {
             "/a/b" => Reply::redirect(302, Some(b"?page=2")),
             "/a/b?page=2" => Reply::redirect(301, Some(b"../../../../x")),
@@ -356,7 +70,7 @@ fn locations_resolve_against_the_request_url_on_one_connection() {
 
 #[test]
 fn no_redirect_no_final_url_and_zero_max_returns_the_3xx() {
-    let site = Site::start(|req| match req.target.as_str() {
+    let site = TestServer::routed(|req| match req.target.as_str() {
         "/r" => Reply::redirect(302, Some(b"/ok")),
         "/304" => Reply::redirect(304, Some(b"/ok")),
         _ => Reply::ok("ok"),
@@ -379,7 +93,7 @@ fn no_redirect_no_final_url_and_zero_max_returns_the_3xx() {
 
 #[test]
 fn too_many_redirects_is_an_error_naming_the_flag() {
-    let site = Site::start(|_| Reply::redirect(302, Some(b"/loop")));
+    let site = TestServer::routed(|_| Reply::redirect(302, Some(b"/loop")));
     let (results, run) = fetch(&[], &["--max-redirects", "2"], &[site.url("/start")]);
     run.assert_code(1);
     let r = &results[0];
@@ -417,7 +131,7 @@ fn only_http_and_https_targets_are_followed() {
         .iter()
         .map(|(p, l, _)| ((*p).to_owned(), l.map(<[u8]>::to_vec)))
         .collect();
-    let site = Site::start(move |req| match table.get(&req.target) {
+    let site = TestServer::routed(move |req| match table.get(&req.target) {
         Some(location) => Reply::redirect(303, location.as_deref()),
         None => Reply::ok("followed"),
     });
@@ -443,7 +157,7 @@ fn only_http_and_https_targets_are_followed() {
 fn hostile_locations_never_reach_the_terminal_raw() {
     let long = format!("/{}", "a".repeat(9000));
     let long_location = long.clone().into_bytes();
-    let site = Site::start(move |req| match req.target.as_str() {
+    let site = TestServer::routed(move |req| match req.target.as_str() {
         "/bidi-host" => Reply::redirect(302, Some("http://exa\u{202e}lpmxe.com/".as_bytes())),
         "/bidi-path" => Reply::redirect(302, Some("/\u{202e}gpj.exe".as_bytes())),
         "/long" => Reply::redirect(302, Some(&long_location)),
@@ -485,7 +199,7 @@ fn hostile_locations_never_reach_the_terminal_raw() {
 
 #[test]
 fn methods_change_as_in_browsers() {
-    let site = Site::start(|req| match req.target.as_str() {
+    let site = TestServer::routed(|req| match req.target.as_str() {
         "/303" => Reply::redirect(303, Some(b"/after303")),
         "/301" => Reply::redirect(301, Some(b"/after301")),
         "/302" => Reply::redirect(302, Some(b"/after302")),
@@ -511,16 +225,12 @@ fn methods_change_as_in_browsers() {
     ] {
         let seen = site.only(target);
         assert_eq!(seen.method, method, "{target}");
-        assert_eq!(
-            seen.headers.get("content-type").map(String::as_str),
-            content_type,
-            "{target}"
-        );
+        assert_eq!(seen.header("content-type"), content_type, "{target}");
     }
     let (_, _) = fetch(&[], &["-X", "PUT"], &[site.url("/302")]);
     let (_, _) = fetch(&[], &["-X", "HEAD"], &[site.url("/303")]);
     let methods: Vec<String> = site
-        .seen()
+        .requests()
         .into_iter()
         .filter(|s| s.target == "/after302" || s.target == "/after303")
         .map(|s| s.method)
@@ -530,14 +240,14 @@ fn methods_change_as_in_browsers() {
 
 #[test]
 fn credentials_go_only_to_the_origin_given() {
-    let other = Site::start(|_| Reply::ok("other"));
+    let other = TestServer::routed(|_| Reply::ok("other"));
     let other_url = other.url("/landing");
-    let site = Site::start(move |req| match req.target.as_str() {
+    let site = TestServer::routed(move |req| match req.target.as_str() {
         "/start" => Reply::redirect(302, Some(b"/same")),
         "/same" => Reply::redirect(302, Some(other_url.as_bytes())),
         _ => Reply::ok("ok"),
     });
-    let url = format!("http://u:hunter2@127.0.0.1:{}/start", site.port);
+    let url = format!("http://u:hunter2@127.0.0.1:{}/start", site.port());
     let flags = ["-H", "Cookie: c=secret", "-H", "X-Other: kept"];
     let (results, run) = fetch(&[], &flags, &[url]);
     run.assert_code(0);
@@ -545,34 +255,28 @@ fn credentials_go_only_to_the_origin_given() {
     assert_eq!(r["final_url"], other.url("/landing"), "{r}");
     assert_eq!(
         r["url"],
-        format!("http://u:***@127.0.0.1:{}/start", site.port)
+        format!("http://u:***@127.0.0.1:{}/start", site.port())
     );
     for target in ["/start", "/same"] {
         let seen = site.only(target);
         // base64("u:hunter2")
         assert_eq!(
-            seen.headers.get("authorization").map(String::as_str),
+            seen.header("authorization"),
             Some("Basic dTpodW50ZXIy"),
             "{target}"
         );
-        assert_eq!(
-            seen.headers.get("cookie").map(String::as_str),
-            Some("c=secret")
-        );
+        assert_eq!(seen.header("cookie"), Some("c=secret"));
     }
     let landed = other.only("/landing");
-    assert_eq!(landed.headers.get("authorization"), None, "{landed:?}");
-    assert_eq!(landed.headers.get("cookie"), None, "{landed:?}");
-    assert_eq!(
-        landed.headers.get("x-other").map(String::as_str),
-        Some("kept")
-    );
+    assert_eq!(landed.header("authorization"), None, "{landed:?}");
+    assert_eq!(landed.header("cookie"), None, "{landed:?}");
+    assert_eq!(landed.header("x-other"), Some("kept"));
     run.assert_absent("hunter2");
 }
 
 #[test]
 fn http_proxy_is_used_for_http_urls_unless_no_proxy_says() {
-    let site = Site::start(|_| Reply::ok("ok"));
+    let site = TestServer::routed(|_| Reply::ok("ok"));
     let proxy = TunnelProxy::start();
     let urls: Vec<String> = (0..3).map(|i| site.url(&format!("/p{i}"))).collect();
     let (results, run) = fetch(&[("http_proxy", &proxy.url())], &["-j", "1"], &urls);
@@ -581,10 +285,13 @@ fn http_proxy_is_used_for_http_urls_unless_no_proxy_says() {
         assert_eq!(r["status"], 200, "{r}");
     }
     // ureq tunnels plain http too: CONNECT, then the request inside.
-    assert_eq!(proxy.lines(), [format!("CONNECT 127.0.0.1:{}", site.port)]);
+    assert_eq!(
+        proxy.lines(),
+        [format!("CONNECT 127.0.0.1:{}", site.port())]
+    );
     assert_eq!(site.targets(), ["/p0", "/p1", "/p2"]);
     // One tunnel, kept alive for all three requests.
-    assert_eq!(proxy.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(proxy.connections(), 1);
 
     for no_proxy in [
         ("no_proxy", "127.0.0.1"),
@@ -605,7 +312,7 @@ fn http_proxy_is_used_for_http_urls_unless_no_proxy_says() {
 
 #[test]
 fn https_proxy_and_uppercase_http_proxy_are_not_for_http_urls() {
-    let site = Site::start(|_| Reply::ok("ok"));
+    let site = TestServer::routed(|_| Reply::ok("ok"));
     let proxy = TunnelProxy::start();
     for var in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY"] {
         let (results, _) = fetch(&[(var, &proxy.url())], &[], &[site.url("/direct")]);
@@ -622,9 +329,9 @@ fn https_proxy_and_uppercase_http_proxy_are_not_for_http_urls() {
 fn https_urls_use_https_proxy_not_http_proxy() {
     // The site speaks plain HTTP, so the TLS handshake fails either way:
     // what counts is whether the proxy was asked for the tunnel.
-    let site = Site::start(|_| Reply::ok("ok"));
+    let site = TestServer::routed(|_| Reply::ok("ok"));
     let proxy = TunnelProxy::start();
-    let url = format!("https://127.0.0.1:{}/tls", site.port);
+    let url = format!("https://127.0.0.1:{}/tls", site.port());
     let flags = ["--retries", "0"];
     let (results, _) = fetch(
         &[("http_proxy", &proxy.url())],
@@ -637,13 +344,13 @@ fn https_urls_use_https_proxy_not_http_proxy() {
         let (results, _) = fetch(&[(var, &proxy.url())], &flags, std::slice::from_ref(&url));
         assert!(results[0]["ok"] == false, "{}", results[0]);
     }
-    let connect = format!("CONNECT 127.0.0.1:{}", site.port);
+    let connect = format!("CONNECT 127.0.0.1:{}", site.port());
     assert_eq!(proxy.lines(), [connect.clone(), connect]);
 }
 
 #[test]
 fn proxy_flags_override_the_environment() {
-    let site = Site::start(|_| Reply::ok("ok"));
+    let site = TestServer::routed(|_| Reply::ok("ok"));
     let proxy = TunnelProxy::start();
     let dead = format!("http://127.0.0.1:{}", refused_port());
     let env = [("http_proxy", dead.as_str())];
@@ -661,19 +368,19 @@ fn proxy_flags_override_the_environment() {
 
 #[test]
 fn proxy_credentials_are_sent_to_the_proxy_and_shown_nowhere() {
-    let site = Site::start(|_| Reply::ok("ok"));
+    let site = TestServer::routed(|_| Reply::ok("ok"));
     let proxy = TunnelProxy::start();
-    let with_creds = format!("http://user:hunter2@127.0.0.1:{}", proxy.port);
+    let with_creds = format!("http://user:hunter2@127.0.0.1:{}", proxy.port());
     let (results, run) = fetch(&[("http_proxy", &with_creds)], &[], &[site.url("/x")]);
     run.assert_code(0);
     assert_eq!(results[0]["status"], 200, "{}", results[0]);
     let seen = &proxy.seen()[0];
     // base64("user:hunter2")
     assert_eq!(
-        seen.headers.get("proxy-authorization").map(String::as_str),
+        seen.header("proxy-authorization"),
         Some("Basic dXNlcjpodW50ZXIy")
     );
-    assert_eq!(site.only("/x").headers.get("proxy-authorization"), None);
+    assert_eq!(site.only("/x").header("proxy-authorization"), None);
 
     let dead = format!("http://user:hunter2@127.0.0.1:{}", refused_port());
     let (results, run) = fetch(
@@ -702,9 +409,9 @@ fn proxy_credentials_are_sent_to_the_proxy_and_shown_nowhere() {
 #[test]
 fn redirects_are_routed_hop_by_hop() {
     // The first host goes through the proxy, the second is in no_proxy.
-    let direct = Site::start(|_| Reply::ok("direct"));
-    let direct_url = format!("http://localhost:{}/end", direct.port);
-    let site = Site::start(move |_| Reply::redirect(302, Some(direct_url.as_bytes())));
+    let direct = TestServer::routed(|_| Reply::ok("direct"));
+    let direct_url = format!("http://localhost:{}/end", direct.port());
+    let site = TestServer::routed(move |_| Reply::redirect(302, Some(direct_url.as_bytes())));
     let proxy = TunnelProxy::start();
     let env = [
         ("http_proxy", proxy.url()),
@@ -716,13 +423,13 @@ fn redirects_are_routed_hop_by_hop() {
     let r = &results[0];
     assert_eq!(
         proxy.lines(),
-        [format!("CONNECT 127.0.0.1:{}", site.port)],
+        [format!("CONNECT 127.0.0.1:{}", site.port())],
         "{r}"
     );
     assert_eq!(site.targets(), ["/start"]);
     assert_eq!(
         r["final_url"],
-        format!("http://localhost:{}/end", direct.port)
+        format!("http://localhost:{}/end", direct.port())
     );
     if r["status"] == 200 {
         assert_eq!(direct.targets(), ["/end"]);

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::site::{Reply, Seen, Site};
+use crate::server::{Reply, Request, TestServer};
 use crate::{Running, command, run};
 
 const META: &str = ".fetchpool-meta-";
@@ -23,7 +23,7 @@ const META: &str = ".fetchpool-meta-";
 /// `If-None-Match` / `If-Modified-Since` with 304 while unchanged. With a
 /// `delay`, every answer waits that long.
 struct Origin {
-    site: Site,
+    site: TestServer,
     versions: Arc<Mutex<HashMap<String, u32>>>,
 }
 
@@ -31,27 +31,29 @@ fn body(path: &str, version: u32) -> String {
     format!("{path} version {version}\n").repeat(50)
 }
 
+/// The origin's answer to `req`, by the current version of its path.
+fn answer(req: &Request, versions: &Mutex<HashMap<String, u32>>) -> Reply {
+    let path = req.target.clone();
+    let version = versions.lock().unwrap().get(&path).copied().unwrap_or(0);
+    if path.starts_with("/lm/") {
+        let date = format!("Tue, 01 Jul 2025 0{version}:00:00 GMT");
+        if req.header("if-modified-since") == Some(date.as_str()) {
+            return Reply::status(304).header("Last-Modified", &date);
+        }
+        return Reply::ok(body(&path, version)).header("Last-Modified", &date);
+    }
+    let etag = format!("\"{}-{version}\"", path.len());
+    if req.header("if-none-match") == Some(etag.as_str()) {
+        return Reply::status(304).header("ETag", &etag);
+    }
+    Reply::ok(body(&path, version)).header("ETag", &etag)
+}
+
 impl Origin {
     fn start(delay: Duration) -> Origin {
         let versions: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
         let v = Arc::clone(&versions);
-        let site = Site::start(move |req: &Seen| {
-            std::thread::sleep(delay);
-            let path = req.target.clone();
-            let version = v.lock().unwrap().get(&path).copied().unwrap_or(0);
-            if path.starts_with("/lm/") {
-                let date = format!("Tue, 01 Jul 2025 0{version}:00:00 GMT");
-                if req.header("if-modified-since") == Some(date.as_str()) {
-                    return Reply::status(304).header("Last-Modified", &date);
-                }
-                return Reply::ok(body(&path, version)).header("Last-Modified", &date);
-            }
-            let etag = format!("\"{}-{version}\"", path.len());
-            if req.header("if-none-match") == Some(etag.as_str()) {
-                return Reply::status(304).header("ETag", &etag);
-            }
-            Reply::ok(body(&path, version)).header("ETag", &etag)
-        });
+        let site = TestServer::routed(move |req: &Request| answer(req, &v).delay(delay));
         Origin { site, versions }
     }
 
@@ -70,7 +72,7 @@ impl Origin {
 
     /// Whether the last request for `path` carried a validator.
     fn last_was_conditional(&self, path: &str) -> bool {
-        let seen = self.site.seen_for(path);
+        let seen = self.site.requests_for(path);
         let last = seen
             .last()
             .unwrap_or_else(|| panic!("{path} never requested"));
@@ -320,7 +322,7 @@ fn an_interrupted_run_leaves_a_mirror_the_next_run_completes() {
     args.extend(urls.iter().map(String::as_str));
     let running = Running::spawn(command(&args), None);
     let deadline = std::time::Instant::now() + crate::RUN_BOUND;
-    while origin.site.seen().len() < 6 {
+    while origin.site.requests().len() < 6 {
         assert!(
             std::time::Instant::now() < deadline,
             "the run never got going"
