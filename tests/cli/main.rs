@@ -6,16 +6,29 @@
 //! `NO_COLOR=1`, a null stdin unless the test feeds one, and a [`RUN_BOUND`]
 //! deadline: only a real hang fails a test on time.
 
-mod basics;
-mod conn;
-mod faults;
+mod closed_stdout;
+mod connections;
+mod credentials;
+mod errors;
+mod exit_codes;
 mod input;
-mod polish;
-mod polite;
+mod limits;
+mod output;
+mod politeness;
+mod progress;
+mod proxy;
 mod redirects;
-mod scripting;
+mod requests;
+mod rerun;
+mod saving;
 mod server;
-mod trust;
+mod signals;
+mod soak;
+mod summary;
+mod support;
+mod tls;
+mod update;
+mod usage;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};

@@ -1,40 +1,116 @@
-//! Redirects followed by fetchpool itself, and proxies read as curl reads them.
-//!
-//! Each test runs its own loopback servers: a [`TestServer`] answering
-//! from a closure, and a [`TunnelProxy`] that records the `CONNECT` lines
-//! (and `Proxy-Authorization`) it receives and relays each tunnel to
-//! 127.0.0.1 only. Proxy variables are set only in the child's environment
-//! (the harness removes the inherited ones). No assertion depends on timing.
+//! Redirects followed by fetchpool itself: resolution, methods, schemes,
+//! limits, hostile locations.
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use crate::server::proxy::TunnelProxy;
 use crate::server::{Reply, TestServer};
-use crate::{Running, command, kind, refused_port, run};
+use crate::support::{fetch, fetch_one, json_args, json_run, message, url_of};
+use crate::{kind, run};
 
-/// Runs fetchpool with `--json` and quick deadlines on `urls`, with `env`
-/// set in the child only; returns the results in input order and the run.
-fn fetch(env: &[(&str, &str)], flags: &[&str], urls: &[String]) -> (Vec<Value>, crate::Run) {
-    let mut args: Vec<String> = ["--json", "--ordered", "-m", "5", "--connect-timeout", "2"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    args.extend(flags.iter().map(|s| (*s).to_owned()));
-    args.extend(urls.iter().cloned());
-    let mut cmd = command(&args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let run = Running::spawn(cmd, None).finish();
-    let results = run.results();
-    assert_eq!(results.len(), urls.len(), "stderr:\n{}", run.stderr);
-    (results, run)
+#[test]
+fn redirects_are_followed_and_final_url_is_set_only_then() {
+    let server = TestServer::start();
+    let run = run(&json_args(
+        &[],
+        &[server.url("/redirect/2"), server.url("/ok")],
+    ));
+    run.assert_code(0);
+    let results = run.by_seq();
+    let redirected = &results[&0];
+    assert_eq!(redirected["status"], 200, "{redirected}");
+    assert_eq!(redirected["bytes"], 3, "{redirected}");
+    assert_eq!(redirected["final_url"], server.url("/ok"), "{redirected}");
+    assert_eq!(url_of(redirected), server.url("/redirect/2"));
+    assert!(results[&1]["final_url"].is_null(), "{}", results[&1]);
+    assert_eq!(server.hits("/redirect/2"), 1);
+    assert_eq!(server.hits("/redirect/1"), 1);
 }
 
-fn message(r: &Value) -> &str {
-    r["error"]["message"].as_str().unwrap_or("")
+#[test]
+fn self_redirect_stops_at_max_redirects() {
+    let server = TestServer::start();
+    let url = server.url("/fault/self-redirect");
+    let r = fetch_one(&url, &["--max-redirects", "3"]);
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(kind(&r), Some("redirects"), "{r}");
+    assert_eq!(r["attempts"], 1, "{r}");
+    // The spec is silent on the status here: the last 3xx, or none.
+    assert!(matches!(r["status"].as_u64(), None | Some(302)), "{r}");
+    assert!(server.hits("/fault/self-redirect") <= 4);
+}
+
+#[test]
+fn a_redirect_to_a_long_url_is_followed() {
+    // The target's request line (about 20 KB) is longer than the request
+    // that led to it: the output buffer has to grow on the way.
+    let long = format!("/long?{}", "a".repeat(20_000));
+    let location = long.clone();
+    let server = TestServer::routed(move |req| {
+        if req.target == "/start" {
+            Reply::redirect(302, Some(location.as_bytes()))
+        } else if req.target == location {
+            Reply::ok("arrived\n")
+        } else {
+            Reply::status(404)
+        }
+    });
+    let v = json_run(&[&server.url("/start")]).single();
+    assert_eq!(
+        (v["ok"].as_bool(), v["status"].as_u64()),
+        (Some(true), Some(200)),
+        "{v}"
+    );
+    assert_eq!(v["bytes"], 8);
+    assert!(
+        v["final_url"].as_str().unwrap().contains("/long?aaaa"),
+        "{v}"
+    );
+    assert_eq!(v["attempts"], 1);
+}
+
+#[test]
+fn hostile_locations_never_reach_the_terminal_raw() {
+    let long = format!("/{}", "a".repeat(9000));
+    let long_location = long.clone().into_bytes();
+    let site = TestServer::routed(move |req| match req.target.as_str() {
+        "/bidi-host" => Reply::redirect(302, Some("http://exa\u{202e}lpmxe.com/".as_bytes())),
+        "/bidi-path" => Reply::redirect(302, Some("/\u{202e}gpj.exe".as_bytes())),
+        "/long" => Reply::redirect(302, Some(&long_location)),
+        "/creds" => Reply::redirect(302, Some(b"http://user:hunter2@127.0.0.1:0/")),
+        "/backslash" => Reply::redirect(302, Some(b"\\\\127.0.0.1:1\\x")),
+        _ => Reply::ok("ok"),
+    });
+    let urls: Vec<String> = ["/bidi-host", "/bidi-path", "/long", "/creds"]
+        .iter()
+        .map(|p| site.url(p))
+        .collect();
+    let mut args = vec!["-m".to_owned(), "5".to_owned()];
+    args.extend(urls.iter().cloned());
+    let text = run(&args);
+    for out in [text.stdout_text(), text.stderr.clone()] {
+        assert!(!out.contains('\u{202e}'), "{out}");
+        assert!(!out.contains("hunter2"), "{out}");
+    }
+    let (results, _) = fetch(&[], &[], &urls);
+    assert_eq!(kind(&results[0]), Some("redirects"), "{}", results[0]);
+    assert!(message(&results[0]).contains("\\u{202e}"), "{}", results[0]);
+    // In a path it is percent-encoded, as browsers send it.
+    assert_eq!(results[1]["status"], 200, "{}", results[1]);
+    assert_eq!(
+        results[1]["final_url"],
+        site.url("/%E2%80%AEgpj.exe"),
+        "{}",
+        results[1]
+    );
+    assert_eq!(results[2]["status"], 200, "{}", results[2]);
+    assert!(site.targets().contains(&long), "long target not received");
+    assert_eq!(kind(&results[3]), Some("redirects"), "{}", results[3]);
+    assert!(message(&results[3]).contains("user:***@"), "{}", results[3]);
+    // `\\host` is `//host` to a browser: another host, followed (and here refused).
+    let (results, _) = fetch(&[], &["--retries", "0"], &[site.url("/backslash")]);
+    assert_eq!(kind(&results[0]), Some("connect"), "{}", results[0]);
+    assert_eq!(results[0]["final_url"], "http://127.0.0.1:1/x");
 }
 
 #[test]
@@ -69,6 +145,47 @@ fn locations_resolve_against_the_request_url_on_one_connection() {
 }
 
 #[test]
+fn methods_change_as_in_browsers() {
+    let site = TestServer::routed(|req| match req.target.as_str() {
+        "/303" => Reply::redirect(303, Some(b"/after303")),
+        "/301" => Reply::redirect(301, Some(b"/after301")),
+        "/302" => Reply::redirect(302, Some(b"/after302")),
+        "/307" => Reply::redirect(307, Some(b"/after307")),
+        "/308" => Reply::redirect(308, Some(b"/after308")),
+        _ => Reply::ok("ok"),
+    });
+    let urls: Vec<String> = ["/303", "/301", "/302", "/307", "/308"]
+        .iter()
+        .map(|p| site.url(p))
+        .collect();
+    let flags = ["-X", "POST", "-H", "Content-Type: text/plain"];
+    let (results, _) = fetch(&[], &flags, &urls);
+    for r in &results {
+        assert_eq!(r["status"], 200, "{r}");
+    }
+    for (target, method, content_type) in [
+        ("/after303", "GET", None),
+        ("/after301", "GET", None),
+        ("/after302", "GET", None),
+        ("/after307", "POST", Some("text/plain")),
+        ("/after308", "POST", Some("text/plain")),
+    ] {
+        let seen = site.only(target);
+        assert_eq!(seen.method, method, "{target}");
+        assert_eq!(seen.header("content-type"), content_type, "{target}");
+    }
+    let (_, _) = fetch(&[], &["-X", "PUT"], &[site.url("/302")]);
+    let (_, _) = fetch(&[], &["-X", "HEAD"], &[site.url("/303")]);
+    let methods: Vec<String> = site
+        .requests()
+        .into_iter()
+        .filter(|s| s.target == "/after302" || s.target == "/after303")
+        .map(|s| s.method)
+        .collect();
+    assert_eq!(methods, ["GET", "GET", "PUT", "HEAD"]);
+}
+
+#[test]
 fn no_redirect_no_final_url_and_zero_max_returns_the_3xx() {
     let site = TestServer::routed(|req| match req.target.as_str() {
         "/r" => Reply::redirect(302, Some(b"/ok")),
@@ -89,20 +206,6 @@ fn no_redirect_no_final_url_and_zero_max_returns_the_3xx() {
     let mut targets = site.targets();
     targets[..2].sort();
     assert_eq!(targets, ["/304", "/ok", "/r"]);
-}
-
-#[test]
-fn too_many_redirects_is_an_error_naming_the_flag() {
-    let site = TestServer::routed(|_| Reply::redirect(302, Some(b"/loop")));
-    let (results, run) = fetch(&[], &["--max-redirects", "2"], &[site.url("/start")]);
-    run.assert_code(1);
-    let r = &results[0];
-    assert_eq!(kind(r), Some("redirects"), "{r}");
-    assert_eq!(r["status"], 302, "{r}");
-    assert_eq!(message(r), "more than 2 redirects (--max-redirects)");
-    assert_eq!(r["final_url"], site.url("/loop"), "{r}");
-    assert_eq!(r["attempts"], 1, "{r}");
-    assert_eq!(site.targets(), ["/start", "/loop", "/loop"]);
 }
 
 #[test]
@@ -154,259 +257,6 @@ fn only_http_and_https_targets_are_followed() {
 }
 
 #[test]
-fn hostile_locations_never_reach_the_terminal_raw() {
-    let long = format!("/{}", "a".repeat(9000));
-    let long_location = long.clone().into_bytes();
-    let site = TestServer::routed(move |req| match req.target.as_str() {
-        "/bidi-host" => Reply::redirect(302, Some("http://exa\u{202e}lpmxe.com/".as_bytes())),
-        "/bidi-path" => Reply::redirect(302, Some("/\u{202e}gpj.exe".as_bytes())),
-        "/long" => Reply::redirect(302, Some(&long_location)),
-        "/creds" => Reply::redirect(302, Some(b"http://user:hunter2@127.0.0.1:0/")),
-        "/backslash" => Reply::redirect(302, Some(b"\\\\127.0.0.1:1\\x")),
-        _ => Reply::ok("ok"),
-    });
-    let urls: Vec<String> = ["/bidi-host", "/bidi-path", "/long", "/creds"]
-        .iter()
-        .map(|p| site.url(p))
-        .collect();
-    let mut args = vec!["-m".to_owned(), "5".to_owned()];
-    args.extend(urls.iter().cloned());
-    let text = run(&args);
-    for out in [text.stdout_text(), text.stderr.clone()] {
-        assert!(!out.contains('\u{202e}'), "{out}");
-        assert!(!out.contains("hunter2"), "{out}");
-    }
-    let (results, _) = fetch(&[], &[], &urls);
-    assert_eq!(kind(&results[0]), Some("redirects"), "{}", results[0]);
-    assert!(message(&results[0]).contains("\\u{202e}"), "{}", results[0]);
-    // In a path it is percent-encoded, as browsers send it.
-    assert_eq!(results[1]["status"], 200, "{}", results[1]);
-    assert_eq!(
-        results[1]["final_url"],
-        site.url("/%E2%80%AEgpj.exe"),
-        "{}",
-        results[1]
-    );
-    assert_eq!(results[2]["status"], 200, "{}", results[2]);
-    assert!(site.targets().contains(&long), "long target not received");
-    assert_eq!(kind(&results[3]), Some("redirects"), "{}", results[3]);
-    assert!(message(&results[3]).contains("user:***@"), "{}", results[3]);
-    // `\\host` is `//host` to a browser: another host, followed (and here refused).
-    let (results, _) = fetch(&[], &["--retries", "0"], &[site.url("/backslash")]);
-    assert_eq!(kind(&results[0]), Some("connect"), "{}", results[0]);
-    assert_eq!(results[0]["final_url"], "http://127.0.0.1:1/x");
-}
-
-#[test]
-fn methods_change_as_in_browsers() {
-    let site = TestServer::routed(|req| match req.target.as_str() {
-        "/303" => Reply::redirect(303, Some(b"/after303")),
-        "/301" => Reply::redirect(301, Some(b"/after301")),
-        "/302" => Reply::redirect(302, Some(b"/after302")),
-        "/307" => Reply::redirect(307, Some(b"/after307")),
-        "/308" => Reply::redirect(308, Some(b"/after308")),
-        _ => Reply::ok("ok"),
-    });
-    let urls: Vec<String> = ["/303", "/301", "/302", "/307", "/308"]
-        .iter()
-        .map(|p| site.url(p))
-        .collect();
-    let flags = ["-X", "POST", "-H", "Content-Type: text/plain"];
-    let (results, _) = fetch(&[], &flags, &urls);
-    for r in &results {
-        assert_eq!(r["status"], 200, "{r}");
-    }
-    for (target, method, content_type) in [
-        ("/after303", "GET", None),
-        ("/after301", "GET", None),
-        ("/after302", "GET", None),
-        ("/after307", "POST", Some("text/plain")),
-        ("/after308", "POST", Some("text/plain")),
-    ] {
-        let seen = site.only(target);
-        assert_eq!(seen.method, method, "{target}");
-        assert_eq!(seen.header("content-type"), content_type, "{target}");
-    }
-    let (_, _) = fetch(&[], &["-X", "PUT"], &[site.url("/302")]);
-    let (_, _) = fetch(&[], &["-X", "HEAD"], &[site.url("/303")]);
-    let methods: Vec<String> = site
-        .requests()
-        .into_iter()
-        .filter(|s| s.target == "/after302" || s.target == "/after303")
-        .map(|s| s.method)
-        .collect();
-    assert_eq!(methods, ["GET", "GET", "PUT", "HEAD"]);
-}
-
-#[test]
-fn credentials_go_only_to_the_origin_given() {
-    let other = TestServer::routed(|_| Reply::ok("other"));
-    let other_url = other.url("/landing");
-    let site = TestServer::routed(move |req| match req.target.as_str() {
-        "/start" => Reply::redirect(302, Some(b"/same")),
-        "/same" => Reply::redirect(302, Some(other_url.as_bytes())),
-        _ => Reply::ok("ok"),
-    });
-    let url = format!("http://u:hunter2@127.0.0.1:{}/start", site.port());
-    let flags = ["-H", "Cookie: c=secret", "-H", "X-Other: kept"];
-    let (results, run) = fetch(&[], &flags, &[url]);
-    run.assert_code(0);
-    let r = &results[0];
-    assert_eq!(r["final_url"], other.url("/landing"), "{r}");
-    assert_eq!(
-        r["url"],
-        format!("http://u:***@127.0.0.1:{}/start", site.port())
-    );
-    for target in ["/start", "/same"] {
-        let seen = site.only(target);
-        // base64("u:hunter2")
-        assert_eq!(
-            seen.header("authorization"),
-            Some("Basic dTpodW50ZXIy"),
-            "{target}"
-        );
-        assert_eq!(seen.header("cookie"), Some("c=secret"));
-    }
-    let landed = other.only("/landing");
-    assert_eq!(landed.header("authorization"), None, "{landed:?}");
-    assert_eq!(landed.header("cookie"), None, "{landed:?}");
-    assert_eq!(landed.header("x-other"), Some("kept"));
-    run.assert_absent("hunter2");
-}
-
-#[test]
-fn http_proxy_is_used_for_http_urls_unless_no_proxy_says() {
-    let site = TestServer::routed(|_| Reply::ok("ok"));
-    let proxy = TunnelProxy::start();
-    let urls: Vec<String> = (0..3).map(|i| site.url(&format!("/p{i}"))).collect();
-    let (results, run) = fetch(&[("http_proxy", &proxy.url())], &["-j", "1"], &urls);
-    run.assert_code(0);
-    for r in &results {
-        assert_eq!(r["status"], 200, "{r}");
-    }
-    // ureq tunnels plain http too: CONNECT, then the request inside.
-    assert_eq!(
-        proxy.lines(),
-        [format!("CONNECT 127.0.0.1:{}", site.port())]
-    );
-    assert_eq!(site.targets(), ["/p0", "/p1", "/p2"]);
-    // One tunnel, kept alive for all three requests.
-    assert_eq!(proxy.connections(), 1);
-
-    for no_proxy in [
-        ("no_proxy", "127.0.0.1"),
-        ("NO_PROXY", " example.com , 127.0.0.1"),
-        ("no_proxy", "*"),
-        ("no_proxy", "127.0.0.0/8"),
-    ] {
-        let env = [
-            ("http_proxy", proxy.url()),
-            (no_proxy.0, no_proxy.1.to_owned()),
-        ];
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (results, _) = fetch(&env, &[], &[site.url("/direct")]);
-        assert_eq!(results[0]["status"], 200, "{no_proxy:?}: {}", results[0]);
-    }
-    assert_eq!(proxy.seen().len(), 1, "{:?}", proxy.lines());
-}
-
-#[test]
-fn https_proxy_and_uppercase_http_proxy_are_not_for_http_urls() {
-    let site = TestServer::routed(|_| Reply::ok("ok"));
-    let proxy = TunnelProxy::start();
-    for var in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY"] {
-        let (results, _) = fetch(&[(var, &proxy.url())], &[], &[site.url("/direct")]);
-        assert_eq!(results[0]["status"], 200, "{var}: {}", results[0]);
-    }
-    assert!(proxy.seen().is_empty(), "{:?}", proxy.lines());
-    // all_proxy is for both schemes.
-    let (results, _) = fetch(&[("ALL_PROXY", &proxy.url())], &[], &[site.url("/all")]);
-    assert_eq!(results[0]["status"], 200, "{}", results[0]);
-    assert_eq!(proxy.seen().len(), 1, "{:?}", proxy.lines());
-}
-
-#[test]
-fn https_urls_use_https_proxy_not_http_proxy() {
-    // The site speaks plain HTTP, so the TLS handshake fails either way:
-    // what counts is whether the proxy was asked for the tunnel.
-    let site = TestServer::routed(|_| Reply::ok("ok"));
-    let proxy = TunnelProxy::start();
-    let url = format!("https://127.0.0.1:{}/tls", site.port());
-    let flags = ["--retries", "0"];
-    let (results, _) = fetch(
-        &[("http_proxy", &proxy.url())],
-        &flags,
-        std::slice::from_ref(&url),
-    );
-    assert!(results[0]["ok"] == false, "{}", results[0]);
-    assert!(proxy.seen().is_empty(), "{:?}", proxy.lines());
-    for var in ["https_proxy", "HTTPS_PROXY"] {
-        let (results, _) = fetch(&[(var, &proxy.url())], &flags, std::slice::from_ref(&url));
-        assert!(results[0]["ok"] == false, "{}", results[0]);
-    }
-    let connect = format!("CONNECT 127.0.0.1:{}", site.port());
-    assert_eq!(proxy.lines(), [connect.clone(), connect]);
-}
-
-#[test]
-fn proxy_flags_override_the_environment() {
-    let site = TestServer::routed(|_| Reply::ok("ok"));
-    let proxy = TunnelProxy::start();
-    let dead = format!("http://127.0.0.1:{}", refused_port());
-    let env = [("http_proxy", dead.as_str())];
-    let (results, _) = fetch(&env, &["--proxy", &proxy.url()], &[site.url("/flag")]);
-    assert_eq!(results[0]["status"], 200, "{}", results[0]);
-    assert_eq!(proxy.seen().len(), 1);
-    let flags = ["--proxy", &proxy.url(), "--noproxy", "localhost, 127.0.0.1"];
-    let (results, _) = fetch(&[], &flags, &[site.url("/noproxy")]);
-    assert_eq!(results[0]["status"], 200, "{}", results[0]);
-    let (results, _) = fetch(&env, &["--proxy", ""], &[site.url("/none")]);
-    assert_eq!(results[0]["status"], 200, "{}", results[0]);
-    assert_eq!(proxy.seen().len(), 1, "{:?}", proxy.lines());
-    assert_eq!(site.targets(), ["/flag", "/noproxy", "/none"]);
-}
-
-#[test]
-fn proxy_credentials_are_sent_to_the_proxy_and_shown_nowhere() {
-    let site = TestServer::routed(|_| Reply::ok("ok"));
-    let proxy = TunnelProxy::start();
-    let with_creds = format!("http://user:hunter2@127.0.0.1:{}", proxy.port());
-    let (results, run) = fetch(&[("http_proxy", &with_creds)], &[], &[site.url("/x")]);
-    run.assert_code(0);
-    assert_eq!(results[0]["status"], 200, "{}", results[0]);
-    let seen = &proxy.seen()[0];
-    // base64("user:hunter2")
-    assert_eq!(
-        seen.header("proxy-authorization"),
-        Some("Basic dXNlcjpodW50ZXIy")
-    );
-    assert_eq!(site.only("/x").header("proxy-authorization"), None);
-
-    let dead = format!("http://user:hunter2@127.0.0.1:{}", refused_port());
-    let (results, run) = fetch(
-        &[("http_proxy", &dead)],
-        &["--retries", "0"],
-        &[site.url("/y")],
-    );
-    let r = &results[0];
-    assert_eq!(kind(r), Some("connect"), "{r}");
-    assert!(
-        message(r).contains(&dead.replace("user:hunter2@", "")),
-        "{r}"
-    );
-    run.assert_absent("hunter2");
-
-    let socks = "socks5://user:hunter2@127.0.0.1:1080";
-    let mut cmd = command(["--json", &site.url("/z")]);
-    cmd.env("all_proxy", socks);
-    let bad = Running::spawn(cmd, None).finish();
-    bad.assert_code(2);
-    assert!(bad.stderr.contains("all_proxy"), "{}", bad.stderr);
-    bad.assert_absent("hunter2");
-    assert_eq!(site.targets(), ["/x"]);
-}
-
-#[test]
 fn redirects_are_routed_hop_by_hop() {
     // The first host goes through the proxy, the second is in no_proxy.
     let direct = TestServer::routed(|_| Reply::ok("direct"));
@@ -434,4 +284,18 @@ fn redirects_are_routed_hop_by_hop() {
     if r["status"] == 200 {
         assert_eq!(direct.targets(), ["/end"]);
     }
+}
+
+#[test]
+fn too_many_redirects_is_an_error_naming_the_flag() {
+    let site = TestServer::routed(|_| Reply::redirect(302, Some(b"/loop")));
+    let (results, run) = fetch(&[], &["--max-redirects", "2"], &[site.url("/start")]);
+    run.assert_code(1);
+    let r = &results[0];
+    assert_eq!(kind(r), Some("redirects"), "{r}");
+    assert_eq!(r["status"], 302, "{r}");
+    assert_eq!(message(r), "more than 2 redirects (--max-redirects)");
+    assert_eq!(r["final_url"], site.url("/loop"), "{r}");
+    assert_eq!(r["attempts"], 1, "{r}");
+    assert_eq!(site.targets(), ["/start", "/loop", "/loop"]);
 }
