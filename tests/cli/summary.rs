@@ -83,7 +83,16 @@ fn summary_json_counts_match_the_results() {
     assert_eq!(s["failed_by_status"]["404"], 1, "{s}");
     assert_eq!(s["failed_by_kind"]["connect"], 1, "{s}");
     assert_eq!(s["failed_by_kind"]["invalid_url"], 1, "{s}");
-    assert!(s["wall_s"].as_f64().is_some_and(|w| w >= 0.0), "{s}");
+    // The run lasted at least as long as its longest entry (1 ms for rounding).
+    let longest = results
+        .iter()
+        .map(|r| r["elapsed_ms"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let wall_ms = s["wall_s"].as_f64().expect("wall_s") * 1000.0;
+    assert!(
+        wall_ms + 1.0 >= longest,
+        "wall {wall_ms} ms < {longest} ms: {s}"
+    );
     let latency = &s["latency_ms"];
     let p: Vec<f64> = ["p50", "p90", "p99", "max"]
         .iter()
@@ -94,7 +103,12 @@ fn summary_json_counts_match_the_results() {
         })
         .collect();
     assert!(
-        p.windows(2).all(|w| w[0] <= w[1]) && p[0] >= 0.0,
+        p.windows(2).all(|w| w[0] <= w[1]),
         "percentiles out of order: {p:?}"
+    );
+    assert!(
+        (p[3] - longest).abs() <= 1.0,
+        "max {} != {longest} ms",
+        p[3]
     );
 }
