@@ -72,7 +72,7 @@ fn big_body_over_max_size_is_too_large() {
 #[test]
 fn drip_times_out() {
     let server = TestServer::start();
-    let r = fetch_one(&server.url("/fault/drip"), &["-m", "1", "--retries", "0"]);
+    let r = fetch_one(&server.url("/fault/drip"), &["-m", "0.5", "--retries", "0"]);
     Expect::failed(Some(200), "timeout", 1).check(&r);
 }
 
@@ -91,7 +91,7 @@ fn endless_body_times_out_without_max_size() {
     let server = TestServer::start();
     let r = fetch_one(
         &server.url("/fault/endless"),
-        &["-m", "1", "--retries", "0"],
+        &["-m", "0.5", "--retries", "0"],
     );
     Expect::failed(Some(200), "timeout", 1).check(&r);
 }
@@ -129,7 +129,7 @@ fn garbage_is_a_protocol_error() {
 #[test]
 fn hang_times_out_and_is_retried() {
     let server = TestServer::start();
-    let r = fetch_one(&server.url("/fault/hang"), &["-m", "1", "--retries", "1"]);
+    let r = fetch_one(&server.url("/fault/hang"), &["-m", "0.5", "--retries", "1"]);
     Expect::failed(None, "timeout", 2).check(&r);
 }
 

@@ -84,15 +84,18 @@ fn per_host_limits_each_host_without_head_of_line_blocking() {
 
 #[test]
 fn rate_limits_request_starts_without_a_burst() {
-    const RATE: f64 = 10.0;
-    const WINDOW: Duration = Duration::from_secs(1);
+    const RATE: f64 = 40.0;
+    const WINDOW: Duration = Duration::from_millis(250);
     let server = TestServer::start();
     let urls: Vec<String> = (0..25).map(|i| server.url(&format!("/ok?i={i}"))).collect();
     // Measured from before the process starts: the pacer's first slot can
     // be no earlier, and a stalled machine only delays arrivals, never
     // brings them forward, so this bound cannot fail from slowness.
     let started = Instant::now();
-    let run = run(&args(&["--json", "--rate", "10", "-j", "8"], &urls));
+    let run = run(&args(
+        &["--json", "--rate", &RATE.to_string(), "-j", "8"],
+        &urls,
+    ));
     run.assert_code(0);
     assert_all_seqs(&run.by_seq(), 25);
 
