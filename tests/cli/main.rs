@@ -349,3 +349,14 @@ pub fn refused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
+
+/// The suite passes with and without `CI=true` in its own environment only
+/// if no run of the binary inherits it.
+#[test]
+fn every_command_runs_without_the_variables_that_pick_a_style() {
+    let cmd = command(["x"]);
+    let envs: BTreeMap<_, _> = cmd.get_envs().collect();
+    for var in STYLE_VARS.iter().chain(&PROXY_VARS) {
+        assert_eq!(envs.get(std::ffi::OsStr::new(var)), Some(&None), "{var}");
+    }
+}

@@ -380,3 +380,13 @@ fn in_flight_counts_what_each_request_met() {
     conns.sort();
     assert_eq!(conns, [1, 2]);
 }
+
+#[test]
+fn bytes_that_cannot_start_a_request_close_the_connection() {
+    let server = TestServer::start();
+    let mut c = Raw::connect(&server);
+    // The start of a TLS hello: no request line will ever come.
+    c.reader.get_mut().write_all(&[0x16, 0x03, 0x01, 0x02]).unwrap();
+    assert!(c.rest().unwrap_or_default().is_empty());
+    assert_eq!(server.total_requests(), 0);
+}

@@ -72,7 +72,7 @@ impl Conn {
         let mut seen = 0;
         loop {
             let n = self.tcp.peek(&mut buf).ok()?;
-            if n == 0 {
+            if n == 0 || !could_be_http(&buf[..n]) {
                 return None;
             }
             if let Some(end) = find(&buf[..n], b"\r\n\r\n") {
@@ -127,6 +127,9 @@ fn read_head(r: &mut dyn Read) -> Option<Vec<u8>> {
             return None;
         }
         head.push(byte[0]);
+        if !could_be_http(&head) {
+            return None;
+        }
     }
     Some(head)
 }
@@ -159,6 +162,15 @@ fn read_chunked(r: &mut dyn Read) -> io::Result<Vec<u8>> {
         r.take(size).read_to_end(&mut body)?;
         read_line(r)?;
     }
+}
+
+/// Whether `start` can begin a request line (`METHOD SP ...`): anything
+/// else, such as a TLS hello on a plain port, is dropped at once instead of
+/// waited on.
+fn could_be_http(start: &[u8]) -> bool {
+    let method = start.iter().position(|b| *b == b' ').unwrap_or(start.len());
+    (1..=16).contains(&method) && start[..method].iter().all(u8::is_ascii_uppercase)
+        || start.is_empty()
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
