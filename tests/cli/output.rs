@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::server::TestServer;
+use crate::server::{Reply, TestServer};
 use crate::support::{
     args, assert_no_raw_controls, assert_one_line_usage_error, json_args, listing, numbered,
     sha256_hex, strings, url_of,
@@ -279,13 +279,18 @@ fn text_lines_escape_controls_and_bidi_from_input() {
 #[test]
 fn text_line_shows_the_hash_the_saved_path_and_retries() {
     let server = TestServer::start();
+    // 500 twice, then 200: retried with backoff, but no pushback pause.
+    server.route("/flaky/*", |req| match req.nth {
+        1 | 2 => Reply::status(500),
+        _ => Reply::ok("ok\n"),
+    });
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("dl");
     let dir = dir.to_str().unwrap();
     let urls = [
         server.url("/ok"),
         server.url("/status/404"),
-        server.url("/fault/flaky503/a"),
+        server.url("/flaky/a"),
     ];
     let mut flags = strings(&["--sha256", "-o", dir, "--json", "--ordered"]);
     flags.extend(urls.iter().cloned());
@@ -295,7 +300,7 @@ fn text_line_shows_the_hash_the_saved_path_and_retries() {
 
     let mut flags = strings(&["--sha256", "-o", dir, "--ordered"]);
     flags.extend(urls.iter().cloned());
-    flags.push(server.url("/fault/flaky503/b"));
+    flags.push(server.url("/flaky/b"));
     let run = run(&flags);
     run.assert_code(1);
     let lines = run.lines();

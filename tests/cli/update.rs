@@ -116,7 +116,7 @@ fn saved_to(r: &Value) -> String {
 
 #[test]
 fn an_interrupted_run_leaves_a_mirror_the_next_run_completes() {
-    let origin = Origin::start(Duration::from_millis(200));
+    let origin = Origin::start(Duration::from_millis(100));
     let paths: Vec<String> = (0..24).map(|i| format!("/f/{i}")).collect();
     let path_refs: Vec<&str> = paths.iter().map(String::as_str).collect();
     let urls = origin.urls(&path_refs);

@@ -386,7 +386,10 @@ fn bytes_that_cannot_start_a_request_close_the_connection() {
     let server = TestServer::start();
     let mut c = Raw::connect(&server);
     // The start of a TLS hello: no request line will ever come.
-    c.reader.get_mut().write_all(&[0x16, 0x03, 0x01, 0x02]).unwrap();
+    c.reader
+        .get_mut()
+        .write_all(&[0x16, 0x03, 0x01, 0x02])
+        .unwrap();
     assert!(c.rest().unwrap_or_default().is_empty());
     assert_eq!(server.total_requests(), 0);
 }
