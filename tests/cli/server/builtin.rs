@@ -11,7 +11,7 @@ use super::{InFlight, Request, State, reason};
 /// Length of the `/big` body: 10 MB.
 pub const BIG_LEN: u64 = 10_000_000;
 /// How long a `/hold` request waits at most for its batch to fill.
-pub const HOLD_FALLBACK: Duration = Duration::from_secs(20);
+const HOLD_FALLBACK: Duration = Duration::from_secs(20);
 /// How long a `/gate` request waits at most for the gate to open.
 pub const GATE_FALLBACK: Duration = Duration::from_secs(40);
 
@@ -79,6 +79,7 @@ impl State {
             let now = Instant::now();
             if now >= deadline || self.is_shutdown() {
                 f.hold_waiting -= 1;
+                f.hold_fallbacks += usize::from(now >= deadline);
                 return;
             }
             f = self.changed.wait_timeout(f, deadline - now).unwrap().0;

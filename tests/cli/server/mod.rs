@@ -375,6 +375,11 @@ impl TestServer {
         self.state.requests.lock().unwrap().times.clone()
     }
 
+    /// `/hold` requests that gave up waiting for their batch (20 s).
+    pub fn hold_fallbacks(&self) -> usize {
+        self.state.lock().hold_fallbacks
+    }
+
     /// How many requests in flight release the waiting `/hold` requests.
     pub fn set_hold_target(&self, target: usize) {
         self.state.lock().hold_target = target;
@@ -489,6 +494,8 @@ struct Flight {
     hold_waiting: usize,
     /// Bumped each time a `/hold` batch fills; its waiters leave when it moves.
     hold_epoch: u64,
+    /// `/hold` requests that hit `HOLD_FALLBACK` instead of filling a batch.
+    hold_fallbacks: usize,
     /// Set by [`TestServer::open_gate`].
     gate_open: bool,
     /// `/gate` requests that hit [`builtin::GATE_FALLBACK`].
