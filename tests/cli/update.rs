@@ -364,3 +364,22 @@ fn update_without_an_output_dir_is_a_usage_error() {
     r.assert_code(2);
     assert!(r.stderr.contains("--output-dir"), "{}", r.stderr);
 }
+
+#[test]
+fn update_works_with_every_names_layout() {
+    let origin = Origin::start(Duration::ZERO);
+    let paths = ["/f/a/x.txt", "/f/b/x.txt", "/lm/c/"];
+    let urls = origin.urls(&paths);
+    for layout in ["tree", "flat", "hashed"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, saved) = mirror(dir.path(), &urls, &["--names", layout]);
+        first.assert_code(0);
+        let (second, again) = mirror(dir.path(), &urls, &["--names", layout]);
+        second.assert_code(0);
+        for (url, path) in urls.iter().zip(paths) {
+            assert!(origin.last_was_conditional(path), "{layout} {path}");
+            assert_eq!(again[url]["status"], 304, "{layout} {path}");
+            assert_eq!(again[url]["saved_to"], saved[url]["saved_to"], "{layout}");
+        }
+    }
+}
