@@ -40,7 +40,9 @@
 //! malformed replies; [`Reply::close`] and [`Reply::close_soon`] end the
 //! connection after the answer (the latter after a moment, so the client's
 //! next request meets a reset, as with a dead keep-alive connection);
-//! [`Reply::delay`] waits before answering.
+//! [`Reply::hold`] keeps the connection open until the client closes it
+//! (a server stalled mid-body); [`Reply::delay`] waits before answering.
+//! [`TestServer::answered`] counts answers written in full.
 //!
 //! Then the built-in routes ([`builtin`]; the query string is ignored, so
 //! `/ok?i=3` is `/ok`):
@@ -165,6 +167,9 @@ pub enum After {
     /// Close after a moment without saying so: the client's next request
     /// is by then in the receive queue, so it meets a reset.
     CloseSoon,
+    /// Keep the connection open, reading nothing, until the client closes it
+    /// (a server stalled mid-body).
+    Hold,
 }
 
 /// An answer from a route.
@@ -235,6 +240,11 @@ impl Reply {
 
     pub fn close_soon(mut self) -> Reply {
         self.after = After::CloseSoon;
+        self
+    }
+
+    pub fn hold(mut self) -> Reply {
+        self.after = After::Hold;
         self
     }
 
@@ -431,6 +441,24 @@ impl TestServer {
         self.state.lock().max_in_flight
     }
 
+    /// Answers written in full so far (a raw reply counts once its bytes
+    /// are written, even if it promised more).
+    pub fn answered(&self) -> usize {
+        self.state.answered.load(Ordering::SeqCst)
+    }
+
+    /// Polls until at least `n` answers were written; false if `bound` passed first.
+    pub fn wait_for_answers(&self, n: usize, bound: Duration) -> bool {
+        let start = Instant::now();
+        while self.answered() < n {
+            if start.elapsed() > bound {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        true
+    }
+
     /// TCP connections accepted so far.
     pub fn connections(&self) -> usize {
         self.state.connections.load(Ordering::SeqCst)
@@ -465,6 +493,8 @@ impl Drop for TestServer {
 struct State {
     shutdown: AtomicBool,
     connections: AtomicUsize,
+    /// Answers written in full.
+    answered: AtomicUsize,
     /// Whether the built-in routes answer what no added route does.
     builtins: bool,
     /// Unknown paths get 200 and [`echo_body`] instead of 404.
@@ -627,14 +657,19 @@ fn serve_connection(mut conn: Conn, number: usize, state: &State) {
         let (mut flight, n) = state.begin();
         state.record(&mut req, n);
         // A write error means the client went away: close.
-        let after = answer(&mut conn, state, &req, &mut flight).unwrap_or(After::Close);
+        let after = answer(&mut conn, state, &req, &mut flight);
         drop(flight);
+        if after.is_ok() {
+            state.answered.fetch_add(1, Ordering::SeqCst);
+        }
+        let after = after.unwrap_or(After::Close);
         let client_closes = req
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         match after {
             After::KeepAlive if !client_closes && !state.is_shutdown() => continue,
             After::CloseSoon => thread::sleep(Duration::from_millis(2)),
+            After::Hold => conn.wait_for_close(),
             _ => conn.shutdown(),
         }
         return;

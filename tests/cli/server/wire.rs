@@ -52,6 +52,13 @@ impl Conn {
         }
     }
 
+    /// Reads and drops whatever comes until the client closes (or the
+    /// idle timeout passes).
+    pub fn wait_for_close(&mut self) {
+        let mut sink = [0u8; 4096];
+        while self.reader().read(&mut sink).is_ok_and(|n| n > 0) {}
+    }
+
     pub fn shutdown(&mut self) {
         if let Some(tls) = &mut self.tls {
             tls.conn.send_close_notify();
