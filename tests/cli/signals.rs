@@ -197,7 +197,8 @@ fn requests_that_finish_after_the_first_signal_are_normal_results() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let failed = dir.path().join("failed.txt");
-    let urls = [server.url("/slow/1500?i=1"), server.url("/slow/1500?i=2")];
+    // Held at the gate until the run has taken the signal.
+    let urls = [server.url("/gate?i=1"), server.url("/gate?i=2")];
     let running = Running::spawn(
         command([
             "--json",
@@ -212,7 +213,10 @@ fn requests_that_finish_after_the_first_signal_are_normal_results() {
     );
     assert!(server.wait_for_requests(2, WAIT), "requests never arrived");
     running.signal("TERM");
+    let stopping = running.wait_stderr(WAIT, |e| e.contains("interrupted"));
+    server.open_gate();
     let run = running.finish();
+    assert!(stopping, "the signal was not taken:\n{}", run.stderr);
     run.assert_code(143);
     let results = run.results();
     assert_eq!(results.len(), 2, "{}", run.stderr);
