@@ -7,19 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::server::TestServer;
-use crate::support::{byte_lines, json_args, numbered, url_of, write_file};
+use crate::support::{
+    assert_one_line_usage_error, byte_lines, json_args, numbered, url_of, write_file,
+};
 use crate::{Running, assert_all_seqs, command, kind, lines, run, run_stdin};
 
 /// Asserts a usage error: exit 2, a one-line message, nothing fetched.
 fn assert_usage_error(run: &crate::Run, server: &TestServer) {
-    run.assert_code(2);
-    assert!(run.stdout.is_empty(), "stdout: {}", run.stdout_text());
-    assert_eq!(
-        run.stderr.trim_end().lines().count(),
-        1,
-        "expected a one-line message, got:\n{}",
-        run.stderr
-    );
+    assert_one_line_usage_error(run);
     assert_eq!(
         server.total_requests(),
         0,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::server::{Reply, TestServer};
-use crate::support::{WAIT_BOUND, args};
+use crate::support::{WAIT, args};
 use crate::{Running, assert_all_seqs, command, run};
 
 /// A site answering its first request with `status` and `Retry-After:
@@ -52,7 +52,7 @@ fn per_host_limits_each_host_without_head_of_line_blocking() {
 
     // The slow host answers nothing until the fast host has seen every one
     // of its requests.
-    let fast_done = fast.wait_for_requests(quick.len(), WAIT_BOUND);
+    let fast_done = fast.wait_for_requests(quick.len(), WAIT);
     let fast_seen = fast.total_requests();
     let slow_seen = slow.total_requests();
     slow.open_gate();
@@ -64,7 +64,7 @@ fn per_host_limits_each_host_without_head_of_line_blocking() {
     );
     assert!(
         fast_done,
-        "only {fast_seen} of {} requests reached the other host within {WAIT_BOUND:?} \
+        "only {fast_seen} of {} requests reached the other host within {WAIT:?} \
          while the first host was busy: head-of-line blocking",
         quick.len()
     );

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::server::TestServer;
-use crate::support::{WAIT_BOUND, args, assert_no_raw_controls};
+use crate::support::{WAIT, args, assert_no_raw_controls};
 use crate::{Running, command};
 
 #[test]
@@ -80,13 +80,13 @@ fn plain_progress_prints_a_status_line_and_off_and_quiet_print_none() {
     // (or the bound passes), so every run above, started earlier with the
     // same interval, has run at least that long.
     let named = |l: &str| l.contains(" done") && l.contains(&plain_url);
-    let printed = plain.wait_stderr(WAIT_BOUND, |s| s.lines().any(named));
+    let printed = plain.wait_stderr(WAIT, |s| s.lines().any(named));
     server.open_gate();
     let plain = plain.finish();
     plain.assert_code(0);
     assert!(
         printed,
-        "no plain progress line within {WAIT_BOUND:?}:\n{}",
+        "no plain progress line within {WAIT:?}:\n{}",
         plain.stderr
     );
     let line = plain.stderr.lines().find(|l| named(l)).unwrap().to_string();

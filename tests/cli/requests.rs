@@ -3,17 +3,13 @@
 
 use crate::run;
 use crate::server::TestServer;
-use crate::support::json_args;
+use crate::support::{assert_one_line_usage_error, json_args};
 
 /// Asserts a usage error: exit 2, one line on stderr naming `flag`,
 /// nothing on stdout, nothing fetched.
 fn assert_usage_error(run: &crate::Run, server: &TestServer, flag: &str) {
-    run.assert_code(2);
-    assert!(run.stdout.is_empty(), "stdout: {}", run.stdout_text());
-    let stderr = run.stderr.trim_end();
-    assert_eq!(stderr.lines().count(), 1, "not one line:\n{stderr}");
+    let stderr = assert_one_line_usage_error(run);
     assert!(stderr.contains(flag), "{flag} not named: {stderr}");
-    assert!(!stderr.contains('\r'), "raw CR on stderr: {stderr:?}");
     assert_eq!(
         server.total_requests(),
         0,

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::server::{TestServer, echo_body};
-use crate::support::{WAIT_BOUND, args, listing, read_lines, sha256_hex, strings};
+use crate::support::{WAIT, args, listing, read_lines, sha256_hex, strings};
 use crate::{Running, assert_all_seqs, command, kind, lines, run};
 
 fn files_in(dir: &Path) -> BTreeSet<String> {
@@ -185,7 +185,7 @@ fn interrupted_download_leaves_no_file() {
         command(["--json", "--grace", "0", "-o", dir.to_str().unwrap(), &url]),
         None,
     );
-    if !server.wait_for_requests(1, WAIT_BOUND) {
+    if !server.wait_for_requests(1, WAIT) {
         running.signal("KILL");
         panic!("the download never started");
     }

@@ -25,10 +25,12 @@ pub fn json_args(extra: &[&str], urls: &[String]) -> Vec<String> {
     args
 }
 
+/// The `url` field of a result.
 pub fn url_of(result: &Value) -> &str {
     result["url"].as_str().expect("url is a string")
 }
 
+/// Runs with `--json -q` and `args`.
 pub fn json_run(args: &[&str]) -> crate::Run {
     let mut all = vec!["--json", "-q"];
     all.extend_from_slice(args);
@@ -66,6 +68,7 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// Owned copies of `items`, for argument lists that mix in owned URLs.
 pub fn strings(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -115,13 +118,12 @@ pub fn fetch(env: &[(&str, &str)], flags: &[&str], urls: &[String]) -> (Vec<Valu
     (results, run)
 }
 
+/// The error message of a result (`""` when it has none).
 pub fn message(r: &Value) -> &str {
     r["error"]["message"].as_str().unwrap_or("")
 }
 
-/// How long a test waits for something the run must do before failing.
-pub const WAIT_BOUND: Duration = Duration::from_secs(30);
-
+/// `flags` followed by `urls`, as one argument list.
 pub fn args<S: AsRef<str>>(flags: &[&str], urls: &[S]) -> Vec<String> {
     flags
         .iter()
@@ -130,6 +132,7 @@ pub fn args<S: AsRef<str>>(flags: &[&str], urls: &[S]) -> Vec<String> {
         .collect()
 }
 
+/// The SHA-256 of `bytes` in lowercase hex, as `--sha256` reports it.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
@@ -145,10 +148,11 @@ pub fn listing(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-/// How long to wait for the server to see requests (never reached when
-/// things work).
+/// How long a test waits for something the run or the server must do
+/// before failing (never reached when things work).
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// The lines of the file at `path` (none if it is missing).
 pub fn read_lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
@@ -157,6 +161,7 @@ pub fn read_lines(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The `--summary-json` file at `path`, parsed.
 pub fn summary(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).expect("summary written");
     serde_json::from_str(&text).expect("summary is JSON")
