@@ -32,6 +32,9 @@ pub struct ReportConfig {
     pub summary_json: Option<PathBuf>,
     /// The progress display.
     pub progress: ProgressStyle,
+    /// Time between two plain progress lines (and the longest a URL is in
+    /// flight before it is named as stuck).
+    pub progress_interval: std::time::Duration,
     /// Print the summary on stderr.
     pub summary: bool,
 }

@@ -1,7 +1,8 @@
 //! Progress on stderr: an indicatif bar on a terminal, or a plain status
-//! line every 10 s for CI logs. Either way it names the URL that has been in
-//! flight longest once that exceeds [`STUCK_AFTER`], so a run that seems
-//! stuck says what it waits on.
+//! line every interval (`--progress-interval`, 10 s by default) for CI logs.
+//! Either way it names the URL that has been in flight longest once that
+//! exceeds [`STUCK_AFTER`] (or the interval, if shorter), so a run that
+//! seems stuck says what it waits on.
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,7 +23,7 @@ use crate::text::escape;
 pub enum ProgressStyle {
     /// An updating bar (needs a terminal).
     Bar,
-    /// A status line every 10 seconds, for CI logs.
+    /// A status line every interval, for CI logs.
     Plain,
     /// Nothing.
     Off,
@@ -78,9 +79,9 @@ impl Env {
     }
 }
 
-/// In flight this long, a URL is named in the progress display.
+/// In flight this long (or one interval, if shorter), a URL is named in
+/// the progress display.
 pub const STUCK_AFTER: Duration = Duration::from_secs(5);
-const PLAIN_EVERY: Duration = Duration::from_secs(10);
 const BAR_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Default)]
@@ -100,8 +101,14 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts the display chosen by `style`.
-    pub fn start(style: ProgressStyle, input: Arc<InputStats>, in_flight: Arc<InFlight>) -> Self {
+    /// Starts the display chosen by `style`; `interval` is the time between
+    /// two plain lines.
+    pub fn start(
+        style: ProgressStyle,
+        interval: Duration,
+        input: Arc<InputStats>,
+        in_flight: Arc<InFlight>,
+    ) -> Self {
         let counts = Arc::new(Counts::default());
         if style == ProgressStyle::Off {
             return Progress {
@@ -129,6 +136,8 @@ impl Progress {
             in_flight,
             started: Instant::now(),
             shape: None,
+            every: if bar.is_some() { BAR_EVERY } else { interval },
+            stuck_after: STUCK_AFTER.min(interval),
         };
         let ticker = std::thread::Builder::new()
             .name("fetchpool-progress".into())
@@ -205,7 +214,7 @@ impl Drop for Progress {
 }
 
 /// The progress thread's state: redraws the bar every [`BAR_EVERY`], or
-/// prints a plain line every [`PLAIN_EVERY`].
+/// prints a plain line every interval (`--progress-interval`).
 struct Ticker {
     bar: Option<ProgressBar>,
     counts: Arc<Counts>,
@@ -214,16 +223,16 @@ struct Ticker {
     started: Instant,
     /// What the bar shows of the total, once known.
     shape: Option<Shape>,
+    /// Time between two ticks.
+    every: Duration,
+    /// In flight this long, a URL is named.
+    stuck_after: Duration,
 }
 
 impl Ticker {
     /// Ticks until `stopped` disconnects.
     fn run(mut self, stopped: &Receiver<()>) {
-        let every = if self.bar.is_some() {
-            BAR_EVERY
-        } else {
-            PLAIN_EVERY
-        };
+        let every = self.every;
         while stopped.recv_timeout(every).is_err_and(|e| e.is_timeout()) {
             let stopping = self.counts.stopping.load(Ordering::Relaxed);
             match self.bar.clone() {
@@ -242,11 +251,11 @@ impl Ticker {
         }
     }
 
-    /// The URL in flight longest, once it is past [`STUCK_AFTER`].
+    /// The URL in flight longest, once it is past `stuck_after`.
     fn stuck(&self) -> Option<(Duration, String)> {
         self.in_flight
             .oldest()
-            .filter(|(age, _)| *age >= STUCK_AFTER)
+            .filter(|(age, _)| *age >= self.stuck_after)
     }
 
     /// Redraws the bar, with its total once known.
@@ -448,85 +457,5 @@ fn message(rate: f64, failed: u64, stuck: Option<&(Duration, String)>) -> String
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_names_a_stuck_url() {
-        let m = message(
-            12.3,
-            3,
-            Some(&(Duration::from_secs(7), "http://slow/".into())),
-        );
-        assert_eq!(m, "12 req/s, 3 failed, waiting 7 s on http://slow/");
-    }
-
-    #[test]
-    fn a_long_stuck_url_keeps_its_start_and_the_end_of_its_path() {
-        let url = format!(
-            "https://downloads.example.com/{}/release/file-1.2.3.tar.gz",
-            "x".repeat(200)
-        );
-        let shown = elided(&url);
-        assert_eq!(shown.chars().count(), URL_SHOWN);
-        assert!(
-            shown.starts_with("https://downloads.example.com"),
-            "{shown}"
-        );
-        assert!(shown.ends_with("/release/file-1.2.3.tar.gz"), "{shown}");
-        assert!(shown.contains('…'));
-        assert_eq!(elided("http://short/"), "http://short/");
-    }
-
-    #[test]
-    fn plain_lines_give_an_eta_once_there_is_a_pace() {
-        assert_eq!(plain_eta(0, Some(40), 0.0), "");
-        assert_eq!(plain_eta(10, None, 5.0), "");
-        assert_eq!(plain_eta(10, Some(40), 5.0), ", ETA 6s");
-        assert_eq!(plain_eta(10, Some(1000), 5.0), ", ETA 3m 18s");
-        assert_eq!(plain_eta(40, Some(40), 5.0), "");
-    }
-
-    #[test]
-    fn the_display_follows_the_terminal_ci_and_what_was_asked() {
-        let env = |stderr_terminal, dumb_terminal, ci| Env {
-            stderr_terminal,
-            dumb_terminal,
-            ci,
-        };
-        use ProgressStyle::{Bar, Off, Plain};
-        assert_eq!(choose(None, &env(true, false, false)), (Bar, None));
-        assert_eq!(choose(None, &env(true, false, true)), (Bar, None));
-        assert_eq!(choose(None, &env(false, false, true)), (Plain, None));
-        assert_eq!(choose(None, &env(false, false, false)), (Off, None));
-        assert_eq!(choose(None, &env(true, true, false)), (Plain, None));
-        assert_eq!(choose(Some(Off), &env(false, false, true)), (Off, None));
-        let (style, note) = choose(Some(Bar), &env(false, false, false));
-        assert_eq!(style, Off);
-        assert!(note.is_some_and(|n| n.contains("not")));
-        let (style, note) = choose(Some(Bar), &env(true, true, false));
-        assert_eq!(style, Plain);
-        assert!(note.is_some_and(|n| n.contains("TERM=dumb")));
-    }
-
-    #[test]
-    fn message_has_no_rate_before_the_first_result() {
-        assert_eq!(message(0.0, 0, None), "0 failed");
-    }
-
-    #[test]
-    fn message_escapes_the_url_and_never_says_zero_per_second() {
-        let m = message(
-            0.1,
-            0,
-            Some(&(
-                Duration::from_millis(12_700),
-                "http://h/\u{202e}\x1b[2J\n".into(),
-            )),
-        );
-        assert_eq!(
-            m,
-            "6.0 req/min, 0 failed, waiting 12 s on http://h/\\u{202e}\\x1b[2J\\n"
-        );
-    }
-}
+#[path = "progress_tests.rs"]
+mod tests;

@@ -34,9 +34,6 @@ use crate::store::save::Unfinished;
 use job::{Job, JobStep};
 use shutdown::{Shutdown, Stopping};
 
-/// After the first signal, requests in flight may finish for this long
-/// (or the per-attempt `--timeout`, if shorter).
-const GRACE: Duration = Duration::from_secs(10);
 /// How often the main thread looks up from waiting for results: at a
 /// signal, at a closed stdout.
 const TICK: Duration = Duration::from_millis(100);
@@ -111,6 +108,7 @@ impl Run {
             fetch,
             report,
             fail_fast,
+            grace,
         } = config;
         let pool = build_pool(&sizes);
         let stop = pool.stop_handle();
@@ -118,7 +116,9 @@ impl Run {
         let input_can_block = input.sources.iter().any(Source::can_block);
         let unfinished = Unfinished::default();
         let (shutdown, Stopping { stopping, cancel }) = Shutdown::install(
-            GRACE.min(fetch.request.timeout),
+            // Requests in flight may finish for the grace, or one
+            // attempt's deadline if shorter.
+            grace.min(fetch.request.timeout),
             stop.clone(),
             input_can_block,
             unfinished.clone(),
@@ -141,7 +141,12 @@ impl Run {
         }
         let (jobs, input_error) = jobs(input, names, &stats);
         let in_flight = Arc::new(InFlight::default());
-        let progress = Progress::start(report.progress, Arc::clone(&stats), Arc::clone(&in_flight));
+        let progress = Progress::start(
+            report.progress,
+            report.progress_interval,
+            Arc::clone(&stats),
+            Arc::clone(&in_flight),
+        );
         let job = JobStep {
             fetcher,
             in_flight: Arc::clone(&in_flight),
