@@ -40,7 +40,7 @@ pub struct RequestConfig {
     pub max_size: Option<u64>,
 }
 
-/// What a [`Fetcher`] is built from: each part's settings in its own type.
+/// What a [`Fetcher`](super::Fetcher) is built from: each part's settings in its own type.
 #[derive(Debug, Clone)]
 pub struct FetchConfig {
     /// How requests are made.
