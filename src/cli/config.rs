@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use http::{HeaderName, HeaderValue, Method};
 
-use super::Cli;
+use super::{Cli, request};
 use crate::fetch::{ProxyConfig, RequestConfig};
 use crate::input::Source;
 use crate::report::progress::ProgressStyle;
@@ -52,6 +52,8 @@ pub struct Config {
     pub progress: ProgressStyle,
     /// Print the summary on stderr.
     pub summary: bool,
+    /// `-v`: trace every request on stderr.
+    pub verbose: bool,
 }
 
 /// Largest `--queue`.
@@ -89,6 +91,7 @@ impl Cli {
             None => None,
         };
         let shard = self.shard.as_deref().map(parse_shard).transpose()?;
+        let (method, headers, body, secrets) = self.request_parts()?;
         let format = match (self.json, self.format) {
             (true, _) => OutputFormat::Json,
             (false, Some(t)) => OutputFormat::Template(Template::parse(&t)?),
@@ -111,12 +114,11 @@ impl Cli {
             None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
         };
         let request = RequestConfig {
-            method: parse_method(&self.method)?,
-            headers: self
-                .headers
-                .iter()
-                .map(|h| parse_header(h))
-                .collect::<Result<_>>()?,
+            method,
+            headers,
+            body,
+            secrets,
+            compressed: self.compressed,
             user_agent,
             timeout: seconds("--timeout", self.timeout)?,
             connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
@@ -153,9 +155,70 @@ impl Cli {
             summary_json: self.summary_json,
             progress,
             summary: !self.quiet,
+            verbose: self.verbose,
         })
     }
+
+    /// The method, the headers (`-H`, then those `-d`, `--json-body` and
+    /// `-u` add unless `-H` set them), the body, and the secrets to keep
+    /// out of messages.
+    fn request_parts(&self) -> Result<RequestParts> {
+        let mut headers = self
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<Vec<_>>>()?;
+        let has = |headers: &[(String, String)], name: &str| {
+            headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let stdin_has_urls = self.inputs.iter().any(|p| p.as_os_str() == "-")
+            || (self.urls.is_empty() && self.inputs.is_empty());
+        let body = request::body(&request::BodyFlags {
+            data: &self.data,
+            binary: &self.data_binary,
+            json: self.json_body.as_deref(),
+            stdin_has_urls,
+        })?;
+        let method = match (&self.method, &body) {
+            (Some(m), _) => parse_method(m)?,
+            (None, Some(_)) => Method::POST,
+            (None, None) => Method::GET,
+        };
+        if body.is_some() && method == Method::HEAD {
+            bail!(
+                "-X HEAD sends no body: drop -d/--data-binary/--json-body, or use another method"
+            );
+        }
+        let mut secrets = Vec::new();
+        if let Some(b) = &body {
+            if !has(&headers, "content-type") {
+                headers.push(("Content-Type".into(), b.content_type.into()));
+            }
+            if b.json && !has(&headers, "accept") {
+                headers.push(("Accept".into(), "application/json".into()));
+            }
+        }
+        if let Some(user) = &self.user {
+            header_value("--user", user)?;
+            let (value, password) = request::basic_auth(user)?;
+            if !has(&headers, "authorization") {
+                headers.push(("Authorization".into(), value));
+            }
+            if !password.is_empty() {
+                secrets.push(password);
+            }
+        }
+        Ok((method, headers, body.map(|b| b.bytes), secrets))
+    }
 }
+
+/// What [`Cli::request_parts`] gives.
+type RequestParts = (
+    Method,
+    Vec<(String, String)>,
+    Option<std::sync::Arc<[u8]>>,
+    Vec<String>,
+);
 
 fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
@@ -166,8 +229,16 @@ fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> 
         if path.as_os_str() == "-" {
             sources.push(Source::Stdin);
         } else {
-            let file = File::open(&path)
-                .with_context(|| format!("cannot read input file {}", path.display()))?;
+            let looks_like_url = path.to_string_lossy().contains("://");
+            let file = File::open(&path).with_context(|| {
+                let hint = if looks_like_url {
+                    " (-i takes a file of URLs, one per line; pass URLs as arguments, and \
+                     note that response headers are not printed: --json shows every field)"
+                } else {
+                    ""
+                };
+                format!("cannot read input file {}{hint}", path.display())
+            })?;
             sources.push(Source::File(path, file));
         }
     }
@@ -244,12 +315,18 @@ fn header_value(flag: &str, value: &str) -> Result<()> {
     }
 }
 
+/// Any method token (RFC 9110), uppercased; CONNECT is refused, since it
+/// opens a tunnel rather than fetching the URL.
 fn parse_method(m: &str) -> Result<Method> {
     let upper = m.to_ascii_uppercase();
-    Method::from_bytes(upper.as_bytes())
+    let method = Method::from_bytes(upper.as_bytes())
         .ok()
         .filter(|_| !upper.is_empty())
-        .with_context(|| format!("--method: {m:?} is not an HTTP method"))
+        .with_context(|| format!("--method: {m:?} is not an HTTP method"))?;
+    if method == Method::CONNECT {
+        bail!("--method: CONNECT opens a tunnel and cannot fetch a URL (for a proxy use --proxy)");
+    }
+    Ok(method)
 }
 
 fn parse_header(h: &str) -> Result<(String, String)> {
@@ -413,5 +490,7 @@ mod tests {
     fn missing_input_file_is_an_error_naming_it() {
         let err = config(&["-i", "/nonexistent/urls.txt"]).unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent/urls.txt"));
+        let err = format!("{:#}", config(&["-i", "http://x/"]).unwrap_err());
+        assert!(err.contains("-i takes a file of URLs"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! Streaming a response body: counted, hashed and saved as asked, never
 //! held whole.
 
+use std::cell::{Cell, RefCell};
 use std::io::Read;
 use std::path::Path;
 
@@ -9,6 +10,7 @@ use ureq::http::{Response, StatusCode};
 
 use super::Fetcher;
 use super::classify::classify;
+use super::decode;
 use crate::result::{ErrorKind, FetchError, Fetched};
 use crate::store::save::PartFile;
 
@@ -23,7 +25,8 @@ const DRAIN_MAX: u64 = 64 * 1024;
 const READ_BUF: usize = 4 * 1024;
 
 impl Fetcher {
-    /// Streams the body of `response` to its end (or to a failure).
+    /// Streams the body of `response` to its end (or to a failure),
+    /// decoded when `--compressed` asked for it and the server encoded it.
     #[inline(never)]
     pub(super) fn read_body(
         &self,
@@ -34,25 +37,32 @@ impl Fetcher {
     ) -> Fetched {
         let mut fetched = Fetched::default();
         let max = self.config.max_size.unwrap_or(u64::MAX);
-        if let Some(len) = response.body().content_length()
-            && len > max
-        {
-            fetched.error = Some(too_large(max));
-            return fetched;
-        }
         // A HEAD, 1xx, 204 or 304 response has no body: there is nothing to
         // hash or save, and an empty file must never replace a download.
         let has_body = self.config.method != ureq::http::Method::HEAD
             && !status.is_informational()
             && status != StatusCode::NO_CONTENT
             && status != StatusCode::NOT_MODIFIED;
-        let mut hasher = (self.config.sha256 && has_body).then(Sha256::new);
+        let codings = if self.config.compressed && has_body {
+            decode::codings(response.headers())
+        } else {
+            Vec::new()
+        };
+        // The announced length is of the encoded body: it bounds the
+        // decoded size only when nothing is decoded.
+        if codings.is_empty()
+            && let Some(len) = response.body().content_length()
+            && len > max
+        {
+            fetched.error = Some(too_large(max));
+            return fetched;
+        }
         let save = self
             .config
             .output_dir
             .as_deref()
             .filter(|_| has_body && self.config.accept.contains(status.as_u16()));
-        let mut part = match save
+        let part = match save
             .map(|dir| self.create_part(dir, url, repeat))
             .transpose()
         {
@@ -62,7 +72,41 @@ impl Fetcher {
                 return fetched;
             }
         };
-        let mut reader = response.into_body().into_reader();
+        let wire = Cell::new(0);
+        let failed = RefCell::new(None);
+        let counted = decode::Counted {
+            inner: response.into_body().into_reader(),
+            count: &wire,
+            failed: &failed,
+        };
+        let mut fetched = match decode::decoder(Box::new(counted), &codings) {
+            Ok(mut reader) => {
+                let hasher = (self.config.sha256 && has_body).then(Sha256::new);
+                self.stream(&mut reader, hasher, part, &codings, &failed)
+            }
+            Err(message) => Fetched {
+                error: Some(FetchError::new(ErrorKind::Protocol, message)),
+                ..Fetched::default()
+            },
+        };
+        fetched.wire_bytes = wire.get();
+        fetched
+    }
+
+    /// Reads `reader` to its end: counted, hashed into `hasher`, written to
+    /// `part`, never more than one byte past `--max-size`. An error of the
+    /// connection (in `failed`) is classified as such; any other while
+    /// `codings` are undone is a body that does not decode.
+    fn stream(
+        &self,
+        reader: &mut dyn Read,
+        mut hasher: Option<Sha256>,
+        mut part: Option<PartFile>,
+        codings: &[String],
+        failed: &RefCell<Option<std::io::Error>>,
+    ) -> Fetched {
+        let mut fetched = Fetched::default();
+        let max = self.config.max_size.unwrap_or(u64::MAX);
         let mut buf = [0u8; READ_BUF];
         loop {
             // Never read more than one byte past --max-size.
@@ -72,12 +116,28 @@ impl Fetcher {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let mut err = classify(&ureq::Error::from(e), &self.config);
-                    if err.kind == ErrorKind::Io {
-                        err.message =
-                            format!("{} after {} bytes of body", err.message, fetched.bytes);
-                    }
-                    fetched.error = Some(err);
+                    let inner = failed.borrow_mut().take();
+                    fetched.error = Some(match inner {
+                        None if !codings.is_empty() => FetchError::new(
+                            ErrorKind::Protocol,
+                            format!(
+                                "the {} body does not decode after {} bytes: {e}",
+                                codings.join(", "),
+                                fetched.bytes
+                            ),
+                        ),
+                        inner => {
+                            let e = inner.unwrap_or(e);
+                            let mut err = classify(&ureq::Error::from(e), &self.config);
+                            if err.kind == ErrorKind::Io {
+                                err.message = format!(
+                                    "{} after {} bytes of body",
+                                    err.message, fetched.bytes
+                                );
+                            }
+                            err
+                        }
+                    });
                     return fetched;
                 }
             };

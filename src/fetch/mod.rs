@@ -14,6 +14,7 @@
 mod body;
 mod classify;
 mod conditional;
+mod decode;
 pub(crate) mod net;
 mod redirect;
 mod retry;
@@ -46,8 +47,15 @@ pub use step::{FetchState, Stepped};
 pub struct RequestConfig {
     /// HTTP method.
     pub method: Method,
-    /// Extra headers, in order.
+    /// Extra headers, in order (`-H`, then those the body and `-u` add).
     pub headers: Vec<(String, String)>,
+    /// The request body, the same for every URL (`-d`, `--data-binary`,
+    /// `--json-body`): always sent with `Content-Length`.
+    pub body: Option<std::sync::Arc<[u8]>>,
+    /// Values to keep out of messages besides secret headers (`-u`'s password).
+    pub secrets: Vec<String>,
+    /// `--compressed`: ask for gzip, deflate, br or zstd and decode the body.
+    pub compressed: bool,
     /// User-Agent header.
     pub user_agent: String,
     /// Deadline for one whole attempt.
@@ -117,6 +125,17 @@ impl Fetcher {
         stopping: Receiver<()>,
         cancel: Receiver<()>,
     ) -> Result<Self> {
+        let mut config = config;
+        if config.compressed
+            && !config
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"))
+        {
+            config
+                .headers
+                .push(("Accept-Encoding".into(), decode::ACCEPT_ENCODING.into()));
+        }
         let agent = agent::build(&config)?;
         let proxies = config
             .proxy
@@ -130,6 +149,7 @@ impl Fetcher {
             .filter(|(name, _)| redact::is_secret_header(name))
             .map(|(_, value)| value.clone())
             .chain(config.proxy.secrets().map(str::to_owned))
+            .chain(config.secrets.iter().cloned())
             .collect();
         Ok(Fetcher {
             agent,
@@ -230,6 +250,7 @@ impl Fetcher {
             let fetched = Fetched {
                 status: Some(status.as_u16()),
                 bytes,
+                wire_bytes: bytes,
                 final_url,
                 ..Fetched::default()
             };
@@ -291,11 +312,21 @@ impl Fetcher {
             }
             Ok::<_, ureq::Error>(req)
         };
+        // The body goes with every request but one a redirect turned into a
+        // GET; POST, PUT and PATCH without one send `Content-Length: 0`.
+        let payload = match &self.config.body {
+            Some(body) if !to_get => Some(&body[..]),
+            _ => needs_length(method).then_some(&[][..]),
+        };
+        let wire = wire_method(method, payload.is_some());
         let mut longest_row = self.longest_row(uri, method);
         let mut fresh = false;
         let response = loop {
             transport::begin(longest_row);
-            match build(fresh).and_then(|req| self.agent.run(req)) {
+            if wire != *method {
+                transport::rewrite_method(wire.as_str(), method.as_str());
+            }
+            match build(fresh).and_then(|req| run(&self.agent, req, &wire, payload)) {
                 Err(ureq::Error::Protocol(ureq_proto::Error::OutputOverflow))
                     if longest_row < transport::OUTPUT_MAX =>
                 {
@@ -380,6 +411,52 @@ impl Fetcher {
     }
 }
 
+/// Runs `req` as `wire` (see [`wire_method`]) with `payload` as its body
+/// (`Content-Length`, never chunked), or none.
+fn run(
+    agent: &Agent,
+    req: ureq::http::Request<()>,
+    wire: &Method,
+    payload: Option<&[u8]>,
+) -> std::result::Result<Response<ureq::Body>, ureq::Error> {
+    let (mut parts, ()) = req.into_parts();
+    parts.method = wire.clone();
+    match payload {
+        Some(bytes) => agent.run(ureq::http::Request::from_parts(parts, bytes)),
+        None => agent.run(ureq::http::Request::from_parts(parts, ())),
+    }
+}
+
+/// Whether a request with `method` and no body still says so with
+/// `Content-Length: 0` (the methods whose requests normally carry one).
+fn needs_length(method: &Method) -> bool {
+    [Method::POST, Method::PUT, Method::PATCH].contains(method)
+}
+
+/// The method ureq is given for `method`. ureq only sends the methods of
+/// RFC 9110 and PATCH; any other token goes out as a stand-in of the same
+/// body handling (POST with a body, else GET), which the transport writes
+/// on the wire as `method` (see [`transport::rewrite_method`]).
+fn wire_method(method: &Method, with_body: bool) -> Method {
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    if known.contains(method) {
+        method.clone()
+    } else if with_body {
+        Method::POST
+    } else {
+        Method::GET
+    }
+}
+
 /// How long to wait for a file descriptor to be freed before trying again.
 const FD_WAIT: Duration = Duration::from_millis(20);
 
@@ -447,6 +524,9 @@ impl RequestConfig {
         RequestConfig {
             method: Method::GET,
             headers: Vec::new(),
+            body: None,
+            secrets: Vec::new(),
+            compressed: false,
             user_agent: "test".into(),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),

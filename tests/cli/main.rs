@@ -6,12 +6,15 @@
 //! deadline: only a real hang fails a test on time.
 
 mod basics;
+mod compressed;
 mod conn;
 mod faults;
 mod input;
 mod polish;
 mod polite;
+mod recorder;
 mod redirects;
+mod requests;
 mod scripting;
 mod server;
 mod trust;

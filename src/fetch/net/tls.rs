@@ -280,7 +280,8 @@ impl Transport for TlsTransport {
         record_sending();
         let timeout = timeout.for_write();
         self.io.set_timeout(timeout);
-        let mut rest = &self.buffers.output()[..amount];
+        let output = super::exchange::on_wire(&self.buffers.output()[..amount]);
+        let mut rest = &output[..];
         while !rest.is_empty() {
             let n = self.conn.writer().write(rest)?;
             rest = &rest[n..];

@@ -35,7 +35,7 @@ use ureq::unversioned::transport::{
 use ureq::{Error, Timeout};
 
 pub use super::buffers::{ConnBuffers, MAX_HEAD, OUTPUT_MAX};
-pub use super::exchange::{begin, current};
+pub use super::exchange::{begin, current, rewrite_method};
 pub(super) use super::exchange::{
     record_connected, record_received, record_reused, record_sending, record_tls,
 };
@@ -356,9 +356,9 @@ impl Transport for TcpTransport {
         self.used = true;
         record_sending();
         self.socket.set_timeout(timeout.for_write());
-        let output = &self.buffers.output()[..amount];
+        let output = super::exchange::on_wire(&self.buffers.output()[..amount]);
         self.socket
-            .write_all(output)
+            .write_all(&output)
             .map_err(|e| self.socket.error(e))
     }
 
