@@ -436,7 +436,7 @@ mod tests {
     fn proxy_flags_are_checked_and_hide_passwords() {
         assert!(config(&["--proxy", "http://p:3128", "--noproxy", "a, b", "http://x"]).is_ok());
         assert!(config(&["--proxy", "", "http://x"]).is_ok());
-        let err = config(&["--proxy", "socks5://u:hunter2@p", "http://x"]).unwrap_err();
+        let err = config(&["--proxy", "socks4://u:hunter2@p", "http://x"]).unwrap_err();
         let err = format!("{err:#}");
         assert!(err.starts_with("--proxy: "), "{err}");
         assert!(!err.contains("hunter2"), "{err}");

@@ -181,6 +181,14 @@ impl Fetcher {
         budget: &Budget,
     ) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
+        // A proxy variable that cannot be used: no attempt is worth making.
+        if let Err(error) = self.proxy_for(uri) {
+            let fetched = Fetched {
+                error: Some(error),
+                ..Fetched::default()
+            };
+            return (Attempt::Done(fetched), None);
+        }
         let conditional = self.conditional(url);
         let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
         let (response, final_url) = match self.send_following(uri, deadline, &extra) {
@@ -291,7 +299,7 @@ impl Fetcher {
         timeout: Option<Duration>,
         extra: &[(String, String)],
     ) -> std::result::Result<Response<ureq::Body>, FetchError> {
-        let proxy = self.proxy_for(uri);
+        let proxy = self.proxy_for(uri)?;
         let build = |fresh: bool| {
             let mut request = ureq::http::Request::builder()
                 .method(method.clone())
@@ -362,16 +370,18 @@ impl Fetcher {
         })
     }
 
-    /// The proxy for a request to `uri`, if it goes through one.
-    fn proxy_for(&self, uri: &Uri) -> Option<&(Proxy, String)> {
-        if self.proxies.is_empty() {
-            return None;
-        }
+    /// The proxy for a request to `uri`, if it goes through one; an error
+    /// when the variable naming it cannot be used (a `connect` failure of
+    /// this URL, not of the run).
+    fn proxy_for(&self, uri: &Uri) -> Result<Option<&(Proxy, String)>, FetchError> {
         let https = uri
             .scheme_str()
             .is_some_and(|s| s.eq_ignore_ascii_case("https"));
-        let index = self.config.proxy.select(https, uri.host()?)?;
-        self.proxies.get(index)
+        match uri.host().and_then(|h| self.config.proxy.select(https, h)) {
+            None => Ok(None),
+            Some(Ok(index)) => Ok(self.proxies.get(index)),
+            Some(Err(why)) => Err(FetchError::new(ErrorKind::Connect, why)),
+        }
     }
 
     /// The longest row of the request head, so the output buffer holds it.
@@ -474,13 +484,16 @@ pub(crate) fn cancelled_error() -> FetchError {
     )
 }
 
-/// ureq's form of a proxy: ureq tunnels every request through it with
-/// `CONNECT host:port` (the only way ureq 3.5 speaks to a proxy).
+/// ureq's form of a proxy: ureq tunnels every request through an HTTP
+/// proxy with `CONNECT host:port` (the only way ureq 3.5 speaks to one);
+/// SOCKS5 is spoken by our connector (`net::socks`), which reads the
+/// protocol and whether the target is resolved here from it.
 fn ureq_proxy(p: &proxy::ProxyUrl) -> Result<Proxy> {
-    let protocol = if p.secure {
-        ProxyProtocol::Https
-    } else {
-        ProxyProtocol::Http
+    let protocol = match p.kind {
+        proxy::ProxyKind::Http => ProxyProtocol::Http,
+        proxy::ProxyKind::Https => ProxyProtocol::Https,
+        proxy::ProxyKind::Socks5 => ProxyProtocol::Socks5,
+        proxy::ProxyKind::Socks5h => ProxyProtocol::Socks5h,
     };
     let mut builder = Proxy::builder(protocol).host(&p.host).port(p.port);
     if let Some(user) = &p.user {

@@ -17,6 +17,7 @@ mod redirects;
 mod requests;
 mod scripting;
 mod server;
+mod socks;
 mod trust;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -97,6 +97,10 @@ impl Recorder {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.log.lock().unwrap().clone()

@@ -256,17 +256,61 @@ impl<In: Transport> Connector<In> for TcpConnector {
             return Ok(Some(Either::A(tunnel)));
         }
         let started = Instant::now();
-        let stream = connect(&details.addrs, details.timeout)?;
+        let socks = details
+            .config
+            .proxy()
+            .filter(|p| super::socks::is_socks5(p));
+        let stream = match socks {
+            Some(proxy) => {
+                let addrs =
+                    details
+                        .resolver
+                        .resolve(proxy.uri(), details.config, details.timeout)?;
+                connect(&addrs, details.timeout)?
+            }
+            None => connect(&details.addrs, details.timeout)?,
+        };
         stream.set_nodelay(true)?;
-        let transport = TcpTransport {
+        let mut transport = TcpTransport {
             socket: Socket::new(stream),
             buffers: ConnBuffers::default(),
             used: true,
         };
         (details.register_shutdown)(transport.socket.shutdown_handle())?;
+        if let Some(proxy) = socks {
+            socks_tunnel(&mut transport.socket, details, proxy)?;
+        }
         record_connected(Some(started.elapsed()));
         Ok(Some(Either::B(transport)))
     }
+}
+
+/// Has the SOCKS5 `proxy` on `socket` connect to the request's host,
+/// within the connect deadline: by the address resolved here
+/// (`socks5://`) or by name (`socks5h://`).
+fn socks_tunnel(
+    socket: &mut Socket,
+    details: &ConnectionDetails,
+    proxy: &ureq::Proxy,
+) -> Result<(), Error> {
+    use super::socks::{Target, handshake};
+    let port = details
+        .uri
+        .port_u16()
+        .unwrap_or(if details.needs_tls() { 443 } else { 80 });
+    let host = details.uri.host().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let target = if proxy.resolve_target() {
+        let addr = details.addrs.first().ok_or(Error::HostNotFound)?;
+        Target::Ip(addr.ip())
+    } else {
+        match bare.parse() {
+            Ok(ip) => Target::Ip(ip),
+            Err(_) => Target::Name(bare),
+        }
+    };
+    socket.set_timeout(details.timeout);
+    handshake(socket, proxy, target, port)
 }
 
 /// Tries each address in turn within the connect budget: each but the last
