@@ -97,17 +97,20 @@ impl Cli {
             (false, Some(t)) => OutputFormat::Template(Template::parse(&t)?),
             (false, None) => OutputFormat::Text,
         };
-        let progress = if self.quiet || self.no_progress {
-            ProgressStyle::Off
-        } else {
-            self.progress
-                .map(ProgressStyle::from)
-                .unwrap_or(if std::io::stderr().is_terminal() {
-                    ProgressStyle::Bar
-                } else {
-                    ProgressStyle::Off
-                })
-        };
+        // -v's lines and the bar would fight over the terminal: -v keeps the
+        // bar off unless asked for.
+        let progress =
+            if self.quiet || self.no_progress || (self.verbose && self.progress.is_none()) {
+                ProgressStyle::Off
+            } else {
+                self.progress.map(ProgressStyle::from).unwrap_or(
+                    if std::io::stderr().is_terminal() {
+                        ProgressStyle::Bar
+                    } else {
+                        ProgressStyle::Off
+                    },
+                )
+            };
         check_url_args(&self.urls)?;
         let user_agent = match self.user_agent {
             Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,

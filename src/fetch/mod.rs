@@ -34,6 +34,7 @@ use ureq::{Proxy, ProxyProtocol};
 use crate::control::pace::Pacer;
 use crate::control::polite::Answer;
 use crate::result::accept::Accept;
+use crate::result::trace;
 use crate::result::{ErrorKind, FetchError, Fetched, Timings};
 use crate::text::redact;
 use classify::classify;
@@ -327,6 +328,9 @@ impl Fetcher {
             _ => needs_length(method).then_some(&[][..]),
         };
         let wire = wire_method(method, payload.is_some());
+        if let Some((_, shown)) = proxy {
+            trace::emit(trace::Kind::Info, || format!("through the proxy {shown}"));
+        }
         let mut longest_row = self.longest_row(uri, method);
         let mut fresh = false;
         let response = loop {
@@ -359,6 +363,11 @@ impl Fetcher {
                 other => break other,
             }
         };
+        if let Ok(r) = &response
+            && trace::enabled()
+        {
+            trace_response(r);
+        }
         response.map_err(|e| {
             let mut error = classify(&e, &self.config);
             if let Some((_, shown)) = proxy
@@ -434,6 +443,22 @@ fn run(
     match payload {
         Some(bytes) => agent.run(ureq::http::Request::from_parts(parts, bytes)),
         None => agent.run(ureq::http::Request::from_parts(parts, ())),
+    }
+}
+
+/// Traces the head of `response`: its status line and headers (the values
+/// of cookies hidden).
+fn trace_response(response: &Response<ureq::Body>) {
+    use trace::Kind::Received;
+    let status = response.status();
+    trace::emit(Received, || {
+        let reason = status.canonical_reason().unwrap_or("");
+        format!("{:?} {} {reason}", response.version(), status.as_u16())
+    });
+    for (name, value) in response.headers() {
+        trace::emit(Received, || {
+            trace::header_line(name.as_str(), value.as_bytes())
+        });
     }
 }
 

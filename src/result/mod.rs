@@ -2,6 +2,7 @@
 //! read by the output side, so neither has to know the other.
 
 pub mod accept;
+pub mod trace;
 
 use std::time::Duration;
 

@@ -460,3 +460,19 @@ fn a_redirect_to_a_long_url_is_followed() {
     );
     assert_eq!(v["attempts"], 1);
 }
+
+#[test]
+fn verbose_traces_the_tls_handshake_and_the_certificate() {
+    let (_ca, leaf) = ca_and_leaf();
+    let server = tls_server(&leaf);
+    let out = run(&["-q", "-v", "-k", &server.url("https", "/")]);
+    out.assert_code(0);
+    let tls = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("[0] * TLSv1_3 "))
+        .unwrap_or_else(|| panic!("no TLS line:\n{}", out.stderr));
+    assert!(tls.contains("issuer CN=fetchpool test CA"), "{tls}");
+    assert!(tls.contains("; expires "), "{tls}");
+    assert!(tls.contains("TLS13_"), "{tls}");
+}

@@ -19,6 +19,7 @@ mod scripting;
 mod server;
 mod socks;
 mod trust;
+mod verbose;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};

@@ -8,6 +8,8 @@ use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
+use crate::result::trace::{self, Kind};
+
 /// What the transport saw of the current exchange on this thread.
 ///
 /// A request runs on one worker thread from start to end of body, and ureq
@@ -79,6 +81,40 @@ pub fn rewrite_method(stand_in: &str, real: &str) {
 /// that [`rewrite_method`] names, with the real method (once; a `CONNECT`
 /// to a proxy before it is left alone).
 pub(super) fn on_wire(output: &[u8]) -> Cow<'_, [u8]> {
+    let output = rewritten(output);
+    if trace::enabled() {
+        trace_head(&output);
+    }
+    output
+}
+
+/// Traces a request head at the start of `output`, if there is one (a
+/// request line ending in `HTTP/1.x`), one event per line, the values of
+/// credential headers hidden.
+fn trace_head(output: &[u8]) {
+    let mut lines = output
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let Some(first) = lines.next() else { return };
+    if !(first.ends_with(b" HTTP/1.1") || first.ends_with(b" HTTP/1.0")) {
+        return;
+    }
+    trace::emit(Kind::Sent, || String::from_utf8_lossy(first).into_owned());
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let text = match line.iter().position(|&b| b == b':') {
+            Some(i) => trace::header_line(
+                &String::from_utf8_lossy(&line[..i]),
+                line[i + 1..].trim_ascii_start(),
+            ),
+            None => String::from_utf8_lossy(line).into_owned(),
+        };
+        trace::emit(Kind::Sent, || text);
+    }
+}
+
+/// `output`, with the real method in place of ureq's stand-in (see
+/// [`rewrite_method`]).
+fn rewritten(output: &[u8]) -> Cow<'_, [u8]> {
     REWRITE.with(|r| {
         let mut pending = r.borrow_mut();
         match pending.as_ref() {

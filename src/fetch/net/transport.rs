@@ -34,6 +34,8 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Error, Timeout};
 
+use crate::result::trace::{self, Kind};
+
 pub use super::buffers::{ConnBuffers, MAX_HEAD, OUTPUT_MAX};
 pub use super::exchange::{begin, current, rewrite_method};
 pub(super) use super::exchange::{
@@ -137,6 +139,13 @@ impl Socket {
             }
         }
         Ok(())
+    }
+
+    /// The address at the other end, for the trace.
+    pub fn peer(&self) -> String {
+        self.stream
+            .peer_addr()
+            .map_or_else(|_| "?".to_owned(), |a| a.to_string())
     }
 
     /// A ureq error for an I/O error of this socket.
@@ -277,8 +286,24 @@ impl<In: Transport> Connector<In> for TcpConnector {
             used: true,
         };
         (details.register_shutdown)(transport.socket.shutdown_handle())?;
+        let took = started.elapsed();
+        trace::emit(Kind::Info, || {
+            let peer = transport.socket.peer();
+            let via = if socks.is_some() {
+                ", SOCKS5 proxy"
+            } else {
+                ""
+            };
+            format!(
+                "connected to {peer} (new{via}, {:.1} ms)",
+                took.as_secs_f64() * 1e3
+            )
+        });
         if let Some(proxy) = socks {
             socks_tunnel(&mut transport.socket, details, proxy)?;
+            trace::emit(Kind::Info, || {
+                "SOCKS5 proxy connected the tunnel".to_owned()
+            });
         }
         record_connected(Some(started.elapsed()));
         Ok(Some(Either::B(transport)))
@@ -387,6 +412,9 @@ pub(super) fn check_open(socket: &Socket, used: &mut bool) -> bool {
     let open = socket.probe();
     if open {
         record_reused();
+        trace::emit(Kind::Info, || {
+            format!("reusing the connection to {}", socket.peer())
+        });
     }
     open
 }

@@ -1,0 +1,127 @@
+//! `-v`: one stderr line per event of each request, prefixed with its seq;
+//! secrets hidden, server text escaped, stdout untouched.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::recorder::{Recorded, Recorder, Reply};
+use crate::run;
+
+/// `/hop` redirects to `/end`; `/flaky` is a 503 the first time; `/busy`
+/// a 429 with `Retry-After: 0` the first time; every answer carries a
+/// header with a bidi override and a cookie.
+fn server() -> Recorder {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let busy = Arc::new(AtomicUsize::new(0));
+    Recorder::start(move |r: &Recorded| {
+        let reply = match r.target.as_str() {
+            "/hop" => Reply::redirect(302, "/end"),
+            "/flaky" if seen.fetch_add(1, Ordering::SeqCst) == 0 => Reply {
+                status: 503,
+                headers: Vec::new(),
+                body: b"later".to_vec(),
+            },
+            "/busy" if busy.fetch_add(1, Ordering::SeqCst) == 0 => Reply {
+                status: 429,
+                headers: vec![("Retry-After".into(), "0".into())],
+                body: Vec::new(),
+            },
+            _ => Reply::ok(b"ok"),
+        };
+        reply
+            .with("X-Evil", "a\u{202e}b")
+            .with("Set-Cookie", "session=c00kie-value")
+    })
+}
+
+fn lines_of(stderr: &str, seq: u64) -> Vec<&str> {
+    let prefix = format!("[{seq}] ");
+    stderr.lines().filter(|l| l.starts_with(&prefix)).collect()
+}
+
+#[test]
+fn every_request_is_traced_with_its_seq() {
+    let server = server();
+    let port = server.port();
+    let out = run(&[
+        "--json",
+        "-v",
+        "-j",
+        "1",
+        "-u",
+        "u:hunter2-pw",
+        "-H",
+        "Cookie: jar=s3cret-cookie",
+        &server.url("/hop"),
+        &server.url("/flaky"),
+    ]);
+    out.assert_code(0);
+    assert_eq!(out.results().len(), 2, "stdout holds results only");
+    for secret in [
+        "hunter2-pw",
+        "s3cret-cookie",
+        "c00kie-value",
+        "dTpodW50ZXIy",
+    ] {
+        out.assert_absent(secret);
+    }
+    assert!(!out.stderr.contains('\u{202e}'), "{}", out.stderr);
+    let hop = lines_of(&out.stderr, 0);
+    for expected in [
+        format!("[0] * connected to 127.0.0.1:{port} (new, "),
+        "[0] > GET /hop HTTP/1.1".to_owned(),
+        "[0] > authorization: ***".to_owned(),
+        "[0] > cookie: ***".to_owned(),
+        "[0] < HTTP/1.1 302 Found".to_owned(),
+        "[0] < x-evil: a\\u{202e}b".to_owned(),
+        "[0] < set-cookie: ***".to_owned(),
+        format!("[0] * redirect 302 to http://127.0.0.1:{port}/end (GET)"),
+        format!("[0] * reusing the connection to 127.0.0.1:{port}"),
+        "[0] > GET /end HTTP/1.1".to_owned(),
+        "[0] < HTTP/1.1 200 OK".to_owned(),
+    ] {
+        assert!(
+            hop.iter().any(|l| l.starts_with(&expected)),
+            "missing {expected:?} in:\n{}",
+            hop.join("\n")
+        );
+    }
+    let flaky = lines_of(&out.stderr, 1);
+    assert!(
+        flaky
+            .iter()
+            .any(|l| l.starts_with("[1] * retry in ") && l.contains("after status 503")),
+        "{}",
+        flaky.join("\n")
+    );
+    assert_eq!(
+        flaky
+            .iter()
+            .filter(|l| l.starts_with("[1] > GET /flaky"))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn pushbacks_and_pauses_are_traced() {
+    let server = server();
+    let out = run(&["-q", "-v", &server.url("/busy")]);
+    out.assert_code(0);
+    let host = format!("host 127.0.0.1:{} pushed back", server.port());
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| l.starts_with("[0] * ") && l.contains(&host)),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn without_v_nothing_is_traced() {
+    let server = server();
+    let out = run(&["-q", &server.url("/hop")]);
+    out.assert_code(0);
+    assert_eq!(out.stderr, "");
+}
