@@ -112,6 +112,15 @@ impl Cli {
                 )
             };
         check_url_args(&self.urls)?;
+        if self.json
+            && let Some(body) = self.urls.iter().find(|u| u.starts_with(['{', '[']))
+        {
+            bail!(
+                "{:?} looks like a JSON body, not a URL: --json is the output format; \
+                 send a JSON body with --json-body DATA",
+                crate::input::url::shown(body)
+            );
+        }
         let user_agent = match self.user_agent {
             Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
             None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
@@ -493,6 +502,11 @@ mod tests {
     fn missing_input_file_is_an_error_naming_it() {
         let err = config(&["-i", "/nonexistent/urls.txt"]).unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent/urls.txt"));
+        let err = format!(
+            "{:#}",
+            config(&["--json", "{\"a\":1}", "http://x/"]).unwrap_err()
+        );
+        assert!(err.contains("--json-body"), "{err}");
         let err = format!("{:#}", config(&["-i", "http://x/"]).unwrap_err());
         assert!(err.contains("-i takes a file of URLs"), "{err}");
     }

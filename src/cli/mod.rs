@@ -116,8 +116,8 @@ pub struct Cli {
     pub max_redirects: u32,
 
     /// Send every request through this proxy, e.g. http://user:password@host:3128
-    /// (http:// or https://; the port defaults to 1080); overrides http_proxy, https_proxy
-    /// and all_proxy; '' for no proxy at all.
+    /// (http://, https://, socks5:// or socks5h://; the port defaults to 1080); overrides
+    /// http_proxy, https_proxy and all_proxy; '' for no proxy at all.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
 

@@ -72,7 +72,6 @@ fn curl_hint(arg: &str) -> Option<&'static str> {
         "-b" | "--cookie" => "send cookies with -H 'Cookie: name=value'",
         "--user-password" | "--basic" => "basic auth is -u USER:PASSWORD",
         "--data-raw" | "--data-ascii" => "the body is -d DATA (or --data-binary DATA)",
-        "--json" => "--json is the output format; a JSON request body is --json-body DATA",
         _ => return None,
     })
 }
