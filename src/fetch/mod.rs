@@ -331,7 +331,10 @@ impl Fetcher {
         if let Some((_, shown)) = proxy {
             trace::emit(trace::Kind::Info, || format!("through the proxy {shown}"));
         }
-        let mut longest_row = self.longest_row(uri, method);
+        // A body is written through the output buffer too: one that holds
+        // it (up to the largest) sends it in few writes.
+        let body_len = payload.map_or(0, |p| p.len().min(transport::OUTPUT_MAX));
+        let mut longest_row = self.longest_row(uri, method).max(body_len);
         let mut fresh = false;
         let response = loop {
             transport::begin(longest_row);
