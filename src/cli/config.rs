@@ -92,35 +92,13 @@ impl Cli {
         };
         let shard = self.shard.as_deref().map(parse_shard).transpose()?;
         let (method, headers, body, secrets) = self.request_parts()?;
+        let progress = self.progress_style();
         let format = match (self.json, self.format) {
             (true, _) => OutputFormat::Json,
             (false, Some(t)) => OutputFormat::Template(Template::parse(&t)?),
             (false, None) => OutputFormat::Text,
         };
-        // -v's lines and the bar would fight over the terminal: -v keeps the
-        // bar off unless asked for.
-        let progress =
-            if self.quiet || self.no_progress || (self.verbose && self.progress.is_none()) {
-                ProgressStyle::Off
-            } else {
-                self.progress.map(ProgressStyle::from).unwrap_or(
-                    if std::io::stderr().is_terminal() {
-                        ProgressStyle::Bar
-                    } else {
-                        ProgressStyle::Off
-                    },
-                )
-            };
-        check_url_args(&self.urls)?;
-        if self.json
-            && let Some(body) = self.urls.iter().find(|u| u.starts_with(['{', '[']))
-        {
-            bail!(
-                "{:?} looks like a JSON body, not a URL: --json is the output format; \
-                 send a JSON body with --json-body DATA",
-                crate::input::url::shown(body)
-            );
-        }
+        check_url_args(&self.urls, self.json)?;
         let user_agent = match self.user_agent {
             Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
             None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
@@ -169,6 +147,24 @@ impl Cli {
             summary: !self.quiet,
             verbose: self.verbose,
         })
+    }
+
+    /// The progress display: off when quiet, with `--no-progress`, and
+    /// (unless asked for) with `-v`; else as asked, or a bar on a terminal.
+    fn progress_style(&self) -> ProgressStyle {
+        // -v's lines and the bar would fight over the terminal: -v keeps the
+        // bar off unless asked for.
+        if self.quiet || self.no_progress || (self.verbose && self.progress.is_none()) {
+            ProgressStyle::Off
+        } else {
+            self.progress
+                .map(ProgressStyle::from)
+                .unwrap_or(if std::io::stderr().is_terminal() {
+                    ProgressStyle::Bar
+                } else {
+                    ProgressStyle::Off
+                })
+        }
     }
 
     /// The method, the headers (`-H`, then those `-d`, `--json-body` and
@@ -285,8 +281,17 @@ fn parse_shard(s: &str) -> Result<(u64, u64)> {
 
 /// URL arguments with CR, LF or NUL are refused before anything is sent: a
 /// line of a file may hold anything (it is then one `invalid_url` result),
-/// but a command line with such bytes is a mistake of the caller.
-fn check_url_args(urls: &[String]) -> Result<()> {
+/// but a command line with such bytes is a mistake of the caller. So is,
+/// with `--json`, an argument that starts with `{` or `[`: curl's
+/// `--json DATA`, which is `--json-body` here.
+fn check_url_args(urls: &[String], json: bool) -> Result<()> {
+    if json && let Some(body) = urls.iter().find(|u| u.starts_with(['{', '['])) {
+        bail!(
+            "{:?} looks like a JSON body, not a URL: --json is the output format; \
+             send a JSON body with --json-body DATA",
+            crate::input::url::shown(body)
+        );
+    }
     for (i, url) in urls.iter().enumerate() {
         if let Some(c) = url.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
             let shown = crate::input::url::shown(&crate::text::redact::url(url)).into_owned();

@@ -321,12 +321,7 @@ impl Fetcher {
             }
             Ok::<_, ureq::Error>(req)
         };
-        // The body goes with every request but one a redirect turned into a
-        // GET; POST, PUT and PATCH without one send `Content-Length: 0`.
-        let payload = match &self.config.body {
-            Some(body) if !to_get => Some(&body[..]),
-            _ => needs_length(method).then_some(&[][..]),
-        };
+        let payload = self.payload(method, to_get);
         let wire = wire_method(method, payload.is_some());
         if let Some((_, shown)) = proxy {
             trace::emit(trace::Kind::Info, || format!("through the proxy {shown}"));
@@ -366,6 +361,27 @@ impl Fetcher {
                 other => break other,
             }
         };
+        self.answered(response, proxy)
+    }
+
+    /// The body of a request with `method`: the one given, unless a
+    /// redirect turned the request into a GET (`to_get`); an empty one for
+    /// POST, PUT and PATCH without it, so they send `Content-Length: 0`.
+    fn payload(&self, method: &Method, to_get: bool) -> Option<&[u8]> {
+        match &self.config.body {
+            Some(body) if !to_get => Some(&body[..]),
+            _ => needs_length(method).then_some(&[][..]),
+        }
+    }
+
+    /// What [`Fetcher::send`] returns for ureq's outcome: the response
+    /// (traced with `-v`), or the error in our kinds, naming the `proxy`
+    /// when the failure may be its.
+    fn answered(
+        &self,
+        response: std::result::Result<Response<ureq::Body>, ureq::Error>,
+        proxy: Option<&(Proxy, String)>,
+    ) -> std::result::Result<Response<ureq::Body>, FetchError> {
         if let Ok(r) = &response
             && trace::enabled()
         {
