@@ -197,6 +197,7 @@ mod tests {
             saved_to: None,
             timings: None,
             unchanged: false,
+            resumed_from: None,
         }
     }
 
