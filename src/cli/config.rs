@@ -242,8 +242,8 @@ fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> 
             let looks_like_url = path.to_string_lossy().contains("://");
             let file = File::open(&path).with_context(|| {
                 let hint = if looks_like_url {
-                    " (-i takes a file of URLs, one per line; pass URLs as arguments, and \
-                     note that response headers are not printed: --json shows every field)"
+                    " (-i takes a file of URLs, one per line: pass URLs as arguments; \
+                     response headers are not printed with results, -v traces them)"
                 } else {
                     ""
                 };

@@ -68,7 +68,10 @@ fn curl_hint(arg: &str) -> Option<&'static str> {
         "-Z" | "--parallel" | "-P" | "--concurrency" | "--parallel-max" => {
             "requests always run in parallel: -j/--workers N sets how many"
         }
-        "--include" => "response headers are not printed; --json shows every field of a result",
+        "--include" => {
+            "response headers are not printed with results: --json shows every field of a \
+             result, -v traces the headers on stderr"
+        }
         "-b" | "--cookie" => "send cookies with -H 'Cookie: name=value'",
         "--user-password" | "--basic" => "basic auth is -u USER:PASSWORD",
         "--data-raw" | "--data-ascii" => "the body is -d DATA (or --data-binary DATA)",
