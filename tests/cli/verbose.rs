@@ -125,3 +125,29 @@ fn without_v_nothing_is_traced() {
     out.assert_code(0);
     assert_eq!(out.stderr, "");
 }
+
+#[test]
+fn at_32_workers_every_line_is_whole_and_names_its_entry() {
+    let server = server();
+    let urls: Vec<String> = (0..64).map(|i| server.url(&format!("/p{i}"))).collect();
+    let mut args = vec!["-q", "-v", "-j", "32"];
+    args.extend(urls.iter().map(String::as_str));
+    let out = run(&args);
+    out.assert_code(0);
+    let mut requested = std::collections::BTreeSet::new();
+    for line in out.stderr.lines() {
+        let (seq, rest) = line
+            .strip_prefix('[')
+            .and_then(|l| l.split_once("] "))
+            .unwrap_or_else(|| panic!("not a trace line: {line:?}"));
+        let seq: u64 = seq.parse().unwrap_or_else(|_| panic!("{line:?}"));
+        assert!(
+            ["* ", "> ", "< "].iter().any(|m| rest.starts_with(m)),
+            "{line:?}"
+        );
+        if rest == format!("> GET /p{seq} HTTP/1.1") {
+            requested.insert(seq);
+        }
+    }
+    assert_eq!(requested, (0..64).collect());
+}
