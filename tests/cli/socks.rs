@@ -116,8 +116,18 @@ fn socks5_resolves_here_and_socks5h_sends_the_name() {
     assert_eq!(out.single()["status"], 200);
     // A name that resolves nowhere: only the proxy can reach it.
     let by_name = format!("http://no-such-host.invalid:{}/b", site.port());
-    let out = run(&["--json", "--proxy", &proxy.url("socks5h"), &by_name]);
+    let out = run(&["--json", "-v", "--proxy", &proxy.url("socks5h"), &by_name]);
     out.assert_code(0);
+    let tunnel = format!(
+        "[0] * SOCKS5 proxy opened a tunnel to no-such-host.invalid:{}",
+        site.port()
+    );
+    assert!(out.stderr.lines().any(|l| l == tunnel), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("resolved no-such-host"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(
         proxy.targets(),
         [

@@ -27,6 +27,7 @@ pub fn is_socks5(proxy: &Proxy) -> bool {
 }
 
 /// What the proxy is asked to connect to.
+#[derive(Debug, Clone, Copy)]
 pub enum Target<'a> {
     /// An address resolved here (`socks5://`).
     Ip(IpAddr),

@@ -301,9 +301,6 @@ impl<In: Transport> Connector<In> for TcpConnector {
         });
         if let Some(proxy) = socks {
             socks_tunnel(&mut transport.socket, details, proxy)?;
-            trace::emit(Kind::Info, || {
-                "SOCKS5 proxy connected the tunnel".to_owned()
-            });
         }
         record_connected(Some(started.elapsed()));
         Ok(Some(Either::B(transport)))
@@ -335,7 +332,15 @@ fn socks_tunnel(
         }
     };
     socket.set_timeout(details.timeout);
-    handshake(socket, proxy, target, port)
+    let shown = match &target {
+        Target::Ip(ip) => std::net::SocketAddr::new(*ip, port).to_string(),
+        Target::Name(name) => format!("{name}:{port}"),
+    };
+    handshake(socket, proxy, target, port)?;
+    trace::emit(Kind::Info, || {
+        format!("SOCKS5 proxy opened a tunnel to {shown}")
+    });
+    Ok(())
 }
 
 /// Tries each address in turn within the connect budget: each but the last
