@@ -332,13 +332,13 @@ fn socks_tunnel(
         }
     };
     socket.set_timeout(details.timeout);
-    let shown = match &target {
-        Target::Ip(ip) => std::net::SocketAddr::new(*ip, port).to_string(),
-        Target::Name(name) => format!("{name}:{port}"),
-    };
     handshake(socket, proxy, target, port)?;
     trace::emit(Kind::Info, || {
-        format!("SOCKS5 proxy opened a tunnel to {shown}")
+        let to = match target {
+            Target::Ip(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+            Target::Name(name) => format!("{name}:{port}"),
+        };
+        format!("SOCKS5 proxy opened a tunnel to {to}")
     });
     Ok(())
 }
