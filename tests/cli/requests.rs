@@ -1,212 +1,94 @@
-//! Request bodies, methods and basic auth, as a recording server saw them:
-//! the method, the headers, the body and its framing.
+//! What is sent: methods (HEAD reads no body), headers and User-Agent, and
+//! request values that are refused or passed through.
 
-use crate::recorder::{Recorded, Recorder, Reply};
 use crate::run;
+use crate::server::TestServer;
+use crate::support::{assert_one_line_usage_error, json_args};
 
-/// A server that answers 200 `ok`, and redirects `/rNNN` to `/landed`
-/// with status NNN (`/rNNN?to=URL`: to that URL).
-fn site() -> Recorder {
-    Recorder::start(|r: &Recorded| {
-        let path = r.target.split('?').next().unwrap_or("");
-        match path.strip_prefix("/r").and_then(|s| s.parse::<u16>().ok()) {
-            Some(status) => {
-                let to = r
-                    .target
-                    .split_once("?to=")
-                    .map_or("/landed".to_owned(), |(_, to)| to.to_owned());
-                Reply::redirect(status, &to)
-            }
-            None => Reply::ok(b"ok"),
-        }
-    })
-}
-
-#[test]
-fn data_is_a_post_with_content_length_and_a_form_type() {
-    let server = site();
-    let out = run(&["--json", "-d", "a=1&b=2", &server.url("/form")]);
-    out.assert_code(0);
-    let r = server.single();
-    assert_eq!(r.method, "POST");
-    assert_eq!(r.body, b"a=1&b=2");
-    assert!(!r.chunked);
-    assert_eq!(r.header("content-length"), Some("7"));
+/// Asserts a usage error: exit 2, one line on stderr naming `flag`,
+/// nothing on stdout, nothing fetched.
+fn assert_usage_error(run: &crate::Run, server: &TestServer, flag: &str) {
+    let stderr = assert_one_line_usage_error(run);
+    assert!(stderr.contains(flag), "{flag} not named: {stderr}");
     assert_eq!(
-        r.header("content-type"),
-        Some("application/x-www-form-urlencoded")
+        server.total_requests(),
+        0,
+        "a usage error fetched something"
     );
 }
 
 #[test]
-fn body_files_are_read_once_and_sent_to_every_url() {
-    let server = site();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("body");
-    std::fs::write(&file, "x=1\r\ny=2\n").unwrap();
-    let at = format!("@{}", file.display());
-    run(&["-q", "-d", &at, &server.url("/a"), &server.url("/b")]).assert_code(0);
-    run(&["-q", "--data-binary", &at, &server.url("/c")]).assert_code(0);
-    let all = server.requests();
-    assert_eq!(all.len(), 3);
-    for r in &all[..2] {
-        assert_eq!(r.body, b"x=1y=2", "{r:?}");
+fn head_requests_read_no_body() {
+    let server = TestServer::start();
+    let run = run(&json_args(&["-X", "HEAD"], &[server.url("/bytes/500")]));
+    run.assert_code(0);
+    let r = run.single();
+    assert_eq!(
+        (r["status"].as_u64(), r["bytes"].as_u64()),
+        (Some(200), Some(0))
+    );
+    assert_eq!(server.requests()[0].method, "HEAD");
+}
+
+#[test]
+fn headers_and_user_agent_reach_the_server() {
+    let server = TestServer::start();
+    let args = ["-H", "X-Test: 1", "-A", "agent/1"];
+    run(&json_args(&args, &[server.url("/ok")])).assert_code(0);
+    run(&json_args(&[], &[server.url("/ok?default")])).assert_code(0);
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("x-test"), Some("1"));
+    assert_eq!(requests[0].header("user-agent"), Some("agent/1"));
+    let default_agent = format!("fetchpool/{}", env!("CARGO_PKG_VERSION"));
+    assert_eq!(requests[1].header("user-agent"), Some(&*default_agent));
+}
+
+#[test]
+fn control_characters_in_request_values_are_usage_errors() {
+    let server = TestServer::start();
+    let url = server.url("/ok");
+    for (args, flag) in [
+        (vec!["-A", "x\ry"], "--user-agent"),
+        (vec!["--user-agent", "x\ny"], "--user-agent"),
+        (vec!["-A", "x\x1by"], "--user-agent"),
+        (vec!["-H", "X-A: b\rc"], "--header"),
+        (vec!["-H", "X-A: b\r"], "--header"),
+        (vec!["-H", "X-A\r\nEvil: b"], "--header"),
+        (vec!["-H", "Authorization: Bearer se\ncret"], "--header"),
+        (vec!["-X", "GE\rT"], "--method"),
+        (vec!["-X", "GET /x HTTP/1.1\r\n"], "--method"),
+    ] {
+        let mut all = args.clone();
+        all.push(&url);
+        let run = run(&all);
+        assert_usage_error(&run, &server, flag);
+        run.assert_absent("cret");
     }
-    assert_eq!(all[2].body, b"x=1\r\ny=2\n");
-    assert_eq!(all[2].header("content-length"), Some("9"));
-    let missing = run(&["-d", "@/nonexistent/body", &server.url("/")]);
-    missing.assert_code(2);
-    assert!(
-        missing
-            .stderr
-            .contains("--data: cannot read /nonexistent/body"),
-        "{}",
-        missing.stderr
-    );
+    for bad in ["\r", "\n", "\r\n"] {
+        let entry = format!("http://u:secret@127.0.0.1:{}/ok{bad}x", server.port());
+        let run = run(&[url.as_str(), &entry]);
+        assert_usage_error(&run, &server, "URL argument 2");
+        run.assert_absent("secret");
+    }
 }
 
 #[test]
-fn json_body_sets_json_types_and_h_wins() {
-    let server = site();
-    run(&["-q", "--json-body", "{\"a\":1}", &server.url("/j")]).assert_code(0);
-    run(&[
-        "-q",
+fn valid_request_values_still_reach_the_server() {
+    let server = TestServer::start();
+    let run = run(&[
+        "-A",
+        "agent/1 (tab\there) caf\u{e9}",
         "-H",
-        "content-type: text/plain",
-        "-X",
-        "PUT",
-        "-d",
-        "hi",
-        &server.url("/t"),
-    ])
-    .assert_code(0);
-    let all = server.requests();
-    assert_eq!(all[0].method, "POST");
-    assert_eq!(all[0].body, b"{\"a\":1}");
-    assert_eq!(all[0].header("content-type"), Some("application/json"));
-    assert_eq!(all[0].header("accept"), Some("application/json"));
-    assert_eq!(all[1].method, "PUT");
-    let types: Vec<_> = all[1]
-        .headers
-        .iter()
-        .filter(|(n, _)| n == "content-type")
-        .collect();
-    assert_eq!(types.len(), 1, "{:?}", all[1].headers);
-    assert_eq!(all[1].header("content-type"), Some("text/plain"));
-}
-
-#[test]
-fn bodyless_post_put_patch_send_content_length_zero() {
-    let server = site();
-    for method in ["POST", "PUT", "PATCH"] {
-        run(&["-q", "-X", method, &server.url("/")]).assert_code(0);
-    }
-    run(&["-q", &server.url("/")]).assert_code(0);
-    let all = server.requests();
-    for r in &all[..3] {
-        assert!(!r.chunked, "{r:?}");
-        assert_eq!(r.header("content-length"), Some("0"), "{r:?}");
-        assert_eq!(r.header("transfer-encoding"), None, "{r:?}");
-    }
-    assert_eq!(all[3].method, "GET");
-    assert_eq!(all[3].header("content-length"), None);
-}
-
-#[test]
-fn any_method_token_is_sent_as_given() {
-    let server = site();
-    let out = run(&["--json", "-X", "PROPFIND", &server.url("/dav")]);
-    out.assert_code(0);
-    assert_eq!(out.single()["status"], 200);
-    run(&["-q", "-X", "purge", "-d", "x", &server.url("/p")]).assert_code(0);
-    run(&["-q", "-X", "DELETE", &server.url("/d")]).assert_code(0);
-    let all = server.requests();
-    assert_eq!(all[0].method, "PROPFIND");
-    assert_eq!(all[0].header("content-length"), None);
-    assert_eq!(all[1].method, "PURGE");
-    assert_eq!(all[1].body, b"x");
-    assert_eq!(all[2].method, "DELETE");
-    for bad in [&["-X", "CONNECT"][..], &["-X", "HEAD", "-d", "x"]] {
-        let mut args = bad.to_vec();
-        let url = server.url("/");
-        args.push(&url);
-        let out = run(&args);
-        out.assert_code(2);
-        assert!(
-            out.stderr.starts_with("fetchpool: error: "),
-            "{}",
-            out.stderr
-        );
-    }
-    assert_eq!(server.requests().len(), 3, "a usage error sent something");
-}
-
-#[test]
-fn redirects_change_the_method_as_curl_does() {
-    let server = site();
-    for status in [301, 302, 303, 307, 308] {
-        let url = server.url(&format!("/r{status}"));
-        run(&["-q", "-d", "k=v", &url]).assert_code(0);
-    }
-    let all = server.requests();
-    assert_eq!(all.len(), 10);
-    for (pair, status) in all.chunks(2).zip([301, 302, 303, 307, 308]) {
-        assert_eq!(pair[0].method, "POST");
-        assert_eq!(pair[0].body, b"k=v");
-        let next = &pair[1];
-        if status < 307 {
-            assert_eq!(next.method, "GET", "{status}");
-            assert!(next.body.is_empty(), "{status}");
-            assert_eq!(next.header("content-type"), None, "{status}");
-            assert_eq!(next.header("content-length"), None, "{status}");
-        } else {
-            assert_eq!(next.method, "POST", "{status}");
-            assert_eq!(next.body, b"k=v", "{status}");
-            assert_eq!(next.header("content-length"), Some("3"), "{status}");
-        }
-    }
-    // A PUT keeps its method and body on a 302, loses both on a 303.
-    run(&["-q", "-X", "PUT", "-d", "z", &server.url("/r302")]).assert_code(0);
-    run(&["-q", "-X", "PUT", "-d", "z", &server.url("/r303")]).assert_code(0);
-    let all = server.requests();
-    assert_eq!(
-        (all[11].method.as_str(), &all[11].body[..]),
-        ("PUT", &b"z"[..])
-    );
-    assert_eq!(
-        (all[13].method.as_str(), &all[13].body[..]),
-        ("GET", &b""[..])
-    );
-}
-
-#[test]
-fn basic_auth_goes_to_the_origin_only_and_is_never_shown() {
-    let other = site();
-    let server = site();
-    let away = format!("/r307?to={}", other.url("/x"));
-    let out = run(&[
-        "--json",
-        "-v",
-        "-u",
-        "alice:s3cr3t-pw",
-        &server.url("/r302"),
-        &server.url(&away),
+        "X-Test: a\tb",
+        &server.url("/ok"),
     ]);
-    out.assert_code(0);
-    out.assert_absent("s3cr3t-pw");
-    out.assert_absent("YWxpY2U6czNjcjN0LXB3");
-    let expected = "Basic YWxpY2U6czNjcjN0LXB3";
-    let here = server.requests();
-    assert_eq!(here.len(), 3);
-    for r in &here {
-        assert_eq!(r.header("authorization"), Some(expected), "{r:?}");
-    }
-    assert_eq!(other.single().header("authorization"), None);
-    let no_tty = run(&["-u", "alice", &server.url("/")]);
-    no_tty.assert_code(2);
+    run.assert_code(0);
+    let req = &server.requests()[0];
+    assert_eq!(req.header("x-test"), Some("a\tb"));
     assert!(
-        no_tty.stderr.contains("stdin is not a terminal"),
-        "{}",
-        no_tty.stderr
+        req.header("user-agent")
+            .is_some_and(|ua| ua.starts_with("agent/1"))
     );
 }

@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-use crate::recorder::{Recorded, Recorder, Reply};
+use crate::server::{Reply, Request, TestServer};
 use crate::{Running, command, kind, run};
 
 /// A SOCKS5 server on 127.0.0.1 (RFC 1928, with RFC 1929 log-in when
@@ -104,8 +104,8 @@ fn tunnel(
     Ok(())
 }
 
-fn site() -> Recorder {
-    Recorder::start(|_: &Recorded| Reply::ok(b"through"))
+fn site() -> TestServer {
+    TestServer::routed(|_: &Request| Reply::ok(b"through"))
 }
 
 #[test]

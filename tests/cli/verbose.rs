@@ -4,33 +4,27 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::recorder::{Recorded, Recorder, Reply};
 use crate::run;
+use crate::server::{Reply, Request, TestServer};
 
 /// `/hop` redirects to `/end`; `/flaky` is a 503 the first time; `/busy`
 /// a 429 with `Retry-After: 0` the first time; every answer carries a
 /// header with a bidi override and a cookie.
-fn server() -> Recorder {
+fn server() -> TestServer {
     let seen = Arc::new(AtomicUsize::new(0));
     let busy = Arc::new(AtomicUsize::new(0));
-    Recorder::start(move |r: &Recorded| {
+    TestServer::routed(move |r: &Request| {
         let reply = match r.target.as_str() {
-            "/hop" => Reply::redirect(302, "/end"),
-            "/flaky" if seen.fetch_add(1, Ordering::SeqCst) == 0 => Reply {
-                status: 503,
-                headers: Vec::new(),
-                body: b"later".to_vec(),
-            },
-            "/busy" if busy.fetch_add(1, Ordering::SeqCst) == 0 => Reply {
-                status: 429,
-                headers: vec![("Retry-After".into(), "0".into())],
-                body: Vec::new(),
-            },
+            "/hop" => Reply::redirect(302, Some(b"/end")),
+            "/flaky" if seen.fetch_add(1, Ordering::SeqCst) == 0 => Reply::status(503),
+            "/busy" if busy.fetch_add(1, Ordering::SeqCst) == 0 => {
+                Reply::status(429).header("Retry-After", "0")
+            }
             _ => Reply::ok(b"ok"),
         };
         reply
-            .with("X-Evil", "a\u{202e}b")
-            .with("Set-Cookie", "session=c00kie-value")
+            .header("X-Evil", "a\u{202e}b")
+            .header("Set-Cookie", "session=c00kie-value")
     })
 }
 
