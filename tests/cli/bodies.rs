@@ -185,16 +185,19 @@ fn basic_auth_goes_to_the_origin_only_and_is_never_shown() {
     let other = site();
     let server = site();
     let away = format!("/r307?to={}", other.url("/x"));
+    // -u wins over credentials in the URL.
+    let with_userinfo = server.url("/r302").replace("http://", "http://bob:url-pw@");
     let out = run(&[
         "--json",
         "-v",
         "-u",
         "alice:s3cr3t-pw",
-        &server.url("/r302"),
+        &with_userinfo,
         &server.url(&away),
     ]);
     out.assert_code(0);
     out.assert_absent("s3cr3t-pw");
+    out.assert_absent("url-pw");
     out.assert_absent("YWxpY2U6czNjcjN0LXB3");
     let expected = "Basic YWxpY2U6czNjcjN0LXB3";
     let here = server.requests();
