@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use http::{HeaderName, HeaderValue, Method};
 
-use super::Cli;
+use super::{Cli, request};
 use crate::fetch::{FetchConfig, ProxyConfig, RequestConfig};
 use crate::input::{Filter, InputConfig, Source};
 use crate::pool::PoolConfig;
@@ -58,10 +58,11 @@ impl Cli {
             bail!("--rate must be a positive number of requests per second (got {rate})");
         }
         let shard = self.shard.as_deref().map(parse_shard).transpose()?;
-        let format = self.output_format()?;
+        let parts = self.request_parts()?;
         let progress = self.progress_style();
-        check_url_args(&self.urls)?;
-        let request = self.request_config()?;
+        let format = self.output_format()?;
+        check_url_args(&self.urls, self.json)?;
+        let request = self.request_config(parts)?;
         let store = StoreConfig {
             sha256: self.sha256,
             dir: self.output_dir.take(),
@@ -81,6 +82,7 @@ impl Cli {
             progress,
             progress_interval: seconds("--progress-interval", self.progress_interval)?,
             summary: !self.quiet,
+            verbose: self.verbose,
         };
         let filter = Filter {
             dedup: self.dedup,
@@ -140,36 +142,20 @@ impl Cli {
         })
     }
 
-    /// The progress display: as asked, else as the environment suits
-    /// ([`progress::choose`]); a note on stderr when what was asked for
-    /// cannot be shown.
-    fn progress_style(&self) -> ProgressStyle {
-        if self.quiet || self.no_progress {
-            return ProgressStyle::Off;
-        }
-        let (style, note) = progress::choose(
-            self.progress.map(ProgressStyle::from),
-            &progress::Env::current(),
-        );
-        if let Some(note) = note {
-            eprintln!("fetchpool: {note}");
-        }
-        style
-    }
-
-    /// The request settings, checked; takes what it owns out of `self`.
-    fn request_config(&mut self) -> Result<RequestConfig> {
+    /// The request settings, checked, with the method, headers, body and
+    /// secrets of `parts`; takes what it owns out of `self`.
+    fn request_config(&mut self, parts: RequestParts) -> Result<RequestConfig> {
+        let (method, headers, body, secrets) = parts;
         let user_agent = match self.user_agent.take() {
             Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
             None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
         };
         Ok(RequestConfig {
-            method: parse_method(&self.method)?,
-            headers: self
-                .headers
-                .iter()
-                .map(|h| parse_header(h))
-                .collect::<Result<_>>()?,
+            method,
+            headers,
+            body,
+            secrets,
+            compressed: self.compressed,
             user_agent,
             timeout: seconds("--timeout", self.timeout)?,
             connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
@@ -185,7 +171,85 @@ impl Cli {
             max_size: self.max_size.as_deref().map(parse_size).transpose()?,
         })
     }
+
+    /// The progress display: off when quiet, with `--no-progress`, and
+    /// (unless asked for) with `-v`; else as asked, or a bar on a terminal.
+    fn progress_style(&self) -> ProgressStyle {
+        // -v's lines and the bar would fight over the terminal: -v keeps the
+        // bar off unless asked for.
+        if self.quiet || self.no_progress || (self.verbose && self.progress.is_none()) {
+            return ProgressStyle::Off;
+        }
+        let (style, note) = progress::choose(
+            self.progress.map(ProgressStyle::from),
+            &progress::Env::current(),
+        );
+        if let Some(note) = note {
+            eprintln!("fetchpool: {note}");
+        }
+        style
+    }
+
+    /// The method, the headers (`-H`, then those `-d`, `--json-body` and
+    /// `-u` add unless `-H` set them), the body, and the secrets to keep
+    /// out of messages.
+    fn request_parts(&self) -> Result<RequestParts> {
+        let mut headers = self
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<Vec<_>>>()?;
+        let has = |headers: &[(String, String)], name: &str| {
+            headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let stdin_has_urls = self.inputs.iter().any(|p| p.as_os_str() == "-")
+            || (self.urls.is_empty() && self.inputs.is_empty());
+        let body = request::body(&request::BodyFlags {
+            data: &self.data,
+            binary: &self.data_binary,
+            json: self.json_body.as_deref(),
+            stdin_has_urls,
+        })?;
+        let method = match (&self.method, &body) {
+            (Some(m), _) => parse_method(m)?,
+            (None, Some(_)) => Method::POST,
+            (None, None) => Method::GET,
+        };
+        if body.is_some() && method == Method::HEAD {
+            bail!(
+                "-X HEAD sends no body: drop -d/--data-binary/--json-body, or use another method"
+            );
+        }
+        let mut secrets = Vec::new();
+        if let Some(b) = &body {
+            if !has(&headers, "content-type") {
+                headers.push(("Content-Type".into(), b.content_type.into()));
+            }
+            if b.json && !has(&headers, "accept") {
+                headers.push(("Accept".into(), "application/json".into()));
+            }
+        }
+        if let Some(user) = &self.user {
+            header_value("--user", user)?;
+            let (value, password) = request::basic_auth(user)?;
+            if !has(&headers, "authorization") {
+                headers.push(("Authorization".into(), value));
+            }
+            if !password.is_empty() {
+                secrets.push(password);
+            }
+        }
+        Ok((method, headers, body.map(|b| b.bytes), secrets))
+    }
 }
+
+/// What [`Cli::request_parts`] gives.
+type RequestParts = (
+    Method,
+    Vec<(String, String)>,
+    Option<std::sync::Arc<[u8]>>,
+    Vec<String>,
+);
 
 fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
@@ -196,8 +260,16 @@ fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> 
         if path.as_os_str() == "-" {
             sources.push(Source::Stdin);
         } else {
-            let file = File::open(&path)
-                .with_context(|| format!("cannot read input file {}", path.display()))?;
+            let looks_like_url = path.to_string_lossy().contains("://");
+            let file = File::open(&path).with_context(|| {
+                let hint = if looks_like_url {
+                    " (-i takes a file of URLs, one per line: pass URLs as arguments; \
+                     response headers are not printed with results, -v traces them)"
+                } else {
+                    ""
+                };
+                format!("cannot read input file {}{hint}", path.display())
+            })?;
             sources.push(Source::File(path, file));
         }
     }
@@ -239,8 +311,17 @@ fn parse_shard(s: &str) -> Result<(u64, u64)> {
 
 /// URL arguments with CR, LF or NUL are refused before anything is sent: a
 /// line of a file may hold anything (it is then one `invalid_url` result),
-/// but a command line with such bytes is a mistake of the caller.
-fn check_url_args(urls: &[String]) -> Result<()> {
+/// but a command line with such bytes is a mistake of the caller. So is,
+/// with `--json`, an argument that starts with `{` or `[`: curl's
+/// `--json DATA`, which is `--json-body` here.
+fn check_url_args(urls: &[String], json: bool) -> Result<()> {
+    if json && let Some(body) = urls.iter().find(|u| u.starts_with(['{', '['])) {
+        bail!(
+            "{:?} looks like a JSON body, not a URL: --json is the output format; \
+             send a JSON body with --json-body DATA",
+            crate::input::url::shown(body)
+        );
+    }
     for (i, url) in urls.iter().enumerate() {
         if let Some(c) = url.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
             let shown = crate::input::url::shown(&crate::text::redact::url(url)).into_owned();
@@ -281,12 +362,18 @@ fn header_value(flag: &str, value: &str) -> Result<()> {
     }
 }
 
+/// Any method token (RFC 9110), uppercased; CONNECT is refused, since it
+/// opens a tunnel rather than fetching the URL.
 fn parse_method(m: &str) -> Result<Method> {
     let upper = m.to_ascii_uppercase();
-    Method::from_bytes(upper.as_bytes())
+    let method = Method::from_bytes(upper.as_bytes())
         .ok()
         .filter(|_| !upper.is_empty())
-        .with_context(|| format!("--method: {m:?} is not an HTTP method"))
+        .with_context(|| format!("--method: {m:?} is not an HTTP method"))?;
+    if method == Method::CONNECT {
+        bail!("--method: CONNECT opens a tunnel and cannot fetch a URL (for a proxy use --proxy)");
+    }
+    Ok(method)
 }
 
 fn parse_header(h: &str) -> Result<(String, String)> {

@@ -103,7 +103,7 @@ fn headers_need_a_colon_and_hide_secrets_in_errors() {
 fn proxy_flags_are_checked_and_hide_passwords() {
     assert!(config(&["--proxy", "http://p:3128", "--noproxy", "a, b", "http://x"]).is_ok());
     assert!(config(&["--proxy", "", "http://x"]).is_ok());
-    let err = config(&["--proxy", "socks5://u:hunter2@p", "http://x"]).unwrap_err();
+    let err = config(&["--proxy", "socks4://u:hunter2@p", "http://x"]).unwrap_err();
     let err = format!("{err:#}");
     assert!(err.starts_with("--proxy: "), "{err}");
     assert!(!err.contains("hunter2"), "{err}");
@@ -158,4 +158,11 @@ fn update_needs_an_output_dir() {
 fn missing_input_file_is_an_error_naming_it() {
     let err = config(&["-i", "/nonexistent/urls.txt"]).unwrap_err();
     assert!(format!("{err:#}").contains("/nonexistent/urls.txt"));
+    let err = format!(
+        "{:#}",
+        config(&["--json", "{\"a\":1}", "http://x/"]).unwrap_err()
+    );
+    assert!(err.contains("--json-body"), "{err}");
+    let err = format!("{:#}", config(&["-i", "http://x/"]).unwrap_err());
+    assert!(err.contains("-i takes a file of URLs"), "{err}");
 }

@@ -16,8 +16,15 @@ use crate::store::StoreConfig;
 pub struct RequestConfig {
     /// HTTP method.
     pub method: Method,
-    /// Extra headers, in order.
+    /// Extra headers, in order (`-H`, then those the body and `-u` add).
     pub headers: Vec<(String, String)>,
+    /// The request body, the same for every URL (`-d`, `--data-binary`,
+    /// `--json-body`): always sent with `Content-Length`.
+    pub body: Option<std::sync::Arc<[u8]>>,
+    /// Values to keep out of messages besides secret headers (`-u`'s password).
+    pub secrets: Vec<String>,
+    /// `--compressed`: ask for gzip, deflate, br or zstd and decode the body.
+    pub compressed: bool,
     /// User-Agent header.
     pub user_agent: String,
     /// Deadline for one whole attempt.
@@ -60,6 +67,9 @@ impl RequestConfig {
         RequestConfig {
             method: Method::GET,
             headers: Vec::new(),
+            body: None,
+            secrets: Vec::new(),
+            compressed: false,
             user_agent: "test".into(),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),

@@ -23,6 +23,7 @@ mod body;
 mod classify;
 mod conditional;
 pub mod config;
+mod decode;
 pub(crate) mod net;
 mod ranged;
 mod redirect;
@@ -30,7 +31,7 @@ mod retry;
 mod send;
 pub mod step;
 
-use net::{agent, proxy, transport};
+use net::{agent, proxy};
 
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
@@ -44,8 +45,8 @@ use ureq::http::{Method, Response, Uri};
 use crate::control::pace::Pacer;
 use crate::control::polite::Answer;
 use crate::control::polite::Signal;
+use crate::result::Fetched;
 use crate::result::accept::Accept;
-use crate::result::{Fetched, Timings};
 use crate::store::StoreConfig;
 use crate::store::resume::Found;
 use crate::store::save::Unfinished;
@@ -57,7 +58,7 @@ pub use proxy::ProxyConfig;
 use redirect::{Failed, Landed};
 use retry::backoff;
 use send::Sender;
-use step::{Budget, Retry};
+use step::{Budget, Retry, trace_retry, with_timings};
 pub use step::{FetchState, Stepped};
 
 /// Fetches URLs with one shared agent; cheap to share between workers.
@@ -114,11 +115,21 @@ impl Fetcher {
         unfinished: Unfinished,
     ) -> Result<Self> {
         let FetchConfig {
-            request: config,
+            request: mut config,
             store,
             accept,
             rate,
         } = config;
+        if config.compressed
+            && !config
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"))
+        {
+            config
+                .headers
+                .push(("Accept-Encoding".into(), decode::ACCEPT_ENCODING.into()));
+        }
         let agent = agent::build(&config, workers)?;
         let proxies = config
             .proxy
@@ -132,6 +143,7 @@ impl Fetcher {
             .filter(|(name, _)| redact::is_secret_header(name))
             .map(|(_, value)| value.clone())
             .chain(config.proxy.secrets().map(str::to_owned))
+            .chain(config.secrets.iter().cloned())
             .collect();
         Ok(Fetcher {
             agent,
@@ -207,6 +219,7 @@ impl Fetcher {
                     *pause = Some(wait);
                 }
                 let so_far = self.finish(f.clone(), state, uri, url);
+                trace_retry(&so_far, free, wait);
                 state.failed = Some(f);
                 Stepped::Again {
                     at: Instant::now() + wait,
@@ -248,6 +261,14 @@ impl Fetcher {
         resume: bool,
     ) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
+        // A proxy variable that cannot be used: no attempt is worth making.
+        if let Err(error) = self.sender().proxy_for(uri) {
+            let fetched = Fetched {
+                error: Some(error),
+                ..Fetched::default()
+            };
+            return (Attempt::Done(fetched), None);
+        }
         let name = self.save_name(uri, url, repeat);
         let conditional =
             Conditional::new(name.as_deref(), &self.config, &self.store, &self.unfinished);
@@ -308,14 +329,19 @@ impl Fetcher {
         deadline: Instant,
         extra: &[(String, String)],
     ) -> Result<Landed, Failed> {
-        let sender = Sender {
+        let sender = self.sender();
+        let send = |uri: &Uri, method: &Method, hop| sender.send(uri, method, hop, extra);
+        redirect::follow(&self.config, uri, deadline, send)
+    }
+
+    /// What sends one request: the agent, the proxies and the settings.
+    fn sender(&self) -> Sender<'_> {
+        Sender {
             agent: &self.agent,
             proxies: &self.proxies,
             config: &self.config,
             cancel: &self.cancel,
-        };
-        let send = |uri: &Uri, method: &Method, hop| sender.send(uri, method, hop, extra);
-        redirect::follow(&self.config, uri, deadline, send)
+        }
     }
 
     /// Sends the request, asking only for the rest of `resume` when given;
@@ -399,6 +425,7 @@ impl Fetcher {
             let fetched = Fetched {
                 status: Some(status.as_u16()),
                 bytes,
+                wire_bytes: bytes,
                 final_url,
                 ..Fetched::default()
             };
@@ -441,20 +468,6 @@ impl Fetcher {
         secrets.extend(redact::password(url));
         secrets.extend(redact::password(&sent));
         redact::scrub(message, &secrets)
-    }
-}
-
-/// `f` with the timings the transport recorded for the attempt just made.
-fn with_timings(f: Fetched) -> Fetched {
-    let e = transport::current();
-    Fetched {
-        timings: Some(Timings {
-            connect: e.connect,
-            tls: e.tls,
-            ttfb: e.ttfb(),
-            reused: e.reused,
-        }),
-        ..f
     }
 }
 

@@ -26,7 +26,7 @@ use url::Url;
 
 use super::body;
 use super::config::RequestConfig;
-use crate::result::{ErrorKind, FetchError};
+use crate::result::{ErrorKind, FetchError, trace};
 use crate::text::{escape, redact};
 
 /// Longest target shown in a message, in bytes (after escaping).
@@ -133,6 +133,12 @@ pub(super) fn follow(
         let next = next_hop(first, chain.as_ref(), &response, &fail)?;
         body::drain(response);
         let new_method = next_method(status, &method);
+        trace::emit(trace::Kind::Info, || {
+            format!(
+                "redirect {status} to {} ({new_method})",
+                shown(next.url.as_str())
+            )
+        });
         to_get |= new_method != method && new_method == Method::GET;
         method = new_method;
         chain = Some(next);

@@ -12,7 +12,7 @@ use super::classify::{FD_WAIT, classify, is_cancelled, is_dead_connection, is_ou
 use super::config::RequestConfig;
 use super::net::{agent, transport};
 use super::redirect::{self, Hop};
-use crate::result::{ErrorKind, FetchError};
+use crate::result::{ErrorKind, FetchError, trace};
 
 /// What sending a request needs: the fetcher's agent, proxies and
 /// settings, borrowed.
@@ -27,7 +27,7 @@ pub(super) struct Sender<'a> {
     pub(super) cancel: &'a Receiver<()>,
 }
 
-impl Sender<'_> {
+impl<'a> Sender<'a> {
     /// Sends one request of a redirect chain, through the proxy chosen for
     /// `uri`, as `hop` says; `extra` headers are added.
     pub(super) fn send(
@@ -42,7 +42,7 @@ impl Sender<'_> {
             to_get,
             timeout,
         } = hop;
-        let proxy = self.proxy_for(uri);
+        let proxy = self.proxy_for(uri)?;
         let build = |fresh: bool| {
             let mut request = ureq::http::Request::builder()
                 .method(method.clone())
@@ -63,11 +63,22 @@ impl Sender<'_> {
             }
             Ok::<_, ureq::Error>(req)
         };
-        let mut longest_row = self.longest_row(uri, method);
+        let payload = self.payload(method, to_get);
+        let wire = wire_method(method, payload.is_some());
+        if let Some((_, shown)) = proxy {
+            trace::emit(trace::Kind::Info, || format!("through the proxy {shown}"));
+        }
+        // A body is written through the output buffer too: one that holds
+        // it (up to the largest) sends it in few writes.
+        let body_len = payload.map_or(0, |p| p.len().min(transport::OUTPUT_MAX));
+        let mut longest_row = self.longest_row(uri, method).max(body_len);
         let mut fresh = false;
         let response = loop {
             transport::begin(longest_row);
-            match build(fresh).and_then(|req| self.agent.run(req)) {
+            if wire != *method {
+                transport::rewrite_method(wire.as_str(), method.as_str());
+            }
+            match build(fresh).and_then(|req| run(self.agent, req, &wire, payload)) {
                 Err(ureq::Error::Protocol(ureq_proto::Error::OutputOverflow))
                     if longest_row < transport::OUTPUT_MAX =>
                 {
@@ -92,6 +103,32 @@ impl Sender<'_> {
                 other => break other,
             }
         };
+        self.answered(response, proxy)
+    }
+
+    /// The body of a request with `method`: the one given, unless a
+    /// redirect turned the request into a GET (`to_get`); an empty one for
+    /// POST, PUT and PATCH without it, so they send `Content-Length: 0`.
+    fn payload(&self, method: &Method, to_get: bool) -> Option<&[u8]> {
+        match &self.config.body {
+            Some(body) if !to_get => Some(&body[..]),
+            _ => needs_length(method).then_some(&[][..]),
+        }
+    }
+
+    /// What [`Sender::send`] returns for ureq's outcome: the response
+    /// (traced with `-v`), or the error in our kinds, naming the `proxy`
+    /// when the failure may be its.
+    fn answered(
+        &self,
+        response: Result<Response<ureq::Body>, ureq::Error>,
+        proxy: Option<&(Proxy, String)>,
+    ) -> Result<Response<ureq::Body>, FetchError> {
+        if let Ok(r) = &response
+            && trace::enabled()
+        {
+            trace_response(r);
+        }
         response.map_err(|e| {
             let mut error = classify(&e, self.config);
             if let Some((_, shown)) = proxy
@@ -103,16 +140,18 @@ impl Sender<'_> {
         })
     }
 
-    /// The proxy for a request to `uri`, if it goes through one.
-    fn proxy_for(&self, uri: &Uri) -> Option<&(Proxy, String)> {
-        if self.proxies.is_empty() {
-            return None;
-        }
+    /// The proxy for a request to `uri`, if it goes through one; an error
+    /// when the variable naming it cannot be used (a `connect` failure of
+    /// this URL, not of the run).
+    pub(super) fn proxy_for(&self, uri: &Uri) -> Result<Option<&'a (Proxy, String)>, FetchError> {
         let https = uri
             .scheme_str()
             .is_some_and(|s| s.eq_ignore_ascii_case("https"));
-        let index = self.config.proxy.select(https, uri.host()?)?;
-        self.proxies.get(index)
+        match uri.host().and_then(|h| self.config.proxy.select(https, h)) {
+            None => Ok(None),
+            Some(Ok(index)) => Ok(self.proxies.get(index)),
+            Some(Err(why)) => Err(FetchError::new(ErrorKind::Connect, why)),
+        }
     }
 
     /// The longest row of the request head, so the output buffer holds it.
@@ -131,5 +170,67 @@ impl Sender<'_> {
         let authority = uri.authority().map_or(0, |a| a.as_str().len() * 4 / 3 + 30);
         let user_agent = self.config.user_agent.len() + 16;
         request_line.max(headers).max(authority).max(user_agent) + 64
+    }
+}
+
+/// Runs `req` as `wire` (see [`wire_method`]) with `payload` as its body
+/// (`Content-Length`, never chunked), or none.
+fn run(
+    agent: &Agent,
+    req: ureq::http::Request<()>,
+    wire: &Method,
+    payload: Option<&[u8]>,
+) -> Result<Response<ureq::Body>, ureq::Error> {
+    let (mut parts, ()) = req.into_parts();
+    parts.method = wire.clone();
+    match payload {
+        Some(bytes) => agent.run(ureq::http::Request::from_parts(parts, bytes)),
+        None => agent.run(ureq::http::Request::from_parts(parts, ())),
+    }
+}
+
+/// Traces the head of `response`: its status line and headers (the values
+/// of cookies hidden).
+fn trace_response(response: &Response<ureq::Body>) {
+    use trace::Kind::Received;
+    let status = response.status();
+    trace::emit(Received, || {
+        let reason = status.canonical_reason().unwrap_or("");
+        format!("{:?} {} {reason}", response.version(), status.as_u16())
+    });
+    for (name, value) in response.headers() {
+        trace::emit(Received, || {
+            trace::header_line(name.as_str(), value.as_bytes())
+        });
+    }
+}
+
+/// Whether a request with `method` and no body still says so with
+/// `Content-Length: 0` (the methods whose requests normally carry one).
+fn needs_length(method: &Method) -> bool {
+    [Method::POST, Method::PUT, Method::PATCH].contains(method)
+}
+
+/// The method ureq is given for `method`. ureq only sends the methods of
+/// RFC 9110 and PATCH; any other token goes out as a stand-in of the same
+/// body handling (POST with a body, else GET), which the transport writes
+/// on the wire as `method` (see [`transport::rewrite_method`]).
+fn wire_method(method: &Method, with_body: bool) -> Method {
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    if known.contains(method) {
+        method.clone()
+    } else if with_body {
+        Method::POST
+    } else {
+        Method::GET
     }
 }

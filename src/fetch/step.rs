@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use ureq::http::HeaderMap;
 
 use super::config::RequestConfig;
+use super::net::transport;
 use super::retry::{RETRY_STATUSES, retry_after};
 use crate::control::polite::Answer;
-use crate::result::Fetched;
+use crate::result::{Fetched, Timings, trace};
 
 /// Where one entry's fetch stands between its steps. The caller keeps it
 /// (in the pool's job) and hands it back to
@@ -132,5 +133,37 @@ pub(super) fn answer(status: u16, headers: &HeaderMap) -> Answer {
             pause: retry_after(headers),
         },
         _ => Answer::Good,
+    }
+}
+
+/// Traces, with `-v`, that the attempt just made is retried in `wait`,
+/// and why.
+pub(super) fn trace_retry(so_far: &Fetched, free: bool, wait: Duration) {
+    trace::emit(trace::Kind::Info, || {
+        let why = match (&so_far.error, so_far.status) {
+            (Some(e), _) => format!("{}: {}", e.kind.as_str(), e.message),
+            (None, Some(status)) => format!("status {status}"),
+            (None, None) => "no answer".to_owned(),
+        };
+        let count = if free {
+            "not counted against --retries"
+        } else {
+            "counted"
+        };
+        format!("retry in {} ms after {why} ({count})", wait.as_millis())
+    });
+}
+
+/// `f` with the timings the transport recorded for the attempt just made.
+pub(super) fn with_timings(f: Fetched) -> Fetched {
+    let e = transport::current();
+    Fetched {
+        timings: Some(Timings {
+            connect: e.connect,
+            tls: e.tls,
+            ttfb: e.ttfb(),
+            reused: e.reused,
+        }),
+        ..f
     }
 }

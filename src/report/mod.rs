@@ -3,7 +3,8 @@
 //! on stdout ([`stdout`]), the other files a run writes ([`files`]), the
 //! [`progress`] display on stderr and the [`summary`]. [`inflight`] keeps
 //! the entries being fetched, which the display names and a run that gives
-//! up reports as cancelled.
+//! up reports as cancelled. With `-v`, [`verbose`] prints what each fetch
+//! did on stderr.
 
 pub mod collect;
 pub mod files;
@@ -11,6 +12,7 @@ pub mod inflight;
 pub mod progress;
 pub mod stdout;
 pub mod summary;
+pub mod verbose;
 
 use std::path::PathBuf;
 
@@ -37,4 +39,6 @@ pub struct ReportConfig {
     pub progress_interval: std::time::Duration,
     /// Print the summary on stderr.
     pub summary: bool,
+    /// `-v`: trace every request on stderr.
+    pub verbose: bool,
 }

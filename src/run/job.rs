@@ -59,6 +59,7 @@ impl JobStep {
         if job.state.is_new() {
             self.in_flight.start(entry);
         }
+        let _trace = crate::result::trace::scope(entry.seq);
         let (stepped, signal) = self
             .fetcher
             .step(uri, &entry.url, entry.repeat, &mut job.state);

@@ -76,6 +76,9 @@ impl Exit {
 /// Runs fetchpool with a validated configuration: setup, drain, finish.
 pub fn run(mut config: Config) -> Result<Exit> {
     let started = Instant::now();
+    if config.report.verbose {
+        crate::report::verbose::install();
+    }
     config.pool.workers = fit_workers(&config);
     let (mut run, results) = Run::setup(config)?;
     let stdout_closed = run.drain(results)?;
