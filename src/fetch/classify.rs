@@ -7,6 +7,7 @@ use rustls::{CertificateError, Error as TlsError, InvalidMessage};
 use ureq::Error as E;
 
 use super::RequestConfig;
+use super::net::framing::Fault;
 use super::net::transport::{MAX_HEAD, OUTPUT_MAX};
 use crate::result::{ErrorKind as K, FetchError};
 
@@ -117,6 +118,11 @@ fn tls_message(e: &TlsError) -> String {
 }
 
 fn classify_io(io: &std::io::Error) -> (K, String) {
+    // Our connection layer's own findings: framing faults, cut connections.
+    if let Some(fault) = Fault::of(io) {
+        let kind = if fault.cut { K::Io } else { K::Protocol };
+        return (kind, fault.to_string());
+    }
     // rustls reports certificate problems as I/O errors carrying its error,
     // directly or inside a ureq error.
     if let Some(inner) = io.get_ref() {

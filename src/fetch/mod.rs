@@ -437,7 +437,8 @@ fn is_dead_connection(e: &ureq::Error) -> bool {
     use std::io::ErrorKind as K;
     matches!(e, ureq::Error::Io(io) if matches!(io.kind(),
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
-        | K::UnexpectedEof | K::NotConnected))
+        | K::UnexpectedEof | K::NotConnected)
+        || net::framing::Fault::of(io).is_some_and(|f| f.cut))
 }
 
 #[cfg(test)]

@@ -30,8 +30,10 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Error, Timeout};
 
+use super::framing::Fault;
 use super::transport::{
-    ConnBuffers, Socket, TcpTransport, check_open, record_received, record_sending, record_tls,
+    ConnBuffers, Socket, TcpTransport, check_open, received, record_received, record_sending,
+    record_tls,
 };
 use super::verify::{NoVerifier, PinnedVerifier};
 
@@ -231,6 +233,10 @@ fn io_error(e: io::Error, reason: Timeout) -> Error {
     }
     match e.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout(reason),
+        // Never the end of a body (see `transport::received`).
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            Fault::cut("connection reset by peer").into_ureq()
+        }
         // A tunnel's errors come wrapped; unwrap them.
         _ => Error::from(e),
     }
@@ -280,6 +286,7 @@ impl Transport for TlsTransport {
         record_sending();
         let timeout = timeout.for_write();
         self.io.set_timeout(timeout);
+        self.buffers.sending(amount);
         let mut rest = &self.buffers.output()[..amount];
         while !rest.is_empty() {
             let n = self.conn.writer().write(rest)?;
@@ -313,6 +320,14 @@ impl Transport for TlsTransport {
                             .map_err(|e| io_error(e, timeout.reason))?;
                     }
                 }
+                // The server closed the connection without close_notify:
+                // for a body delimited by the close, that is the only proof
+                // it is whole, and anyone on the path can cut it short.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(
+                        Fault::cut("connection closed without TLS close_notify").into_ureq()
+                    );
+                }
                 Err(e) => return Err(io_error(e, timeout.reason)),
             }
         };
@@ -320,7 +335,7 @@ impl Transport for TlsTransport {
         if n > 0 {
             record_received();
         }
-        Ok(n > 0)
+        received(buffers, n)
     }
 
     fn is_open(&mut self) -> bool {
