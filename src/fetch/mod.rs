@@ -323,7 +323,10 @@ impl Fetcher {
         response.map_err(|e| {
             let mut error = classify(&e, &self.config);
             if let Some((_, shown)) = proxy
-                && matches!(error.kind, ErrorKind::Dns | ErrorKind::Connect)
+                && matches!(
+                    error.kind,
+                    ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Proxy
+                )
             {
                 error.message = format!("{} (proxy {shown})", error.message);
             }
