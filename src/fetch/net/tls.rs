@@ -6,10 +6,11 @@
 //!   bundle), loaded at the first `https://` connection; when it is empty or
 //!   unreadable, the Mozilla roots bundled in fetchpool. The certificates of
 //!   `--cacert` are added either way.
-//! - A `--cacert` certificate that the server presents as its own is
-//!   trusted as such, even when it is marked CA:TRUE (the self-signed
-//!   certificate `openssl req -x509` makes, which curl accepts): only the
-//!   host name and the validity dates are checked (`verify.rs`).
+//! - A trusted certificate (from `--cacert` or the system's store) that
+//!   the server presents as its own is trusted as such, even when it is
+//!   marked CA:TRUE (the self-signed certificate `openssl req -x509`
+//!   makes, which curl accepts): only the host name and the validity dates
+//!   are checked (`verify.rs`).
 //! - `-k`: no verification at all.
 //!
 //! A TLS connection sits directly on our [`Socket`] (one pair of plaintext
@@ -77,7 +78,7 @@ fn client_config(settings: &TlsSettings) -> ClientConfig {
         .with_safe_default_protocol_versions()
         // The ring provider supports every safe default version.
         .unwrap_or_else(|e| unreachable!("ring supports TLS 1.2 and 1.3: {e}"));
-    let roots = root_store(&settings.extra);
+    let (roots, pinned) = root_store(&settings.extra);
     let verifier: Arc<dyn ServerCertVerifier> = if settings.insecure {
         Arc::new(NoVerifier(provider))
     } else {
@@ -85,10 +86,7 @@ fn client_config(settings: &TlsSettings) -> ClientConfig {
             .build()
             // Never empty: the bundled roots fill in for an empty system store.
             .unwrap_or_else(|e| unreachable!("root store has anchors: {e}"));
-        Arc::new(PinnedVerifier {
-            pinned: settings.extra.clone(),
-            webpki,
-        })
+        Arc::new(PinnedVerifier { pinned, webpki })
     };
     builder
         .dangerous()
@@ -97,15 +95,19 @@ fn client_config(settings: &TlsSettings) -> ClientConfig {
 }
 
 /// The system's roots, or the bundled ones if it has none; plus `extra`.
-fn root_store(extra: &[CertificateDer<'static>]) -> RootCertStore {
+/// Also every certificate given as such (the system's and `extra`), which
+/// a server may present as its own: whichever way a certificate is
+/// trusted, it is trusted the same (as curl does).
+fn root_store(extra: &[CertificateDer<'static>]) -> (RootCertStore, Vec<CertificateDer<'static>>) {
     let mut roots = RootCertStore::empty();
-    let (added, _) =
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let mut certs = rustls_native_certs::load_native_certs().certs;
+    let (added, _) = roots.add_parsable_certificates(certs.iter().cloned());
     if added == 0 {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     roots.add_parsable_certificates(extra.iter().cloned());
-    roots
+    certs.extend(extra.iter().cloned());
+    (roots, certs)
 }
 
 // ------------------------------------------------------------ transport
