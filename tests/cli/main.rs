@@ -8,6 +8,7 @@
 mod basics;
 mod conn;
 mod faults;
+mod framing;
 mod input;
 mod polish;
 mod polite;
