@@ -80,7 +80,12 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
         E::Protocol(p) => (K::Protocol, format!("not a valid HTTP response: {p}")),
         E::BadUri(m) => (K::InvalidUrl, m.clone()),
         E::Http(h) => (K::InvalidUrl, h.to_string()),
-        E::BodyStalled => (K::Timeout, "body stalled".to_owned()),
+        // ureq's name for input it cannot frame after the server closed:
+        // no deadline passed (our framing check refuses such input first).
+        E::BodyStalled => (
+            K::Protocol,
+            "the server closed the connection in a body that cannot be framed".to_owned(),
+        ),
         other => (K::Protocol, other.to_string()),
     };
     FetchError::new(kind, message)
@@ -268,7 +273,7 @@ mod tests {
         assert_eq!(k, K::Timeout);
         assert!(m.contains("--timeout") && m.contains("7s"), "{m}");
         assert_eq!(kind(E::Timeout(ureq::Timeout::Resolve)).0, K::Dns);
-        assert_eq!(kind(E::BodyStalled).0, K::Timeout);
+        assert_eq!(kind(E::BodyStalled).0, K::Protocol);
     }
 
     #[test]

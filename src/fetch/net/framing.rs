@@ -371,10 +371,8 @@ impl Framing {
                 } else {
                     Chunk::Data(size)
                 });
-                // The size alone, in fewer bytes than the line had.
-                let canonical = format!("{size:x}\r\n");
-                buf[w..w + canonical.len()].copy_from_slice(canonical.as_bytes());
-                Ok(Some((line + 2, canonical.len())))
+                // The size alone, in no more bytes than the line had.
+                Ok(Some((line + 2, write_size(&mut buf[w..], size))))
             }
             Chunk::Trailer => {
                 let Some(line) = crlf_line(&buf[r..])? else {
@@ -442,6 +440,18 @@ fn chunk_size(line: &[u8]) -> Result<u64, Fault> {
         .fold(0u64, |n, &b| (n << 4) | u64::from(hex_value(b))))
 }
 
+/// Writes `size` in hexadecimal and CRLF at the start of `out`; returns
+/// the bytes written.
+fn write_size(out: &mut [u8], size: u64) -> usize {
+    let digits = (64 - size.leading_zeros()).div_ceil(4).max(1) as usize;
+    for (i, slot) in out[..digits].iter_mut().enumerate() {
+        let nibble = (size >> (4 * (digits - 1 - i))) & 0xf;
+        *slot = b"0123456789abcdef"[nibble as usize];
+    }
+    out[digits..digits + 2].copy_from_slice(b"\r\n");
+    digits + 2
+}
+
 fn hex_value(b: u8) -> u8 {
     match b {
         b'0'..=b'9' => b - b'0',
@@ -479,11 +489,10 @@ enum Parsed {
 }
 
 /// Parses a response head as ureq does (httparse, the same header limit).
-/// Out of line: its header array need not sit on the stack under every
-/// read.
-#[inline(never)]
+/// The header array (4 KiB) is on the heap: this runs under ureq's deepest
+/// frames, and every page of stack a worker touches stays resident.
 fn parse_head(input: &[u8]) -> Parsed {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut res = httparse::Response::new(&mut headers);
     let len = match res.parse(input) {
         Ok(httparse::Status::Complete(n)) => n,

@@ -146,3 +146,17 @@ fn a_close_in_a_chunk_line_is_a_cut() {
     assert_eq!(kept, buf.len());
     assert!(f.at_close().is_some_and(|fault| fault.cut));
 }
+
+#[test]
+fn sizes_are_written_in_minimal_hex() {
+    for (size, text) in [
+        (0u64, "0\r\n"),
+        (5, "5\r\n"),
+        (0x2a, "2a\r\n"),
+        (u64::MAX, "ffffffffffffffff\r\n"),
+    ] {
+        let mut out = [0u8; 18];
+        let n = write_size(&mut out, size);
+        assert_eq!(&out[..n], text.as_bytes());
+    }
+}
