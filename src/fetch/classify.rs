@@ -45,15 +45,21 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
             K::Redirects,
             "redirect without a usable Location".to_owned(),
         ),
-        // The status comes from what our connection layer saw of the
-        // proxy's answer (ureq only gives a sentence).
-        E::ConnectProxyFailed(_) => match current().proxy_refused {
-            Some(status) => (K::Proxy, proxy_refusal(status)),
-            None => (
-                K::Connect,
-                "the proxy did not answer the tunnel request (CONNECT)".to_owned(),
-            ),
-        },
+        // A CONNECT refusal's status comes from what our connection layer
+        // saw of the proxy's answer (ureq only gives a sentence).
+        E::ConnectProxyFailed(reason) => {
+            match (reason.strip_prefix("SOCKS5: "), current().proxy_refused) {
+                (Some(why), _) => (
+                    K::Connect,
+                    format!("the SOCKS5 proxy did not connect: {why}"),
+                ),
+                (None, Some(status)) => (K::Proxy, proxy_refusal(status)),
+                (None, None) => (
+                    K::Connect,
+                    "the proxy did not answer the tunnel request (CONNECT)".to_owned(),
+                ),
+            }
+        }
         E::InvalidProxyUrl => (K::Connect, "invalid proxy URL".to_owned()),
         E::Tls(m) => (K::Tls, (*m).to_owned()),
         E::Rustls(r) => (K::Tls, tls_message(r)),

@@ -2,7 +2,8 @@
 //! (`transport`, `tls`, `verify`), sized connection buffers
 //! (`buffers`) that check response framing as the bytes arrive
 //! (`framing`), the per-thread record of each exchange (`exchange`),
-//! a caching resolver (`resolver`), proxy choice (`proxy`) and the one
+//! a caching resolver (`resolver`), proxy choice (`proxy`), SOCKS5
+//! (`socks`) and the one
 //! shared agent that ties them together (`agent`).
 
 pub mod agent;
@@ -11,6 +12,7 @@ pub mod exchange;
 pub mod framing;
 pub mod proxy;
 pub mod resolver;
+pub mod socks;
 pub mod tls;
 pub mod transport;
 pub mod verify;
