@@ -299,3 +299,32 @@ fn too_many_redirects_is_an_error_naming_the_flag() {
     assert_eq!(r["attempts"], 1, "{r}");
     assert_eq!(site.targets(), ["/start", "/loop", "/loop"]);
 }
+
+#[test]
+fn two_different_locations_are_protocol_and_one_repeated_is_followed() {
+    let server = TestServer::routed(|req| match req.path() {
+        "/two" => Reply::redirect(302, Some(b"/a")).header("Location", "/b"),
+        "/same" => Reply::redirect(302, Some(b"/a")).header("Location", "/a"),
+        _ => Reply::ok("arrived\n"),
+    });
+    let r = fetch_one(&server.url("/two"), &[]);
+    assert_eq!(kind(&r), Some("protocol"), "{r}");
+    assert!(message(&r).contains("two different Location"), "{r}");
+    let r = fetch_one(&server.url("/same"), &[]);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(server.targets(), ["/two", "/same", "/a"]);
+}
+
+#[test]
+fn a_latin1_location_is_percent_encoded_and_followed() {
+    // As browsers and curl do (curl writes %e9: the same URL).
+    let server = TestServer::routed(|req| match req.path() {
+        "/start" => Reply::redirect(302, Some(b"/caf\xe9")),
+        _ => Reply::ok("arrived\n"),
+    });
+    let r = fetch_one(&server.url("/start"), &[]);
+    assert_eq!(r["ok"], true, "{r}");
+    let final_url = r["final_url"].as_str().unwrap_or("");
+    assert!(final_url.ends_with("/caf%E9"), "{r}");
+    assert_eq!(server.targets(), ["/start", "/caf%E9"]);
+}
