@@ -36,6 +36,7 @@ use std::io;
 
 use super::buffers::MAX_HEAD;
 use super::exchange::record_proxy_refused;
+use crate::result::trace::{self, Kind};
 
 /// Longest chunk-size or trailer line accepted: the head limit.
 const LINE_MAX: usize = MAX_HEAD;
@@ -255,6 +256,12 @@ impl Framing {
         };
         let n = info.len;
         let written = if self.on_head(&info)? {
+            // `-v` shows the head ureq parses, which no longer says so.
+            trace::emit(Kind::Info, || {
+                "the last transfer coding is not chunked: the body is read to the close, \
+                 as sent (Transfer-Encoding and Content-Length set aside)"
+                    .to_owned()
+            });
             strip_framing_headers(buf, r, n, w)
         } else {
             pass(buf, r, w, n)
