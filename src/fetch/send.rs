@@ -132,7 +132,10 @@ impl<'a> Sender<'a> {
         response.map_err(|e| {
             let mut error = classify(&e, self.config);
             if let Some((_, shown)) = proxy
-                && matches!(error.kind, ErrorKind::Dns | ErrorKind::Connect)
+                && matches!(
+                    error.kind,
+                    ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Proxy
+                )
             {
                 error.message = format!("{} (proxy {shown})", error.message);
             }
