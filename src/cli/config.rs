@@ -10,51 +10,35 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use http::{HeaderName, HeaderValue, Method};
 
-use super::Cli;
-use super::Workers;
-use crate::fetch::{ProxyConfig, RequestConfig};
-use crate::input::Source;
-use crate::report::progress::ProgressStyle;
-use crate::report::stdout::{OutputFormat, Template};
+use super::{Cli, Workers, request};
+use crate::fetch::{FetchConfig, ProxyConfig, RequestConfig};
+use crate::input::{Filter, InputConfig, Source};
+use crate::pool::PoolConfig;
+use crate::report::ReportConfig;
+use crate::report::progress::{self, ProgressStyle};
+use crate::report::stdout::{Fields, OutputFormat, Template};
 use crate::result::accept::Accept;
+use crate::store::StoreConfig;
 
-/// The validated settings of a run.
+/// The validated settings of a run: each part's own settings, in its own
+/// type, built here from the flags.
 #[derive(Debug)]
 pub struct Config {
-    /// Input sources, in order.
-    pub sources: Vec<Source>,
-    /// Skip repeated URLs.
-    pub dedup: bool,
-    /// Keep only shard `k` (0-based) of `n`.
-    pub shard: Option<(u64, u64)>,
-    /// Worker threads (with `auto`: the most there may be).
-    pub workers: NonZeroUsize,
-    /// `-j auto`: per-host concurrency adapts, workers grow as needed.
-    pub auto: bool,
-    /// Job queue capacity.
-    pub queue: NonZeroUsize,
-    /// Requests started per second, overall.
-    pub rate: Option<f64>,
-    /// Requests in flight per host.
-    pub per_host: Option<NonZeroUsize>,
-    /// Request settings for the fetcher.
-    pub request: RequestConfig,
-    /// Print in input order.
-    pub ordered: bool,
-    /// Output format.
-    pub format: OutputFormat,
-    /// Print only failures.
-    pub failures_only: bool,
+    /// What to read, and which entries to keep.
+    pub input: InputConfig,
+    /// Worker count, job queue, per-host limit, result order.
+    pub pool: PoolConfig,
+    /// Requests, what becomes of the bodies, success, `--rate`.
+    pub fetch: FetchConfig,
+    /// Result lines, the other output files, progress, the summary.
+    pub report: ReportConfig,
     /// Stop starting requests after the first failure.
     pub fail_fast: bool,
-    /// File for the URLs that did not complete ok.
-    pub write_failed: Option<PathBuf>,
-    /// File for the JSON summary.
-    pub summary_json: Option<PathBuf>,
-    /// Progress display.
-    pub progress: ProgressStyle,
-    /// Print the summary on stderr.
-    pub summary: bool,
+    /// After the first signal, how long requests in flight may finish.
+    pub grace: Duration,
+    /// `-j auto`: per-host concurrency adapts, workers grow as needed (the
+    /// pool's `workers` is then the most there may be).
+    pub auto: bool,
 }
 
 /// Largest `--queue`.
@@ -69,8 +53,66 @@ pub fn default_workers() -> usize {
 
 impl Cli {
     /// Checks every flag and opens the inputs.
-    pub fn into_config(self) -> Result<Config> {
-        let auto = self.workers == Some(Workers::Auto);
+    pub fn into_config(mut self) -> Result<Config> {
+        let pool = self.pool_config()?;
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            bail!("--rate must be a positive number of requests per second (got {rate})");
+        }
+        let shard = self.shard.as_deref().map(parse_shard).transpose()?;
+        let parts = self.request_parts()?;
+        let progress = self.progress_style();
+        let format = self.output_format()?;
+        check_url_args(&self.urls, self.json)?;
+        let request = self.request_config(parts)?;
+        let store = StoreConfig {
+            sha256: self.sha256,
+            dir: self.output_dir.take(),
+            update: self.update,
+            names: self.names.into(),
+            resume: self.resume,
+        };
+        let report = ReportConfig {
+            format,
+            fields: Fields {
+                sha256: store.sha256,
+                saved_to: store.dir.is_some(),
+            },
+            failures_only: self.failures_only,
+            write_failed: self.write_failed.take(),
+            summary_json: self.summary_json.take(),
+            progress,
+            progress_interval: seconds("--progress-interval", self.progress_interval)?,
+            summary: !self.quiet,
+            verbose: self.verbose,
+        };
+        let filter = Filter {
+            dedup: self.dedup,
+            shard,
+        };
+        let fetch = FetchConfig {
+            request,
+            store,
+            accept: Accept::parse(&self.accept)?,
+            rate: self.rate,
+        };
+        Ok(Config {
+            input: InputConfig {
+                sources: open_sources(self.urls, self.inputs)?,
+                filter,
+            },
+            pool,
+            fetch,
+            report,
+            fail_fast: self.fail_fast,
+            grace: seconds_or_zero("--grace", self.grace)?,
+            auto: self.workers == Some(Workers::Auto),
+        })
+    }
+
+    /// `--workers`, `--queue`, `--per-host` and `--ordered`, checked.
+    fn pool_config(&self) -> Result<PoolConfig> {
         let workers = match self.workers {
             Some(Workers::Fixed(n)) => n,
             Some(Workers::Auto) => crate::run::limits::AUTO_MAX,
@@ -87,44 +129,41 @@ impl Cli {
             None => 2 * workers.get(),
         };
         let queue = NonZeroUsize::new(queue).context("--queue must be at least 1")?;
-        if let Some(rate) = self.rate
-            && !(rate.is_finite() && rate > 0.0)
-        {
-            bail!("--rate must be a positive number of requests per second (got {rate})");
-        }
-        let per_host = match self.per_host {
+        let per_key = match self.per_host {
             Some(n) => Some(NonZeroUsize::new(n).context("--per-host must be at least 1")?),
             None => None,
         };
-        let shard = self.shard.as_deref().map(parse_shard).transpose()?;
-        let format = match (self.json, self.format) {
+        Ok(PoolConfig {
+            workers,
+            queue,
+            per_key,
+            ordered: self.ordered,
+        })
+    }
+
+    /// `--json` or `--format`.
+    fn output_format(&self) -> Result<OutputFormat> {
+        Ok(match (self.json, &self.format) {
             (true, _) => OutputFormat::Json,
-            (false, Some(t)) => OutputFormat::Template(Template::parse(&t)?),
+            (false, Some(t)) => OutputFormat::Template(Template::parse(t)?),
             (false, None) => OutputFormat::Text,
-        };
-        let progress = if self.quiet || self.no_progress {
-            ProgressStyle::Off
-        } else {
-            self.progress
-                .map(ProgressStyle::from)
-                .unwrap_or(if std::io::stderr().is_terminal() {
-                    ProgressStyle::Bar
-                } else {
-                    ProgressStyle::Off
-                })
-        };
-        check_url_args(&self.urls)?;
-        let user_agent = match self.user_agent {
+        })
+    }
+
+    /// The request settings, checked, with the method, headers, body and
+    /// secrets of `parts`; takes what it owns out of `self`.
+    fn request_config(&mut self, parts: RequestParts) -> Result<RequestConfig> {
+        let (method, headers, body, secrets) = parts;
+        let user_agent = match self.user_agent.take() {
             Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
             None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
         };
-        let request = RequestConfig {
-            method: parse_method(&self.method)?,
-            headers: self
-                .headers
-                .iter()
-                .map(|h| parse_header(h))
-                .collect::<Result<_>>()?,
+        Ok(RequestConfig {
+            method,
+            headers,
+            body,
+            secrets,
+            compressed: self.compressed,
             user_agent,
             timeout: seconds("--timeout", self.timeout)?,
             connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
@@ -135,36 +174,90 @@ impl Cli {
                 std::env::var(var).ok()
             })
             .map_err(anyhow::Error::msg)?,
-            cacert: self.cacert,
+            cacert: self.cacert.take(),
             insecure: self.insecure,
             max_size: self.max_size.as_deref().map(parse_size).transpose()?,
-            sha256: self.sha256,
-            output_dir: self.output_dir,
-            update: self.update,
-            accept: Accept::parse(&self.accept)?,
-            workers,
-        };
-        Ok(Config {
-            sources: open_sources(self.urls, self.inputs)?,
-            dedup: self.dedup,
-            shard,
-            workers,
-            auto,
-            queue,
-            rate: self.rate,
-            per_host,
-            request,
-            ordered: self.ordered,
-            format,
-            failures_only: self.failures_only,
-            fail_fast: self.fail_fast,
-            write_failed: self.write_failed,
-            summary_json: self.summary_json,
-            progress,
-            summary: !self.quiet,
         })
     }
+
+    /// The progress display: off when quiet, with `--no-progress`, and
+    /// (unless asked for) with `-v`; else as asked, or a bar on a terminal.
+    fn progress_style(&self) -> ProgressStyle {
+        // -v's lines and the bar would fight over the terminal: -v keeps the
+        // bar off unless asked for.
+        if self.quiet || self.no_progress || (self.verbose && self.progress.is_none()) {
+            return ProgressStyle::Off;
+        }
+        let (style, note) = progress::choose(
+            self.progress.map(ProgressStyle::from),
+            &progress::Env::current(),
+        );
+        if let Some(note) = note {
+            eprintln!("fetchpool: {note}");
+        }
+        style
+    }
+
+    /// The method, the headers (`-H`, then those `-d`, `--json-body` and
+    /// `-u` add unless `-H` set them), the body, and the secrets to keep
+    /// out of messages.
+    fn request_parts(&self) -> Result<RequestParts> {
+        let mut headers = self
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<Vec<_>>>()?;
+        let has = |headers: &[(String, String)], name: &str| {
+            headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let stdin_has_urls = self.inputs.iter().any(|p| p.as_os_str() == "-")
+            || (self.urls.is_empty() && self.inputs.is_empty());
+        let body = request::body(&request::BodyFlags {
+            data: &self.data,
+            binary: &self.data_binary,
+            json: self.json_body.as_deref(),
+            stdin_has_urls,
+        })?;
+        let method = match (&self.method, &body) {
+            (Some(m), _) => parse_method(m)?,
+            (None, Some(_)) => Method::POST,
+            (None, None) => Method::GET,
+        };
+        if body.is_some() && method == Method::HEAD {
+            bail!(
+                "-X HEAD sends no body: drop -d/--data-binary/--json-body, or use another method"
+            );
+        }
+        let mut secrets = Vec::new();
+        if let Some(b) = &body {
+            if !has(&headers, "content-type") {
+                headers.push(("Content-Type".into(), b.content_type.into()));
+            }
+            if b.json && !has(&headers, "accept") {
+                headers.push(("Accept".into(), "application/json".into()));
+            }
+        }
+        if let Some(user) = &self.user {
+            header_value("--user", user)?;
+            let (value, password) = request::basic_auth(user)?;
+            if !has(&headers, "authorization") {
+                headers.push(("Authorization".into(), value));
+            }
+            if !password.is_empty() {
+                secrets.push(password);
+            }
+        }
+        Ok((method, headers, body.map(|b| b.bytes), secrets))
+    }
 }
+
+/// What [`Cli::request_parts`] gives.
+type RequestParts = (
+    Method,
+    Vec<(String, String)>,
+    Option<std::sync::Arc<[u8]>>,
+    Vec<String>,
+);
 
 fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
@@ -175,8 +268,16 @@ fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> 
         if path.as_os_str() == "-" {
             sources.push(Source::Stdin);
         } else {
-            let file = File::open(&path)
-                .with_context(|| format!("cannot read input file {}", path.display()))?;
+            let looks_like_url = path.to_string_lossy().contains("://");
+            let file = File::open(&path).with_context(|| {
+                let hint = if looks_like_url {
+                    " (-i takes a file of URLs, one per line: pass URLs as arguments; \
+                     response headers are not printed with results, -v traces them)"
+                } else {
+                    ""
+                };
+                format!("cannot read input file {}{hint}", path.display())
+            })?;
             sources.push(Source::File(path, file));
         }
     }
@@ -199,6 +300,13 @@ fn seconds(flag: &str, secs: f64) -> Result<Duration> {
         .with_context(|| format!("{flag} must be a positive number of seconds (got {secs})"))
 }
 
+/// Like [`seconds`], but 0 is allowed.
+fn seconds_or_zero(flag: &str, secs: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .with_context(|| format!("{flag} must be a number of seconds, 0 or more (got {secs})"))
+}
+
 fn parse_shard(s: &str) -> Result<(u64, u64)> {
     let parsed = s
         .split_once('/')
@@ -211,8 +319,17 @@ fn parse_shard(s: &str) -> Result<(u64, u64)> {
 
 /// URL arguments with CR, LF or NUL are refused before anything is sent: a
 /// line of a file may hold anything (it is then one `invalid_url` result),
-/// but a command line with such bytes is a mistake of the caller.
-fn check_url_args(urls: &[String]) -> Result<()> {
+/// but a command line with such bytes is a mistake of the caller. So is,
+/// with `--json`, an argument that starts with `{` or `[`: curl's
+/// `--json DATA`, which is `--json-body` here.
+fn check_url_args(urls: &[String], json: bool) -> Result<()> {
+    if json && let Some(body) = urls.iter().find(|u| u.starts_with(['{', '['])) {
+        bail!(
+            "{:?} looks like a JSON body, not a URL: --json is the output format; \
+             send a JSON body with --json-body DATA",
+            crate::input::url::shown(body)
+        );
+    }
     for (i, url) in urls.iter().enumerate() {
         if let Some(c) = url.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
             let shown = crate::input::url::shown(&crate::text::redact::url(url)).into_owned();
@@ -253,12 +370,18 @@ fn header_value(flag: &str, value: &str) -> Result<()> {
     }
 }
 
+/// Any method token (RFC 9110), uppercased; CONNECT is refused, since it
+/// opens a tunnel rather than fetching the URL.
 fn parse_method(m: &str) -> Result<Method> {
     let upper = m.to_ascii_uppercase();
-    Method::from_bytes(upper.as_bytes())
+    let method = Method::from_bytes(upper.as_bytes())
         .ok()
         .filter(|_| !upper.is_empty())
-        .with_context(|| format!("--method: {m:?} is not an HTTP method"))
+        .with_context(|| format!("--method: {m:?} is not an HTTP method"))?;
+    if method == Method::CONNECT {
+        bail!("--method: CONNECT opens a tunnel and cannot fetch a URL (for a proxy use --proxy)");
+    }
+    Ok(method)
 }
 
 fn parse_header(h: &str) -> Result<(String, String)> {
@@ -277,156 +400,52 @@ fn parse_header(h: &str) -> Result<(String, String)> {
     Ok((name.to_owned(), value.to_owned()))
 }
 
-/// Parses `1048576`, `100K`, `10M`, `1G` (binary multiples; a trailing `B`
-/// or `iB` is allowed).
+/// Parses `1048576`, `100K`, `1.5M`, `1G` (binary multiples; a trailing
+/// `B` or `iB` is allowed; a fraction only with a suffix, rounded down to
+/// whole bytes).
 pub fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();
     let t = t
         .strip_suffix("iB")
         .or_else(|| t.strip_suffix('B'))
         .unwrap_or(t);
-    let (digits, shift) = match t.char_indices().last() {
+    let (number, shift) = match t.char_indices().last() {
         Some((i, 'k' | 'K')) => (&t[..i], 10),
         Some((i, 'm' | 'M')) => (&t[..i], 20),
         Some((i, 'g' | 'G')) => (&t[..i], 30),
         _ => (t, 0),
     };
-    digits
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .with_context(|| {
-            format!("--max-size must be a byte count like 500K, 10M or 1G (got {s:?})")
-        })
+    let number = number.trim();
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let size = if fraction.is_empty() && !number.ends_with('.') {
+        whole
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(1 << shift))
+    } else if shift > 0
+        && digits(whole)
+        && digits(fraction)
+        && whole.len() <= 20
+        && fraction.len() <= 9
+    {
+        // Whole and fractional parts apart, so no float rounds the result;
+        // at most 20 + 9 digits shifted by 30 bits fit in a u128.
+        let scale = 10u128.pow(fraction.len() as u32);
+        let whole = whole.parse::<u128>().ok();
+        let frac = fraction.parse::<u128>().ok();
+        whole
+            .zip(frac)
+            .map(|(w, f)| ((w * scale + f) << shift) / scale)
+            .and_then(|n| u64::try_from(n).ok())
+    } else {
+        None
+    };
+    size.with_context(|| {
+        format!("--max-size must be a byte count like 500K, 1.5M or 1G (got {s:?})")
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    fn config(args: &[&str]) -> Result<Config> {
-        let mut argv = vec!["fetchpool"];
-        argv.extend_from_slice(args);
-        Cli::try_parse_from(argv)?.into_config()
-    }
-
-    #[test]
-    fn workers_are_bounded() {
-        assert!(config(&["-j", "0", "http://x"]).is_err());
-        assert!(config(&["-j", "4097", "http://x"]).is_err());
-        let c = config(&["-j", "4096", "http://x"]).unwrap();
-        assert_eq!(c.workers.get(), 4096);
-        assert_eq!(c.queue.get(), 8192);
-        assert!(config(&["--queue", "0", "http://x"]).is_err());
-        assert!(config(&["--queue", "99999999999", "http://x"]).is_err());
-        let d = config(&["http://x"]).unwrap();
-        assert!((5..=32).contains(&d.workers.get()));
-        assert!(!d.auto);
-        let a = config(&["-j", "AUTO", "http://x"]).unwrap();
-        assert!(a.auto);
-        assert_eq!(a.workers.get(), crate::run::limits::AUTO_MAX);
-        let e = config(&["-j", "many", "http://x"]).unwrap_err().to_string();
-        assert!(e.contains("a whole number or 'auto'"), "{e}");
-    }
-
-    #[test]
-    fn shard_must_be_k_of_n() {
-        assert_eq!(parse_shard("1/1").unwrap(), (0, 1));
-        assert_eq!(parse_shard("3/4").unwrap(), (2, 4));
-        for bad in ["0/4", "5/4", "1/0", "x/2", "1", "1/2/3"] {
-            assert!(parse_shard(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn sizes_take_suffixes() {
-        assert_eq!(parse_size("100").unwrap(), 100);
-        assert_eq!(parse_size("100K").unwrap(), 100 << 10);
-        assert_eq!(parse_size("10M").unwrap(), 10 << 20);
-        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
-        assert_eq!(parse_size("2MiB").unwrap(), 2 << 20);
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("").is_err());
-    }
-
-    #[test]
-    fn timeouts_take_fractions_and_reject_nonsense() {
-        let c = config(&["-m", "0.5", "http://x"]).unwrap();
-        assert_eq!(c.request.timeout, Duration::from_millis(500));
-        assert!(config(&["-m", "0", "http://x"]).is_err());
-        assert!(config(&["-m", "-1", "http://x"]).is_err());
-        assert!(config(&["-m", "inf", "http://x"]).is_err());
-    }
-
-    #[test]
-    fn headers_need_a_colon_and_hide_secrets_in_errors() {
-        assert_eq!(
-            parse_header("X-A: b c").unwrap(),
-            ("X-A".into(), "b c".into())
-        );
-        let err = parse_header("Authorization Bearer secret").unwrap_err();
-        assert!(!err.to_string().contains("secret"));
-    }
-
-    #[test]
-    fn proxy_flags_are_checked_and_hide_passwords() {
-        assert!(config(&["--proxy", "http://p:3128", "--noproxy", "a, b", "http://x"]).is_ok());
-        assert!(config(&["--proxy", "", "http://x"]).is_ok());
-        let err = config(&["--proxy", "socks5://u:hunter2@p", "http://x"]).unwrap_err();
-        let err = format!("{err:#}");
-        assert!(err.starts_with("--proxy: "), "{err}");
-        assert!(!err.contains("hunter2"), "{err}");
-    }
-
-    #[test]
-    fn request_values_with_cr_lf_or_nul_are_refused_naming_the_flag() {
-        let err = |args: &[&str]| format!("{:#}", config(args).unwrap_err());
-        for bad in ["x\ry", "x\ny", "x\0y", "a\x1bb", "a\x7fb"] {
-            let e = err(&["-A", bad, "http://x/"]);
-            assert!(e.starts_with("--user-agent contains"), "{e}");
-            assert!(!e.contains('\n') && !e.contains('\r'), "{e}");
-            let e = err(&["-H", &format!("X-A: {bad}"), "http://x/"]);
-            assert!(e.starts_with("--header: the value of \"X-A\""), "{e}");
-            assert!(!e.contains(bad), "{e}");
-            let e = err(&["-H", &format!("X{bad}: v"), "http://x/"]);
-            assert!(e.starts_with("--header:") && !e.contains('\r'), "{e}");
-            let e = err(&["-H", &format!("X-A: v{bad}"), "http://x/"]);
-            assert!(e.starts_with("--header: the value of \"X-A\""), "{e}");
-            let e = err(&["-X", &format!("G{bad}T"), "http://x/"]);
-            assert!(e.starts_with("--method:") && !e.contains('\r'), "{e}");
-        }
-        for (bad, what) in [("\r", "(CR)"), ("\n", "(LF)"), ("\0", "NUL")] {
-            let e = err(&["http://a/", &format!("http://u:secret@x/{bad}y")]);
-            assert!(e.starts_with("URL argument 2 contains"), "{e}");
-            assert!(e.contains(what) && !e.contains("secret"), "{e}");
-            assert!(
-                !e.contains('\n') && !e.contains('\r') && !e.contains('\0'),
-                "{e}"
-            );
-        }
-        assert!(config(&["-A", "ok/1 (tab\tok) caf\u{e9}", "http://x/a\tb"]).is_ok());
-        let e = err(&["-H", "\nX-A: v", "http://x/"]);
-        assert!(e.starts_with("--header: \"\\nX-A\" is not"), "{e}");
-    }
-
-    #[test]
-    fn update_needs_an_output_dir() {
-        let err = Cli::try_parse_from(["fetchpool", "--update", "http://x"]).unwrap_err();
-        assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("--output-dir"), "{err}");
-        assert!(
-            config(&["--update", "-o", "/tmp", "http://x"])
-                .unwrap()
-                .request
-                .update
-        );
-    }
-
-    #[test]
-    fn missing_input_file_is_an_error_naming_it() {
-        let err = config(&["-i", "/nonexistent/urls.txt"]).unwrap_err();
-        assert!(format!("{err:#}").contains("/nonexistent/urls.txt"));
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

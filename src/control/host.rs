@@ -25,6 +25,7 @@ use super::limit::{HostLimit, LimitConfig, Sample};
 use super::rate::HostRate;
 use crate::lock::lock;
 use crate::pool::Gate;
+use crate::result::trace::{self, Kind};
 
 /// What one answer said about its host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,6 +270,9 @@ impl Controller {
                 }
                 tracked.paused_until = None;
                 self.gate.release(host);
+                trace::emit(Kind::Info, || {
+                    format!("host {host} given up: only {status} for {refused_for:.1?}")
+                });
                 return;
             }
         }
@@ -276,6 +280,12 @@ impl Controller {
         if let Some(p) = pause {
             tracked.pause(now, now + p);
             self.gate.pause(host, now + p);
+            trace::emit(Kind::Info, || {
+                format!(
+                    "host {host} pushed back: paused for {:.1} s",
+                    p.as_secs_f64()
+                )
+            });
         }
         if tracked.rate.pushback(sent, pause, now) {
             self.apply_rate(host, tracked.rate.rate());
@@ -285,6 +295,10 @@ impl Controller {
     fn apply_rate(&self, host: &str, rate: Option<f64>) {
         let interval = rate.and_then(|r| Duration::try_from_secs_f64(1.0 / r).ok());
         self.gate.set_interval(host, interval);
+        trace::emit(Kind::Info, || match rate {
+            Some(r) => format!("host {host} held to {r:.2} requests/s"),
+            None => format!("host {host} no longer rate-limited"),
+        });
     }
 
     /// What the controller did, for the summary.

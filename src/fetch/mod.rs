@@ -10,74 +10,54 @@
 //! Redirects are followed here (`redirect`), not by ureq, and the proxy of
 //! each request is chosen here ([`ProxyConfig`]) and set on that request,
 //! so the one agent and its connection pool serve every route.
+//!
+//! [`Fetcher`] and all its methods live in this file: a step, an attempt,
+//! the response. The other files are its parts, each with types of its
+//! own, and none of them names `Fetcher`: `step` what a fetch keeps between
+//! its attempts, `redirect` the chain of requests, `send` one request,
+//! `body` reading a body, `conditional` `--update`'s requests, `ranged`
+//! `--continue`'s, `classify` error kinds, `retry` backoff, `config` the
+//! settings, and `net` the connection layer.
 
 mod body;
 mod classify;
 mod conditional;
+pub mod config;
+mod decode;
 pub(crate) mod net;
+mod ranged;
 mod redirect;
 mod retry;
+mod send;
 pub mod step;
 
-use net::{agent, proxy, transport};
+use net::{agent, proxy};
 
-use std::path::PathBuf;
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use ureq::Agent;
+use ureq::Proxy;
 use ureq::http::{Method, Response, Uri};
-use ureq::{Proxy, ProxyProtocol};
 
-use crate::control::host::Answer;
+use crate::control::host::{Answer, Signal};
+use crate::result::Fetched;
 use crate::result::accept::Accept;
-use crate::result::{ErrorKind, FetchError, Fetched, Timings};
+use crate::store::StoreConfig;
+use crate::store::resume::Found;
+use crate::store::save::Unfinished;
 use crate::text::redact;
-use classify::classify;
+use body::BodyReader;
+use conditional::Conditional;
+pub use config::{FetchConfig, RequestConfig};
 pub use proxy::ProxyConfig;
 use redirect::{Failed, Landed};
-use step::{Budget, Retry};
+use retry::backoff;
+use send::Sender;
+use step::{Budget, Retry, trace_retry, with_timings};
 pub use step::{FetchState, Stepped};
-
-/// Request settings, from the command line.
-#[derive(Debug, Clone)]
-pub struct RequestConfig {
-    /// HTTP method.
-    pub method: Method,
-    /// Extra headers, in order.
-    pub headers: Vec<(String, String)>,
-    /// User-Agent header.
-    pub user_agent: String,
-    /// Deadline for one whole attempt.
-    pub timeout: Duration,
-    /// Deadline to connect.
-    pub connect_timeout: Duration,
-    /// Retries after a failed attempt.
-    pub retries: u32,
-    /// Longest Retry-After wait honoured.
-    pub max_retry_wait: Duration,
-    /// Redirects to follow.
-    pub max_redirects: u32,
-    /// Which requests go through which proxy.
-    pub proxy: ProxyConfig,
-    /// Extra trusted certificates (PEM).
-    pub cacert: Option<PathBuf>,
-    /// Skip TLS verification.
-    pub insecure: bool,
-    /// Largest body read.
-    pub max_size: Option<u64>,
-    /// Hash bodies.
-    pub sha256: bool,
-    /// Save bodies here.
-    pub output_dir: Option<PathBuf>,
-    /// Ask whether saved files changed (`--update`), with their validators.
-    pub update: bool,
-    /// Statuses that count as success.
-    pub accept: Accept,
-    /// Worker count, to size the connection pool.
-    pub workers: std::num::NonZeroUsize,
-}
 
 /// Fetches URLs with one shared agent; cheap to share between workers.
 pub struct Fetcher {
@@ -86,14 +66,24 @@ pub struct Fetcher {
     /// with how messages name it.
     proxies: Vec<(Proxy, String)>,
     config: RequestConfig,
-    /// Never receives; disconnected at the first signal, which ends waits
-    /// for a retry (requests in flight go on).
-    stopping: Receiver<()>,
+    store: StoreConfig,
+    /// The temporary files being written, for the run to remove if it
+    /// stops waiting.
+    unfinished: Unfinished,
+    accept: Accept,
     /// Never receives; disconnected when the run stops waiting (the grace
     /// after a signal is over), which ends body reads.
     cancel: Receiver<()>,
     /// Header values to keep out of messages.
     secrets: Vec<String>,
+}
+
+/// Where an attempt's body is saved: the entry's name under `-o`, and
+/// the part file the answer continues, if it does.
+#[derive(Clone, Copy)]
+struct Saved<'a> {
+    name: Option<&'a str>,
+    resumed: Option<&'a Found>,
 }
 
 /// How one attempt ended.
@@ -105,21 +95,41 @@ enum Attempt {
 }
 
 impl Fetcher {
-    /// Builds the shared agent from `config`. Fails only on a bad `--cacert`
-    /// (or a proxy ureq cannot take, which `ProxyConfig` already ruled out).
-    /// `stopping` and `cancel` are never sent on; their disconnection tells
-    /// the fetcher to start nothing new, and to drop bodies being read.
+    /// Builds the shared agent from `config`, its connection pool sized for
+    /// `workers`. Fails only on a bad `--cacert` (or a proxy ureq cannot
+    /// take, which `ProxyConfig` already ruled out). `cancel` is never
+    /// sent on; its disconnection tells the fetcher to drop bodies being
+    /// read (waits between attempts are the pool's, which a stop ends). Temporary files are
+    /// listed in `unfinished` while they are written.
     pub fn new(
-        config: RequestConfig,
-        stopping: Receiver<()>,
+        config: FetchConfig,
+        workers: NonZeroUsize,
         cancel: Receiver<()>,
+        unfinished: Unfinished,
     ) -> Result<Self> {
-        let agent = agent::build(&config)?;
+        let FetchConfig {
+            request: mut config,
+            store,
+            accept,
+            // --rate is the pool's pacing, not the fetcher's.
+            rate: _,
+        } = config;
+        if config.compressed
+            && !config
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"))
+        {
+            config
+                .headers
+                .push(("Accept-Encoding".into(), decode::ACCEPT_ENCODING.into()));
+        }
+        let agent = agent::build(&config, workers)?;
         let proxies = config
             .proxy
             .proxies()
             .iter()
-            .map(|p| Ok((ureq_proxy(p)?, p.to_string())))
+            .map(|p| Ok((proxy::ureq_proxy(p)?, p.to_string())))
             .collect::<Result<_>>()?;
         let secrets = config
             .headers
@@ -127,39 +137,178 @@ impl Fetcher {
             .filter(|(name, _)| redact::is_secret_header(name))
             .map(|(_, value)| value.clone())
             .chain(config.proxy.secrets().map(str::to_owned))
+            .chain(config.secrets.iter().cloned())
             .collect();
         Ok(Fetcher {
             agent,
             proxies,
             config,
-            stopping,
+            store,
+            unfinished,
+            accept,
             cancel,
             secrets,
         })
     }
 
-    /// Sleeps until `deadline`; false if the run was interrupted meanwhile.
-    fn wait_until(&self, deadline: Instant) -> bool {
-        matches!(
-            self.stopping.recv_deadline(deadline),
-            Err(RecvTimeoutError::Timeout)
+    /// Makes the next attempt of the fetch of `uri` (see
+    /// [`crate::input::url::check`]); `url` is the URL as given, which names
+    /// a saved file, and `repeat` how many entries before it had the same
+    /// URL (each repeat is saved under a name of its own). Returns the
+    /// result, or when to step again, and what the answer (if one came) said
+    /// about the host. Never waits; `held` is how long the pool held the
+    /// step back (for `waited_ms`). Never panics on anything a server sends.
+    pub fn step(
+        &self,
+        uri: &Uri,
+        url: &str,
+        repeat: u32,
+        state: &mut FetchState,
+        held: Duration,
+    ) -> (Stepped, Option<Signal>) {
+        state.waited += held;
+        // No retry starts past the deadline (the host's pause or rate may
+        // have held it that long): the last answer stands.
+        if let Some(end) = state.deadline
+            && Instant::now() > end + step::DEADLINE_SLACK
+            && let Some(f) = state.failed.take()
+        {
+            return (Stepped::Done(self.finish(f, state, uri, url)), None);
+        }
+        state.attempts += 1;
+        state.start.get_or_insert_with(Instant::now);
+        let budget = Budget::new(&self.config, state);
+        let sent = Instant::now();
+        // A part file is continued with --continue, or when an earlier
+        // attempt of this run left it.
+        let resume = self.store.resume || state.attempts > 1;
+        let (attempt, answer) = self.attempt(uri, url, repeat, &budget, resume);
+        let mut signal = answer.map(|answer| Signal {
+            sent,
+            latency: step::latency(),
+            answer,
+        });
+        let now = Instant::now();
+        if let Some(Answer::Pushback { .. }) = answer {
+            state
+                .deadline
+                .get_or_insert(now + self.config.max_retry_wait);
+        }
+        let (f, Retry { after, free }) = match attempt {
+            Attempt::Done(f) => {
+                let f = with_timings(f);
+                return (Stepped::Done(self.finish(f, state, uri, url)), signal);
+            }
+            Attempt::Retry(f, retry) => (with_timings(f), retry),
+        };
+        if !free {
+            state.charged += 1;
+        }
+        let wait = after.unwrap_or_else(|| backoff(state.charged.max(1)));
+        if state.deadline.is_some_and(|end| now + wait > end) {
+            return (Stepped::Done(self.finish(f, state, uri, url)), signal);
+        }
+        // Waiting for the time a pushback asked for is being held back by
+        // the host (the pool counts any wait beyond it).
+        if let Some(Answer::Pushback { .. }) = answer {
+            state.waited += wait;
+        }
+        // A 429 that did not say for how long: leave the host alone for as
+        // long as this entry waits.
+        if let Some(Signal {
+            answer:
+                Answer::Pushback {
+                    pause: pause @ None,
+                    status: 429,
+                    ..
+                },
+            ..
+        }) = &mut signal
+        {
+            *pause = Some(wait);
+        }
+        let so_far = self.finish(f.clone(), state, uri, url);
+        trace_retry(&so_far, free, wait);
+        state.failed = Some(f);
+        (
+            Stepped::Again {
+                at: now + wait,
+                so_far,
+            },
+            signal,
         )
+    }
+
+    /// Ends an entry of a host that was given up: with its own last
+    /// answer if it had one, else with the host's last refusal `status`
+    /// (not ok, no request made).
+    pub fn given_up(
+        &self,
+        uri: &Uri,
+        url: &str,
+        state: &mut FetchState,
+        status: u16,
+        held: Duration,
+    ) -> Fetched {
+        state.waited += held;
+        let f = state.failed.take().unwrap_or_else(|| Fetched {
+            status: Some(status),
+            ..Fetched::default()
+        });
+        self.finish(f, state, uri, url)
+    }
+
+    /// `fetched` as a result: its attempts, elapsed time and scrubbed message.
+    fn finish(&self, mut fetched: Fetched, state: &FetchState, uri: &Uri, url: &str) -> Fetched {
+        fetched.attempts = state.attempts;
+        fetched.elapsed = state.start.map_or(Duration::ZERO, |s| s.elapsed());
+        fetched.waited = state.waited;
+        if let Some(err) = &mut fetched.error {
+            err.message = self.scrub(&err.message, uri, url);
+        }
+        fetched
     }
 
     /// One attempt: the request and its redirects, then the body, all
     /// within `--timeout`; retried as `budget` allows. Also what the answer
-    /// said about its host, when one came. `repeat` is as for `fetch`.
+    /// said about its host, when one came. `repeat` is as for `fetch`;
+    /// `resume` allows continuing a part file of the entry's name.
     fn attempt(
         &self,
         uri: &Uri,
         url: &str,
         repeat: u32,
         budget: &Budget,
+        resume: bool,
     ) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
-        let conditional = self.conditional(url);
+        // A proxy variable that cannot be used: no attempt is worth making.
+        if let Err(error) = self.sender().proxy_for(uri) {
+            let fetched = Fetched {
+                error: Some(error),
+                ..Fetched::default()
+            };
+            return (Attempt::Done(fetched), None);
+        }
+        let name = self.save_name(uri, url, repeat);
+        let conditional =
+            Conditional::new(name.as_deref(), &self.config, &self.store, &self.unfinished);
         let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
-        let (response, final_url) = match self.send_following(uri, deadline, &extra) {
+        // --update's validators win: a part file is of no use to a 304.
+        let resume = extra
+            .is_empty()
+            .then(|| {
+                ranged::resumable(
+                    &self.config,
+                    &self.store,
+                    &self.accept,
+                    name.as_deref(),
+                    resume,
+                )
+            })
+            .flatten();
+        let (sent, resumed) = self.send_resuming(uri, deadline, &extra, name.as_deref(), resume);
+        let (response, final_url) = match sent {
             Ok(Landed {
                 response,
                 final_url,
@@ -176,7 +325,7 @@ impl Fetcher {
                     Some(s) => Some(step::answer(
                         s,
                         &ureq::http::HeaderMap::new(),
-                        self.config.accept.contains(s),
+                        self.accept.contains(s),
                     )),
                     None if error.kind.is_overload() => Some(Answer::Overload),
                     None => None,
@@ -195,7 +344,79 @@ impl Fetcher {
                 return (attempt, answer);
             }
         };
-        self.on_response(url, repeat, budget, conditional, response, final_url)
+        let saved = Saved {
+            name: name.as_deref(),
+            resumed: resumed.as_ref(),
+        };
+        self.on_response(saved, budget, conditional, response, final_url)
+    }
+
+    /// Sends `uri` and follows its redirects, `extra` headers going with
+    /// every request of the chain, which must end by `deadline`.
+    fn send_following(
+        &self,
+        uri: &Uri,
+        deadline: Instant,
+        extra: &[(String, String)],
+    ) -> Result<Landed, Failed> {
+        let sender = self.sender();
+        let send = |uri: &Uri, method: &Method, hop| sender.send(uri, method, hop, extra);
+        redirect::follow(&self.config, uri, deadline, send)
+    }
+
+    /// What sends one request: the agent, the proxies and the settings.
+    fn sender(&self) -> Sender<'_> {
+        Sender {
+            agent: &self.agent,
+            proxies: &self.proxies,
+            config: &self.config,
+            cancel: &self.cancel,
+        }
+    }
+
+    /// Sends the request, asking only for the rest of `resume` when given;
+    /// a server that cannot continue it is asked for the whole body at
+    /// once. Also the part the answer continues, if it does.
+    fn send_resuming(
+        &self,
+        uri: &Uri,
+        deadline: Instant,
+        extra: &[(String, String)],
+        name: Option<&str>,
+        resume: Option<Found>,
+    ) -> (Result<Landed, Failed>, Option<Found>) {
+        let Some(found) = resume else {
+            return (self.send_following(uri, deadline, extra), None);
+        };
+        let mut ranged = extra.to_vec();
+        ranged.extend(ranged::headers(&found));
+        let sent = self.send_following(uri, deadline, &ranged);
+        match sent
+            .as_ref()
+            .map(|landed| ranged::answered(landed, found.offset))
+        {
+            Ok(ranged::Answered::Continues) => (sent, Some(found)),
+            Ok(ranged::Answered::Refused) => {
+                if let Ok(landed) = sent {
+                    body::drain(landed.response);
+                }
+                ranged::forget(&self.store, name);
+                (self.send_following(uri, deadline, extra), None)
+            }
+            _ => (sent, None),
+        }
+    }
+
+    /// The path under `-o DIR` that this entry's body is saved as: the
+    /// `repeat`-th name of its URL in the `--names` layout.
+    fn save_name(&self, uri: &Uri, url: &str, repeat: u32) -> Option<String> {
+        self.store.dir.as_ref()?;
+        Some(crate::store::names::relative_name(
+            self.store.names,
+            url,
+            uri,
+            repeat,
+        ))
     }
 
     /// The rest of an attempt once a response has come: `--update`'s 304,
@@ -205,19 +426,18 @@ impl Fetcher {
     #[inline(never)]
     fn on_response(
         &self,
-        url: &str,
-        repeat: u32,
+        saved: Saved<'_>,
         budget: &Budget,
-        conditional: Option<conditional::Conditional<'_>>,
+        conditional: Option<Conditional<'_>>,
         response: Response<ureq::Body>,
         final_url: Option<String>,
     ) -> (Attempt, Option<Answer>) {
         let status = response.status();
-        let accepted = self.config.accept.contains(status.as_u16());
+        let accepted = self.accept.contains(status.as_u16());
         let answer = Some(step::answer(status.as_u16(), response.headers(), accepted));
         if let Some(unchanged) = conditional
             .as_ref()
-            .and_then(|c| c.unchanged(status, self.config.sha256))
+            .and_then(|c| c.unchanged(status, self.store.sha256))
         {
             body::drain(response);
             return (
@@ -238,12 +458,20 @@ impl Fetcher {
             let fetched = Fetched {
                 status: Some(status.as_u16()),
                 bytes,
+                wire_bytes: bytes,
                 final_url,
                 ..Fetched::default()
             };
             return (Attempt::Retry(fetched, retry), answer);
         }
-        let mut fetched = self.read_body(url, repeat, status, response);
+        let reader = BodyReader {
+            config: &self.config,
+            store: &self.store,
+            accept: &self.accept,
+            unfinished: &self.unfinished,
+            cancel: &self.cancel,
+        };
+        let mut fetched = reader.read_body(saved.name, saved.resumed, status, response);
         fetched.status = Some(status.as_u16());
         fetched.final_url = final_url;
         if let Some(c) = conditional {
@@ -251,130 +479,18 @@ impl Fetcher {
         }
         let attempt = match &fetched.error {
             // A body that stalled past the deadline is retried like a server
-            // that never answered.
-            Some(e) if budget.retries_error() && e.kind.is_retryable() => {
+            // that never answered; one cut short whose bytes were kept is
+            // retried too, since the retry asks only for the rest.
+            Some(e) if budget.retries_error() && (e.kind.is_retryable() || fetched.kept_part) => {
                 Attempt::Retry(fetched, Retry::BACKOFF)
             }
             Some(_) => Attempt::Done(fetched),
             None => {
-                fetched.ok = self.config.accept.contains(status.as_u16());
+                fetched.ok = self.accept.contains(status.as_u16());
                 Attempt::Done(fetched)
             }
         };
         (attempt, answer)
-    }
-
-    /// Sends one request of a redirect chain, through the proxy chosen for
-    /// `uri`. `foreign` (another origin than the URL as given) leaves out
-    /// the credential headers, `to_get` (a redirect made the request a GET)
-    /// the `Content-*` ones; `timeout` replaces the agent's `--timeout`
-    /// (for a later hop: what is left of it); `extra` headers are added.
-    fn send(
-        &self,
-        uri: &Uri,
-        method: &Method,
-        foreign: bool,
-        to_get: bool,
-        timeout: Option<Duration>,
-        extra: &[(String, String)],
-    ) -> std::result::Result<Response<ureq::Body>, FetchError> {
-        let proxy = self.proxy_for(uri);
-        let build = |fresh: bool| {
-            let mut request = ureq::http::Request::builder()
-                .method(method.clone())
-                .uri(uri.clone());
-            for (name, value) in self.config.headers.iter().chain(extra) {
-                if (foreign && redirect::is_origin_credential(name))
-                    || (to_get && redirect::is_body_header(name))
-                {
-                    continue;
-                }
-                request = request.header(name, value);
-            }
-            let mut req = request.body(())?;
-            // Request-level settings clone the agent's config: only when
-            // needed. The pool keys connections by proxy too.
-            if proxy.is_some() || timeout.is_some() || fresh {
-                req = agent::configure(&self.agent, req, proxy.map(|(p, _)| p), timeout, fresh);
-            }
-            Ok::<_, ureq::Error>(req)
-        };
-        let mut longest_row = self.longest_row(uri, method);
-        let mut fresh = false;
-        let response = loop {
-            transport::begin(longest_row);
-            match build(fresh).and_then(|req| self.agent.run(req)) {
-                Err(ureq::Error::Protocol(ureq_proto::Error::OutputOverflow))
-                    if longest_row < transport::OUTPUT_MAX =>
-                {
-                    longest_row = transport::OUTPUT_MAX;
-                }
-                // A keep-alive connection the server had closed, found dead
-                // before any byte of the answer: sent once more on a fresh
-                // connection (not a retry: it never reached the server).
-                Err(e)
-                    if !fresh
-                        && is_dead_connection(&e)
-                        && transport::current().died_unanswered() =>
-                {
-                    fresh = true;
-                }
-                // Out of file descriptors (other programs, or a limit
-                // lowered under us): our own shortage, waited out, never a
-                // URL's result.
-                Err(ureq::Error::Io(e)) if is_out_of_fds(&e) && !self.is_cancelled() => {
-                    std::thread::sleep(FD_WAIT);
-                }
-                other => break other,
-            }
-        };
-        response.map_err(|e| {
-            let mut error = classify(&e, &self.config);
-            if let Some((_, shown)) = proxy
-                && matches!(error.kind, ErrorKind::Dns | ErrorKind::Connect)
-            {
-                error.message = format!("{} (proxy {shown})", error.message);
-            }
-            error
-        })
-    }
-
-    /// The proxy for a request to `uri`, if it goes through one.
-    fn proxy_for(&self, uri: &Uri) -> Option<&(Proxy, String)> {
-        if self.proxies.is_empty() {
-            return None;
-        }
-        let https = uri
-            .scheme_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case("https"));
-        let index = self.config.proxy.select(https, uri.host()?)?;
-        self.proxies.get(index)
-    }
-
-    /// The longest row of the request head, so the output buffer holds it.
-    fn longest_row(&self, uri: &Uri, method: &Method) -> usize {
-        let target = uri.path_and_query().map_or(1, |p| p.as_str().len());
-        let request_line = method.as_str().len() + target + 12;
-        let headers = self
-            .config
-            .headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 4)
-            .max()
-            .unwrap_or(0);
-        // Host, User-Agent, and the Authorization ureq makes of user:pass@
-        // (base64: 4/3 of it).
-        let authority = uri.authority().map_or(0, |a| a.as_str().len() * 4 / 3 + 30);
-        let user_agent = self.config.user_agent.len() + 16;
-        request_line.max(headers).max(authority).max(user_agent) + 64
-    }
-
-    /// Whether the run was interrupted.
-    fn is_cancelled(&self) -> bool {
-        matches!(
-            self.cancel.try_recv(),
-            Err(crossbeam_channel::TryRecvError::Disconnected)
-        )
     }
 
     /// Removes secrets a library message might carry: header values, and
@@ -388,92 +504,6 @@ impl Fetcher {
     }
 }
 
-/// How long to wait for a file descriptor to be freed before trying again.
-const FD_WAIT: Duration = Duration::from_millis(20);
-
-/// Whether `e` says this process (or the system) is out of file
-/// descriptors: a shortage of ours, waited out rather than reported.
-pub(super) fn is_out_of_fds(e: &std::io::Error) -> bool {
-    // EMFILE (24) and ENFILE (23) on Linux and the BSDs.
-    matches!(e.raw_os_error(), Some(23 | 24))
-}
-
-pub(crate) fn cancelled_error() -> FetchError {
-    FetchError::new(
-        ErrorKind::Cancelled,
-        "interrupted while the body was being read",
-    )
-}
-
-/// ureq's form of a proxy: ureq tunnels every request through it with
-/// `CONNECT host:port` (the only way ureq 3.5 speaks to a proxy).
-fn ureq_proxy(p: &proxy::ProxyUrl) -> Result<Proxy> {
-    let protocol = if p.secure {
-        ProxyProtocol::Https
-    } else {
-        ProxyProtocol::Http
-    };
-    let mut builder = Proxy::builder(protocol).host(&p.host).port(p.port);
-    if let Some(user) = &p.user {
-        builder = builder.username(user);
-    }
-    if let Some(password) = &p.password {
-        builder = builder.password(password);
-    }
-    builder
-        .build()
-        .map_err(|_| anyhow::anyhow!("proxy {p}: not a usable proxy"))
-}
-
-/// `f` with the timings the transport recorded for the attempt just made.
-fn with_timings(f: Fetched) -> Fetched {
-    let e = transport::current();
-    Fetched {
-        timings: Some(Timings {
-            connect: e.connect,
-            tls: e.tls,
-            ttfb: e.ttfb(),
-            reused: e.reused,
-        }),
-        ..f
-    }
-}
-
-/// Whether `e` is what a keep-alive connection the server had closed gives:
-/// a reset, an abort or an early end of stream (not a timeout).
-fn is_dead_connection(e: &ureq::Error) -> bool {
-    use std::io::ErrorKind as K;
-    matches!(e, ureq::Error::Io(io) if matches!(io.kind(),
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
-        | K::UnexpectedEof | K::NotConnected))
-}
-
-#[cfg(test)]
-impl RequestConfig {
-    /// Defaults for unit tests.
-    pub(crate) fn for_tests() -> Self {
-        RequestConfig {
-            method: Method::GET,
-            headers: Vec::new(),
-            user_agent: "test".into(),
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            retries: 2,
-            max_retry_wait: Duration::from_secs(30),
-            max_redirects: 10,
-            proxy: ProxyConfig::default(),
-            cacert: None,
-            insecure: false,
-            max_size: None,
-            sha256: false,
-            output_dir: None,
-            update: false,
-            accept: Accept::parse("200-399").unwrap_or_else(|e| panic!("{e}")),
-            workers: std::num::NonZeroUsize::MIN,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -481,8 +511,13 @@ mod tests {
     #[test]
     fn scrubs_the_password_as_given_and_as_sent() {
         let (_cancel, cancelled) = crossbeam_channel::bounded(0);
-        let fetcher =
-            Fetcher::new(RequestConfig::for_tests(), cancelled.clone(), cancelled).unwrap();
+        let fetcher = Fetcher::new(
+            FetchConfig::for_tests(),
+            NonZeroUsize::MIN,
+            cancelled,
+            Unfinished::default(),
+        )
+        .unwrap();
         let given = "http://u:p w\u{e9}@h/";
         let uri = crate::input::url::check(given).unwrap();
         assert_eq!(uri.to_string(), "http://u:p%20w%C3%A9@h/");

@@ -6,13 +6,13 @@
 //! skipped. A line is never buffered past [`MAX_LINE`] bytes (and one), so
 //! one huge line cannot blow up memory; it becomes an `invalid_url` entry.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fs::File;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use http::Uri;
 
@@ -101,9 +101,9 @@ pub struct Entry {
     /// that read again it is still one over-long entry and never a shorter
     /// URL that could be fetched.
     pub raw: Box<[u8]>,
-    /// How many entries before this one had the same bytes (counted only
-    /// when [`Filter::count_repeats`]): a saved body's file name tells the
-    /// repeats of a URL apart.
+    /// Which of its URL's saved names this entry takes (0: the plain one),
+    /// handed out in input order by the [`Claim`] given to
+    /// [`Entries::claiming`]: two entries of a run never save to one file.
     pub repeat: u32,
     /// The URI to request, or why this entry is not fetched.
     pub target: Result<Uri, String>,
@@ -116,10 +116,8 @@ pub struct InputStats {
     pub entries: AtomicU64,
     /// Entries kept, which will each get a result.
     pub kept: AtomicU64,
-    /// All input has been read.
+    /// All input has been read (or a read error ended it).
     pub done: AtomicBool,
-    /// A read error that ended the input early.
-    pub error: Mutex<Option<String>>,
     /// Entries the input will hold, when known before it is all read
     /// (see [`count_ahead`]); 0 when unknown.
     pub expected: AtomicU64,
@@ -137,10 +135,40 @@ impl InputStats {
     }
 }
 
+/// A read error that ended the input early. The run ends with it: a
+/// half-read input must not look complete.
+#[derive(Debug)]
+pub struct InputError {
+    /// The source, as messages name it.
+    name: String,
+    error: io::Error,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "reading {}", self.name)
+    }
+}
+
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// Whether `line` is an entry: not blank, not a `#` comment.
 fn is_entry(line: &[u8]) -> bool {
     let t = line.trim_ascii();
     !t.is_empty() && !t.starts_with(b"#")
+}
+
+/// What to read, and which entries to keep.
+#[derive(Debug)]
+pub struct InputConfig {
+    /// Input sources, in order.
+    pub sources: Vec<Source>,
+    /// Which entries to keep.
+    pub filter: Filter,
 }
 
 /// Which entries to keep.
@@ -150,8 +178,12 @@ pub struct Filter {
     pub dedup: bool,
     /// Keep only `seq % n == k`.
     pub shard: Option<(u64, u64)>,
-    /// Count earlier entries with the same bytes ([`Entry::repeat`]).
-    pub count_repeats: bool,
+}
+
+/// Hands out saved names in input order (see [`Entry::repeat`]).
+pub trait Claim: Send {
+    /// The `repeat` of the entry `text`, requested as `uri`.
+    fn claim(&mut self, text: &str, uri: &Uri) -> u32;
 }
 
 /// An iterator over the kept entries of all sources, in order.
@@ -159,9 +191,10 @@ pub struct Entries {
     sources: std::vec::IntoIter<Source>,
     current: Option<Lines>,
     filter: Filter,
-    /// Hashes of the entries seen, for `--dedup` and repeats (20 bytes per
-    /// distinct entry), with how often each was seen.
-    seen: HashMap<u128, u32>,
+    /// Hashes of the entries seen, for `--dedup` (16 bytes per distinct
+    /// entry).
+    seen: HashSet<u128>,
+    names: Option<Box<dyn Claim>>,
     hashers: (RandomState, RandomState),
     next_seq: u64,
     stats: Arc<InputStats>,
@@ -179,20 +212,33 @@ impl Entries {
             sources: sources.into_iter(),
             current: None,
             filter,
-            seen: HashMap::new(),
+            seen: HashSet::new(),
+            names: None,
             hashers: (RandomState::new(), RandomState::new()),
             next_seq: 0,
             stats,
         }
     }
 
-    /// The next raw line of any source: `(bytes, longer than MAX_LINE)`.
-    fn next_line(&mut self, buf: &mut Vec<u8>) -> Option<bool> {
+    /// Entries that will be saved: each kept entry's [`Entry::repeat`]
+    /// comes from `names`.
+    pub fn claiming(mut self, names: Box<dyn Claim>) -> Self {
+        self.names = Some(names);
+        self
+    }
+
+    /// The next raw line of any source into `buf`: whether it is longer
+    /// than [`MAX_LINE`]; `None` at the end of the input. A read error ends
+    /// the input.
+    fn next_line(&mut self, buf: &mut Vec<u8>) -> Result<Option<bool>, InputError> {
         loop {
             let lines = match &mut self.current {
                 Some(lines) => lines,
                 None => {
-                    self.current = Some(match self.sources.next()? {
+                    let Some(source) = self.sources.next() else {
+                        return Ok(None);
+                    };
+                    self.current = Some(match source {
                         Source::Args(urls) => Lines::Args(urls.into_iter()),
                         Source::File(path, file) => Lines::Reader(name(&path), reader(file)),
                         Source::Stdin => Lines::Reader("stdin".into(), reader(io::stdin())),
@@ -208,17 +254,17 @@ impl Entries {
                 }),
                 Lines::Reader(name, r) => match read_line(r, buf) {
                     Ok(line) => line,
-                    Err(e) => {
-                        *crate::lock::lock(&self.stats.error) =
-                            Some(format!("reading {name}: {e}"));
-                        // Stop here: a half-read input must not look complete.
+                    Err(error) => {
+                        let name = std::mem::take(name);
+                        // Stop here: nothing after it is read.
                         self.sources = Vec::new().into_iter();
-                        None
+                        self.current = None;
+                        return Err(InputError { name, error });
                     }
                 },
             };
             match line {
-                Some(overflow) => return Some(overflow),
+                Some(overflow) => return Ok(Some(overflow)),
                 None => self.current = None,
             }
         }
@@ -227,24 +273,17 @@ impl Entries {
     /// Dedup looks at every entry before sharding, so N machines sharding
     /// one list agree on which occurrence of a URL is the first: together
     /// they fetch each URL once.
-    /// Returns the entry's repeat count, or `None` to drop it.
-    fn keep(&mut self, seq: u64, raw: &[u8]) -> Option<u32> {
-        let mut repeat = 0;
-        if self.filter.dedup || self.filter.count_repeats {
+    /// Returns whether to keep the entry.
+    fn keep(&mut self, seq: u64, raw: &[u8]) -> bool {
+        if self.filter.dedup {
             let (a, b) = &self.hashers;
             let hash = (u128::from(a.hash_one(raw)) << 64) | u128::from(b.hash_one(raw));
-            let seen = self.seen.entry(hash).or_insert(0);
-            repeat = *seen;
-            *seen = seen.saturating_add(1);
-            if self.filter.dedup && repeat > 0 {
+            if !self.seen.insert(hash) {
                 self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                return None;
+                return false;
             }
         }
-        self.filter
-            .shard
-            .is_none_or(|(k, n)| seq % n == k)
-            .then_some(repeat)
+        self.filter.shard.is_none_or(|(k, n)| seq % n == k)
     }
 }
 
@@ -315,14 +354,21 @@ impl<R: Read> Read for SkipBom<R> {
 }
 
 impl Iterator for Entries {
-    type Item = Entry;
+    type Item = Result<Entry, InputError>;
 
-    fn next(&mut self) -> Option<Entry> {
+    fn next(&mut self) -> Option<Self::Item> {
         let mut buf = Vec::new();
         loop {
-            let Some(overflow) = self.next_line(&mut buf) else {
-                self.stats.done.store(true, Ordering::SeqCst);
-                return None;
+            let overflow = match self.next_line(&mut buf) {
+                Ok(Some(overflow)) => overflow,
+                Ok(None) => {
+                    self.stats.done.store(true, Ordering::SeqCst);
+                    return None;
+                }
+                Err(e) => {
+                    self.stats.done.store(true, Ordering::SeqCst);
+                    return Some(Err(e));
+                }
             };
             if !is_entry(&buf) {
                 continue;
@@ -332,10 +378,12 @@ impl Iterator for Entries {
             self.next_seq += 1;
             self.stats.entries.fetch_add(1, Ordering::Relaxed);
             let mut entry = classify(seq, line, overflow);
-            if let Some(repeat) = self.keep(seq, &entry.raw) {
-                entry.repeat = repeat;
+            if self.keep(seq, &entry.raw) {
+                if let (Some(names), Ok(uri)) = (&mut self.names, &entry.target) {
+                    entry.repeat = names.claim(&entry.url, uri);
+                }
                 self.stats.kept.fetch_add(1, Ordering::Relaxed);
-                return Some(entry);
+                return Some(Ok(entry));
             }
         }
     }

@@ -1,7 +1,8 @@
 //! Progress on stderr: an indicatif bar on a terminal, or a plain status
-//! line every 10 s for CI logs. Either way it names the URL that has been in
-//! flight longest once that exceeds [`STUCK_AFTER`], so a run that seems
-//! stuck says what it waits on.
+//! line every interval (`--progress-interval`, 10 s by default) for CI logs.
+//! Either way it names the URL that has been in flight longest once that
+//! exceeds [`STUCK_AFTER`] (or the interval, if shorter), so a run that
+//! seems stuck says what it waits on.
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -9,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle as BarStyle, TermLike};
 
 use crate::input::InputStats;
+use crate::report::inflight::InFlight;
 use crate::report::stdout::human_rate;
-use crate::run::inflight::InFlight;
 use crate::text::escape;
 
 /// How progress is shown on stderr.
@@ -22,15 +23,65 @@ use crate::text::escape;
 pub enum ProgressStyle {
     /// An updating bar (needs a terminal).
     Bar,
-    /// A status line every 10 seconds, for CI logs.
+    /// A status line every interval, for CI logs.
     Plain,
     /// Nothing.
     Off,
 }
 
-/// In flight this long, a URL is named in the progress display.
+/// The progress display a run gets: `asked` (`--progress`) if given, else
+/// a bar on a terminal, plain lines in CI logs (`CI` set, as GitHub
+/// Actions, GitLab CI and others set it, and stderr not a terminal), and
+/// nothing otherwise. A terminal that cannot redraw (`TERM=dumb`) gets
+/// plain lines instead of a bar. Also a note to print once, when what was
+/// asked for cannot be shown.
+pub fn choose(asked: Option<ProgressStyle>, env: &Env) -> (ProgressStyle, Option<&'static str>) {
+    match asked {
+        Some(ProgressStyle::Bar) if !env.stderr_terminal => (
+            ProgressStyle::Off,
+            Some(
+                "--progress bar draws only on a terminal, and stderr is not one: showing no progress (--progress plain prints status lines)",
+            ),
+        ),
+        Some(ProgressStyle::Bar) if env.dumb_terminal => (
+            ProgressStyle::Plain,
+            Some("TERM=dumb cannot redraw a bar: showing plain status lines instead"),
+        ),
+        Some(style) => (style, None),
+        None if env.stderr_terminal && env.dumb_terminal => (ProgressStyle::Plain, None),
+        None if env.stderr_terminal => (ProgressStyle::Bar, None),
+        None if env.ci => (ProgressStyle::Plain, None),
+        None => (ProgressStyle::Off, None),
+    }
+}
+
+/// What of the environment decides the progress display.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Env {
+    /// stderr is a terminal.
+    pub stderr_terminal: bool,
+    /// `TERM=dumb`.
+    pub dumb_terminal: bool,
+    /// `CI` is set to anything but empty, `0` or `false`.
+    pub ci: bool,
+}
+
+impl Env {
+    /// Reads it from this process.
+    pub fn current() -> Self {
+        let var = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+        Env {
+            stderr_terminal: io::stderr().is_terminal(),
+            dumb_terminal: var("TERM").is_some_and(|t| t == "dumb"),
+            ci: var("CI")
+                .is_some_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE" | "False")),
+        }
+    }
+}
+
+/// In flight this long (or one interval, if shorter), a URL is named in
+/// the progress display.
 pub const STUCK_AFTER: Duration = Duration::from_secs(5);
-const PLAIN_EVERY: Duration = Duration::from_secs(10);
 const BAR_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Default)]
@@ -50,8 +101,14 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts the display chosen by `style`.
-    pub fn start(style: ProgressStyle, input: Arc<InputStats>, in_flight: Arc<InFlight>) -> Self {
+    /// Starts the display chosen by `style`; `interval` is the time between
+    /// two plain lines.
+    pub fn start(
+        style: ProgressStyle,
+        interval: Duration,
+        input: Arc<InputStats>,
+        in_flight: Arc<InFlight>,
+    ) -> Self {
         let counts = Arc::new(Counts::default());
         if style == ProgressStyle::Off {
             return Progress {
@@ -68,71 +125,24 @@ impl Progress {
                 ProgressDrawTarget::hidden()
             };
             let bar = ProgressBar::with_draw_target(None, target);
-            bar.set_style(style_for(false));
+            bar.set_style(style_for(Shape::Count));
             bar
         });
         let (stop, stopped) = bounded::<()>(0);
-        let ticker = {
-            let (bar, counts, in_flight) =
-                (bar.clone(), Arc::clone(&counts), Arc::clone(&in_flight));
-            let started = Instant::now();
-            std::thread::Builder::new()
-                .name("fetchpool-progress".into())
-                .spawn(move || {
-                    let every = if bar.is_some() {
-                        BAR_EVERY
-                    } else {
-                        PLAIN_EVERY
-                    };
-                    let mut known_len = false;
-                    while stopped.recv_timeout(every).is_err_and(|e| e.is_timeout()) {
-                        let failed = counts.failed.load(Ordering::Relaxed);
-                        let stuck = in_flight.oldest().filter(|(age, _)| *age >= STUCK_AFTER);
-                        let total = input.total();
-                        let stopping = counts.stopping.load(Ordering::Relaxed);
-                        match &bar {
-                            Some(bar) if stopping => {
-                                bar.set_message(format!("finishing {} in flight", in_flight.len()));
-                                bar.tick();
-                            }
-                            Some(bar) => {
-                                if let Some(total) = total {
-                                    bar.set_length(total);
-                                    if !known_len {
-                                        bar.set_style(style_for(true));
-                                        known_len = true;
-                                    }
-                                }
-                                bar.set_message(message(
-                                    bar.per_sec(),
-                                    in_flight.requests(),
-                                    failed,
-                                    stuck.as_ref(),
-                                ));
-                                bar.tick();
-                            }
-                            None => {
-                                let done = counts.done.load(Ordering::Relaxed);
-                                if stopping {
-                                    eprintln!(
-                                        "fetchpool: {done} done, finishing {} in flight",
-                                        in_flight.len()
-                                    );
-                                    continue;
-                                }
-                                let secs = started.elapsed().as_secs_f64();
-                                let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
-                                let rate = done as f64 / secs.max(0.001);
-                                eprintln!(
-                                    "fetchpool: {done}/{total} done, {}",
-                                    message(rate, in_flight.requests(), failed, stuck.as_ref())
-                                );
-                            }
-                        }
-                    }
-                })
-                .ok()
+        let ticker = Ticker {
+            bar: bar.clone(),
+            counts: Arc::clone(&counts),
+            input,
+            in_flight,
+            started: Instant::now(),
+            shape: None,
+            every: if bar.is_some() { BAR_EVERY } else { interval },
+            stuck_after: STUCK_AFTER.min(interval),
         };
+        let ticker = std::thread::Builder::new()
+            .name("fetchpool-progress".into())
+            .spawn(move || ticker.run(&stopped))
+            .ok();
         Progress {
             bar,
             counts,
@@ -200,6 +210,97 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The progress thread's state: redraws the bar every [`BAR_EVERY`], or
+/// prints a plain line every interval (`--progress-interval`).
+struct Ticker {
+    bar: Option<ProgressBar>,
+    counts: Arc<Counts>,
+    input: Arc<InputStats>,
+    in_flight: Arc<InFlight>,
+    started: Instant,
+    /// What the bar shows of the total, once known.
+    shape: Option<Shape>,
+    /// Time between two ticks.
+    every: Duration,
+    /// In flight this long, a URL is named.
+    stuck_after: Duration,
+}
+
+impl Ticker {
+    /// Ticks until `stopped` disconnects.
+    fn run(mut self, stopped: &Receiver<()>) {
+        let every = self.every;
+        while stopped.recv_timeout(every).is_err_and(|e| e.is_timeout()) {
+            let stopping = self.counts.stopping.load(Ordering::Relaxed);
+            match self.bar.clone() {
+                Some(bar) if stopping => {
+                    bar.set_message(format!("finishing {} in flight", self.in_flight.len()));
+                    bar.tick();
+                }
+                Some(bar) => self.draw(&bar),
+                None if stopping => {
+                    let done = self.counts.done.load(Ordering::Relaxed);
+                    let in_flight = self.in_flight.len();
+                    eprintln!("fetchpool: {done} done, finishing {in_flight} in flight");
+                }
+                None => self.print_plain(),
+            }
+        }
+    }
+
+    /// The URL in flight longest, once it is past `stuck_after`.
+    fn stuck(&self) -> Option<(Duration, String)> {
+        self.in_flight
+            .oldest()
+            .filter(|(age, _)| *age >= self.stuck_after)
+    }
+
+    /// Redraws the bar, with its total once known.
+    fn draw(&mut self, bar: &ProgressBar) {
+        if let Some(total) = self.input.total() {
+            bar.set_length(total);
+            // No "ETA 0s" before a first result gives a pace.
+            let shape = if bar.position() > 0 {
+                Shape::Eta
+            } else {
+                Shape::Total
+            };
+            if self.shape != Some(shape) {
+                bar.set_style(style_for(shape));
+                self.shape = Some(shape);
+            }
+        }
+        let failed = self.counts.failed.load(Ordering::Relaxed);
+        bar.set_message(message(
+            bar.per_sec(),
+            self.in_flight.requests(),
+            failed,
+            self.stuck().as_ref(),
+        ));
+        bar.tick();
+    }
+
+    /// Prints the plain status line.
+    fn print_plain(&self) {
+        let done = self.counts.done.load(Ordering::Relaxed);
+        let failed = self.counts.failed.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = done as f64 / secs.max(0.001);
+        let total = self.input.total();
+        let eta = plain_eta(done, total, rate);
+        let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
+        eprintln!(
+            "fetchpool: {done}/{total} done{eta}, {}",
+            message(
+                rate,
+                self.in_flight.requests(),
+                failed,
+                self.stuck().as_ref()
+            )
+        );
     }
 }
 
@@ -287,15 +388,63 @@ impl TermLike for Stderr {
     }
 }
 
-fn style_for(known_total: bool) -> BarStyle {
-    let template = if known_total {
-        "{spinner} [{bar:30}] {pos}/{len} ETA {eta} {wide_msg}"
-    } else {
-        "{spinner} {pos} done {wide_msg}"
+/// What the bar can show: a count, a count of a known total, and an ETA
+/// once results give a pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Count,
+    Total,
+    Eta,
+}
+
+fn style_for(shape: Shape) -> BarStyle {
+    let template = match shape {
+        Shape::Eta => "{spinner} [{bar:30}] {pos}/{len} ETA {eta} {wide_msg}",
+        Shape::Total => "{spinner} [{bar:30}] {pos}/{len} {wide_msg}",
+        Shape::Count => "{spinner} {pos} done {wide_msg}",
     };
     BarStyle::with_template(template)
         .unwrap_or_else(|_| BarStyle::default_bar())
         .progress_chars("=> ")
+}
+
+/// `, ETA 1m 5s` for plain lines: when the total is known and results
+/// have given a pace.
+fn plain_eta(done: u64, total: Option<u64>, rate: f64) -> String {
+    match total {
+        Some(total) if done > 0 && rate > 0.0 && total > done => {
+            let secs = ((total - done) as f64 / rate).ceil() as u64;
+            match secs {
+                0..60 => format!(", ETA {secs}s"),
+                60..3600 => format!(", ETA {}m {}s", secs / 60, secs % 60),
+                _ => format!(", ETA {}h {}m", secs / 3600, secs % 3600 / 60),
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// Longest URL shown in the progress display, in characters.
+const URL_SHOWN: usize = 72;
+
+/// `url`, its middle elided when it is longer than [`URL_SHOWN`]: the
+/// start (scheme and host) and the end of its path stay, since those tell
+/// which download it is.
+fn elided(url: &str) -> std::borrow::Cow<'_, str> {
+    let count = url.chars().count();
+    if count <= URL_SHOWN {
+        return url.into();
+    }
+    // The origin, up to 40 characters; the rest of the room for the path.
+    let origin = url
+        .find("://")
+        .and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j))
+        .map_or(count, |end| url[..end].chars().count());
+    let head = origin.clamp(16, 40);
+    let tail = URL_SHOWN - head - 1;
+    let start: String = url.chars().take(head).collect();
+    let end: String = url.chars().skip(count - tail).collect();
+    format!("{start}…{end}").into()
 }
 
 /// `12 req/s, 3 failed[, waiting 7 s on URL]`: the URL (already redacted)
@@ -311,49 +460,12 @@ fn message(rate: f64, out: usize, failed: u64, stuck: Option<&(Duration, String)
         msg.push_str(&format!(
             ", waiting {} s on {}",
             age.as_secs(),
-            escape::for_field(&crate::input::url::shown(url))
+            escape::for_field(&elided(&crate::input::url::shown(url)))
         ));
     }
     msg
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_names_a_stuck_url() {
-        let m = message(
-            12.3,
-            5,
-            3,
-            Some(&(Duration::from_secs(7), "http://slow/".into())),
-        );
-        assert_eq!(
-            m,
-            "12 req/s, 5 in flight, 3 failed, waiting 7 s on http://slow/"
-        );
-    }
-
-    #[test]
-    fn message_has_no_rate_before_the_first_result() {
-        assert_eq!(message(0.0, 0, 0, None), "0 in flight, 0 failed");
-    }
-
-    #[test]
-    fn message_escapes_the_url_and_never_says_zero_per_second() {
-        let m = message(
-            0.1,
-            0,
-            0,
-            Some(&(
-                Duration::from_millis(12_700),
-                "http://h/\u{202e}\x1b[2J\n".into(),
-            )),
-        );
-        assert_eq!(
-            m,
-            "6.0 req/min, 0 in flight, 0 failed, waiting 12 s on http://h/\\u{202e}\\x1b[2J\\n"
-        );
-    }
-}
+#[path = "progress_tests.rs"]
+mod tests;

@@ -20,6 +20,7 @@ pub struct Summary {
     failed: u64,
     not_started: u64,
     unchanged: u64,
+    partial_kept: u64,
     bytes: u64,
     by_status: BTreeMap<u16, u64>,
     by_kind: BTreeMap<ErrorKind, u64>,
@@ -46,6 +47,9 @@ pub struct Report {
     pub fetched: u64,
     /// Ok entries whose saved file was unchanged (`--update`: 304).
     pub unchanged: u64,
+    /// Entries whose body was cut short and kept in a part file under
+    /// `-o`, for `--continue`.
+    pub partial_kept: u64,
     /// Failed entries by HTTP status (as strings, for JSON object keys).
     pub failed_by_status: BTreeMap<String, u64>,
     /// Failed entries by error kind.
@@ -90,6 +94,7 @@ impl Default for Summary {
             failed: 0,
             not_started: 0,
             unchanged: 0,
+            partial_kept: 0,
             bytes: 0,
             by_status: BTreeMap::new(),
             by_kind: BTreeMap::new(),
@@ -135,6 +140,11 @@ impl Summary {
         self.unchanged += 1;
     }
 
+    /// Counts one entry whose cut body was kept in a part file.
+    pub fn add_partial_kept(&mut self) {
+        self.partial_kept += 1;
+    }
+
     /// Counts one entry that was never started.
     pub fn add_not_started(&mut self) {
         self.not_started += 1;
@@ -177,6 +187,7 @@ impl Summary {
             other_shards: 0,
             fetched,
             unchanged: self.unchanged,
+            partial_kept: self.partial_kept,
             failed_by_status,
             failed_by_kind: self.by_kind.iter().map(|(k, &n)| (k.as_str(), n)).collect(),
             status_classes: classes,
@@ -214,6 +225,14 @@ impl Report {
     /// The summary for people, as printed on stderr.
     pub fn text(&self) -> String {
         let mut s = String::new();
+        self.write_totals(&mut s);
+        self.write_outcomes(&mut s);
+        self.write_hosts_and_latency(&mut s);
+        s
+    }
+
+    /// The first line: entries, ok, failed, not started, skipped.
+    fn write_totals(&self, s: &mut String) {
         let _ = write!(
             s,
             "summary: {}, {} ok, {} failed",
@@ -238,6 +257,10 @@ impl Report {
             let _ = write!(s, " ({})", skipped.join(", "));
         }
         s.push('\n');
+    }
+
+    /// Statuses, unchanged files, failures, bytes, time and rate.
+    fn write_outcomes(&self, s: &mut String) {
         if !self.status_classes.is_empty() {
             let classes: Vec<String> = self
                 .status_classes
@@ -251,6 +274,13 @@ impl Report {
                 s,
                 "  unchanged: {} (304, --update: the saved file kept)",
                 self.unchanged
+            );
+        }
+        if self.partial_kept > 0 {
+            let _ = writeln!(
+                s,
+                "  partial: {} cut downloads kept in part files (--continue resumes them)",
+                self.partial_kept
             );
         }
         if self.failed > 0 {
@@ -274,7 +304,12 @@ impl Report {
             let _ = write!(s, ", {}", human_rate(self.requests_per_s));
         }
         s.push('\n');
-        self.hosts_text(&mut s);
+    }
+
+    /// The per-host lines (given up, pushed back, concurrency), and the
+    /// latency percentiles.
+    fn write_hosts_and_latency(&self, s: &mut String) {
+        self.hosts_text(s);
         if let Some(l) = &self.latency_ms {
             let _ = writeln!(
                 s,
@@ -285,7 +320,6 @@ impl Report {
                 human_ms(l.max)
             );
         }
-        s
     }
 }
 

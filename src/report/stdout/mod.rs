@@ -27,6 +27,17 @@ pub enum OutputFormat {
     Template(Template),
 }
 
+/// The optional fields of a result line: present (null when unavailable)
+/// only when their flag was given, so that scripts see the same shape on
+/// every line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fields {
+    /// `sha256`, with `--sha256`.
+    pub sha256: bool,
+    /// `saved_to`, with `--output-dir`.
+    pub saved_to: bool,
+}
+
 /// One result as printed (the NDJSON fields of `docs/contract.md`).
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {
@@ -38,8 +49,10 @@ pub struct Record<'a> {
     pub ok: bool,
     /// Final HTTP status.
     pub status: Option<u16>,
-    /// Body bytes read.
+    /// Body bytes read (decoded, with `--compressed`).
     pub bytes: u64,
+    /// Body bytes received, as sent.
+    pub wire_bytes: u64,
     /// Wall time of the whole fetch, retries included.
     pub elapsed_ms: f64,
     /// Time held back by the host's pause, its rate, or `--rate`.
@@ -61,6 +74,10 @@ pub struct Record<'a> {
     pub unchanged: bool,
     /// Connection timings of the last attempt; null when nothing was sent.
     pub timings: Option<TimingsMs>,
+    /// The body continued a part file of this many bytes (`--continue`, or
+    /// a retry of a cut download); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<u64>,
 }
 
 /// [`crate::result::Timings`] as printed: milliseconds.
@@ -212,6 +229,7 @@ mod tests {
             ok: error.is_none(),
             status,
             bytes: 123_456,
+            wire_bytes: 2_345,
             elapsed_ms: 1234.5,
             waited_ms: 0.0,
             attempts: 1,
@@ -221,6 +239,7 @@ mod tests {
             saved_to: None,
             timings: None,
             unchanged: false,
+            resumed_from: None,
         }
     }
 
@@ -234,6 +253,7 @@ mod tests {
             "ok",
             "status",
             "bytes",
+            "wire_bytes",
             "elapsed_ms",
             "waited_ms",
             "attempts",

@@ -25,9 +25,10 @@ enum Field {
     TlsMs,
     TtfbMs,
     Reused,
+    WireBytes,
 }
 
-const FIELDS: [(&str, Field); 16] = [
+const FIELDS: [(&str, Field); 17] = [
     ("seq", Field::Seq),
     ("url", Field::Url),
     ("ok", Field::Ok),
@@ -44,6 +45,7 @@ const FIELDS: [(&str, Field); 16] = [
     ("tls_ms", Field::TlsMs),
     ("ttfb_ms", Field::TtfbMs),
     ("reused", Field::Reused),
+    ("wire_bytes", Field::WireBytes),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,6 +149,7 @@ impl Template {
                     Field::Ok => write!(out, "{}", r.ok),
                     Field::Status => r.status.map_or(Ok(()), |s| write!(out, "{s}")),
                     Field::Bytes => write!(out, "{}", r.bytes),
+                    Field::WireBytes => write!(out, "{}", r.wire_bytes),
                     Field::ElapsedMs => write!(out, "{}", r.elapsed_ms),
                     Field::WaitedMs => write!(out, "{}", r.waited_ms),
                     Field::Attempts => write!(out, "{}", r.attempts),
@@ -188,6 +191,7 @@ mod tests {
             ok: true,
             status: Some(200),
             bytes: 12,
+            wire_bytes: 5,
             elapsed_ms: 3.5,
             waited_ms: 0.0,
             attempts: 1,
@@ -197,6 +201,7 @@ mod tests {
             saved_to: None,
             timings: None,
             unchanged: false,
+            resumed_from: None,
         }
     }
 

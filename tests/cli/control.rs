@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::site::{Reply, Site};
 use crate::run;
+use crate::server::{Reply, TestServer as Site};
 
 #[test]
 fn retries_0_is_one_request_whatever_the_answer() {
-    let too_many = Site::start(|_| Reply::status(429).header("Retry-After", "0"));
-    let unavailable = Site::start(|_| Reply::status(503).header("Retry-After", "0"));
+    let too_many = Site::routed(|_| Reply::status(429).header("Retry-After", "0"));
+    let unavailable = Site::routed(|_| Reply::status(503).header("Retry-After", "0"));
     let r = run(&[
         "--json",
         "--retries",
@@ -25,8 +25,8 @@ fn retries_0_is_one_request_whatever_the_answer() {
         &unavailable.url("/b"),
     ]);
     r.assert_code(1);
-    assert_eq!(too_many.seen().len(), 1, "one request for a 429");
-    assert_eq!(unavailable.seen().len(), 1, "one request for a 503");
+    assert_eq!(too_many.total_requests(), 1, "one request for a 429");
+    assert_eq!(unavailable.total_requests(), 1, "one request for a 503");
     for res in r.results() {
         assert_eq!(res["attempts"], 1, "{res}");
         assert_eq!(res["ok"], false, "{res}");
@@ -36,7 +36,7 @@ fn retries_0_is_one_request_whatever_the_answer() {
 
 #[test]
 fn an_accepted_429_is_a_success_and_never_retried() {
-    let site = Site::start(|_| Reply::status(429).header("Retry-After", "0"));
+    let site = Site::routed(|_| Reply::status(429).header("Retry-After", "0"));
     let r = run(&["--json", "--accept", "200-299,429", &site.url("/x")]);
     r.assert_code(0);
     let x = r.single();
@@ -45,12 +45,12 @@ fn an_accepted_429_is_a_success_and_never_retried() {
         (Some(true), Some(1)),
         "{x}"
     );
-    assert_eq!(site.seen().len(), 1);
+    assert_eq!(site.total_requests(), 1);
 }
 
 #[test]
 fn a_host_that_only_refuses_is_given_up_and_its_entries_end_with_its_refusal() {
-    let site = Site::start(|_| Reply::status(429).header("Retry-After", "1"));
+    let site = Site::routed(|_| Reply::status(429).header("Retry-After", "1"));
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.json");
     let urls: Vec<String> = (0..20).map(|i| site.url(&format!("/{i}"))).collect();
@@ -77,7 +77,7 @@ fn a_host_that_only_refuses_is_given_up_and_its_entries_end_with_its_refusal() {
     }
     // Given up after a second of refusals: far fewer requests than
     // 20 entries x 3 attempts.
-    let asked = site.seen().len();
+    let asked = site.total_requests();
     assert!(asked < 20, "{asked} requests to a host that only refuses");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     let given_up = json["given_up"].as_array().unwrap();
@@ -101,7 +101,7 @@ fn entries_held_by_a_pause_report_the_wait() {
     let n = Arc::new(AtomicUsize::new(0));
     let site = {
         let n = Arc::clone(&n);
-        Site::start(move |_| {
+        Site::routed(move |_| {
             if n.fetch_add(1, Ordering::SeqCst) == 0 {
                 Reply::status(429).header("Retry-After", "1")
             } else {
@@ -121,7 +121,7 @@ fn entries_held_by_a_pause_report_the_wait() {
         assert!(waited > 0.0, "{res}");
         assert!(res["elapsed_ms"].as_f64().is_some(), "{res}");
     }
-    assert_eq!(site.seen().len(), 4);
+    assert_eq!(site.total_requests(), 4);
 }
 
 /// A host that serves `capacity` requests at once, in about `service`
@@ -138,7 +138,7 @@ fn capacity_host(capacity: usize, service: Duration, settled_after: usize) -> Ca
     let arrived = Arc::new(AtomicUsize::new(0));
     let most = Arc::new(AtomicUsize::new(0));
     let most_after_settling = Arc::clone(&most);
-    let site = Site::start(move |_| {
+    let site = Site::routed(move |_| {
         let now_held = held.fetch_add(1, Ordering::SeqCst) + 1;
         if arrived.fetch_add(1, Ordering::SeqCst) >= settled_after {
             most.fetch_max(now_held, Ordering::SeqCst);
@@ -183,7 +183,7 @@ fn auto_holds_a_capacity_bound_host_near_its_capacity() {
         summary.to_str().unwrap(),
     ]);
     r.assert_code(0);
-    assert_eq!(host.site.seen().len(), 400);
+    assert_eq!(host.site.total_requests(), 400);
     let most = host.most_after_settling.load(Ordering::SeqCst);
     assert!(
         most <= 2 * CAPACITY,
