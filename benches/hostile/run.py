@@ -18,15 +18,16 @@ fetchpool said (ok/status/bytes/sha256 prefix or the error kind), what curl
 said (exit code and status, or its error), and a mark:
 
     ok     fetchpool's verdict is a right one and its bytes are the body's
-    DIFF   fetchpool is right, curl says otherwise (the why column explains)
+    DIFF   fetchpool is right, curl says otherwise (the why line explains)
     LIE    fetchpool is wrong: ok when it is not, a sha256 or a saved file that
-           is not the body, a retried protocol error, a saved file after a
-           failure, a run past its deadline
+           is not the body, a wrong error kind, a retried protocol error, a
+           saved file after a failure, a run past its deadline
+    WRONG  fetchpool refuses a response RFC 9112 says to accept
 
 Then the --names cases (hostile paths under tree and flat: every file must
 stay inside DIR and hold the bytes its sha256 names) and the --continue
 cases against servers that lie in Content-Range. Exit status 1 when any row
-is a LIE. A run takes about a minute.
+is a LIE or WRONG. A run takes about a minute.
 """
 
 import atexit
@@ -73,7 +74,7 @@ def main():
     for name in cases.RESUME:
         if not args or any(name.startswith(a) for a in args):
             lies += env.resume(name)
-    print(f"\n{lies} LIE row(s)")
+    print(f"\n{lies} LIE or WRONG row(s)")
     return 1 if lies else 0
 
 
@@ -135,7 +136,7 @@ class Env:
             fv += " +2nd:" + verdict(results[1]).split()[0]
         cv = curl_verdict(rc, codes, bodies, cerr)
         right = c["expect"]
-        mark = "LIE" if problems else ("ok" if agrees(right, fv, cv) else "DIFF")
+        mark = grade(problems) or ("ok" if agrees(right, fv, cv) else "DIFF")
         print(f"{name:28} {right:16} {fv:34} {cv:30} {mark}")
         for p in problems:
             print(f"{'':28}   !! {p}")
@@ -167,7 +168,7 @@ class Env:
             stray = [f for f in on_disk if f not in saved and not os.path.basename(f).startswith(".fetchpool-")]
             if stray:
                 problems.append(f"files nobody reported: {stray[:3]}")
-            mark = "LIE" if problems else "ok"
+            mark = grade(problems) or "ok"
             print(f"{'names-' + layout:28} {'ok x' + str(len(paths)):16} "
                   f"{sum(r['ok'] for r in results):>2} ok, {len(saved)} files{'':20} {'(no curl)':30} {mark}")
             for p in problems:
@@ -194,11 +195,18 @@ class Env:
                             self.url(name)], capture_output=True, timeout=60)
         got = open(f, "rb").read()
         cv = f"rc{p.returncode} {p.stdout.decode()} {len(got)}B " + ("=full" if got == cases.BIG else "!=full")
-        mark = "LIE" if problems else "ok"
+        mark = grade(problems) or "ok"
         print(f"{name:28} {expect:16} {fv:34} {cv:30} {mark}")
         for prob in problems:
             print(f"{'':28}   !! {prob}")
         return 1 if problems else 0
+
+
+def grade(problems):
+    """LIE when a result misdescribes the body, WRONG when it refuses a valid response."""
+    if not problems:
+        return None
+    return "WRONG" if all(p.startswith("refused: ") for p in problems) else "LIE"
 
 
 def check(r, expect, body, out, wall):
@@ -220,7 +228,8 @@ def check(r, expect, body, out, wall):
             problems.append(f"status {r['status']} outside --accept, but the right verdict is {expect}")
     else:
         if err["kind"] not in kinds:
-            problems.append(f"kind {err['kind']} ({err['message'][:60]}), but the right verdict is {expect}")
+            refused = "refused: " if kinds == ["ok"] else ""
+            problems.append(f"{refused}kind {err['kind']} ({err['message'][:60]}), but the right verdict is {expect}")
         if err["kind"] == "protocol" and r["attempts"] > 1:
             problems.append(f"protocol retried: {r['attempts']} attempts")
         if r.get("saved_to"):
