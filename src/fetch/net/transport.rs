@@ -25,12 +25,11 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use ureq::unversioned::transport::time::Duration as UreqDuration;
 use ureq::unversioned::transport::{
-    Buffers, ConnectionDetails, Connector, Either, NextTimeout, ShutdownHandle, Transport,
+    Buffers, ConnectionDetails, Connector, Either, NextTimeout, Transport,
 };
 use ureq::{Error, Timeout};
 
@@ -54,7 +53,7 @@ pub(super) use super::exchange::{
 /// left). A server that drips bytes gets no more time: the time left shrinks
 /// with each call and ends in a timeout at the deadline.
 pub struct Socket {
-    stream: Arc<TcpStream>,
+    stream: TcpStream,
     deadline: Option<Instant>,
     reason: Timeout,
     read_armed: Option<Duration>,
@@ -73,17 +72,12 @@ enum Direction {
 impl Socket {
     fn new(stream: TcpStream) -> Socket {
         Socket {
-            stream: Arc::new(stream),
+            stream,
             deadline: None,
             reason: Timeout::Global,
             read_armed: None,
             write_armed: None,
         }
-    }
-
-    /// A handle ureq's agent can use to shut the socket down.
-    fn shutdown_handle(&self) -> Weak<dyn ShutdownHandle> {
-        Arc::downgrade(&self.stream) as Weak<dyn ShutdownHandle>
     }
 
     /// Sets the deadline for the following reads and writes.
@@ -156,7 +150,7 @@ impl Socket {
         let mut byte = [0u8; 1];
         loop {
             return match recv(
-                &*self.stream,
+                &self.stream,
                 &mut byte,
                 RecvFlags::PEEK | RecvFlags::DONTWAIT,
             ) {
@@ -263,7 +257,9 @@ impl<In: Transport> Connector<In> for TcpConnector {
             buffers: ConnBuffers::default(),
             used: true,
         };
-        (details.register_shutdown)(transport.socket.shutdown_handle())?;
+        // No shutdown handle is registered with the agent: nothing calls
+        // `Agent::shutdown`, and each registered handle is visited by ureq
+        // on every pool check-out and hand-back.
         record_connected(Some(started.elapsed()));
         Ok(Some(Either::B(transport)))
     }
