@@ -78,7 +78,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
         .thread_name("fetchpool-worker")
         .stack_size(WORKER_STACK);
     // Every job is keyed by its host, for politeness; --per-host adds a limit.
-    let key = |job: &Job| job.entry.target.as_ref().ok().and_then(host_key);
+    let key = |job: &Job| job.host.clone();
     pool = match config.per_host {
         Some(limit) => pool.per_key(limit, key),
         None => pool.keyed(key),
@@ -127,6 +127,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
         crate::input::count_ahead(&config.sources, filter, &stats);
     }
     let entries = Entries::new(config.sources, filter, Arc::clone(&stats)).map(|entry| Job {
+        host: entry.target.as_ref().ok().and_then(host_key),
         entry,
         state: FetchState::default(),
     });
@@ -156,9 +157,9 @@ pub fn run(mut config: Config) -> Result<Exit> {
             }
             let (stepped, signal) = fetcher.step(uri, &entry.url, entry.repeat, &mut job.state);
             if let Some(signal) = signal
-                && let Some(host) = host_key(uri)
+                && let Some(host) = &job.host
             {
-                polite.observe(&host, signal);
+                polite.observe(host, signal);
             }
             match stepped {
                 Stepped::Again { at, so_far } => Step::Again { at, so_far },
@@ -316,6 +317,9 @@ fn give_up(
 struct Job {
     entry: Entry,
     state: FetchState,
+    /// The entry's [`host_key`], made once (on the input thread): the pool
+    /// keys the job by it and politeness files each answer under it.
+    host: Option<String>,
 }
 
 /// What the first signal does, on the signal thread.
@@ -347,5 +351,44 @@ impl signals::OnSignal for OnSignal {
 /// `host:port` of a URL, the unit of `--per-host`.
 fn host_key(uri: &http::Uri) -> Option<String> {
     let (host, port) = crate::input::uri::host_port(uri)?;
-    Some(format!("{}:{port}", host.to_ascii_lowercase()))
+    let mut key = String::with_capacity(host.len() + 6);
+    key.push_str(host);
+    key.make_ascii_lowercase();
+    key.push(':');
+    key.push_str(itoa_u16(port, &mut [0; 5]));
+    Some(key)
+}
+
+/// `n` in decimal, written into `buf` (formatting machinery is the larger
+/// part of a key's cost, made once per URL).
+fn itoa_u16(mut n: u16, buf: &mut [u8; 5]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_keys_are_lowercase_host_and_port() {
+        let key = |s: &str| host_key(&s.parse().unwrap());
+        assert_eq!(
+            key("http://Example.COM/x").as_deref(),
+            Some("example.com:80")
+        );
+        assert_eq!(key("https://a/").as_deref(), Some("a:443"));
+        assert_eq!(key("http://a:8/").as_deref(), Some("a:8"));
+        assert_eq!(key("http://a:65535/").as_deref(), Some("a:65535"));
+        assert_eq!(key("http://[::1]:10000/").as_deref(), Some("[::1]:10000"));
+        assert_eq!(key("ftp://a/"), None);
+    }
 }
