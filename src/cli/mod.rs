@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, ValueEnum};
 
 use crate::report::progress::ProgressStyle;
+use crate::store::names::Layout;
 pub use config::{Config, default_workers, parse_size};
 pub use usage::one_line as usage_error;
 
@@ -54,6 +55,11 @@ pub struct Cli {
     /// At most N requests in flight to one host (host:port).
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>)]
     pub per_host: Option<usize>,
+
+    /// After the first Ctrl-C or SIGTERM, seconds that requests in flight may still finish
+    /// (or --timeout, if shorter; 0 stops waiting at once).
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true, value_parser = number)]
+    pub grace: f64,
 
     /// HTTP method (GET, HEAD, ...).
     #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET")]
@@ -118,6 +124,23 @@ pub struct Cli {
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
+    /// With -o: how saved files are named: hashed (safe, collision-free
+    /// names in DIR), tree (DIR/host/path, as wget -x) or flat (the
+    /// last path segment, as wget -nd).
+    #[arg(
+        long,
+        value_name = "LAYOUT",
+        value_enum,
+        default_value = "hashed",
+        requires = "output_dir"
+    )]
+    pub names: NamesArg,
+
+    /// With -o: resume downloads an earlier run cut short, from the part
+    /// files it kept in DIR (Range + If-Range).
+    #[arg(short = 'c', long = "continue", requires = "output_dir")]
+    pub resume: bool,
+
     /// With -o: download only what changed since the files in DIR were saved
     /// (If-None-Match / If-Modified-Since; a 304 keeps the file).
     #[arg(long, requires = "output_dir")]
@@ -161,6 +184,11 @@ pub struct Cli {
     #[arg(long, value_name = "STYLE")]
     pub progress: Option<ProgressArg>,
 
+    /// Seconds between two --progress plain status lines (fractions allowed); a URL in
+    /// flight longer than this (or 5 s, if shorter) is named as stuck.
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true, value_parser = number)]
+    pub progress_interval: f64,
+
     /// No progress display (same as --progress off).
     #[arg(long)]
     pub no_progress: bool,
@@ -178,12 +206,33 @@ pub struct Cli {
     pub man: bool,
 }
 
+/// `--names` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NamesArg {
+    /// A slug of the URL and a hash, all in DIR.
+    Hashed,
+    /// DIR/host/path/to/file (host_port with a port).
+    Tree,
+    /// DIR/last-segment.
+    Flat,
+}
+
+impl From<NamesArg> for Layout {
+    fn from(n: NamesArg) -> Self {
+        match n {
+            NamesArg::Hashed => Layout::Hashed,
+            NamesArg::Tree => Layout::Tree,
+            NamesArg::Flat => Layout::Flat,
+        }
+    }
+}
+
 /// `--progress` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressArg {
     /// An updating bar (needs a terminal).
     Bar,
-    /// A status line every 10 seconds, for CI logs.
+    /// A status line every 10 seconds (--progress-interval), for CI logs.
     Plain,
     /// Nothing.
     Off,
