@@ -76,7 +76,9 @@ pub fn run(mut config: Config) -> Result<Exit> {
         .thread_name("fetchpool-worker")
         .stack_size(WORKER_STACK);
     // Every job is keyed by its host, for politeness; --per-host adds a limit.
-    let key = |job: &Job| job.host.clone();
+    // The pool's jobs are boxed (see `Job`), and its key function takes one.
+    #[allow(clippy::borrowed_box)]
+    let key = |job: &Box<Job>| job.host.clone();
     pool = match config.per_host {
         Some(limit) => pool.per_key(limit, key),
         None => pool.keyed(key),
@@ -130,10 +132,12 @@ pub fn run(mut config: Config) -> Result<Exit> {
     if asked.1 {
         entries = entries.claiming(Box::new(Namer::new(names)));
     }
-    let entries = entries.map(|entry| Job {
-        host: entry.target.as_ref().ok().and_then(host_key),
-        entry,
-        state: FetchState::default(),
+    let entries = entries.map(|entry| {
+        Box::new(Job {
+            host: entry.target.as_ref().ok().and_then(host_key),
+            entry,
+            state: FetchState::default(),
+        })
     });
     let in_flight = Arc::new(InFlight::default());
     let mut progress = Progress::start(
@@ -150,7 +154,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
         let in_flight = Arc::clone(&in_flight);
         let fail_fast = config.fail_fast.then(|| stop.clone());
         let polite = Arc::clone(&polite);
-        move |job: &mut Job| -> Step<Fetched> {
+        move |job: &mut Box<Job>| -> Step<Fetched> {
             let entry = &job.entry;
             let uri = match &entry.target {
                 Ok(uri) => uri,
@@ -184,7 +188,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
             }
         }
     };
-    let mut results: Box<dyn Results<Item = Finished<Job, Fetched>>> = if config.ordered {
+    let mut results: Box<dyn Results<Item = Finished<Box<Job>, Fetched>>> = if config.ordered {
         Box::new(
             pool.ordered_steps(entries, job, None)
                 .context("starting worker threads")?,
@@ -284,7 +288,7 @@ fn fit_workers(config: &Config) -> NonZeroUsize {
 /// as cancelled, so each entry read is accounted for exactly once. Worker
 /// threads still running are left behind; the process is about to exit.
 fn give_up(
-    results: Box<dyn Results<Item = Finished<Job, Fetched>>>,
+    results: Box<dyn Results<Item = Finished<Box<Job>, Fetched>>>,
     in_flight: &InFlight,
     collector: &mut Collector,
     progress: &Progress,
@@ -323,6 +327,11 @@ fn give_up(
 }
 
 /// One entry's job: the entry, and where its fetch stands between attempts.
+///
+/// Boxed in the pool: its queue and results channel have a slot per job
+/// they can hold (3 to 5 per worker), all written when they are made, and a
+/// worker's frames move jobs by value. A pointer there instead of the
+/// job's few hundred bytes keeps both small.
 struct Job {
     entry: Entry,
     state: FetchState,
