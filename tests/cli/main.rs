@@ -6,7 +6,9 @@
 //! `NO_COLOR=1`, a null stdin unless the test feeds one, and a [`RUN_BOUND`]
 //! deadline: only a real hang fails a test on time.
 
+mod bodies;
 mod closed_stdout;
+mod compressed;
 mod connections;
 mod credentials;
 mod errors;
@@ -26,11 +28,13 @@ mod saving;
 mod server;
 mod signals;
 mod soak;
+mod socks;
 mod summary;
 mod support;
 mod tls;
 mod update;
 mod usage;
+mod verbose;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};

@@ -106,3 +106,39 @@ fn plain_progress_prints_a_status_line_and_off_and_quiet_print_none() {
     }
     assert_eq!(server.gate_fallbacks(), 0);
 }
+
+#[test]
+fn ci_logs_get_plain_lines_and_a_bar_that_cannot_draw_says_so() {
+    let server = TestServer::start();
+    let ci_url = server.url("/gate?run=ci");
+    let mut cmd = command(["--progress-interval", "0.2", &ci_url]);
+    cmd.env("CI", "true");
+    let ci = Running::spawn(cmd, None);
+    let printed = ci.wait_stderr(WAIT, |s| s.contains(" done"));
+    let mut cmd = command(["--progress-interval", "0.2", &server.url("/ok")]);
+    cmd.env("CI", "false");
+    let not_ci = Running::spawn(cmd, None).finish();
+    let bar = Running::spawn(command(["--progress", "bar", &server.url("/ok")]), None).finish();
+    server.open_gate();
+    let ci = ci.finish();
+    ci.assert_code(0);
+    assert!(
+        printed,
+        "CI=true with stderr piped: no plain line\n{}",
+        ci.stderr
+    );
+    not_ci.assert_code(0);
+    assert!(!not_ci.stderr.contains(" done,"), "{}", not_ci.stderr);
+    bar.assert_code(0);
+    let said: Vec<&str> = bar
+        .stderr
+        .lines()
+        .filter(|l| l.contains("--progress bar"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", bar.stderr);
+    assert!(
+        said[0].contains("not") && said[0].contains("terminal"),
+        "{}",
+        said[0]
+    );
+}
