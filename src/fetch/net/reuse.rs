@@ -166,23 +166,30 @@ impl<C> Reuse<C> {
     /// origin goes to the overflow.
     fn take(&self, uri: &Uri) -> Option<Idle> {
         let now = Instant::now();
-        let own = OWN.with_borrow_mut(Option::take);
-        if let Some(mut own) = own {
+        let mut leaving = None;
+        if let Some(mut own) = OWN.with_borrow_mut(Option::take) {
             if Arc::ptr_eq(&own.owner, &self.overflow) && own.origin.is(uri) {
                 if own.usable(now) {
                     return Some(own);
                 }
             } else {
-                let owner = Arc::clone(&own.owner);
-                owner.put(own);
+                leaving = Some(own);
             }
         }
+        let mut found = None;
         while let Some(mut idle) = self.overflow.take(uri) {
             if idle.usable(now) {
-                return Some(idle);
+                found = Some(idle);
+                break;
             }
         }
-        None
+        // Handed over only now: with the overflow full, putting it first
+        // could push out the very connection this request takes.
+        if let Some(own) = leaving {
+            let owner = Arc::clone(&own.owner);
+            owner.put(own);
+        }
+        found
     }
 }
 
