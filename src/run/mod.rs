@@ -47,7 +47,7 @@ const WORKER_STACK: usize = 256 * 1024;
 const SPAWN: &str = "starting worker threads";
 
 /// The results of a run, in completion or input order.
-type JobResults = Box<dyn Results<Item = Finished<Job, Fetched>>>;
+type JobResults = Box<dyn Results<Item = Finished<Box<Job>, Fetched>>>;
 
 /// How a run ended, as a process exit code (`docs/contract.md`, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +167,7 @@ impl Run {
             fail_fast: fail_fast.then(|| stop.clone()),
             controller: Arc::clone(&controller),
         };
-        let step = move |j: &mut Job| job.step(j);
+        let step = move |j: &mut Box<Job>| job.step(j);
         let results: JobResults = if sizes.ordered {
             Box::new(pool.ordered_steps(jobs, step, None).context(SPAWN)?)
         } else {
@@ -271,7 +271,7 @@ fn jobs(
     names: Option<Layout>,
     stats: &Arc<InputStats>,
 ) -> (
-    impl Iterator<Item = Job> + Send + 'static,
+    impl Iterator<Item = Box<Job>> + Send + 'static,
     Receiver<InputError>,
 ) {
     let (error_tx, error) = bounded::<InputError>(1);
@@ -296,7 +296,7 @@ fn build_pool(
     first: NonZeroUsize,
     auto: Option<LimitConfig>,
     rate: Option<f64>,
-) -> Pool<Job> {
+) -> Pool<Box<Job>> {
     let mut pool = Pool::new(first)
         .grow_to(sizes.workers)
         .queue(sizes.queue)
@@ -308,9 +308,12 @@ fn build_pool(
     }
     // -j auto: every host starts at the law's first limit.
     let first_limit = auto.and_then(|a| NonZeroUsize::new(a.initial.min(a.max)));
+    // The pool's jobs are boxed (see `Job`), and its key function takes one.
+    #[allow(clippy::borrowed_box)]
+    let key = |job: &Box<Job>| job.key();
     match first_limit.or(sizes.per_key) {
-        Some(limit) => pool.per_key(limit, Job::key),
-        None => pool.keyed(Job::key),
+        Some(limit) => pool.per_key(limit, key),
+        None => pool.keyed(key),
     }
 }
 
