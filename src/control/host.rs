@@ -208,8 +208,9 @@ impl Controller {
 
     /// A request to `host` that [`Controller::begin`] let go has ended;
     /// `signal` is what its answer said (`None`: nothing about the host,
-    /// such as a name that did not resolve).
-    pub fn end(&self, host: &str, signal: Option<Signal>) {
+    /// such as a name that did not resolve). True if the host is given up
+    /// (now or before): a retry of the entry should not wait for it.
+    pub fn end(&self, host: &str, signal: Option<Signal>) -> bool {
         let now = Instant::now();
         let mut hosts = lock(&self.hosts);
         let tracked = hosts.get(host, self.auto, &self.gate, now);
@@ -224,9 +225,11 @@ impl Controller {
         {
             self.gate.set_limit(host, Some(limit.limit()));
         }
-        let Some(signal) = signal else { return };
+        let Some(signal) = signal else {
+            return tracked.given_up.is_some();
+        };
         if tracked.given_up.is_some() {
-            return;
+            return true;
         }
         match signal.answer {
             Answer::Good => {
@@ -242,6 +245,7 @@ impl Controller {
             } => self.pushback(host, tracked, (pause, status, refusal), signal.sent, now),
             Answer::Overload => {}
         }
+        tracked.given_up.is_some()
     }
 
     /// A 429 or 503: pause, cut the rate, maybe give the host up.
@@ -435,7 +439,9 @@ mod tests {
         // A zero --max-retry-wait: the second refusal is already too long.
         let c = Controller::new(Gate::default(), Duration::ZERO, None);
         assert_eq!(c.begin("a:80"), Begin::Go);
-        c.end("a:80", Some(refusal(503, None)));
+        // The answer that gives the host up says so, so its own retry
+        // does not wait for the time the answer asked for.
+        assert!(c.end("a:80", Some(refusal(503, None))));
         assert_eq!(c.begin("a:80"), Begin::GivenUp(503));
         let given_up = c.decisions().given_up;
         assert_eq!(given_up.len(), 1);
@@ -449,9 +455,9 @@ mod tests {
     fn a_good_answer_or_an_accepted_refusal_keeps_a_host() {
         let c = Controller::new(Gate::default(), Duration::from_secs(3600), None);
         c.begin("a:80");
-        c.end("a:80", Some(refusal(429, None)));
+        assert!(!c.end("a:80", Some(refusal(429, None))));
         c.begin("a:80");
-        c.end("a:80", Some(good()));
+        assert!(!c.end("a:80", Some(good())));
         // Refusing again starts a new span, far from an hour long.
         c.begin("a:80");
         c.end("a:80", Some(refusal(429, None)));
