@@ -210,6 +210,10 @@ pub fn run(mut config: Config) -> Result<Exit> {
     loop {
         let taken = match results.next_within(TICK) {
             Next::Ready(done) => {
+                // An entry can end outside its job (one waiting to retry when
+                // the run stops ends with its last answer): either way it is
+                // no longer in flight, and giving up must not report it again.
+                in_flight.finish(done.job.entry.seq);
                 collector.take(&done.job.entry, done.outcome, &progress, results.ready())
             }
             Next::Waiting => Ok(if collector.stdout_closed() {
