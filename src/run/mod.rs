@@ -244,8 +244,9 @@ pub fn run(mut config: Config) -> Result<Exit> {
     }
     // A signal that came as the last results did is still said.
     announce(&progress);
-    let (summary, mut outputs, flow) = collector.finish()?;
-    stdout_closed |= flow == Flow::StdoutClosed;
+    let finished = collector.finish()?;
+    let (summary, mut outputs) = (finished.summary, finished.outputs);
+    stdout_closed |= finished.flow == Flow::StdoutClosed;
     progress.finish();
     let wall = started.elapsed();
 
@@ -255,13 +256,20 @@ pub fn run(mut config: Config) -> Result<Exit> {
     let mut report = summary.report(wall, &accept);
     report.count_skipped(&stats);
     report.pushed_back = polite.pushed_back();
-    outputs.write_summary(&report)?;
+    let summary_written = outputs.write_summary(&report);
+    if config.summary && !stdout_closed {
+        eprint!("{}", report.text());
+    }
+    // An output file that could not be written in full (a full disk) is
+    // an error, said after the results and the summary, which still show
+    // what the run did.
+    if let Some(err) = finished.write_failed_error {
+        return Err(err);
+    }
+    summary_written?;
     if stdout_closed {
         // `fetchpool ... | head -1`: nobody reads on; end quietly.
         return Ok(Exit::Ok);
-    }
-    if config.summary {
-        eprint!("{}", report.text());
     }
     Ok(match interrupted.exit_code() {
         Some(code) => Exit::Signal(code),
