@@ -10,7 +10,7 @@ use crate::input::Entry;
 use crate::pool::Outcome;
 use crate::report::files::Outputs;
 use crate::report::progress::Progress;
-use crate::report::stdout::{Printer, Record};
+use crate::report::stdout::{Fields, Printer, Record};
 use crate::report::summary::Summary;
 use crate::result::{ErrorKind, FetchError, Fetched};
 use crate::text::redact;
@@ -34,26 +34,20 @@ pub struct Collector {
     /// if so: the run goes on, every result is still printed, and the
     /// error is reported once the summary is out.
     write_failed_error: Option<anyhow::Error>,
-    /// Whether `--sha256` and `--output-dir` were given, so their fields
-    /// appear in each record (null when unavailable).
-    asked: (bool, bool),
+    /// The optional fields each record carries.
+    fields: Fields,
 }
 
 impl Collector {
     /// A collector printing with `printer` and writing `outputs`.
-    pub fn new(
-        printer: Printer,
-        outputs: Outputs,
-        failures_only: bool,
-        asked: (bool, bool),
-    ) -> Self {
+    pub fn new(printer: Printer, outputs: Outputs, failures_only: bool, fields: Fields) -> Self {
         Collector {
             printer,
             summary: Summary::default(),
             outputs,
             failures_only,
             write_failed_error: None,
-            asked,
+            fields,
         }
     }
 
@@ -96,7 +90,7 @@ impl Collector {
         } else if self.failures_only {
             return Ok(Flow::Continue);
         }
-        let record = record(entry, &fetched, self.asked);
+        let record = record(entry, &fetched, self.fields);
         let printer = &mut self.printer;
         let printed = if printer.is_terminal() {
             progress.suspend(|| printer.print(&record))
@@ -180,7 +174,7 @@ fn stdout_flow(result: io::Result<()>) -> Result<Flow> {
 }
 
 /// The printed form of a result.
-fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'a> {
+fn record<'a>(entry: &'a Entry, f: &'a Fetched, fields: Fields) -> Record<'a> {
     Record {
         seq: entry.seq,
         url: redact::url(&entry.url),
@@ -192,8 +186,8 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'
         attempts: f.attempts,
         final_url: f.final_url.as_deref(),
         error: f.error.as_ref(),
-        sha256: asked.0.then_some(f.sha256.as_deref()),
-        saved_to: asked.1.then_some(f.saved_to.as_deref()),
+        sha256: fields.sha256.then_some(f.sha256.as_deref()),
+        saved_to: fields.saved_to.then_some(f.saved_to.as_deref()),
         timings: f.timings.map(Into::into),
         unchanged: f.unchanged,
         resumed_from: f.resumed_from,
