@@ -185,7 +185,7 @@ impl Cli {
             &progress::Env::current(),
         );
         if let Some(note) = note {
-            eprintln!("fetchpool: {note}");
+            crate::report::stderr::line(format_args!("fetchpool: {note}"));
         }
         style
     }

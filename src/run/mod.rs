@@ -243,7 +243,7 @@ impl Run {
         report.pushed_back = self.polite.pushed_back();
         let summary_written = outputs.write_summary(&report);
         if self.summary && !stdout_closed {
-            eprint!("{}", report.text());
+            crate::report::stderr::text(&report.text());
         }
         // An output file that could not be written in full (a full disk)
         // is an error, said after the results and the summary, which still
@@ -310,11 +310,11 @@ fn fit_workers(config: &Config) -> NonZeroUsize {
     let limit = limits::raise_open_files();
     let fit = limits::workers_that_fit(limit, asked, config.fetch.store.dir.is_some());
     if fit < asked {
-        eprintln!(
+        crate::report::stderr::line(format_args!(
             "fetchpool: the open-files limit ({}) fits {fit} requests in flight, not {asked}: \
              running {fit} workers (raise the limit with `ulimit -n`)",
             limit.unwrap_or(0)
-        );
+        ));
     }
     NonZeroUsize::new(fit).unwrap_or(config.pool.workers)
 }
