@@ -16,9 +16,13 @@
 //!   `chunked` applied twice, disagreeing `Content-Length` values, a `101`
 //!   nobody asked for;
 //! - rewrites in place what ureq would misread: a chunk-size line becomes
-//!   its size alone (extensions carry nothing we use), and a head whose last
+//!   its size alone (extensions carry nothing we use), a head whose last
 //!   transfer coding is not `chunked` loses its `Transfer-Encoding` and
-//!   `Content-Length` lines, so that ureq reads the body to the close;
+//!   `Content-Length` lines, so that ureq reads the body to the close, a
+//!   folded header line is unfolded (httparse refuses obs-fold), and a
+//!   `100 Continue` loses its fields (ureq refuses any);
+//! - reports a connection that closes anywhere in a chunked body, trailer
+//!   section included, as cut ([`Framing::at_close`]);
 //! - passes everything else through byte for byte.
 //!
 //! A rewrite only ever shortens, so it is done in place. An incomplete head
@@ -30,6 +34,7 @@
 //! `CONNECT` answered 2xx becomes a tunnel), so the connection tells it the
 //! first bytes of each request ([`Framing::sent`]).
 
+mod chunk;
 mod head;
 
 use std::borrow::Cow;
@@ -39,7 +44,8 @@ use std::io;
 use super::buffers::MAX_HEAD;
 use super::exchange::record_proxy_refused;
 use crate::result::trace::{self, Kind};
-use head::{HeadInfo, Parsed, Te, parse_head};
+use chunk::{chunk_size, crlf_line, write_size};
+use head::{HeadInfo, Parsed, Te, parse_head, status_line_only, strip_framing_headers, unfold};
 
 /// Longest chunk-size or trailer line accepted: the head limit.
 const LINE_MAX: usize = MAX_HEAD;
@@ -188,11 +194,20 @@ impl Framing {
     }
 
     /// The fault of a connection that ended now (the server closed it):
-    /// in the middle of a chunk or trailer line, the body is cut short
-    /// (ureq would wait for the rest of a line that cannot come).
+    /// anywhere in a chunked body, up to the empty line that ends its
+    /// trailer section, the body is cut short (ureq would wait for the rest
+    /// of a line that cannot come, or take the trailer fields it has for
+    /// the whole section).
     pub fn at_close(&self) -> Option<Fault> {
-        (self.pending > 0 && matches!(self.phase, Phase::Chunked(_)))
-            .then(|| Fault::cut("connection closed in the middle of a chunk line"))
+        match self.phase {
+            Phase::Chunked(_) if self.pending > 0 => Some(Fault::cut(
+                "connection closed in the middle of a chunk line",
+            )),
+            Phase::Chunked(_) => Some(Fault::cut(
+                "connection closed before the end of the chunked body",
+            )),
+            _ => None,
+        }
     }
 
     /// Frames `buf`: the pending bytes followed by those just received.
@@ -248,6 +263,7 @@ impl Framing {
         r: usize,
         w: usize,
     ) -> Result<Option<(usize, usize)>, Fault> {
+        unfold(&mut buf[r..]);
         let info = match parse_head(&buf[r..]) {
             Parsed::Partial => return Ok(None),
             // ureq parses the same bytes and says what is wrong.
@@ -266,6 +282,10 @@ impl Framing {
                     .to_owned()
             });
             strip_framing_headers(buf, r, n, w)
+        } else if info.status == 100 {
+            // ureq refuses a 100 with fields, which RFC 9110 allows; they
+            // carry nothing for us.
+            status_line_only(buf, r, n, w)
         } else {
             pass(buf, r, w, n)
         };
@@ -399,99 +419,11 @@ impl Framing {
 }
 
 /// Moves `n` bytes from `r` to `w` (never after `r`); returns `n`.
-fn pass(buf: &mut [u8], r: usize, w: usize, n: usize) -> usize {
+pub(super) fn pass(buf: &mut [u8], r: usize, w: usize, n: usize) -> usize {
     if r != w {
         buf.copy_within(r..r + n, w);
     }
     n
-}
-
-/// The length of the line at the start of `input` without its CRLF, once
-/// the whole line is there; a line ended by a bare LF is a fault.
-fn crlf_line(input: &[u8]) -> Result<Option<usize>, Fault> {
-    let scan = &input[..input.len().min(LINE_MAX + 2)];
-    let Some(lf) = scan.iter().position(|&b| b == b'\n') else {
-        return Ok(None);
-    };
-    if lf == 0 || input[lf - 1] != b'\r' {
-        return Err(Fault::protocol(
-            "a chunk line ended by a bare LF (chunked framing needs CRLF)",
-        ));
-    }
-    Ok(Some(lf - 1))
-}
-
-/// The size of a chunk-size line (without its CRLF):
-/// `chunk-size [ chunk-ext ]` (RFC 9112 section 7.1), extensions of any
-/// length ignored.
-fn chunk_size(line: &[u8]) -> Result<u64, Fault> {
-    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    let (hex, rest) = line.split_at(digits);
-    let significant = hex.iter().skip_while(|&&b| b == b'0').count();
-    if digits == 0 {
-        return Err(Fault::protocol(
-            "a chunk size that is not a hexadecimal number",
-        ));
-    }
-    if significant > 16 {
-        return Err(Fault::protocol("a chunk size too large to hold"));
-    }
-    let ext = rest.trim_ascii_start();
-    let ext_ok = ext.is_empty()
-        || (ext[0] == b';' && ext.iter().all(|&b| b == b'\t' || !b.is_ascii_control()));
-    if !ext_ok {
-        return Err(Fault::protocol(
-            "a chunk size that is not a hexadecimal number",
-        ));
-    }
-    let hex = &hex[digits - significant..];
-    Ok(hex
-        .iter()
-        .fold(0u64, |n, &b| (n << 4) | u64::from(hex_value(b))))
-}
-
-/// Writes `size` in hexadecimal and CRLF at the start of `out`; returns
-/// the bytes written.
-fn write_size(out: &mut [u8], size: u64) -> usize {
-    let digits = (64 - size.leading_zeros()).div_ceil(4).max(1) as usize;
-    for (i, slot) in out[..digits].iter_mut().enumerate() {
-        let nibble = (size >> (4 * (digits - 1 - i))) & 0xf;
-        *slot = b"0123456789abcdef"[nibble as usize];
-    }
-    out[digits..digits + 2].copy_from_slice(b"\r\n");
-    digits + 2
-}
-
-fn hex_value(b: u8) -> u8 {
-    match b {
-        b'0'..=b'9' => b - b'0',
-        b'a'..=b'f' => b - b'a' + 10,
-        _ => b - b'A' + 10,
-    }
-}
-
-/// Copies the head at `r` (`n` bytes) to `w` without its
-/// `Transfer-Encoding` and `Content-Length` lines; returns the bytes
-/// written.
-fn strip_framing_headers(buf: &mut [u8], r: usize, n: usize, w: usize) -> usize {
-    let (mut at, mut out) = (r, w);
-    let end = r + n;
-    while at < end {
-        let line_end = buf[at..end]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(end, |i| at + i + 1);
-        let line = &buf[at..line_end];
-        let name = line.split(|&b| b == b':').next().unwrap_or(b"");
-        let framing = line.contains(&b':')
-            && (name.eq_ignore_ascii_case(b"transfer-encoding")
-                || name.eq_ignore_ascii_case(b"content-length"));
-        if !framing {
-            out += pass(buf, at, out, line_end - at);
-        }
-        at = line_end;
-    }
-    out - w
 }
 
 #[cfg(test)]
