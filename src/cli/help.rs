@@ -153,7 +153,8 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
         2,
         "usage or input error",
         "usage or input error, before anything is fetched: a bad flag or value, an \
-         unreadable input or body file, no URLs at all, an output path that cannot be written",
+         unreadable input or body file, no URLs at all, an output path that cannot be written; \
+         or, after the run, a --write-failed or --summary-json file not written in full",
     ),
     (
         130,

@@ -192,12 +192,19 @@ impl Run {
     fn drain(&mut self, mut results: JobResults) -> Result<bool> {
         loop {
             let taken = match results.next_within(TICK) {
-                Next::Ready(done) => self.collector.take(
-                    &done.job.entry,
-                    done.outcome,
-                    &self.progress,
-                    results.ready(),
-                ),
+                Next::Ready(done) => {
+                    // An entry can end outside its job (one waiting to retry
+                    // when the run stops ends with its last answer): either
+                    // way it is no longer in flight, and giving up must not
+                    // report it again.
+                    self.in_flight.finish(done.job.entry.seq);
+                    self.collector.take(
+                        &done.job.entry,
+                        done.outcome,
+                        &self.progress,
+                        results.ready(),
+                    )
+                }
                 Next::Waiting => Ok(if self.collector.stdout_closed() {
                     Flow::StdoutClosed
                 } else {
@@ -233,8 +240,9 @@ impl Run {
     fn finish(mut self, started: Instant, mut stdout_closed: bool) -> Result<Exit> {
         // A signal that came as the last results did is still said.
         self.shutdown.announce(&self.progress, &self.in_flight);
-        let (summary, mut outputs, flow) = self.collector.finish()?;
-        stdout_closed |= flow == Flow::StdoutClosed;
+        let finished = self.collector.finish()?;
+        let (summary, mut outputs) = (finished.summary, finished.outputs);
+        stdout_closed |= finished.flow == Flow::StdoutClosed;
         self.progress.finish();
         let wall = started.elapsed();
 
@@ -247,13 +255,20 @@ impl Run {
         report.pushed_back = decisions.pushed_back;
         report.given_up = decisions.given_up;
         report.concurrency = decisions.concurrency;
-        outputs.write_summary(&report)?;
+        let summary_written = outputs.write_summary(&report);
+        if self.summary && !stdout_closed {
+            crate::report::stderr::text(&report.text());
+        }
+        // An output file that could not be written in full (a full disk)
+        // is an error, said after the results and the summary, which still
+        // show what the run did.
+        if let Some(err) = finished.write_failed_error {
+            return Err(err);
+        }
+        summary_written?;
         if stdout_closed {
             // `fetchpool ... | head -1`: nobody reads on; end quietly.
             return Ok(Exit::Ok);
-        }
-        if self.summary {
-            eprint!("{}", report.text());
         }
         Ok(match self.shutdown.exit_code() {
             Some(code) => Exit::Signal(code),
@@ -332,11 +347,11 @@ fn size_pool(config: &Config) -> (NonZeroUsize, NonZeroUsize) {
         return (nz(first), nz(ceiling));
     }
     if fit < asked {
-        eprintln!(
+        crate::report::stderr::line(format_args!(
             "fetchpool: the open-files limit ({}) fits {fit} requests in flight, not {asked}: \
              running {fit} workers (raise the limit with `ulimit -n`)",
             limit.unwrap_or(0)
-        );
+        ));
     }
     let fixed = NonZeroUsize::new(fit).unwrap_or(config.pool.workers);
     (fixed, fixed)
