@@ -162,7 +162,12 @@ impl Fetcher {
         let stepped = match attempt {
             Attempt::Done(f) => Stepped::Done(self.finish(with_timings(f), state, uri, url)),
             Attempt::Retry(f, Retry { after, free }) => {
-                let f = with_timings(f);
+                let mut f = with_timings(f);
+                // Should the retry never come (a signal), this answer is
+                // the result: judged by --accept like any other.
+                if f.error.is_none() {
+                    f.ok = f.status.is_some_and(|s| self.config.accept.contains(s));
+                }
                 if free {
                     state
                         .free_until

@@ -8,3 +8,14 @@ pub mod files;
 pub mod progress;
 pub mod stdout;
 pub mod summary;
+
+/// `eprintln!` that ignores a failed write: a closed stderr (`2>&-`, a
+/// reader that went away) must not panic a run, which goes on and exits
+/// with its own code.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}

@@ -109,7 +109,7 @@ impl Progress {
                             None => {
                                 let done = counts.done.load(Ordering::Relaxed);
                                 if stopping {
-                                    eprintln!(
+                                    crate::say!(
                                         "fetchpool: {done} done, finishing {} in flight",
                                         in_flight.len()
                                     );
@@ -118,7 +118,7 @@ impl Progress {
                                 let secs = started.elapsed().as_secs_f64();
                                 let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
                                 let rate = done as f64 / secs.max(0.001);
-                                eprintln!(
+                                crate::say!(
                                     "fetchpool: {done}/{total} done, {}",
                                     message(rate, failed, stuck.as_ref())
                                 );
@@ -173,7 +173,7 @@ impl Progress {
             "a second signal"
         };
         self.suspend(|| {
-            eprintln!(
+            crate::say!(
                 "fetchpool: interrupted: starting nothing new, finishing {in_flight} in flight \
                  ({again} stops waiting)"
             );

@@ -20,7 +20,11 @@ pub struct Summary {
     not_started: u64,
     unchanged: u64,
     bytes: u64,
+    /// Every response by status (for the status classes).
     by_status: BTreeMap<u16, u64>,
+    /// Failed entries without an error, by status.
+    failed_by_status: BTreeMap<u16, u64>,
+    /// Failed entries with an error, by kind.
     by_kind: BTreeMap<ErrorKind, u64>,
     /// Latency of fetched entries in microseconds (3 significant digits).
     latency: Histogram<u64>,
@@ -45,9 +49,11 @@ pub struct Report {
     pub fetched: u64,
     /// Ok entries whose saved file was unchanged (`--update`: 304).
     pub unchanged: u64,
-    /// Failed entries by HTTP status (as strings, for JSON object keys).
+    /// Failed entries without an error (a status outside `--accept`), by
+    /// status (as strings, for JSON object keys). With `failed_by_kind` it
+    /// counts each failed entry once: the two add up to `failed`.
     pub failed_by_status: BTreeMap<String, u64>,
-    /// Failed entries by error kind.
+    /// Failed entries with an error, by error kind.
     pub failed_by_kind: BTreeMap<&'static str, u64>,
     /// Responses by status class (`2xx`, `4xx`, ...).
     pub status_classes: BTreeMap<String, u64>,
@@ -85,6 +91,7 @@ impl Default for Summary {
             unchanged: 0,
             bytes: 0,
             by_status: BTreeMap::new(),
+            failed_by_status: BTreeMap::new(),
             by_kind: BTreeMap::new(),
             // 1 µs to 1 hour; longer latencies are counted as 1 hour.
             latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
@@ -116,9 +123,13 @@ impl Summary {
         if ok {
             self.ok += 1;
         } else {
+            // Each failed entry once: by its error when it has one, else
+            // by the status --accept refused.
             self.failed += 1;
-            if let Some(kind) = kind {
-                *self.by_kind.entry(kind).or_default() += 1;
+            match (kind, status) {
+                (Some(kind), _) => *self.by_kind.entry(kind).or_default() += 1,
+                (None, Some(s)) => *self.failed_by_status.entry(s).or_default() += 1,
+                (None, None) => *self.by_kind.entry(ErrorKind::Internal).or_default() += 1,
             }
         }
     }
@@ -149,16 +160,17 @@ impl Summary {
     }
 
     /// The totals as a report, `wall` being the run's wall time.
-    pub fn report(&self, wall: Duration, accept: &crate::result::accept::Accept) -> Report {
+    pub fn report(&self, wall: Duration) -> Report {
         let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
         let mut classes = BTreeMap::new();
-        let mut failed_by_status = BTreeMap::new();
         for (&status, &n) in &self.by_status {
             *classes.entry(format!("{}xx", status / 100)).or_default() += n;
-            if !accept.contains(status) {
-                failed_by_status.insert(status.to_string(), n);
-            }
         }
+        let failed_by_status = self
+            .failed_by_status
+            .iter()
+            .map(|(s, &n)| (s.to_string(), n))
+            .collect();
         let wall_s = wall.as_secs_f64();
         let fetched = self.latency.len();
         Report {
@@ -309,7 +321,6 @@ const SHOWN_HOSTS: usize = 10;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::result::accept::Accept;
 
     #[test]
     fn counts_and_percentiles() {
@@ -327,7 +338,7 @@ mod tests {
         );
         s.add(false, None, Some(ErrorKind::InvalidUrl), 0, Duration::ZERO);
         s.add_not_started();
-        let r = s.report(Duration::from_secs(2), &Accept::parse("200-399").unwrap());
+        let r = s.report(Duration::from_secs(2));
         assert_eq!((r.entries, r.ok, r.failed, r.not_started), (104, 100, 3, 1));
         assert_eq!(r.failed_by_status["404"], 1);
         assert_eq!(r.failed_by_kind["timeout"], 1);
@@ -348,7 +359,7 @@ mod tests {
     fn wording_is_singular_for_one_and_mentions_what_was_skipped() {
         let mut s = Summary::default();
         s.add(true, Some(200), None, 3, Duration::from_millis(2));
-        let mut r = s.report(Duration::from_secs(1), &Accept::parse("200").unwrap());
+        let mut r = s.report(Duration::from_secs(1));
         assert!(
             r.text().starts_with("summary: 1 entry, 1 ok, 0 failed\n"),
             "{}",
@@ -371,10 +382,47 @@ mod tests {
     }
 
     #[test]
+    fn each_failed_entry_is_counted_once_and_ok_ones_not_at_all() {
+        let mut s = Summary::default();
+        // A redirect loop and a 404 over --max-size: by their errors only.
+        s.add(
+            false,
+            Some(302),
+            Some(ErrorKind::Redirects),
+            0,
+            Duration::ZERO,
+        );
+        s.add(
+            false,
+            Some(404),
+            Some(ErrorKind::TooLarge),
+            9,
+            Duration::ZERO,
+        );
+        // A status --accept refused, and an ok one it also leaves out (304).
+        s.add(false, Some(404), None, 3, Duration::ZERO);
+        s.add(true, Some(304), None, 0, Duration::ZERO);
+        let r = s.report(Duration::from_secs(1));
+        assert_eq!(r.failed, 3);
+        assert_eq!(r.failed_by_status.len(), 1);
+        assert_eq!(r.failed_by_status["404"], 1);
+        assert_eq!(r.failed_by_kind["redirects"], 1);
+        assert_eq!(r.failed_by_kind["too_large"], 1);
+        assert_eq!(r.status_classes["4xx"], 2);
+        assert_eq!(r.status_classes["3xx"], 2);
+        assert!(
+            r.text()
+                .contains("  failed: 404 x1, redirects x1, too_large x1\n"),
+            "{}",
+            r.text()
+        );
+    }
+
+    #[test]
     fn no_rate_when_nothing_was_requested() {
         let mut s = Summary::default();
         s.add(false, None, Some(ErrorKind::InvalidUrl), 0, Duration::ZERO);
-        let r = s.report(Duration::from_millis(1), &Accept::parse("200").unwrap());
+        let r = s.report(Duration::from_millis(1));
         assert_eq!(r.fetched, 0);
         assert_eq!(r.requests_per_s, 0.0);
         let text = r.text();
@@ -384,8 +432,7 @@ mod tests {
 
     #[test]
     fn names_hosts_that_pushed_back_escaped() {
-        let mut r =
-            Summary::default().report(Duration::from_secs(1), &Accept::parse("200").unwrap());
+        let mut r = Summary::default().report(Duration::from_secs(1));
         r.pushed_back = vec![
             crate::control::polite::PushedBack {
                 host: "slow.example:443".into(),

@@ -108,7 +108,6 @@ pub fn run(mut config: Config) -> Result<Exit> {
         config.request.output_dir.as_deref(),
         &config.sources,
     )?;
-    let accept = config.request.accept.clone();
     let asked = (config.request.sha256, config.request.output_dir.is_some());
     let fetcher = Fetcher::new(config.request, config.rate, stopping, cancel)?;
     let mut collector = Collector::new(
@@ -197,6 +196,10 @@ pub fn run(mut config: Config) -> Result<Exit> {
     loop {
         let taken = match results.next_within(TICK) {
             Next::Ready(done) => {
+                // Also for an entry that ended without running its job
+                // again (a retry cut short by a signal): it is no longer
+                // in flight, whatever its worker last noted.
+                in_flight.finish(done.job.entry.seq);
                 collector.take(&done.job.entry, done.outcome, &progress, results.ready())
             }
             Next::Waiting => Ok(if collector.stdout_closed() {
@@ -235,20 +238,20 @@ pub fn run(mut config: Config) -> Result<Exit> {
     if let Some(err) = crate::lock::lock(&stats.error).take() {
         anyhow::bail!("{err}");
     }
-    let mut report = summary.report(wall, &accept);
+    let mut report = summary.report(wall);
     report.count_skipped(&stats);
     report.pushed_back = polite.pushed_back();
     outputs.write_summary(&report)?;
-    if stdout_closed {
-        // `fetchpool ... | head -1`: nobody reads on; end quietly.
-        return Ok(Exit::Ok);
+    // `fetchpool ... | head -1`: nobody reads on; end quietly, but with
+    // the exit code of what happened: entries the reader left behind were
+    // never started (or never read), so `set -o pipefail` sees a failure.
+    if config.summary && !stdout_closed {
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), report.text().as_bytes());
     }
-    if config.summary {
-        eprint!("{}", report.text());
-    }
+    let unread = stdout_closed && !stats.done.load(std::sync::atomic::Ordering::SeqCst);
     Ok(match interrupted.exit_code() {
         Some(code) => Exit::Signal(code),
-        None if summary.any_failed() => Exit::Failures,
+        None if summary.any_failed() || unread => Exit::Failures,
         None => Exit::Ok,
     })
 }
@@ -260,7 +263,7 @@ fn fit_workers(config: &Config) -> NonZeroUsize {
     let limit = limits::raise_open_files();
     let fit = limits::workers_that_fit(limit, asked, config.request.output_dir.is_some());
     if fit < asked {
-        eprintln!(
+        crate::say!(
             "fetchpool: the open-files limit ({}) fits {fit} requests in flight, not {asked}: \
              running {fit} workers (raise the limit with `ulimit -n`)",
             limit.unwrap_or(0)

@@ -5,12 +5,15 @@
 //! `NO_COLOR=1`, a null stdin unless the test feeds one, and a [`RUN_BOUND`]
 //! deadline: only a real hang fails a test on time.
 
+mod accounting;
 mod basics;
 mod conn;
+mod exit_codes;
 mod faults;
 mod input;
 mod polish;
 mod polite;
+mod raw;
 mod redirects;
 mod scripting;
 mod server;
