@@ -161,7 +161,7 @@ impl Fetcher {
         budget: &Budget,
     ) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
-        let conditional = self.conditional(url);
+        let conditional = self.conditional(url, repeat);
         let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
         let (response, final_url) = match self.send_following(uri, deadline, &extra) {
             Ok(Landed {

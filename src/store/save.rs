@@ -36,7 +36,7 @@ pub fn file_name(url: &str) -> String {
 /// first occurrence): repeats get `-N` (N from 2) after the hash, before
 /// the extension. The hash is 32 hex digits and never holds a `-`, so no
 /// other URL's name can take this form.
-fn name_for(url: &str, repeat: u32) -> String {
+pub fn name_for(url: &str, repeat: u32) -> String {
     let hash = hex(&Sha256::digest(url.as_bytes())[..16]);
     let span = crate::input::uri::authority_span(url);
     let authority = &url[span.clone()];

@@ -18,6 +18,7 @@ mod redirects;
 mod scripting;
 mod server;
 mod trust;
+mod update_hashes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
