@@ -67,15 +67,14 @@ pub fn default_workers() -> usize {
 impl Cli {
     /// Checks every flag and opens the inputs.
     pub fn into_config(self) -> Result<Config> {
-        let workers = self.workers.unwrap_or_else(default_workers);
-        if !(1..=4096).contains(&workers) {
-            bail!("--workers must be between 1 and 4096 (got {workers})");
-        }
+        let workers = match self.workers {
+            Some(n) => in_range("--workers", n, 1, 4096)?,
+            None => default_workers(),
+        };
         let workers = NonZeroUsize::new(workers).context("--workers must be at least 1")?;
         // The queue's slots are allocated up front: keep it sane.
         let queue = match self.queue {
-            Some(q) if (1..=MAX_QUEUE).contains(&q) => q,
-            Some(q) => bail!("--queue must be between 1 and {MAX_QUEUE} (got {q})"),
+            Some(q) => in_range("--queue", q, 1, MAX_QUEUE as i64)?,
             None => 2 * workers.get(),
         };
         let queue = NonZeroUsize::new(queue).context("--queue must be at least 1")?;
@@ -85,7 +84,7 @@ impl Cli {
             bail!("--rate must be a positive number of requests per second (got {rate})");
         }
         let per_host = match self.per_host {
-            Some(n) => Some(NonZeroUsize::new(n).context("--per-host must be at least 1")?),
+            Some(n) => NonZeroUsize::new(in_range("--per-host", n, 1, i64::MAX)?),
             None => None,
         };
         let shard = self.shard.as_deref().map(parse_shard).transpose()?;
@@ -105,7 +104,8 @@ impl Cli {
                     ProgressStyle::Off
                 })
         };
-        check_url_args(&self.urls)?;
+        let urls: Vec<Vec<u8>> = self.urls.into_iter().map(arg_bytes).collect();
+        check_url_args(&urls)?;
         let user_agent = match self.user_agent {
             Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
             None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
@@ -120,9 +120,9 @@ impl Cli {
             user_agent,
             timeout: seconds("--timeout", self.timeout)?,
             connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
-            retries: self.retries,
+            retries: in_range("--retries", self.retries, 0, u32::MAX.into())?,
             max_retry_wait: seconds("--max-retry-wait", self.max_retry_wait)?,
-            max_redirects: self.max_redirects,
+            max_redirects: in_range("--max-redirects", self.max_redirects, 0, u32::MAX.into())?,
             proxy: ProxyConfig::from_env(self.proxy.as_deref(), self.noproxy.as_deref(), |var| {
                 std::env::var(var).ok()
             })
@@ -137,7 +137,7 @@ impl Cli {
             workers,
         };
         Ok(Config {
-            sources: open_sources(self.urls, self.inputs)?,
+            sources: open_sources(urls, self.inputs)?,
             dedup: self.dedup,
             shard,
             workers,
@@ -157,7 +157,19 @@ impl Cli {
     }
 }
 
-fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> {
+/// An argument's bytes as given (on Unix; elsewhere as Unicode, lossily).
+fn arg_bytes(arg: std::ffi::OsString) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        std::os::unix::ffi::OsStringExt::into_vec(arg)
+    }
+    #[cfg(not(unix))]
+    {
+        arg.to_string_lossy().into_owned().into_bytes()
+    }
+}
+
+fn open_sources(urls: Vec<Vec<u8>>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
     if !urls.is_empty() {
         sources.push(Source::Args(urls));
@@ -183,6 +195,16 @@ fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> 
     Ok(sources)
 }
 
+/// `n` as a `T` when it is within `low..=high`, else a message naming `flag`.
+fn in_range<T: TryFrom<i64>>(flag: &str, n: i64, low: i64, high: i64) -> Result<T> {
+    let fits = (low..=high).contains(&n);
+    match T::try_from(n) {
+        Ok(v) if fits => Ok(v),
+        _ if high == i64::MAX => bail!("{flag} must be at least {low} (got {n})"),
+        _ => bail!("{flag} must be between {low} and {high} (got {n})"),
+    }
+}
+
 fn seconds(flag: &str, secs: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(secs)
         .ok()
@@ -203,14 +225,15 @@ fn parse_shard(s: &str) -> Result<(u64, u64)> {
 /// URL arguments with CR, LF or NUL are refused before anything is sent: a
 /// line of a file may hold anything (it is then one `invalid_url` result),
 /// but a command line with such bytes is a mistake of the caller.
-fn check_url_args(urls: &[String]) -> Result<()> {
+fn check_url_args(urls: &[Vec<u8>]) -> Result<()> {
     for (i, url) in urls.iter().enumerate() {
-        if let Some(c) = url.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
-            let shown = crate::input::url::shown(&crate::text::redact::url(url)).into_owned();
+        if let Some(&c) = url.iter().find(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+            let url = String::from_utf8_lossy(url);
+            let shown = crate::input::url::shown(&crate::text::redact::url(&url)).into_owned();
             bail!(
                 "URL argument {} contains {}, which a URL cannot carry: {shown:?}",
                 i + 1,
-                control_name(c)
+                control_name(char::from(c))
             );
         }
     }

@@ -11,6 +11,7 @@ mod conn;
 mod exit_codes;
 mod faults;
 mod input;
+mod numeric_flags;
 mod polish;
 mod polite;
 mod raw;
@@ -19,6 +20,7 @@ mod scripting;
 mod server;
 mod trust;
 mod update_hashes;
+mod url_args;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
