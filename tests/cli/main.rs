@@ -11,6 +11,7 @@ mod conn;
 mod exit_codes;
 mod faults;
 mod input;
+mod invariants;
 mod numeric_flags;
 mod polish;
 mod polite;
