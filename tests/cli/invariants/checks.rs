@@ -26,6 +26,7 @@ struct Totals {
     failed: u64,
     not_started: u64,
     bytes: u64,
+    unchanged: u64,
 }
 
 /// Checks one finished run.
@@ -104,6 +105,7 @@ fn summary(case: &Case, run: &Run, paths: &super::Paths, found: &mut Found) -> O
         failed: num("failed"),
         not_started: num("not_started"),
         bytes: num("bytes"),
+        unchanged: num("unchanged"),
     };
     let want = entries(case).len() as u64;
     if t.entries != want {
@@ -165,12 +167,18 @@ fn exit_code(case: &Case, run: &Run, signalled: bool, t: &Totals, found: &mut Fo
 /// the summary.
 fn printed(case: &Case, run: &Run, t: &Totals, found: &mut Found) -> BTreeMap<u64, Value> {
     let mut results = BTreeMap::new();
+    let ordered = case.flags.iter().any(|f| f == "--ordered");
+    let mut last = None;
     for line in run.stdout_text().lines() {
         let Ok(r) = serde_json::from_str::<Value>(line) else {
             found.fail(format!("stdout line is not JSON: {line:?}"));
             continue;
         };
         let seq = r["seq"].as_u64().unwrap_or(u64::MAX);
+        if ordered && last.is_some_and(|l| l >= seq) {
+            found.fail(format!("--ordered printed seq {seq} after {last:?}"));
+        }
+        last = Some(seq);
         if results.insert(seq, r).is_some() {
             found.fail(format!("seq {seq} printed twice"));
         }
@@ -197,6 +205,16 @@ fn printed(case: &Case, run: &Run, t: &Totals, found: &mut Found) -> BTreeMap<u6
     let bytes: u64 = results.values().filter_map(|r| r["bytes"].as_u64()).sum();
     if bytes != t.bytes {
         found.fail(format!("printed bytes {bytes}, the summary {}", t.bytes));
+    }
+    let unchanged = results
+        .values()
+        .filter(|r| r["ok"] == true && r["status"] == 304 && case.update)
+        .count() as u64;
+    if unchanged != t.unchanged {
+        found.fail(format!(
+            "{unchanged} ok 304s printed, the summary has {} unchanged",
+            t.unchanged
+        ));
     }
     results
 }
