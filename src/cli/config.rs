@@ -13,7 +13,7 @@ use http::{HeaderName, HeaderValue, Method};
 use super::Cli;
 use crate::fetch::{ProxyConfig, RequestConfig};
 use crate::input::Source;
-use crate::report::progress::ProgressStyle;
+use crate::report::progress::{self, ProgressStyle};
 use crate::report::stdout::{OutputFormat, Template};
 use crate::result::accept::Accept;
 
@@ -96,13 +96,14 @@ impl Cli {
         let progress = if self.quiet || self.no_progress {
             ProgressStyle::Off
         } else {
-            self.progress
-                .map(ProgressStyle::from)
-                .unwrap_or(if std::io::stderr().is_terminal() {
-                    ProgressStyle::Bar
-                } else {
-                    ProgressStyle::Off
-                })
+            let (style, note) = progress::choose(
+                self.progress.map(ProgressStyle::from),
+                &progress::Env::current(),
+            );
+            if let Some(note) = note {
+                crate::say!("fetchpool: {note}");
+            }
+            style
         };
         let urls: Vec<Vec<u8>> = self.urls.into_iter().map(arg_bytes).collect();
         check_url_args(&urls)?;
@@ -133,6 +134,8 @@ impl Cli {
             sha256: self.sha256,
             output_dir: self.output_dir,
             update: self.update,
+            names: self.names.into(),
+            resume: self.resume,
             accept: Accept::parse(&self.accept)?,
             workers,
         };
@@ -291,28 +294,50 @@ fn parse_header(h: &str) -> Result<(String, String)> {
     Ok((name.to_owned(), value.to_owned()))
 }
 
-/// Parses `1048576`, `100K`, `10M`, `1G` (binary multiples; a trailing `B`
-/// or `iB` is allowed).
+/// Parses `1048576`, `100K`, `1.5M`, `1G` (binary multiples; a trailing
+/// `B` or `iB` is allowed; a fraction only with a suffix, rounded down to
+/// whole bytes).
 pub fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();
     let t = t
         .strip_suffix("iB")
         .or_else(|| t.strip_suffix('B'))
         .unwrap_or(t);
-    let (digits, shift) = match t.char_indices().last() {
+    let (number, shift) = match t.char_indices().last() {
         Some((i, 'k' | 'K')) => (&t[..i], 10),
         Some((i, 'm' | 'M')) => (&t[..i], 20),
         Some((i, 'g' | 'G')) => (&t[..i], 30),
         _ => (t, 0),
     };
-    digits
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .with_context(|| {
-            format!("--max-size must be a byte count like 500K, 10M or 1G (got {s:?})")
-        })
+    let number = number.trim();
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let size = if fraction.is_empty() && !number.ends_with('.') {
+        whole
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(1 << shift))
+    } else if shift > 0
+        && digits(whole)
+        && digits(fraction)
+        && whole.len() <= 20
+        && fraction.len() <= 9
+    {
+        // Whole and fractional parts apart, so no float rounds the result;
+        // at most 20 + 9 digits shifted by 30 bits fit in a u128.
+        let scale = 10u128.pow(fraction.len() as u32);
+        let whole = whole.parse::<u128>().ok();
+        let frac = fraction.parse::<u128>().ok();
+        whole
+            .zip(frac)
+            .map(|(w, f)| ((w * scale + f) << shift) / scale)
+            .and_then(|n| u64::try_from(n).ok())
+    } else {
+        None
+    };
+    size.with_context(|| {
+        format!("--max-size must be a byte count like 500K, 1.5M or 1G (got {s:?})")
+    })
 }
 
 #[cfg(test)]
@@ -356,6 +381,20 @@ mod tests {
         assert_eq!(parse_size("1G").unwrap(), 1 << 30);
         assert_eq!(parse_size("2MiB").unwrap(), 2 << 20);
         assert!(parse_size("lots").is_err());
+        assert_eq!(parse_size("1.5M").unwrap(), 3 << 19);
+        assert_eq!(parse_size("0.5k").unwrap(), 512);
+        assert_eq!(parse_size("1.0000001K").unwrap(), 1024);
+        for bad in [
+            "1.5",
+            "1.M",
+            ".5M",
+            "1..5M",
+            "1.-5M",
+            "1.5.5M",
+            "99999999999999999999999.5G",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
         assert!(parse_size("").is_err());
     }
 

@@ -57,6 +57,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "only with -o; null when nothing was saved",
     ),
     (
+        "resumed_from",
+        "int",
+        "only when the body continued a part file (--continue, or a retry): its bytes",
+    ),
+    (
         "timings",
         "object or null",
         "the last attempt's connect_ms, tls_ms, ttfb_ms (each null when not measured) and \

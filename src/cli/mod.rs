@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, ValueEnum};
 
 use crate::report::progress::ProgressStyle;
+use crate::store::names::Layout;
 pub use config::{Config, default_workers, parse_size};
 pub use usage::one_line as usage_error;
 
@@ -118,6 +119,23 @@ pub struct Cli {
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
 
+    /// With -o: how saved files are named: hashed (safe, collision-free
+    /// names in DIR), tree (DIR/host/path, as wget -x) or flat (the
+    /// last path segment, as wget -nd).
+    #[arg(
+        long,
+        value_name = "LAYOUT",
+        value_enum,
+        default_value = "hashed",
+        requires = "output_dir"
+    )]
+    pub names: NamesArg,
+
+    /// With -o: resume downloads an earlier run cut short, from the part
+    /// files it kept in DIR (Range + If-Range).
+    #[arg(short = 'c', long = "continue", requires = "output_dir")]
+    pub resume: bool,
+
     /// With -o: download only what changed since the files in DIR were saved
     /// (If-None-Match / If-Modified-Since; a 304 keeps the file).
     #[arg(long, requires = "output_dir")]
@@ -176,6 +194,27 @@ pub struct Cli {
     /// Print the man page (roff) and exit.
     #[arg(long, exclusive = true)]
     pub man: bool,
+}
+
+/// `--names` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NamesArg {
+    /// A slug of the URL and a hash, all in DIR.
+    Hashed,
+    /// DIR/host/path/to/file (host_port with a port).
+    Tree,
+    /// DIR/last-segment.
+    Flat,
+}
+
+impl From<NamesArg> for Layout {
+    fn from(n: NamesArg) -> Self {
+        match n {
+            NamesArg::Hashed => Layout::Hashed,
+            NamesArg::Tree => Layout::Tree,
+            NamesArg::Flat => Layout::Flat,
+        }
+    }
 }
 
 /// `--progress` values.

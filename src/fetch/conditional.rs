@@ -28,19 +28,19 @@ pub(super) struct Conditional<'a> {
 }
 
 impl Fetcher {
-    /// The conditional request for `url`, with `--update` (GET and HEAD
-    /// only); `repeat` as for [`Fetcher::step`]: each repeat of a URL has
-    /// its own file, and so its own validators.
+    /// The conditional request for the entry saved as `name`, with
+    /// `--update` (GET and HEAD only). Each entry has its own name (a URL
+    /// listed twice too), and so its own validators.
     ///
     /// With `--sha256`, validators that recorded a hash are used only while
     /// the file still has it: a file edited in place (same size and time)
     /// is downloaded again rather than called unchanged.
-    pub(super) fn conditional(&self, url: &str, repeat: u32) -> Option<Conditional<'_>> {
+    pub(super) fn conditional(&self, name: Option<&str>) -> Option<Conditional<'_>> {
         if !self.config.update || ![Method::GET, Method::HEAD].contains(&self.config.method) {
             return None;
         }
         let dir = self.config.output_dir.as_deref()?;
-        let name = save::name_for(url, repeat);
+        let name = name?.to_owned();
         // Validators of the user's own (-H) win; then a 304 is not ours.
         let own = self.config.headers.iter().any(|(n, _)| {
             n.eq_ignore_ascii_case("if-none-match") || n.eq_ignore_ascii_case("if-modified-since")

@@ -15,6 +15,7 @@ mod body;
 mod classify;
 mod conditional;
 pub(crate) mod net;
+mod ranged;
 mod redirect;
 mod retry;
 pub mod step;
@@ -34,6 +35,7 @@ use crate::control::pace::Pacer;
 use crate::control::polite::Answer;
 use crate::result::accept::Accept;
 use crate::result::{ErrorKind, FetchError, Fetched, Timings};
+use crate::store::resume::Found;
 use crate::text::redact;
 use classify::classify;
 pub use proxy::ProxyConfig;
@@ -67,6 +69,10 @@ pub struct RequestConfig {
     /// Skip TLS verification.
     pub insecure: bool,
     /// Largest body read.
+    /// `--continue`: resume part files left by earlier runs.
+    pub resume: bool,
+    /// How saved files are named under `output_dir`.
+    pub names: crate::store::names::Layout,
     pub max_size: Option<u64>,
     /// Hash bodies.
     pub sha256: bool,
@@ -96,6 +102,14 @@ pub struct Fetcher {
     cancel: Receiver<()>,
     /// Header values to keep out of messages.
     secrets: Vec<String>,
+}
+
+/// Where an attempt's body is saved: the entry's name under `-o`, and
+/// the part file the answer continues, if it does.
+#[derive(Clone, Copy)]
+struct Saved<'a> {
+    name: Option<&'a str>,
+    resumed: Option<&'a Found>,
 }
 
 /// How one attempt ended.
@@ -152,18 +166,27 @@ impl Fetcher {
 
     /// One attempt: the request and its redirects, then the body, all
     /// within `--timeout`; retried as `budget` allows. Also what the answer
-    /// said about its host, when one came. `repeat` is as for `fetch`.
+    /// said about its host, when one came. `repeat` is as for `fetch`;
+    /// `resume` allows continuing a part file of the entry's name.
     fn attempt(
         &self,
         uri: &Uri,
         url: &str,
         repeat: u32,
         budget: &Budget,
+        resume: bool,
     ) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
-        let conditional = self.conditional(url, repeat);
+        let name = self.save_name(uri, url, repeat);
+        let conditional = self.conditional(name.as_deref());
         let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
-        let (response, final_url) = match self.send_following(uri, deadline, &extra) {
+        // --update's validators win: a part file is of no use to a 304.
+        let resume = extra
+            .is_empty()
+            .then(|| ranged::resumable(&self.config, name.as_deref(), resume))
+            .flatten();
+        let (sent, resumed) = self.send_resuming(uri, deadline, &extra, name.as_deref(), resume);
+        let (response, final_url) = match sent {
             Ok(Landed {
                 response,
                 final_url,
@@ -190,7 +213,56 @@ impl Fetcher {
                 return (attempt, answer);
             }
         };
-        self.on_response(url, repeat, budget, conditional, response, final_url)
+        let saved = Saved {
+            name: name.as_deref(),
+            resumed: resumed.as_ref(),
+        };
+        self.on_response(saved, budget, conditional, response, final_url)
+    }
+
+    /// Sends the request, asking only for the rest of `resume` when given;
+    /// a server that cannot continue it is asked for the whole body at
+    /// once. Also the part the answer continues, if it does.
+    fn send_resuming(
+        &self,
+        uri: &Uri,
+        deadline: Instant,
+        extra: &[(String, String)],
+        name: Option<&str>,
+        resume: Option<Found>,
+    ) -> (Result<Landed, Failed>, Option<Found>) {
+        let Some(found) = resume else {
+            return (self.send_following(uri, deadline, extra), None);
+        };
+        let mut ranged = extra.to_vec();
+        ranged.extend(ranged::headers(&found));
+        let sent = self.send_following(uri, deadline, &ranged);
+        match sent
+            .as_ref()
+            .map(|landed| ranged::answered(landed, found.offset))
+        {
+            Ok(ranged::Answered::Continues) => (sent, Some(found)),
+            Ok(ranged::Answered::Refused) => {
+                if let Ok(landed) = sent {
+                    body::drain(landed.response);
+                }
+                ranged::forget(&self.config, name);
+                (self.send_following(uri, deadline, extra), None)
+            }
+            _ => (sent, None),
+        }
+    }
+
+    /// The path under `-o DIR` that this entry's body is saved as: the
+    /// `repeat`-th name of its URL in the `--names` layout.
+    fn save_name(&self, uri: &Uri, url: &str, repeat: u32) -> Option<String> {
+        self.config.output_dir.as_ref()?;
+        Some(crate::store::names::relative_name(
+            self.config.names,
+            url,
+            uri,
+            repeat,
+        ))
     }
 
     /// The rest of an attempt once a response has come: `--update`'s 304,
@@ -200,8 +272,7 @@ impl Fetcher {
     #[inline(never)]
     fn on_response(
         &self,
-        url: &str,
-        repeat: u32,
+        saved: Saved<'_>,
         budget: &Budget,
         conditional: Option<conditional::Conditional<'_>>,
         response: Response<ureq::Body>,
@@ -235,7 +306,7 @@ impl Fetcher {
             };
             return (Attempt::Retry(fetched, retry), answer);
         }
-        let mut fetched = self.read_body(url, repeat, status, response);
+        let mut fetched = self.read_body(saved.name, saved.resumed, status, response);
         fetched.status = Some(status.as_u16());
         fetched.final_url = final_url;
         if let Some(c) = conditional {
@@ -243,8 +314,9 @@ impl Fetcher {
         }
         let attempt = match &fetched.error {
             // A body that stalled past the deadline is retried like a server
-            // that never answered.
-            Some(e) if budget.retries_error() && e.kind.is_retryable() => {
+            // that never answered; one cut short whose bytes were kept is
+            // retried too, since the retry asks only for the rest.
+            Some(e) if budget.retries_error() && (e.kind.is_retryable() || fetched.kept_part) => {
                 Attempt::Retry(fetched, Retry::BACKOFF)
             }
             Some(_) => Attempt::Done(fetched),
@@ -457,6 +529,8 @@ impl RequestConfig {
             cacert: None,
             insecure: false,
             max_size: None,
+            names: crate::store::names::Layout::Hashed,
+            resume: false,
             sha256: false,
             output_dir: None,
             update: false,

@@ -157,7 +157,10 @@ impl Fetcher {
             max_wait: self.config.max_retry_wait,
         };
         let sent = Instant::now();
-        let (attempt, answer) = self.attempt(uri, url, repeat, &budget);
+        // A part file is continued with --continue, or when an earlier
+        // attempt of this run left it.
+        let resume = self.config.resume || state.attempts > 1;
+        let (attempt, answer) = self.attempt(uri, url, repeat, &budget, resume);
         let mut signal = answer.map(|answer| Signal { sent, answer });
         let stepped = match attempt {
             Attempt::Done(f) => Stepped::Done(self.finish(with_timings(f), state, uri, url)),

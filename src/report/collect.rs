@@ -72,6 +72,9 @@ impl Collector {
             Outcome::Skipped => return self.not_started(entry),
         };
         let error_kind = fetched.error.as_ref().map(|e| e.kind);
+        if fetched.kept_part {
+            self.summary.add_partial_kept();
+        }
         if fetched.unchanged {
             self.summary.add_unchanged();
         }
@@ -160,5 +163,6 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'
         saved_to: asked.1.then_some(f.saved_to.as_deref()),
         timings: f.timings.map(Into::into),
         unchanged: f.unchanged,
+        resumed_from: f.resumed_from,
     }
 }

@@ -134,6 +134,11 @@ pub struct Fetched {
     pub saved_to: Option<String>,
     /// `--update`: the server said the saved file is unchanged (304).
     pub unchanged: bool,
+    /// The body continued a part file of this many bytes (a `206`).
+    pub resumed_from: Option<u64>,
+    /// The body was cut short and its bytes kept in a part file under
+    /// `-o`, for a later attempt or `--continue`.
+    pub kept_part: bool,
     /// Wall time of all attempts and waits.
     pub elapsed: Duration,
     /// Connection timings of the last attempt (None if nothing was sent).

@@ -28,6 +28,7 @@ use crate::report::progress::{Progress, ProgressStyle};
 use crate::report::stdout::Printer;
 use crate::result::{ErrorKind, FetchError, Fetched};
 use crate::run::inflight::InFlight;
+use crate::store::names::Namer;
 
 /// After the first signal, requests in flight may finish for this long
 /// (or the per-attempt `--timeout`, if shorter).
@@ -109,6 +110,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
         &config.sources,
     )?;
     let asked = (config.request.sha256, config.request.output_dir.is_some());
+    let names = config.request.names;
     let fetcher = Fetcher::new(config.request, config.rate, stopping, cancel)?;
     let mut collector = Collector::new(
         Printer::stdout(config.format),
@@ -120,12 +122,15 @@ pub fn run(mut config: Config) -> Result<Exit> {
     let filter = Filter {
         dedup: config.dedup,
         shard: config.shard,
-        count_repeats: asked.1,
     };
     if config.progress != ProgressStyle::Off {
         crate::input::count_ahead(&config.sources, filter, &stats);
     }
-    let entries = Entries::new(config.sources, filter, Arc::clone(&stats)).map(|entry| Job {
+    let mut entries = Entries::new(config.sources, filter, Arc::clone(&stats));
+    if asked.1 {
+        entries = entries.claiming(Box::new(Namer::new(names)));
+    }
+    let entries = entries.map(|entry| Job {
         entry,
         state: FetchState::default(),
     });

@@ -59,6 +59,10 @@ pub struct Record<'a> {
     pub unchanged: bool,
     /// Connection timings of the last attempt; null when nothing was sent.
     pub timings: Option<TimingsMs>,
+    /// The body continued a part file of this many bytes (`--continue`, or
+    /// a retry of a cut download); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<u64>,
 }
 
 /// [`crate::result::Timings`] as printed: milliseconds.
@@ -218,6 +222,7 @@ mod tests {
             saved_to: None,
             timings: None,
             unchanged: false,
+            resumed_from: None,
         }
     }
 

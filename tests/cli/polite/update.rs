@@ -362,3 +362,22 @@ fn an_interrupted_run_leaves_a_mirror_the_next_run_completes() {
         r3.stdout_text()
     );
 }
+
+#[test]
+fn update_works_with_every_names_layout() {
+    let origin = Origin::start(Duration::ZERO);
+    let paths = ["/f/a/x.txt", "/f/b/x.txt", "/lm/c/"];
+    let urls = origin.urls(&paths);
+    for layout in ["tree", "flat", "hashed"] {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, saved) = mirror(dir.path(), &urls, &["--names", layout]);
+        first.assert_code(0);
+        let (second, again) = mirror(dir.path(), &urls, &["--names", layout]);
+        second.assert_code(0);
+        for (url, path) in urls.iter().zip(paths) {
+            assert!(origin.last_was_conditional(path), "{layout} {path}");
+            assert_eq!(again[url]["status"], 304, "{layout} {path}");
+            assert_eq!(again[url]["saved_to"], saved[url]["saved_to"], "{layout}");
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! `-c/--continue` and resuming within a run: a body cut short keeps its
+//! bytes in a hidden part file under `-o` (never under the final name), a
+//! later attempt or run asks for the rest with `Range` + `If-Range`, a
+//! `206` appends, a `200` starts over, and `sha256` is of the whole file.
+//! Driven by a raw-socket server that cuts its first answer; what each
+//! request asked is read from the server's record, never from timing.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::run;
+
+const LEN: usize = 100_000;
+const CUT: usize = 40_000;
+
+fn body(version: u8) -> Vec<u8> {
+    (0..LEN)
+        .map(|i| b'a' + ((i + version as usize) % 26) as u8)
+        .collect()
+}
+
+fn sha(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// How the origin behaves.
+#[derive(Clone, Copy)]
+struct Behaviour {
+    /// Cut the body of this many full (200) answers after [`CUT`] bytes.
+    cuts: usize,
+    /// Answer `Range` requests with a 206 (else ignore them: 200).
+    ranges: bool,
+    /// The body's version, in its ETag.
+    version: u8,
+    /// Answer a range with a `206` for another range than asked.
+    wrong_range: bool,
+    /// Instead of closing after a cut, hold the connection open.
+    stall: bool,
+}
+
+/// A file server that cuts bodies; records the `Range` and `If-Range` of
+/// each request.
+struct Origin {
+    port: u16,
+    behaviour: Arc<Mutex<Behaviour>>,
+    seen: Arc<Mutex<Vec<HashMap<String, String>>>>,
+}
+
+impl Origin {
+    fn start(behaviour: Behaviour) -> Origin {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let origin = Origin {
+            port,
+            behaviour: Arc::new(Mutex::new(behaviour)),
+            seen: Arc::default(),
+        };
+        let (b, seen) = (Arc::clone(&origin.behaviour), Arc::clone(&origin.seen));
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (b, seen) = (Arc::clone(&b), Arc::clone(&seen));
+                thread::spawn(move || serve(stream, &b, &seen));
+            }
+        });
+        origin
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/files/big.bin", self.port)
+    }
+
+    fn set(&self, f: impl FnOnce(&mut Behaviour)) {
+        f(&mut self.behaviour.lock().unwrap());
+    }
+
+    /// The `Range` header of each request so far ("" when none).
+    fn ranges(&self) -> Vec<String> {
+        self.header_of_each("range")
+    }
+
+    fn if_ranges(&self) -> Vec<String> {
+        self.header_of_each("if-range")
+    }
+
+    /// The header `name` of each request so far ("" when absent).
+    fn header_of_each(&self, name: &str) -> Vec<String> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|h| !h.contains_key("cut"))
+            .map(|h| h.get(name).cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// Waits until a body has been cut (sent up to [`CUT`]).
+    fn wait_cut(&self) {
+        for _ in 0..3000 {
+            if self
+                .seen
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|h| h.contains_key("cut"))
+            {
+                return;
+            }
+            thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the body was never cut");
+    }
+}
+
+fn serve(stream: TcpStream, b: &Mutex<Behaviour>, seen: &Mutex<Vec<HashMap<String, String>>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut out = stream;
+    loop {
+        let mut headers = HashMap::new();
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((n, v)) = l.split_once(':') {
+                headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_owned());
+            }
+        }
+        seen.lock().unwrap().push(headers.clone());
+        let mut now = *b.lock().unwrap();
+        let etag = format!("\"v{}\"", now.version);
+        let whole = body(now.version);
+        let from = headers
+            .get("range")
+            .and_then(|r| r.strip_prefix("bytes="))
+            .and_then(|r| r.strip_suffix('-'))
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|_| now.ranges && headers.get("if-range") == Some(&etag));
+        let head = match from {
+            Some(n) if now.wrong_range => format!(
+                "HTTP/1.1 206 Partial Content\r\nETag: {etag}\r\nContent-Range: bytes 0-{}/{LEN}\r\nContent-Length: {}\r\n\r\n",
+                LEN - n - 1,
+                LEN - n
+            ),
+            Some(n) => format!(
+                "HTTP/1.1 206 Partial Content\r\nETag: {etag}\r\nContent-Range: bytes {n}-{}/{LEN}\r\nContent-Length: {}\r\n\r\n",
+                LEN - 1,
+                LEN - n
+            ),
+            None => format!(
+                "HTTP/1.1 200 OK\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\nContent-Length: {LEN}\r\n\r\n"
+            ),
+        };
+        let _ = out.write_all(head.as_bytes());
+        let rest = &whole[from.unwrap_or(0)..];
+        if from.is_none() && now.cuts > 0 {
+            now.cuts -= 1;
+            b.lock().unwrap().cuts = now.cuts;
+            let _ = out.write_all(&rest[..CUT]);
+            let _ = out.flush();
+            seen.lock()
+                .unwrap()
+                .push(HashMap::from([("cut".to_owned(), String::new())]));
+            if now.stall {
+                // Until the client goes away.
+                let _ = reader.read_line(&mut String::new());
+            }
+            return; // closed mid-body
+        }
+        let _ = out.write_all(rest);
+    }
+}
+
+fn fetch(dir: &Path, url: &str, extra: &[&str]) -> (crate::Run, Value) {
+    let mut args = vec!["--json", "--sha256", "-o", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let out = run(&args);
+    let result = out.single();
+    (out, result)
+}
+
+/// Hidden files left in `dir`.
+fn hidden(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_retry_in_the_same_run_resumes_the_cut_body() {
+    let origin = Origin::start(Behaviour {
+        cuts: 1,
+        ranges: true,
+        version: 1,
+        wrong_range: false,
+        stall: false,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = fetch(dir.path(), &origin.url(), &["--retries", "1"]);
+    out.assert_code(0);
+    assert_eq!(origin.ranges(), ["", &format!("bytes={CUT}-")]);
+    assert_eq!(origin.if_ranges()[1], "\"v1\"");
+    assert_eq!(r["status"], 206, "{r}");
+    assert_eq!(r["bytes"], LEN, "bytes is the whole body: {r}");
+    assert_eq!(r["resumed_from"], CUT, "{r}");
+    let saved = fs::read(r["saved_to"].as_str().unwrap()).unwrap();
+    assert_eq!(saved, body(1));
+    assert_eq!(r["sha256"], sha(&body(1)), "the hash is of the whole file");
+    assert!(hidden(dir.path()).is_empty(), "{:?}", hidden(dir.path()));
+}
+
+#[test]
+fn continue_resumes_what_an_earlier_run_kept() {
+    let origin = Origin::start(Behaviour {
+        cuts: 1,
+        ranges: true,
+        version: 1,
+        wrong_range: false,
+        stall: false,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let summary = tempfile::NamedTempFile::new().unwrap();
+    let s = summary.path().to_str().unwrap();
+    let (out, r) = fetch(
+        dir.path(),
+        &origin.url(),
+        &["--retries", "0", "--summary-json", s],
+    );
+    out.assert_code(1);
+    assert!(r["saved_to"].is_null(), "{r}");
+    let entries: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(
+        entries.len(),
+        2,
+        "only the hidden part file and its metadata"
+    );
+    assert!(
+        hidden(dir.path())
+            .iter()
+            .all(|n| n.starts_with(".fetchpool-part-"))
+    );
+    let summary: Value = serde_json::from_slice(&fs::read(summary.path()).unwrap()).unwrap();
+    assert_eq!(summary["partial_kept"], 1, "{summary}");
+
+    let (out, r) = fetch(dir.path(), &origin.url(), &["--continue"]);
+    out.assert_code(0);
+    assert_eq!(origin.ranges().last().unwrap(), &format!("bytes={CUT}-"));
+    assert_eq!(r["resumed_from"], CUT, "{r}");
+    assert_eq!(fs::read(r["saved_to"].as_str().unwrap()).unwrap(), body(1));
+    assert_eq!(r["sha256"], sha(&body(1)));
+    assert!(hidden(dir.path()).is_empty());
+}
+
+#[test]
+fn a_server_that_ignores_ranges_or_changed_the_file_starts_over() {
+    for changed in [false, true] {
+        let origin = Origin::start(Behaviour {
+            cuts: 1,
+            ranges: false,
+            version: 1,
+            wrong_range: false,
+            stall: false,
+        });
+        let dir = tempfile::tempdir().unwrap();
+        fetch(dir.path(), &origin.url(), &["--retries", "0"])
+            .0
+            .assert_code(1);
+        if changed {
+            // If-Range no longer matches: the server sends the new file whole.
+            origin.set(|b| {
+                b.version = 2;
+                b.ranges = true;
+            });
+        }
+        let (out, r) = fetch(dir.path(), &origin.url(), &["--continue"]);
+        out.assert_code(0);
+        assert_eq!(origin.ranges().last().unwrap(), &format!("bytes={CUT}-"));
+        assert_eq!(r["status"], 200, "{r}");
+        assert!(r.get("resumed_from").is_none(), "{r}");
+        let want = body(if changed { 2 } else { 1 });
+        assert_eq!(fs::read(r["saved_to"].as_str().unwrap()).unwrap(), want);
+        assert_eq!(r["sha256"], sha(&want));
+        assert!(hidden(dir.path()).is_empty());
+    }
+}
+
+#[test]
+fn without_continue_a_run_starts_from_zero_and_replaces_the_part() {
+    let origin = Origin::start(Behaviour {
+        cuts: 1,
+        ranges: true,
+        version: 1,
+        wrong_range: false,
+        stall: false,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    fetch(dir.path(), &origin.url(), &["--retries", "0"])
+        .0
+        .assert_code(1);
+    assert_eq!(hidden(dir.path()).len(), 2);
+    let (out, r) = fetch(dir.path(), &origin.url(), &[]);
+    out.assert_code(0);
+    assert_eq!(origin.ranges(), ["", ""], "no Range without --continue");
+    assert_eq!(fs::read(r["saved_to"].as_str().unwrap()).unwrap(), body(1));
+    assert!(hidden(dir.path()).is_empty(), "the part file was replaced");
+}
+
+#[test]
+fn a_range_answered_for_other_bytes_is_not_appended() {
+    let origin = Origin::start(Behaviour {
+        cuts: 1,
+        ranges: true,
+        version: 1,
+        wrong_range: true,
+        stall: false,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    fetch(dir.path(), &origin.url(), &["--retries", "0"])
+        .0
+        .assert_code(1);
+    let (out, r) = fetch(dir.path(), &origin.url(), &["--continue"]);
+    out.assert_code(0);
+    // The 206 for bytes 0- cannot continue the part: the whole body is
+    // asked for at once, in the same attempt.
+    assert_eq!(origin.ranges(), ["", &format!("bytes={CUT}-"), ""]);
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["attempts"], 1, "{r}");
+    assert_eq!(fs::read(r["saved_to"].as_str().unwrap()).unwrap(), body(1));
+    assert_eq!(r["sha256"], sha(&body(1)));
+    assert!(hidden(dir.path()).is_empty());
+}
+
+#[test]
+fn a_run_stopped_by_signals_keeps_what_it_had_for_continue() {
+    let origin = Origin::start(Behaviour {
+        cuts: 1,
+        ranges: true,
+        version: 1,
+        wrong_range: false,
+        stall: true,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let url = origin.url();
+    let running =
+        crate::Running::spawn(crate::command(["--json", "--sha256", "-o", d, &url]), None);
+    origin.wait_cut();
+    // The first signal waits for the body in flight; the second stops
+    // waiting for it.
+    running.signal("TERM");
+    assert!(
+        running.wait_stderr(std::time::Duration::from_secs(20), |e| e
+            .contains("interrupted"))
+    );
+    running.signal("TERM");
+    let out = running.finish();
+    out.assert_code(143);
+    assert!(
+        fs::read_dir(dir.path()).unwrap().all(|e| e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with('.')),
+        "nothing under a final name"
+    );
+
+    let (out, r) = fetch(dir.path(), &url, &["--continue"]);
+    out.assert_code(0);
+    assert_eq!(fs::read(r["saved_to"].as_str().unwrap()).unwrap(), body(1));
+    assert_eq!(r["sha256"], sha(&body(1)));
+    // What the cut run had received was kept and only the rest was asked
+    // for (how much arrived before the signal is up to the kernel).
+    let asked = origin.ranges().last().unwrap().clone();
+    match r.get("resumed_from").and_then(Value::as_u64) {
+        Some(n) => {
+            assert!(n > 0 && n <= CUT as u64, "{r}");
+            assert_eq!(asked, format!("bytes={n}-"));
+        }
+        None => assert_eq!(asked, "", "a Range for a part that was not continued: {r}"),
+    }
+    assert!(hidden(dir.path()).is_empty());
+}
