@@ -38,8 +38,6 @@ mod checks;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -153,6 +151,7 @@ fn flags(case: &Case, rng: &mut fastrand::Rng, full: bool) -> Vec<String> {
         (rng.u32(0..10) == 0, "--fail-fast"),
         (rng.u32(0..6) == 0, "--max-size=1500"),
         (rng.u32(0..6) == 0, "--per-host=1"),
+        (case.output && rng.bool(), "--continue"),
     ] {
         if on {
             flags.push(flag.into());
@@ -201,42 +200,26 @@ fn run_case(case: &Case, hosts: &Hosts, paths: &Paths) -> (Run, bool) {
         args.push("--update".into());
     }
     let before = hosts.requests();
-    let running = Running::spawn(command(&args), None);
-    let pid = running.pid();
-    let done = Arc::new(AtomicBool::new(false));
-    let signalled = Arc::new(AtomicBool::new(false));
-    let signaller = {
-        let (done, signalled) = (Arc::clone(&done), Arc::clone(&signalled));
-        let signals = case.signals.clone();
-        let seen = {
-            // The servers' counters, read from this thread.
-            let a = hosts.servers[0].counter();
-            let b = hosts.servers[1].counter();
-            move || a() + b()
-        };
-        thread::spawn(move || {
-            for (signal, at) in signals {
-                while seen() < before + at {
-                    if done.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    thread::sleep(Duration::from_millis(1));
-                }
-                if done.load(Ordering::SeqCst) {
-                    return;
-                }
-                let _ = Command::new("kill")
-                    .arg(format!("-{signal}"))
-                    .arg(pid.to_string())
-                    .status();
-                signalled.store(true, Ordering::SeqCst);
+    let mut running = Running::spawn(command(&args), None);
+    // One thread both watches the child and signals it: a signal is only
+    // ever sent to a child not yet reaped, so never to a recycled pid.
+    let start = Instant::now();
+    let mut signalled = false;
+    for &(signal, at) in &case.signals {
+        loop {
+            let exited = running.child.try_wait().ok().flatten().is_some();
+            if exited || start.elapsed() > crate::RUN_BOUND {
+                return (running.finish(), signalled);
             }
-        })
-    };
-    let run = running.finish();
-    done.store(true, Ordering::SeqCst);
-    signaller.join().unwrap();
-    (run, signalled.load(Ordering::SeqCst))
+            if hosts.requests() >= before + at {
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        running.signal(signal);
+        signalled = true;
+    }
+    (running.finish(), signalled)
 }
 
 // ------------------------------------------------------------------ driver

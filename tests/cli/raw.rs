@@ -110,13 +110,6 @@ impl RawServer {
         self.log.seen.lock().unwrap().clone()
     }
 
-    /// How many requests the server has read, as a function another
-    /// thread can call.
-    pub fn counter(&self) -> impl Fn() -> usize + Send + 'static {
-        let log = Arc::clone(&self.log);
-        move || log.seen.lock().unwrap().len()
-    }
-
     /// Requests so far for `target`.
     pub fn seen_for(&self, target: &str) -> Vec<Req> {
         self.seen()

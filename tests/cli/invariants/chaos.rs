@@ -140,6 +140,16 @@ impl Chaos {
             return respond(s, 304, &validators[..1], b"");
         }
         self.sent_whole(&a.body);
+        if let Some(from) = self.resumable(a) {
+            let len = a.body.len();
+            let range = format!("bytes {from}-{}/{len}", len - 1);
+            return respond(
+                s,
+                206,
+                &[("ETag", etag.clone()), ("Content-Range", range)],
+                &a.body[from..],
+            );
+        }
         match kind {
             "ok" => respond(s, 200, &validators, &a.body),
             "chunked" => {
@@ -176,6 +186,19 @@ impl Chaos {
         }
     }
 
+    /// Where a `Range: bytes=N-` with an `If-Range` naming the current
+    /// body asks to resume it, when this answer honours it (half the time).
+    fn resumable(&self, a: &Answer) -> Option<usize> {
+        let from = a
+            .req
+            .header("range")?
+            .strip_prefix("bytes=")?
+            .strip_suffix('-')?;
+        let from: usize = from.parse().ok()?;
+        let fits = a.req.header("if-range") == Some(a.etag.as_str()) && from < a.body.len();
+        (fits && self.chance(0.5)).then_some(from)
+    }
+
     /// Anything but a whole 200: statuses, redirects and faults.
     fn other(&self, kind: &str, a: &Answer, s: &mut TcpStream) -> io::Result<Then> {
         let path = &a.req.target;
@@ -200,8 +223,13 @@ impl Chaos {
             }
             "loop" => self.send(s, 302, &[("Location", path.clone())], b"again"),
             "cut" => {
+                // With the ETag, the client may keep the part to resume.
                 let len = a.body.len().max(10);
-                write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")?;
+                let etag = &a.etag;
+                write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nETag: {etag}\r\nContent-Length: {len}\r\n\r\n"
+                )?;
                 s.write_all(&a.body[..a.body.len() / 2])?;
                 Ok(Then::Close)
             }

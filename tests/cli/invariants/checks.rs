@@ -271,13 +271,14 @@ fn saved(
     let ok = r["ok"] == true;
     let status = r["status"].as_u64();
     let digest = r.get("sha256").and_then(Value::as_str);
-    if case.sha256 && ok && status == Some(200) && !digest.is_some_and(|d| whole.contains(d)) {
+    let whole_body = ok && matches!(status, Some(200 | 206));
+    if case.sha256 && whole_body && !digest.is_some_and(|d| whole.contains(d)) {
         found.fail(format!(
             "seq {seq}: an ok body the server never sent whole: {r}"
         ));
     }
     let Some(path) = r.get("saved_to").and_then(Value::as_str) else {
-        if case.output && ok && status == Some(200) {
+        if case.output && whole_body {
             found.fail(format!("seq {seq}: an ok 200 with -o, nothing saved: {r}"));
         }
         return;
@@ -295,7 +296,7 @@ fn saved(
             "seq {seq}: {path} is not the bytes its sha256 names: {r}"
         ));
     }
-    if ok && status == Some(200) && r["bytes"].as_u64() != Some(bytes.len() as u64) {
+    if whole_body && r["bytes"].as_u64() != Some(bytes.len() as u64) {
         found.fail(format!("seq {seq}: {path} has {} bytes: {r}", bytes.len()));
     }
     if ok && !whole.contains(&on_disk) {
