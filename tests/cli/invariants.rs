@@ -286,6 +286,9 @@ fn invariants_hold_on_random_runs() {
             vec![format!("seed {seed:#x}: the checker panicked: {msg}")]
         });
         cases += 1;
+        if let Some(dir) = log.as_ref().filter(|_| cases.is_multiple_of(100)) {
+            record_totals(dir, first, cases, violations, start.elapsed());
+        }
         if !found.is_empty() {
             violations += 1;
             match &log {
