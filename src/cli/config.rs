@@ -50,6 +50,11 @@ pub struct Config {
     pub summary_json: Option<PathBuf>,
     /// Progress display.
     pub progress: ProgressStyle,
+    /// Time between two plain progress lines (and the longest a URL is in
+    /// flight before it is named as stuck).
+    pub progress_interval: Duration,
+    /// After the first signal, how long requests in flight may finish.
+    pub grace: Duration,
     /// Print the summary on stderr.
     pub summary: bool,
 }
@@ -155,6 +160,8 @@ impl Cli {
             write_failed: self.write_failed,
             summary_json: self.summary_json,
             progress,
+            progress_interval: seconds("--progress-interval", self.progress_interval)?,
+            grace: seconds_or_zero("--grace", self.grace)?,
             summary: !self.quiet,
         })
     }
@@ -213,6 +220,13 @@ fn seconds(flag: &str, secs: f64) -> Result<Duration> {
         .ok()
         .filter(|d| !d.is_zero())
         .with_context(|| format!("{flag} must be a positive number of seconds (got {secs})"))
+}
+
+/// Like [`seconds`], but 0 is allowed.
+fn seconds_or_zero(flag: &str, secs: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .with_context(|| format!("{flag} must be a number of seconds, 0 or more (got {secs})"))
 }
 
 fn parse_shard(s: &str) -> Result<(u64, u64)> {
@@ -405,6 +419,30 @@ mod tests {
         assert!(config(&["-m", "0", "http://x"]).is_err());
         assert!(config(&["-m", "-1", "http://x"]).is_err());
         assert!(config(&["-m", "inf", "http://x"]).is_err());
+    }
+
+    #[test]
+    fn grace_and_progress_interval_default_to_10_s_and_take_fractions() {
+        let c = config(&["http://x"]).unwrap();
+        assert_eq!(
+            (c.grace, c.progress_interval),
+            (Duration::from_secs(10), Duration::from_secs(10))
+        );
+        let c = config(&["--grace", "0", "--progress-interval", "0.25", "http://x"]).unwrap();
+        assert_eq!(
+            (c.grace, c.progress_interval),
+            (Duration::ZERO, Duration::from_millis(250))
+        );
+        for bad in [
+            ["--grace", "-1"],
+            ["--grace", "nan"],
+            ["--progress-interval", "0"],
+        ] {
+            let err = config(&[bad[0], bad[1], "http://x"])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(bad[0]), "{err}");
+        }
     }
 
     #[test]

@@ -56,6 +56,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole)]
     pub per_host: Option<i64>,
 
+    /// After the first Ctrl-C or SIGTERM, seconds that requests in flight may still finish
+    /// (or --timeout, if shorter; 0 stops waiting at once).
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true, value_parser = number)]
+    pub grace: f64,
+
     /// HTTP method (GET, HEAD, ...).
     #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET")]
     pub method: String,
@@ -179,6 +184,11 @@ pub struct Cli {
     #[arg(long, value_name = "STYLE")]
     pub progress: Option<ProgressArg>,
 
+    /// Seconds between two --progress plain status lines (fractions allowed); a URL in
+    /// flight longer than this (or 5 s, if shorter) is named as stuck.
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true, value_parser = number)]
+    pub progress_interval: f64,
+
     /// No progress display (same as --progress off).
     #[arg(long)]
     pub no_progress: bool,
@@ -222,7 +232,7 @@ impl From<NamesArg> for Layout {
 pub enum ProgressArg {
     /// An updating bar (needs a terminal).
     Bar,
-    /// A status line every 10 seconds, for CI logs.
+    /// A status line every 10 seconds (--progress-interval), for CI logs.
     Plain,
     /// Nothing.
     Off,

@@ -1,7 +1,8 @@
 //! Progress on stderr: an indicatif bar on a terminal, or a plain status
-//! line every 10 s for CI logs. Either way it names the URL that has been in
-//! flight longest once that exceeds [`STUCK_AFTER`], so a run that seems
-//! stuck says what it waits on.
+//! line every interval (`--progress-interval`, 10 s by default) for CI logs.
+//! Either way it names the URL that has been in flight longest once that
+//! exceeds [`STUCK_AFTER`] (or the interval, if shorter), so a run that
+//! seems stuck says what it waits on.
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,7 +23,7 @@ use crate::text::escape;
 pub enum ProgressStyle {
     /// An updating bar (needs a terminal).
     Bar,
-    /// A status line every 10 seconds, for CI logs.
+    /// A status line every interval, for CI logs.
     Plain,
     /// Nothing.
     Off,
@@ -78,9 +79,9 @@ impl Env {
     }
 }
 
-/// In flight this long, a URL is named in the progress display.
+/// In flight this long (or one interval, if shorter), a URL is named in
+/// the progress display.
 pub const STUCK_AFTER: Duration = Duration::from_secs(5);
-const PLAIN_EVERY: Duration = Duration::from_secs(10);
 const BAR_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Default)]
@@ -100,8 +101,14 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts the display chosen by `style`.
-    pub fn start(style: ProgressStyle, input: Arc<InputStats>, in_flight: Arc<InFlight>) -> Self {
+    /// Starts the display chosen by `style`; `interval` is the time between
+    /// two plain lines.
+    pub fn start(
+        style: ProgressStyle,
+        interval: Duration,
+        input: Arc<InputStats>,
+        in_flight: Arc<InFlight>,
+    ) -> Self {
         let counts = Arc::new(Counts::default());
         if style == ProgressStyle::Off {
             return Progress {
@@ -129,15 +136,12 @@ impl Progress {
             std::thread::Builder::new()
                 .name("fetchpool-progress".into())
                 .spawn(move || {
-                    let every = if bar.is_some() {
-                        BAR_EVERY
-                    } else {
-                        PLAIN_EVERY
-                    };
+                    let every = if bar.is_some() { BAR_EVERY } else { interval };
+                    let stuck_after = STUCK_AFTER.min(interval);
                     let mut known_len = None;
                     while stopped.recv_timeout(every).is_err_and(|e| e.is_timeout()) {
                         let failed = counts.failed.load(Ordering::Relaxed);
-                        let stuck = in_flight.oldest().filter(|(age, _)| *age >= STUCK_AFTER);
+                        let stuck = in_flight.oldest().filter(|(age, _)| *age >= stuck_after);
                         let total = input.total();
                         let stopping = counts.stopping.load(Ordering::Relaxed);
                         match &bar {

@@ -30,9 +30,6 @@ use crate::result::{ErrorKind, FetchError, Fetched};
 use crate::run::inflight::InFlight;
 use crate::store::names::Namer;
 
-/// After the first signal, requests in flight may finish for this long
-/// (or the per-attempt `--timeout`, if shorter).
-const GRACE: Duration = Duration::from_secs(10);
 /// How often the main thread looks up from waiting for results: at a
 /// signal, at a closed stdout.
 const TICK: Duration = Duration::from_millis(100);
@@ -93,7 +90,9 @@ pub fn run(mut config: Config) -> Result<Exit> {
     let (cancel_tx, cancel) = bounded::<()>(0);
     let input_can_block = config.sources.iter().any(Source::can_block);
     let interrupted = signals::install(
-        GRACE.min(config.request.timeout),
+        // Requests in flight may finish for the grace, or one attempt's
+        // deadline if shorter.
+        config.grace.min(config.request.timeout),
         OnSignal {
             stop: stop.clone(),
             input_can_block,
@@ -135,7 +134,12 @@ pub fn run(mut config: Config) -> Result<Exit> {
         state: FetchState::default(),
     });
     let in_flight = Arc::new(InFlight::default());
-    let mut progress = Progress::start(config.progress, Arc::clone(&stats), Arc::clone(&in_flight));
+    let mut progress = Progress::start(
+        config.progress,
+        config.progress_interval,
+        Arc::clone(&stats),
+        Arc::clone(&in_flight),
+    );
 
     // One attempt per step: between attempts the job is parked in the pool,
     // holding no worker. The job itself applies --fail-fast, so with one

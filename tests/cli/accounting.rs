@@ -16,11 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::raw::{RawServer, Then, respond};
+use crate::server::{Reply, TestServer};
+use crate::support::WAIT;
 use crate::{command, parse_result, run, wait_bounded};
-
-/// Bound on waits for the server or stdout (against hangs only).
-const BOUND: Duration = Duration::from_secs(20);
 
 /// A child whose stdout lines are collected as they come.
 struct Streaming {
@@ -64,7 +62,7 @@ impl Streaming {
     /// Waits until a stdout line satisfies `found`.
     fn wait_line(&self, found: impl Fn(&str) -> bool) -> bool {
         let start = Instant::now();
-        while start.elapsed() < BOUND {
+        while start.elapsed() < WAIT {
             if self.lines.lock().unwrap().iter().any(|l| found(l)) {
                 return true;
             }
@@ -94,23 +92,14 @@ fn seq_counts(results: &[Value]) -> BTreeMap<u64, usize> {
     counts
 }
 
-/// `/fail` answers 500, `/hang` never answers.
-fn fail_and_hang() -> RawServer {
-    RawServer::start(|req, s, _| match req.target.as_str() {
-        "/fail" => respond(s, 500, &[], b"oops"),
-        "/hang" => Ok(Then::Hang),
-        _ => respond(s, 404, &[], b"no"),
-    })
-}
-
 #[test]
 fn a_second_signal_never_prints_an_entry_again() {
     // seq 0 waits to retry its 500 when the first signal comes, and ends
     // with that answer; seq 1 is still in flight at the second signal.
-    let server = fail_and_hang();
+    let server = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
     let (failed, summary) = (dir.path().join("failed"), dir.path().join("summary"));
-    let (fail, hang) = (server.url("/fail"), server.url("/hang"));
+    let (fail, hang) = (server.url("/status/500"), server.url("/fault/hang"));
     let cmd = command([
         "--json",
         "--retries",
@@ -125,7 +114,7 @@ fn a_second_signal_never_prints_an_entry_again() {
         &hang,
     ]);
     let run = Streaming::spawn(cmd);
-    assert!(server.wait_for(2, BOUND), "requests never arrived");
+    assert!(server.wait_for_requests(2, WAIT), "requests never arrived");
     run.signal("TERM");
     assert!(
         run.wait_line(|l| l.contains("\"seq\":0")),
@@ -157,18 +146,20 @@ fn a_second_signal_never_prints_an_entry_again() {
         .map(str::to_owned)
         .collect();
     listed.sort();
-    assert_eq!(listed, [fail, hang]);
+    let mut want = [fail, hang];
+    want.sort();
+    assert_eq!(listed, want);
 }
 
 #[test]
 fn an_accepted_status_cut_short_by_a_signal_is_still_ok() {
     // Every answer is a 500, which --accept takes: whether the signal finds
     // the entry waiting to retry or finished, its result is an ok 500.
-    let server = RawServer::start(|_, s, _| respond(s, 500, &[], b"oops"));
+    let server = TestServer::routed(|_| Reply::status(500));
     let url = server.url("/e");
     let cmd = command(["--json", "--accept", "100-599", "--retries", "2", &url]);
     let run = Streaming::spawn(cmd);
-    assert!(server.wait_for(1, BOUND), "request never arrived");
+    assert!(server.wait_for_requests(1, WAIT), "request never arrived");
     run.signal("INT");
     let (code, results) = run.finish();
     assert!(code == 130 || code == 0, "exit {code}");
@@ -184,15 +175,15 @@ fn an_accepted_status_cut_short_by_a_signal_is_still_ok() {
 
 #[test]
 fn the_failure_breakdown_counts_each_failed_entry_once() {
-    let server = RawServer::start(|req, s, _| match req.target.as_str() {
-        "/loop" => respond(s, 302, &[("Location", "/loop".into())], b"again"),
-        "/big404" => respond(s, 404, &[], &[b'x'; 5000]),
-        "/ok" => respond(s, 200, &[], b"fine"),
-        _ => respond(s, 404, &[], b"no"),
+    let server = TestServer::start();
+    server.route("/big404", |_| Reply {
+        status: 404,
+        ..Reply::ok([b'x'; 5000])
     });
+    // /ok, a redirect loop and a small 404 are built in.
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.json");
-    let urls = ["/loop", "/big404", "/small404", "/ok"].map(|p| server.url(p));
+    let urls = ["/fault/self-redirect", "/big404", "/small404", "/ok"].map(|p| server.url(p));
     let mut args = vec![
         "--json",
         "--accept",
@@ -227,13 +218,12 @@ fn the_failure_breakdown_counts_each_failed_entry_once() {
 #[test]
 fn an_unchanged_file_is_not_a_failed_status() {
     // --update's 304 is ok even when --accept leaves 304 out.
-    let server = RawServer::start(|req, s, _| {
-        let etag = ("ETag", "\"v1\"".to_owned());
-        if req.header("if-none-match") == Some("\"v1\"") {
-            respond(s, 304, &[etag], b"")
-        } else {
-            respond(s, 200, &[etag], b"body")
-        }
+    let server = TestServer::routed(|req| {
+        let reply = match req.header("if-none-match") {
+            Some("\"v1\"") => Reply::status(304),
+            _ => Reply::ok("body"),
+        };
+        reply.header("ETag", "\"v1\"")
     });
     let dir = tempfile::tempdir().unwrap();
     let summary = dir.path().join("summary.json");

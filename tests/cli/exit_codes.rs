@@ -1,17 +1,65 @@
-//! Exit codes as the contract's table gives them, where a reader that went
-//! away could blur them: a closed stdout (in `trust`) and a closed stderr
-//! still end with the code of what happened, never 0 for failures and
-//! never a panic.
+//! Exit codes 0 and 1, and --fail-fast; a closed stderr changes none of
+//! them (a closed stdout: `closed_stdout`).
 
-use std::process::Stdio;
+use crate::run;
+use crate::server::TestServer;
+use crate::support::{json_args, numbered};
 
-use crate::raw::{RawServer, respond};
-use crate::{command, wait_bounded};
+#[test]
+fn all_ok_exits_0_with_a_summary_unless_quiet() {
+    let server = TestServer::start();
+    let urls = numbered(&server, "/ok", 3);
+    let run = run(&urls);
+    run.assert_code(0);
+    assert_eq!(run.lines().len(), 3);
+    assert!(
+        run.stderr.lines().any(|l| l.starts_with("summary:")),
+        "no summary on stderr:\n{}",
+        run.stderr
+    );
+
+    let mut quiet = vec!["-q".to_string()];
+    quiet.extend(urls);
+    let run = crate::run(&quiet);
+    run.assert_code(0);
+    assert!(run.stderr.is_empty(), "-q stderr:\n{}", run.stderr);
+}
+
+#[test]
+fn http_error_statuses_fail_the_run_with_exit_1() {
+    let server = TestServer::start();
+    for path in ["/status/404", "/status/500"] {
+        let run = run(&json_args(
+            &["--retries", "0"],
+            &[server.url("/ok"), server.url(path)],
+        ));
+        run.assert_code(1);
+        let failed = &run.by_seq()[&1];
+        assert_eq!(failed["ok"], false, "{failed}");
+        assert_eq!(failed["status"], path[8..].parse::<u16>().unwrap());
+        assert!(failed["error"].is_null(), "{failed}");
+    }
+}
+
+#[test]
+fn fail_fast_starts_nothing_after_the_first_failure() {
+    let server = TestServer::start();
+    let mut urls = vec![server.url("/ok?i=0"), server.url("/status/500")];
+    urls.extend((2..10).map(|i| server.url(&format!("/ok?i={i}"))));
+    let mut args = vec!["--json", "-j", "1", "--retries", "0", "--fail-fast"];
+    args.extend(urls.iter().map(String::as_str));
+    let run = run(&args);
+    run.assert_code(1);
+    assert_eq!(server.total_requests(), 2, "{:?}", server.requests());
+    assert_eq!(server.hits("/status/500"), 1);
+    let seqs: Vec<u64> = run.by_seq().into_keys().collect();
+    assert_eq!(seqs, [0, 1]);
+}
 
 #[test]
 fn a_closed_stderr_keeps_the_exit_code_and_never_panics() {
-    let server = RawServer::start(|_, s, _| respond(s, 500, &[], b"oops"));
-    let url = server.url("/e");
+    let server = TestServer::start();
+    let url = server.url("/status/500");
     for (args, code) in [
         (vec!["--retries", "0", url.as_str()], 1),
         (
@@ -20,24 +68,13 @@ fn a_closed_stderr_keeps_the_exit_code_and_never_panics() {
         ),
         (vec!["-j", "0"], 2),
     ] {
-        let mut cmd = command(&args);
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut cmd = crate::command(&args);
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         // The reading end closed before fetchpool writes a byte to it.
         drop(child.stderr.take());
-        let status = wait_bounded(&mut child);
+        let status = crate::wait_bounded(&mut child);
         assert_eq!(status.code(), Some(code), "{args:?}");
     }
-}
-
-#[test]
-fn an_empty_list_is_exit_0() {
-    let empty = tempfile::NamedTempFile::new().unwrap();
-    let out = crate::run(&["-i", empty.path().to_str().unwrap()]);
-    out.assert_code(0);
-    assert!(
-        out.stderr.starts_with("summary: 0 entries"),
-        "{}",
-        out.stderr
-    );
 }

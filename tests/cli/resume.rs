@@ -2,21 +2,18 @@
 //! bytes in a hidden part file under `-o` (never under the final name), a
 //! later attempt or run asks for the rest with `Range` + `If-Range`, a
 //! `206` appends, a `200` starts over, and `sha256` is of the whole file.
-//! Driven by a raw-socket server that cuts its first answer; what each
+//! Driven by a test server route that cuts its first answer; what each
 //! request asked is read from the server's record, never from timing.
 
-use std::collections::HashMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::thread;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::run;
+use crate::server::{Reply, Request, TestServer};
 
 const LEN: usize = 100_000;
 const CUT: usize = 40_000;
@@ -49,35 +46,23 @@ struct Behaviour {
     stall: bool,
 }
 
-/// A file server that cuts bodies; records the `Range` and `If-Range` of
-/// each request.
+/// A file server that cuts bodies; what each request asked (`Range`,
+/// `If-Range`) is read from the test server's record.
 struct Origin {
-    port: u16,
+    server: TestServer,
     behaviour: Arc<Mutex<Behaviour>>,
-    seen: Arc<Mutex<Vec<HashMap<String, String>>>>,
 }
 
 impl Origin {
     fn start(behaviour: Behaviour) -> Origin {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let origin = Origin {
-            port,
-            behaviour: Arc::new(Mutex::new(behaviour)),
-            seen: Arc::default(),
-        };
-        let (b, seen) = (Arc::clone(&origin.behaviour), Arc::clone(&origin.seen));
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let (b, seen) = (Arc::clone(&b), Arc::clone(&seen));
-                thread::spawn(move || serve(stream, &b, &seen));
-            }
-        });
-        origin
+        let behaviour = Arc::new(Mutex::new(behaviour));
+        let b = Arc::clone(&behaviour);
+        let server = TestServer::routed(move |req| answer(req, &mut b.lock().unwrap()));
+        Origin { server, behaviour }
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/files/big.bin", self.port)
+        self.server.url("/files/big.bin")
     }
 
     fn set(&self, f: impl FnOnce(&mut Behaviour)) {
@@ -95,96 +80,63 @@ impl Origin {
 
     /// The header `name` of each request so far ("" when absent).
     fn header_of_each(&self, name: &str) -> Vec<String> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter()
-            .filter(|h| !h.contains_key("cut"))
-            .map(|h| h.get(name).cloned().unwrap_or_default())
+        self.server
+            .requests()
+            .iter()
+            .map(|r| r.header(name).unwrap_or_default().to_owned())
             .collect()
     }
 
-    /// Waits until a body has been cut (sent up to [`CUT`]).
+    /// Waits until the first answer, the cut one, has been written.
     fn wait_cut(&self) {
-        for _ in 0..3000 {
-            if self
-                .seen
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|h| h.contains_key("cut"))
-            {
-                return;
-            }
-            thread::sleep(std::time::Duration::from_millis(10));
-        }
-        panic!("the body was never cut");
+        assert!(
+            self.server.wait_for_answers(1, crate::RUN_BOUND),
+            "the body was never cut"
+        );
     }
 }
 
-fn serve(stream: TcpStream, b: &Mutex<Behaviour>, seen: &Mutex<Vec<HashMap<String, String>>>) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut out = stream;
-    loop {
-        let mut headers = HashMap::new();
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
+/// The answer to `req`: a 206 for a range the server honours, else a 200,
+/// cut after [`CUT`] bytes while `cuts` lasts.
+fn answer(req: &Request, now: &mut Behaviour) -> Reply {
+    let etag = format!("\"v{}\"", now.version);
+    let whole = body(now.version);
+    let from = req
+        .header("range")
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|_| now.ranges && req.header("if-range") == Some(etag.as_str()));
+    let Some(n) = from else {
+        if now.cuts == 0 {
+            return Reply::ok(whole)
+                .header("ETag", &etag)
+                .header("Accept-Ranges", "bytes");
         }
-        loop {
-            line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((n, v)) = l.split_once(':') {
-                headers.insert(n.trim().to_ascii_lowercase(), v.trim().to_owned());
-            }
-        }
-        seen.lock().unwrap().push(headers.clone());
-        let mut now = *b.lock().unwrap();
-        let etag = format!("\"v{}\"", now.version);
-        let whole = body(now.version);
-        let from = headers
-            .get("range")
-            .and_then(|r| r.strip_prefix("bytes="))
-            .and_then(|r| r.strip_suffix('-'))
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|_| now.ranges && headers.get("if-range") == Some(&etag));
-        let head = match from {
-            Some(n) if now.wrong_range => format!(
-                "HTTP/1.1 206 Partial Content\r\nETag: {etag}\r\nContent-Range: bytes 0-{}/{LEN}\r\nContent-Length: {}\r\n\r\n",
-                LEN - n - 1,
-                LEN - n
-            ),
-            Some(n) => format!(
-                "HTTP/1.1 206 Partial Content\r\nETag: {etag}\r\nContent-Range: bytes {n}-{}/{LEN}\r\nContent-Length: {}\r\n\r\n",
-                LEN - 1,
-                LEN - n
-            ),
-            None => format!(
-                "HTTP/1.1 200 OK\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\nContent-Length: {LEN}\r\n\r\n"
-            ),
+        now.cuts -= 1;
+        let mut cut = format!(
+            "HTTP/1.1 200 OK\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\nContent-Length: {LEN}\r\n\r\n"
+        )
+        .into_bytes();
+        cut.extend_from_slice(&whole[..CUT]);
+        // Closed mid-body, or held open until the client goes away.
+        return if now.stall {
+            Reply::raw(cut).hold()
+        } else {
+            Reply::raw(cut).close()
         };
-        let _ = out.write_all(head.as_bytes());
-        let rest = &whole[from.unwrap_or(0)..];
-        if from.is_none() && now.cuts > 0 {
-            now.cuts -= 1;
-            b.lock().unwrap().cuts = now.cuts;
-            let _ = out.write_all(&rest[..CUT]);
-            let _ = out.flush();
-            seen.lock()
-                .unwrap()
-                .push(HashMap::from([("cut".to_owned(), String::new())]));
-            if now.stall {
-                // Until the client goes away.
-                let _ = reader.read_line(&mut String::new());
-            }
-            return; // closed mid-body
-        }
-        let _ = out.write_all(rest);
+    };
+    let range = if now.wrong_range {
+        format!("bytes 0-{}/{LEN}", LEN - n - 1)
+    } else {
+        format!("bytes {n}-{}/{LEN}", LEN - 1)
+    };
+    Reply {
+        status: 206,
+        ..Reply::ok(whole[n..].to_vec())
     }
+    .header("ETag", &etag)
+    .header("Content-Range", range)
 }
 
 fn fetch(dir: &Path, url: &str, extra: &[&str]) -> (crate::Run, Value) {

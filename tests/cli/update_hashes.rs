@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::raw::{RawServer, respond};
 use crate::run;
+use crate::server::{Reply, TestServer};
 
 const BODY: &[u8] = b"the one true body of /f, served with ETag v1\n";
 
@@ -23,14 +23,13 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 /// Serves `BODY` with `ETag: "v1"`, and 304 to `If-None-Match: "v1"`.
-fn origin() -> RawServer {
-    RawServer::start(|req, s, _| {
-        let etag = ("ETag", "\"v1\"".to_owned());
-        if req.header("if-none-match") == Some("\"v1\"") {
-            respond(s, 304, &[etag], b"")
-        } else {
-            respond(s, 200, &[etag], BODY)
-        }
+fn origin() -> TestServer {
+    TestServer::routed(|req| {
+        let reply = match req.header("if-none-match") {
+            Some("\"v1\"") => Reply::status(304),
+            _ => Reply::ok(BODY),
+        };
+        reply.header("ETag", "\"v1\"")
     })
 }
 
@@ -87,7 +86,7 @@ fn a_file_edited_in_place_is_downloaded_again() {
     );
     assert_eq!(fs::read(&file).unwrap(), BODY, "the file was not repaired");
     assert_eq!(r["status"], 200, "{r}");
-    let seen = server.seen_for("/f");
+    let seen = server.requests_for("/f");
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[1].header("if-none-match"), None, "sent conditionally");
 }
@@ -136,7 +135,7 @@ fn each_occurrence_of_a_repeated_url_has_its_own_validators() {
     }
     assert_eq!(second[0]["status"], 304, "{}", second[0]);
     assert_eq!(second[1]["status"], 200, "{}", second[1]);
-    let conditional = server.seen_for("/f")[2..]
+    let conditional = server.requests_for("/f")[2..]
         .iter()
         .filter(|r| r.header("if-none-match").is_some())
         .count();

@@ -5,12 +5,12 @@
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
-use crate::raw::{RawServer, respond};
+use crate::server::TestServer;
 use crate::{command, kind};
 
 #[test]
 fn a_url_argument_that_is_not_utf8_is_an_invalid_url_entry() {
-    let server = RawServer::start(|_, s, _| respond(s, 200, &[], b"fine"));
+    let server = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
     let failed = dir.path().join("failed");
     let bad = b"http://127.0.0.1/caf\xe9".to_vec();
@@ -35,5 +35,5 @@ fn a_url_argument_that_is_not_utf8_is_an_invalid_url_entry() {
         std::fs::read(&failed).unwrap(),
         [bad, b"\n".to_vec()].concat()
     );
-    assert_eq!(server.seen().len(), 1);
+    assert_eq!(server.total_requests(), 1);
 }

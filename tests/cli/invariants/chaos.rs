@@ -1,17 +1,16 @@
 //! The chaotic server of the invariant checker: two hosts (two ports on
 //! 127.0.0.1) answering each request at random (whole bodies of three
 //! framings, slow ones, statuses, pushback, redirects, cut bodies, resets,
-//! garbage, hangs), each path's body and `ETag` changing now and then, and
-//! a record of every body sent whole.
+//! garbage, stalls and hangs), each path's body and `ETag` changing now and
+//! then, and a record of every body sent whole. Both hosts are the suite's
+//! [`TestServer`], answering from one closure.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{self, Write};
-use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::sha;
-use crate::raw::{RawServer, Req, Stopped, Then, respond};
+use crate::server::{Reply, Request, TestServer};
 
 /// What the chaotic server shares between its two hosts.
 pub struct Chaos {
@@ -35,10 +34,10 @@ fn body_of(path: &str, version: u32) -> Vec<u8> {
         .collect()
 }
 
-/// One answer being made: the request's path, its current body and ETag.
+/// One answer being made: the request, the path's current body and ETag.
 struct Answer<'a> {
     host: usize,
-    req: &'a Req,
+    req: &'a Request,
     etag: String,
     version: u32,
     body: Vec<u8>,
@@ -65,25 +64,7 @@ impl Chaos {
         self.whole.lock().unwrap().insert(sha(body));
     }
 
-    /// A whole answer in one piece (its body is recorded as sent whole).
-    fn send(
-        &self,
-        s: &mut TcpStream,
-        status: u16,
-        headers: &[(&str, String)],
-        body: &[u8],
-    ) -> io::Result<Then> {
-        self.sent_whole(body);
-        respond(s, status, headers, body)
-    }
-
-    fn answer(
-        &self,
-        host: usize,
-        req: &Req,
-        s: &mut TcpStream,
-        stop: &Stopped,
-    ) -> io::Result<Then> {
+    fn answer(&self, host: usize, req: &Request) -> Reply {
         let mut weights = vec![
             (30, "ok"),
             (8, "chunked"),
@@ -100,10 +81,10 @@ impl Chaos {
             (3, "reset"),
             (1, "garbage"),
         ];
-        // Without FULL, no pushback: it slows its host down for seconds
-        // (the adaptive rate), too long for the suite.
+        // Without FULL, no pushback (it slows its host down for seconds,
+        // the adaptive rate) and nothing that can only time out.
         if self.full {
-            weights.extend([(1, "hang"), (3, "503ra"), (4, "429")]);
+            weights.extend([(1, "hang"), (1, "stall"), (3, "503ra"), (4, "429")]);
         }
         let version = {
             let mut v = self.versions.lock().unwrap();
@@ -120,38 +101,37 @@ impl Chaos {
             version,
             body: body_of(&req.target, version),
         };
-        match self.pick(&weights) {
-            kind @ ("ok" | "chunked" | "close" | "slow") => self.body(kind, &a, s, stop),
-            kind => self.other(kind, &a, s),
+        let reply = match self.pick(&weights) {
+            kind @ ("ok" | "chunked" | "close" | "slow") => return self.body(kind, &a),
+            kind => self.other(kind, &a),
+        };
+        // An answer the server builds itself is sent whole.
+        if reply.raw.is_none() {
+            self.sent_whole(&reply.body);
         }
+        reply
     }
 
-    /// A 200 with the path's body, whole, in one of several framings.
-    fn body(&self, kind: &str, a: &Answer, s: &mut TcpStream, stop: &Stopped) -> io::Result<Then> {
-        let etag = &a.etag;
-        let validators = [
-            ("ETag", etag.clone()),
-            (
-                "Last-Modified",
-                format!("Tue, 01 Jul 2025 00:00:{:02} GMT", a.version % 60),
-            ),
-        ];
-        if a.req.header("if-none-match") == Some(etag.as_str()) {
-            return respond(s, 304, &validators[..1], b"");
+    /// A 200 with the path's body, whole, in one of several framings (or
+    /// the rest of it, or a 304, when the request asks so).
+    fn body(&self, kind: &str, a: &Answer) -> Reply {
+        let etag = a.etag.as_str();
+        if a.req.header("if-none-match") == Some(etag) {
+            return Reply::status(304).header("ETag", etag);
         }
         self.sent_whole(&a.body);
         if let Some(from) = self.resumable(a) {
             let len = a.body.len();
-            let range = format!("bytes {from}-{}/{len}", len - 1);
-            return respond(
-                s,
-                206,
-                &[("ETag", etag.clone()), ("Content-Range", range)],
-                &a.body[from..],
-            );
+            let reply = Reply {
+                status: 206,
+                ..Reply::ok(&a.body[from..])
+            };
+            return reply
+                .header("ETag", etag)
+                .header("Content-Range", format!("bytes {from}-{}/{len}", len - 1));
         }
+        let date = format!("Tue, 01 Jul 2025 00:00:{:02} GMT", a.version % 60);
         match kind {
-            "ok" => respond(s, 200, &validators, &a.body),
             "chunked" => {
                 let mut out = format!(
                     "HTTP/1.1 200 OK\r\nETag: {etag}\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -163,25 +143,23 @@ impl Chaos {
                     out.extend(b"\r\n");
                 }
                 out.extend(b"0\r\n\r\n");
-                s.write_all(&out)?;
-                Ok(Then::KeepAlive)
+                Reply::raw(out)
             }
             "close" => {
-                s.write_all(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")?;
-                s.write_all(&a.body)?;
-                Ok(Then::Close)
+                let mut out = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+                out.extend(&a.body);
+                Reply::raw(out).close()
             }
             _ => {
-                let len = a.body.len();
-                write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {len}\r\n\r\n")?;
                 let pause = Duration::from_millis(if self.full { 60 } else { 5 });
-                for piece in a.body.chunks(len / 4 + 1) {
-                    if !stop.sleep(pause) {
-                        return Ok(Then::Close);
-                    }
-                    s.write_all(piece)?;
+                let reply = Reply::ok(a.body.clone())
+                    .header("ETag", etag)
+                    .header("Last-Modified", date);
+                if kind == "slow" {
+                    reply.delay(pause)
+                } else {
+                    reply
                 }
-                Ok(Then::KeepAlive)
             }
         }
     }
@@ -200,52 +178,48 @@ impl Chaos {
     }
 
     /// Anything but a whole 200: statuses, redirects and faults.
-    fn other(&self, kind: &str, a: &Answer, s: &mut TcpStream) -> io::Result<Then> {
+    fn other(&self, kind: &str, a: &Answer) -> Reply {
         let path = &a.req.target;
+        // Half a body, with the ETag that lets the client keep the part.
+        let cut = || {
+            let len = a.body.len().max(10);
+            let etag = &a.etag;
+            let mut out =
+                format!("HTTP/1.1 200 OK\r\nETag: {etag}\r\nContent-Length: {len}\r\n\r\n")
+                    .into_bytes();
+            out.extend(&a.body[..a.body.len() / 2]);
+            Reply::raw(out)
+        };
         match kind {
-            "404" => self.send(s, 404, &[], b"not found"),
-            "500" => self.send(s, 500, &[], b"oops"),
-            "503" => self.send(s, 503, &[], b"busy"),
-            "503ra" => self.send(s, 503, &[("Retry-After", "0".into())], b"busy"),
+            "404" | "500" | "503" | "408" | "204" => Reply::status(kind.parse().unwrap()),
+            "503ra" => Reply::status(503).header("Retry-After", "0"),
             "429" => {
                 let after = if self.chance(0.3) { "1" } else { "0" };
-                self.send(s, 429, &[("Retry-After", after.into())], b"slow down")
+                Reply::status(429).header("Retry-After", after)
             }
-            "408" => self.send(s, 408, &[], b"timeout"),
-            "204" => self.send(s, 204, &[], b""),
             "redirect" => {
                 let to = if self.chance(0.5) {
                     format!("{}{path}r", self.bases.lock().unwrap()[1 - a.host])
                 } else {
                     format!("{path}r")
                 };
-                self.send(s, 302, &[("Location", to)], b"moved")
+                Reply::redirect(302, Some(to.as_bytes()))
             }
-            "loop" => self.send(s, 302, &[("Location", path.clone())], b"again"),
-            "cut" => {
-                // With the ETag, the client may keep the part to resume.
-                let len = a.body.len().max(10);
-                let etag = &a.etag;
-                write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\nETag: {etag}\r\nContent-Length: {len}\r\n\r\n"
-                )?;
-                s.write_all(&a.body[..a.body.len() / 2])?;
-                Ok(Then::Close)
-            }
-            "reset" => Ok(Then::Reset),
-            "garbage" => {
-                s.write_all(b"SSH-2.0-nope\r\n\r\n")?;
-                Ok(Then::Close)
-            }
-            _ => Ok(Then::Hang),
+            "loop" => Reply::redirect(302, Some(path.as_bytes())),
+            "cut" => cut().close(),
+            "stall" => cut().hold(),
+            // A whole answer, then the connection dies under the client's
+            // next request on it.
+            "reset" => Reply::ok(a.body.clone()).close_soon(),
+            "garbage" => Reply::raw(b"SSH-2.0-nope\r\n\r\n".to_vec()).close(),
+            _ => Reply::raw(Vec::new()).hold(),
         }
     }
 }
 
 /// Two hosts (two ports) answering from one [`Chaos`].
 pub struct Hosts {
-    pub servers: [RawServer; 2],
+    pub servers: [TestServer; 2],
     pub chaos: Arc<Chaos>,
 }
 
@@ -260,7 +234,7 @@ impl Hosts {
         });
         let serve = |host: usize| {
             let c = Arc::clone(&chaos);
-            RawServer::start(move |req, s, stop| c.answer(host, req, s, stop))
+            TestServer::routed(move |req| c.answer(host, req))
         };
         let servers = [serve(0), serve(1)];
         *chaos.bases.lock().unwrap() = [servers[0].url(""), servers[1].url("")];
@@ -269,6 +243,6 @@ impl Hosts {
 
     /// Requests both hosts have read so far.
     pub fn requests(&self) -> usize {
-        self.servers.iter().map(|s| s.seen().len()).sum()
+        self.servers.iter().map(TestServer::total_requests).sum()
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::site::{Reply, Seen, Site};
+use crate::server::{Reply, Request, TestServer};
 use crate::{Running, command, run};
 
 const META: &str = ".fetchpool-meta-";
@@ -23,7 +23,7 @@ const META: &str = ".fetchpool-meta-";
 /// `If-None-Match` / `If-Modified-Since` with 304 while unchanged. With a
 /// `delay`, every answer waits that long.
 struct Origin {
-    site: Site,
+    site: TestServer,
     versions: Arc<Mutex<HashMap<String, u32>>>,
 }
 
@@ -31,27 +31,29 @@ fn body(path: &str, version: u32) -> String {
     format!("{path} version {version}\n").repeat(50)
 }
 
+/// The origin's answer to `req`, by the current version of its path.
+fn answer(req: &Request, versions: &Mutex<HashMap<String, u32>>) -> Reply {
+    let path = req.target.clone();
+    let version = versions.lock().unwrap().get(&path).copied().unwrap_or(0);
+    if path.starts_with("/lm/") {
+        let date = format!("Tue, 01 Jul 2025 0{version}:00:00 GMT");
+        if req.header("if-modified-since") == Some(date.as_str()) {
+            return Reply::status(304).header("Last-Modified", &date);
+        }
+        return Reply::ok(body(&path, version)).header("Last-Modified", &date);
+    }
+    let etag = format!("\"{}-{version}\"", path.len());
+    if req.header("if-none-match") == Some(etag.as_str()) {
+        return Reply::status(304).header("ETag", &etag);
+    }
+    Reply::ok(body(&path, version)).header("ETag", &etag)
+}
+
 impl Origin {
     fn start(delay: Duration) -> Origin {
         let versions: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
         let v = Arc::clone(&versions);
-        let site = Site::start(move |req: &Seen| {
-            std::thread::sleep(delay);
-            let path = req.target.clone();
-            let version = v.lock().unwrap().get(&path).copied().unwrap_or(0);
-            if path.starts_with("/lm/") {
-                let date = format!("Tue, 01 Jul 2025 0{version}:00:00 GMT");
-                if req.header("if-modified-since") == Some(date.as_str()) {
-                    return Reply::status(304).header("Last-Modified", &date);
-                }
-                return Reply::ok(body(&path, version)).header("Last-Modified", &date);
-            }
-            let etag = format!("\"{}-{version}\"", path.len());
-            if req.header("if-none-match") == Some(etag.as_str()) {
-                return Reply::status(304).header("ETag", &etag);
-            }
-            Reply::ok(body(&path, version)).header("ETag", &etag)
-        });
+        let site = TestServer::routed(move |req: &Request| answer(req, &v).delay(delay));
         Origin { site, versions }
     }
 
@@ -70,7 +72,7 @@ impl Origin {
 
     /// Whether the last request for `path` carried a validator.
     fn last_was_conditional(&self, path: &str) -> bool {
-        let seen = self.site.seen_for(path);
+        let seen = self.site.requests_for(path);
         let last = seen
             .last()
             .unwrap_or_else(|| panic!("{path} never requested"));
@@ -110,6 +112,160 @@ fn saved_to(r: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("{r}"))
         .to_owned()
+}
+
+#[test]
+fn an_interrupted_run_leaves_a_mirror_the_next_run_completes() {
+    let origin = Origin::start(Duration::from_millis(100));
+    let paths: Vec<String> = (0..24).map(|i| format!("/f/{i}")).collect();
+    let path_refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let urls = origin.urls(&path_refs);
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--update",
+        "-o",
+        dir.path().to_str().unwrap(),
+        "--json",
+        "-j",
+        "4",
+    ];
+    args.extend(urls.iter().map(String::as_str));
+    let running = Running::spawn(command(&args), None);
+    let deadline = std::time::Instant::now() + crate::RUN_BOUND;
+    while origin.site.requests().len() < 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never got going"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    running.signal("INT");
+    let r1 = running.finish();
+    r1.assert_code(130);
+    let done: Vec<String> = r1
+        .results()
+        .into_iter()
+        .filter(|r| r["ok"] == true)
+        .map(|r| r["url"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(done.len() < urls.len(), "the run was not interrupted");
+    // No part file left; every file there is whole.
+    for (name, _) in snapshot(dir.path()) {
+        assert!(
+            name.starts_with(META) || !name.starts_with('.'),
+            "left behind: {name}"
+        );
+    }
+
+    let (r2, second) = mirror(dir.path(), &urls, &["-j", "4"]);
+    r2.assert_code(0);
+    for (url, path) in urls.iter().zip(&paths) {
+        let r = &second[url];
+        let expect = if done.contains(url) { 304 } else { 200 };
+        assert_eq!(r["status"], expect, "{path}: {r}");
+        assert_eq!(origin.last_was_conditional(path), expect == 304, "{path}");
+        assert_eq!(fs::read_to_string(saved_to(r)).unwrap(), body(path, 0));
+    }
+    let (r3, third) = mirror(dir.path(), &urls, &["-j", "4"]);
+    r3.assert_code(0);
+    assert!(
+        urls.iter().all(|u| third[u]["status"] == 304),
+        "{}",
+        r3.stdout_text()
+    );
+}
+
+#[test]
+fn missing_corrupt_or_stale_validators_mean_a_full_download() {
+    let origin = Origin::start(Duration::ZERO);
+    let paths = ["/f/a", "/f/b", "/f/c", "/f/d"];
+    let urls = origin.urls(&paths);
+    let dir = tempfile::tempdir().unwrap();
+    let (r1, first) = mirror(dir.path(), &urls, &["--sha256"]);
+    r1.assert_code(0);
+    let files: Vec<String> = urls.iter().map(|u| saved_to(&first[u])).collect();
+    let meta = |file: &str| {
+        let p = Path::new(file);
+        p.with_file_name(format!(
+            "{META}{}",
+            p.file_name().unwrap().to_str().unwrap()
+        ))
+    };
+    fs::remove_file(meta(&files[0])).unwrap(); // missing
+    fs::write(meta(&files[1]), b"{\"v\": 1, \"etag\": \"oops").unwrap(); // corrupt
+    fs::write(&files[2], b"edited here").unwrap(); // the file changed under them
+    // /f/d: untouched, for contrast.
+
+    let (r2, second) = mirror(dir.path(), &urls, &["--sha256"]);
+    r2.assert_code(0);
+    for (i, (url, path)) in urls.iter().zip(paths).enumerate() {
+        let r = &second[url];
+        let expect = if i == 3 { 304 } else { 200 };
+        assert_eq!(r["status"], expect, "{path}: {r}");
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(origin.last_was_conditional(path), i == 3, "{path}");
+        assert_eq!(
+            fs::read_to_string(&files[i]).unwrap(),
+            body(path, 0),
+            "{path}"
+        );
+        // The hash of what is in the file, fetched or kept.
+        assert_eq!(r["sha256"], first[url]["sha256"], "{path}");
+    }
+    // Repaired: every one is conditional and 304 now.
+    let (r3, third) = mirror(dir.path(), &urls, &[]);
+    r3.assert_code(0);
+    assert!(
+        urls.iter().all(|u| third[u]["status"] == 304),
+        "{}",
+        r3.stdout_text()
+    );
+}
+
+#[test]
+fn saved_files_and_validators_files_never_mix() {
+    let origin = Origin::start(Duration::ZERO);
+    let paths = [
+        "/.fetchpool-meta-x",
+        "/f/..%2f.fetchpool-meta-y",
+        "/f/%2e%2e/z",
+        "/f/plain",
+    ];
+    let urls = origin.urls(&paths);
+    let dir = tempfile::tempdir().unwrap();
+    let (r, results) = mirror(dir.path(), &urls, &[]);
+    r.assert_code(0);
+    let saved: Vec<String> = urls
+        .iter()
+        .map(|u| {
+            let path = saved_to(&results[u]);
+            assert_eq!(Path::new(&path).parent().unwrap(), dir.path(), "{path}");
+            Path::new(&path)
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    for name in fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+    {
+        let name = name.into_string().unwrap();
+        match name.strip_prefix(META) {
+            Some(of) => assert!(
+                saved.contains(&of.to_owned()),
+                "validators of no saved file: {name}"
+            ),
+            None => assert!(
+                saved.contains(&name),
+                "neither saved nor validators: {name}"
+            ),
+        }
+    }
+    assert!(saved.iter().all(|n| !n.starts_with('.')), "{saved:?}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2 * urls.len());
 }
 
 #[test]
@@ -203,164 +359,10 @@ fn unchanged_files_are_kept_untouched_and_changed_ones_replaced() {
 }
 
 #[test]
-fn missing_corrupt_or_stale_validators_mean_a_full_download() {
-    let origin = Origin::start(Duration::ZERO);
-    let paths = ["/f/a", "/f/b", "/f/c", "/f/d"];
-    let urls = origin.urls(&paths);
-    let dir = tempfile::tempdir().unwrap();
-    let (r1, first) = mirror(dir.path(), &urls, &["--sha256"]);
-    r1.assert_code(0);
-    let files: Vec<String> = urls.iter().map(|u| saved_to(&first[u])).collect();
-    let meta = |file: &str| {
-        let p = Path::new(file);
-        p.with_file_name(format!(
-            "{META}{}",
-            p.file_name().unwrap().to_str().unwrap()
-        ))
-    };
-    fs::remove_file(meta(&files[0])).unwrap(); // missing
-    fs::write(meta(&files[1]), b"{\"v\": 1, \"etag\": \"oops").unwrap(); // corrupt
-    fs::write(&files[2], b"edited here").unwrap(); // the file changed under them
-    // /f/d: untouched, for contrast.
-
-    let (r2, second) = mirror(dir.path(), &urls, &["--sha256"]);
-    r2.assert_code(0);
-    for (i, (url, path)) in urls.iter().zip(paths).enumerate() {
-        let r = &second[url];
-        let expect = if i == 3 { 304 } else { 200 };
-        assert_eq!(r["status"], expect, "{path}: {r}");
-        assert_eq!(r["ok"], true, "{r}");
-        assert_eq!(origin.last_was_conditional(path), i == 3, "{path}");
-        assert_eq!(
-            fs::read_to_string(&files[i]).unwrap(),
-            body(path, 0),
-            "{path}"
-        );
-        // The hash of what is in the file, fetched or kept.
-        assert_eq!(r["sha256"], first[url]["sha256"], "{path}");
-    }
-    // Repaired: every one is conditional and 304 now.
-    let (r3, third) = mirror(dir.path(), &urls, &[]);
-    r3.assert_code(0);
-    assert!(
-        urls.iter().all(|u| third[u]["status"] == 304),
-        "{}",
-        r3.stdout_text()
-    );
-}
-
-#[test]
 fn update_without_an_output_dir_is_a_usage_error() {
     let r = run(&["--update", "http://127.0.0.1:9/"]);
     r.assert_code(2);
     assert!(r.stderr.contains("--output-dir"), "{}", r.stderr);
-}
-
-#[test]
-fn saved_files_and_validators_files_never_mix() {
-    let origin = Origin::start(Duration::ZERO);
-    let paths = [
-        "/.fetchpool-meta-x",
-        "/f/..%2f.fetchpool-meta-y",
-        "/f/%2e%2e/z",
-        "/f/plain",
-    ];
-    let urls = origin.urls(&paths);
-    let dir = tempfile::tempdir().unwrap();
-    let (r, results) = mirror(dir.path(), &urls, &[]);
-    r.assert_code(0);
-    let saved: Vec<String> = urls
-        .iter()
-        .map(|u| {
-            let path = saved_to(&results[u]);
-            assert_eq!(Path::new(&path).parent().unwrap(), dir.path(), "{path}");
-            Path::new(&path)
-                .file_name()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-    for name in fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-    {
-        let name = name.into_string().unwrap();
-        match name.strip_prefix(META) {
-            Some(of) => assert!(
-                saved.contains(&of.to_owned()),
-                "validators of no saved file: {name}"
-            ),
-            None => assert!(
-                saved.contains(&name),
-                "neither saved nor validators: {name}"
-            ),
-        }
-    }
-    assert!(saved.iter().all(|n| !n.starts_with('.')), "{saved:?}");
-    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2 * urls.len());
-}
-
-#[test]
-fn an_interrupted_run_leaves_a_mirror_the_next_run_completes() {
-    let origin = Origin::start(Duration::from_millis(200));
-    let paths: Vec<String> = (0..24).map(|i| format!("/f/{i}")).collect();
-    let path_refs: Vec<&str> = paths.iter().map(String::as_str).collect();
-    let urls = origin.urls(&path_refs);
-    let dir = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "--update",
-        "-o",
-        dir.path().to_str().unwrap(),
-        "--json",
-        "-j",
-        "4",
-    ];
-    args.extend(urls.iter().map(String::as_str));
-    let running = Running::spawn(command(&args), None);
-    let deadline = std::time::Instant::now() + crate::RUN_BOUND;
-    while origin.site.seen().len() < 6 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never got going"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    running.signal("INT");
-    let r1 = running.finish();
-    r1.assert_code(130);
-    let done: Vec<String> = r1
-        .results()
-        .into_iter()
-        .filter(|r| r["ok"] == true)
-        .map(|r| r["url"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(done.len() < urls.len(), "the run was not interrupted");
-    // No part file left; every file there is whole.
-    for (name, _) in snapshot(dir.path()) {
-        assert!(
-            name.starts_with(META) || !name.starts_with('.'),
-            "left behind: {name}"
-        );
-    }
-
-    let (r2, second) = mirror(dir.path(), &urls, &["-j", "4"]);
-    r2.assert_code(0);
-    for (url, path) in urls.iter().zip(&paths) {
-        let r = &second[url];
-        let expect = if done.contains(url) { 304 } else { 200 };
-        assert_eq!(r["status"], expect, "{path}: {r}");
-        assert_eq!(origin.last_was_conditional(path), expect == 304, "{path}");
-        assert_eq!(fs::read_to_string(saved_to(r)).unwrap(), body(path, 0));
-    }
-    let (r3, third) = mirror(dir.path(), &urls, &["-j", "4"]);
-    r3.assert_code(0);
-    assert!(
-        urls.iter().all(|u| third[u]["status"] == 304),
-        "{}",
-        r3.stdout_text()
-    );
 }
 
 #[test]
