@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use http::{HeaderName, HeaderValue, Method};
 
-use super::Cli;
+use super::{Cli, request};
 use crate::fetch::{ProxyConfig, RequestConfig};
 use crate::input::Source;
 use crate::report::progress::{self, ProgressStyle};
@@ -57,6 +57,8 @@ pub struct Config {
     pub grace: Duration,
     /// Print the summary on stderr.
     pub summary: bool,
+    /// `-v`: trace every request on stderr.
+    pub verbose: bool,
 }
 
 /// Largest `--queue`.
@@ -93,36 +95,25 @@ impl Cli {
             None => None,
         };
         let shard = self.shard.as_deref().map(parse_shard).transpose()?;
+        let (method, headers, body, secrets) = self.request_parts()?;
+        let progress = self.progress_style();
         let format = match (self.json, self.format) {
             (true, _) => OutputFormat::Json,
             (false, Some(t)) => OutputFormat::Template(Template::parse(&t)?),
             (false, None) => OutputFormat::Text,
         };
-        let progress = if self.quiet || self.no_progress {
-            ProgressStyle::Off
-        } else {
-            let (style, note) = progress::choose(
-                self.progress.map(ProgressStyle::from),
-                &progress::Env::current(),
-            );
-            if let Some(note) = note {
-                crate::say!("fetchpool: {note}");
-            }
-            style
-        };
-        let urls: Vec<Vec<u8>> = self.urls.into_iter().map(arg_bytes).collect();
-        check_url_args(&urls)?;
+        let urls: Vec<Vec<u8>> = self.urls.iter().cloned().map(arg_bytes).collect();
+        check_url_args(&urls, self.json)?;
         let user_agent = match self.user_agent {
             Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
             None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
         };
         let request = RequestConfig {
-            method: parse_method(&self.method)?,
-            headers: self
-                .headers
-                .iter()
-                .map(|h| parse_header(h))
-                .collect::<Result<_>>()?,
+            method,
+            headers,
+            body,
+            secrets,
+            compressed: self.compressed,
             user_agent,
             timeout: seconds("--timeout", self.timeout)?,
             connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
@@ -163,7 +154,78 @@ impl Cli {
             progress_interval: seconds("--progress-interval", self.progress_interval)?,
             grace: seconds_or_zero("--grace", self.grace)?,
             summary: !self.quiet,
+            verbose: self.verbose,
         })
+    }
+
+    /// The progress display: off when quiet, with `--no-progress`, and
+    /// (unless asked for) with `-v`; else as asked, or a bar on a terminal.
+    fn progress_style(&self) -> ProgressStyle {
+        // -v's lines and the bar would fight over the terminal: -v keeps the
+        // bar off unless asked for.
+        if self.quiet || self.no_progress || (self.verbose && self.progress.is_none()) {
+            return ProgressStyle::Off;
+        }
+        let (style, note) = progress::choose(
+            self.progress.map(ProgressStyle::from),
+            &progress::Env::current(),
+        );
+        if let Some(note) = note {
+            crate::say!("fetchpool: {note}");
+        }
+        style
+    }
+
+    /// The method, the headers (`-H`, then those `-d`, `--json-body` and
+    /// `-u` add unless `-H` set them), the body, and the secrets to keep
+    /// out of messages.
+    fn request_parts(&self) -> Result<RequestParts> {
+        let mut headers = self
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<Vec<_>>>()?;
+        let has = |headers: &[(String, String)], name: &str| {
+            headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let stdin_has_urls = self.inputs.iter().any(|p| p.as_os_str() == "-")
+            || (self.urls.is_empty() && self.inputs.is_empty());
+        let body = request::body(&request::BodyFlags {
+            data: &self.data,
+            binary: &self.data_binary,
+            json: self.json_body.as_deref(),
+            stdin_has_urls,
+        })?;
+        let method = match (&self.method, &body) {
+            (Some(m), _) => parse_method(m)?,
+            (None, Some(_)) => Method::POST,
+            (None, None) => Method::GET,
+        };
+        if body.is_some() && method == Method::HEAD {
+            bail!(
+                "-X HEAD sends no body: drop -d/--data-binary/--json-body, or use another method"
+            );
+        }
+        let mut secrets = Vec::new();
+        if let Some(b) = &body {
+            if !has(&headers, "content-type") {
+                headers.push(("Content-Type".into(), b.content_type.into()));
+            }
+            if b.json && !has(&headers, "accept") {
+                headers.push(("Accept".into(), "application/json".into()));
+            }
+        }
+        if let Some(user) = &self.user {
+            header_value("--user", user)?;
+            let (value, password) = request::basic_auth(user)?;
+            if !has(&headers, "authorization") {
+                headers.push(("Authorization".into(), value));
+            }
+            if !password.is_empty() {
+                secrets.push(password);
+            }
+        }
+        Ok((method, headers, body.map(|b| b.bytes), secrets))
     }
 }
 
@@ -179,6 +241,14 @@ fn arg_bytes(arg: std::ffi::OsString) -> Vec<u8> {
     }
 }
 
+/// What [`Cli::request_parts`] gives.
+type RequestParts = (
+    Method,
+    Vec<(String, String)>,
+    Option<std::sync::Arc<[u8]>>,
+    Vec<String>,
+);
+
 fn open_sources(urls: Vec<Vec<u8>>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
     if !urls.is_empty() {
@@ -188,8 +258,16 @@ fn open_sources(urls: Vec<Vec<u8>>, inputs: Vec<PathBuf>) -> Result<Vec<Source>>
         if path.as_os_str() == "-" {
             sources.push(Source::Stdin);
         } else {
-            let file = File::open(&path)
-                .with_context(|| format!("cannot read input file {}", path.display()))?;
+            let looks_like_url = path.to_string_lossy().contains("://");
+            let file = File::open(&path).with_context(|| {
+                let hint = if looks_like_url {
+                    " (-i takes a file of URLs, one per line: pass URLs as arguments; \
+                     response headers are not printed with results, -v traces them)"
+                } else {
+                    ""
+                };
+                format!("cannot read input file {}{hint}", path.display())
+            })?;
             sources.push(Source::File(path, file));
         }
     }
@@ -241,8 +319,21 @@ fn parse_shard(s: &str) -> Result<(u64, u64)> {
 
 /// URL arguments with CR, LF or NUL are refused before anything is sent: a
 /// line of a file may hold anything (it is then one `invalid_url` result),
-/// but a command line with such bytes is a mistake of the caller.
-fn check_url_args(urls: &[Vec<u8>]) -> Result<()> {
+/// but a command line with such bytes is a mistake of the caller. So is,
+/// with `--json`, an argument that starts with `{` or `[`: curl's
+/// `--json DATA`, which is `--json-body` here.
+fn check_url_args(urls: &[Vec<u8>], json: bool) -> Result<()> {
+    if json
+        && let Some(body) = urls
+            .iter()
+            .find(|u| u.starts_with(b"{") || u.starts_with(b"["))
+    {
+        bail!(
+            "{:?} looks like a JSON body, not a URL: --json is the output format; \
+             send a JSON body with --json-body DATA",
+            crate::input::url::shown(&String::from_utf8_lossy(body))
+        );
+    }
     for (i, url) in urls.iter().enumerate() {
         if let Some(&c) = url.iter().find(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
             let url = String::from_utf8_lossy(url);
@@ -284,12 +375,18 @@ fn header_value(flag: &str, value: &str) -> Result<()> {
     }
 }
 
+/// Any method token (RFC 9110), uppercased; CONNECT is refused, since it
+/// opens a tunnel rather than fetching the URL.
 fn parse_method(m: &str) -> Result<Method> {
     let upper = m.to_ascii_uppercase();
-    Method::from_bytes(upper.as_bytes())
+    let method = Method::from_bytes(upper.as_bytes())
         .ok()
         .filter(|_| !upper.is_empty())
-        .with_context(|| format!("--method: {m:?} is not an HTTP method"))
+        .with_context(|| format!("--method: {m:?} is not an HTTP method"))?;
+    if method == Method::CONNECT {
+        bail!("--method: CONNECT opens a tunnel and cannot fetch a URL (for a proxy use --proxy)");
+    }
+    Ok(method)
 }
 
 fn parse_header(h: &str) -> Result<(String, String)> {
@@ -459,7 +556,7 @@ mod tests {
     fn proxy_flags_are_checked_and_hide_passwords() {
         assert!(config(&["--proxy", "http://p:3128", "--noproxy", "a, b", "http://x"]).is_ok());
         assert!(config(&["--proxy", "", "http://x"]).is_ok());
-        let err = config(&["--proxy", "socks5://u:hunter2@p", "http://x"]).unwrap_err();
+        let err = config(&["--proxy", "socks4://u:hunter2@p", "http://x"]).unwrap_err();
         let err = format!("{err:#}");
         assert!(err.starts_with("--proxy: "), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
@@ -513,5 +610,12 @@ mod tests {
     fn missing_input_file_is_an_error_naming_it() {
         let err = config(&["-i", "/nonexistent/urls.txt"]).unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent/urls.txt"));
+        let err = format!(
+            "{:#}",
+            config(&["--json", "{\"a\":1}", "http://x/"]).unwrap_err()
+        );
+        assert!(err.contains("--json-body"), "{err}");
+        let err = format!("{:#}", config(&["-i", "http://x/"]).unwrap_err());
+        assert!(err.contains("-i takes a file of URLs"), "{err}");
     }
 }

@@ -6,6 +6,7 @@
 
 mod config;
 pub mod help;
+mod request;
 mod usage;
 
 use std::path::PathBuf;
@@ -61,9 +62,36 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true, value_parser = number)]
     pub grace: f64,
 
-    /// HTTP method (GET, HEAD, ...).
-    #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET")]
-    pub method: String,
+    /// HTTP method, any token (GET, HEAD, PROPFIND, ...) [default: GET, or POST with a body].
+    #[arg(short = 'X', long, value_name = "METHOD")]
+    pub method: Option<String>,
+
+    /// Request body, as curl's -d: DATA, or @FILE with its CR and LF dropped ('@-': stdin);
+    /// repeated ones are joined with '&'. POST unless -X; form Content-Type unless -H sets one.
+    #[arg(short = 'd', long, value_name = "DATA")]
+    pub data: Vec<String>,
+
+    /// Request body sent byte for byte: DATA, or @FILE ('@-': stdin).
+    #[arg(long, value_name = "DATA")]
+    pub data_binary: Vec<String>,
+
+    /// JSON request body (DATA or @FILE); sets Content-Type and Accept to application/json.
+    /// Not --json, which is the output format.
+    #[arg(long, value_name = "DATA")]
+    pub json_body: Option<String>,
+
+    /// Basic auth, USER:PASSWORD; USER alone asks for the password on the terminal.
+    #[arg(short = 'u', long, value_name = "USER:PASSWORD")]
+    pub user: Option<String>,
+
+    /// Ask for a compressed body (gzip, deflate, br, zstd) and decode it; bytes, sha256,
+    /// saved files and --max-size are of the decoded body.
+    #[arg(long)]
+    pub compressed: bool,
+
+    /// Trace every request on stderr, one line per event, prefixed with its seq.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 
     /// Extra request header, 'Name: value' (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
@@ -94,8 +122,8 @@ pub struct Cli {
     pub max_redirects: i64,
 
     /// Send every request through this proxy, e.g. http://user:password@host:3128
-    /// (http:// or https://; the port defaults to 1080); overrides http_proxy, https_proxy
-    /// and all_proxy; '' for no proxy at all.
+    /// (http://, https://, socks5:// or socks5h://; the port defaults to 1080); overrides
+    /// http_proxy, https_proxy and all_proxy; '' for no proxy at all.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
 

@@ -1,6 +1,7 @@
 //! Streaming a response body: counted, hashed and saved as asked, never
 //! held whole.
 
+use std::cell::{Cell, RefCell};
 use std::io::Read;
 use std::path::Path;
 
@@ -9,6 +10,7 @@ use ureq::http::{Response, StatusCode};
 
 use super::Fetcher;
 use super::classify::classify;
+use super::decode;
 use crate::result::{ErrorKind, FetchError, Fetched};
 use crate::store::resume::{self, Found, Part};
 use crate::store::save::PartFile;
@@ -24,7 +26,8 @@ const DRAIN_MAX: u64 = 64 * 1024;
 const READ_BUF: usize = 4 * 1024;
 
 impl Fetcher {
-    /// Streams the body of `response` to its end (or to a failure).
+    /// Streams the body of `response` to its end (or to a failure),
+    /// decoded when `--compressed` asked for it and the server encoded it.
     /// `resumed` is the part file this response (a `206` for the range
     /// asked) continues: its bytes count, are hashed, and stay in front.
     #[inline(never)]
@@ -38,18 +41,26 @@ impl Fetcher {
         let mut fetched = Fetched::default();
         let max = self.config.max_size.unwrap_or(u64::MAX);
         let already = resumed.map_or(0, |f| f.offset);
-        if let Some(len) = response.body().content_length()
-            && len.saturating_add(already) > max
-        {
-            fetched.error = Some(too_large(max));
-            return fetched;
-        }
         // A HEAD, 1xx, 204 or 304 response has no body: there is nothing to
         // hash or save, and an empty file must never replace a download.
         let has_body = self.config.method != ureq::http::Method::HEAD
             && !status.is_informational()
             && status != StatusCode::NO_CONTENT
             && status != StatusCode::NOT_MODIFIED;
+        let codings = if self.config.compressed && has_body {
+            decode::codings(response.headers())
+        } else {
+            Vec::new()
+        };
+        // The announced length is of the encoded body: it bounds the
+        // decoded size only when nothing is decoded.
+        if codings.is_empty()
+            && let Some(len) = response.body().content_length()
+            && len.saturating_add(already) > max
+        {
+            fetched.error = Some(too_large(max));
+            return fetched;
+        }
         let mut hasher = (self.config.sha256 && has_body).then(Sha256::new);
         let save = self
             .config
@@ -57,10 +68,12 @@ impl Fetcher {
             .as_deref()
             .zip(name)
             .filter(|_| has_body && self.config.accept.contains(status.as_u16()));
+        // A decoded body is never kept to be resumed (see `ranged`).
         let if_range = resume::validator(
             header(&response, "etag"),
             header(&response, "last-modified"),
-        );
+        )
+        .filter(|_| !self.config.compressed);
         let sink = match save {
             Some((dir, name)) => {
                 match self.create_sink(dir, name, if_range.as_deref(), resumed, hasher.as_mut()) {
@@ -75,7 +88,26 @@ impl Fetcher {
         };
         fetched.bytes = already;
         fetched.resumed_from = resumed.map(|f| f.offset);
-        let sink = match self.stream(response, &mut fetched, max, hasher.as_mut(), sink) {
+        let wire = Cell::new(0);
+        let failed = RefCell::new(None);
+        let counted = decode::Counted {
+            inner: response.into_body().into_reader(),
+            count: &wire,
+            failed: &failed,
+        };
+        let streamed = match decode::decoder(Box::new(counted), &codings) {
+            Ok(mut reader) => {
+                let body = Body {
+                    reader: &mut reader,
+                    codings: &codings,
+                    failed: &failed,
+                };
+                self.stream(body, &mut fetched, max, hasher.as_mut(), sink)
+            }
+            Err(message) => Err(FetchError::new(ErrorKind::Protocol, message)),
+        };
+        fetched.wire_bytes = already + wire.get();
+        let sink = match streamed {
             Ok(sink) => sink,
             Err(error) => {
                 fetched.error = Some(error);
@@ -98,13 +130,17 @@ impl Fetcher {
     /// `--max-size` keeps nothing.
     fn stream(
         &self,
-        response: Response<ureq::Body>,
+        body: Body<'_, '_>,
         fetched: &mut Fetched,
         max: u64,
         mut hasher: Option<&mut Sha256>,
         mut sink: Option<Sink>,
     ) -> Result<Option<Sink>, FetchError> {
-        let mut reader = response.into_body().into_reader();
+        let Body {
+            reader,
+            codings,
+            failed,
+        } = body;
         let mut buf = [0u8; READ_BUF];
         let cut = |sink: Option<Sink>, fetched: &mut Fetched, error: FetchError| {
             fetched.kept_part = sink.is_some_and(Sink::keep);
@@ -118,11 +154,7 @@ impl Fetcher {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    let mut err = classify(&ureq::Error::from(e), &self.config);
-                    if err.kind == ErrorKind::Io {
-                        err.message =
-                            format!("{} after {} bytes of body", err.message, fetched.bytes);
-                    }
+                    let err = self.read_error(e, codings, failed, fetched.bytes);
                     return cut(sink, fetched, err);
                 }
             };
@@ -146,6 +178,33 @@ impl Fetcher {
                 return cut(sink, fetched, super::cancelled_error());
             }
         }
+    }
+
+    /// The error for a failed read of `body` after `bytes`: the connection's
+    /// own (kept apart by [`decode::Counted`]) in our kinds, else, while
+    /// codings are undone, a body that does not decode (`protocol`).
+    fn read_error(
+        &self,
+        e: std::io::Error,
+        codings: &[String],
+        failed: &RefCell<Option<std::io::Error>>,
+        bytes: u64,
+    ) -> FetchError {
+        let inner = failed.borrow_mut().take();
+        if inner.is_none() && !codings.is_empty() {
+            return FetchError::new(
+                ErrorKind::Protocol,
+                format!(
+                    "the {} body does not decode after {bytes} bytes: {e}",
+                    codings.join(", ")
+                ),
+            );
+        }
+        let mut err = classify(&ureq::Error::from(inner.unwrap_or(e)), &self.config);
+        if err.kind == ErrorKind::Io {
+            err.message = format!("{} after {bytes} bytes of body", err.message);
+        }
+        err
     }
 
     /// Where a body to be saved as `name` is written: the part file it
@@ -196,6 +255,14 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// A body being read: decoded when `codings` are undone, with the
+/// connection's own error kept apart in `failed`.
+struct Body<'r, 'a> {
+    reader: &'r mut (dyn Read + 'a),
+    codings: &'r [String],
+    failed: &'r RefCell<Option<std::io::Error>>,
 }
 
 /// Where a body being saved is written.

@@ -28,8 +28,9 @@ pub(super) enum Answered {
 
 /// The part file to resume for the entry saved as `name`, when `allowed`
 /// (`--continue`, or a retry in this run): only for GET, only when a `206`
-/// is an accepted status, and not when the user sends a `Range` of their
-/// own.
+/// is an accepted status, not when the user sends a `Range` of their own,
+/// and not with `--compressed` (a range of an encoded body cannot be
+/// decoded on its own, and the part holds decoded bytes).
 pub(super) fn resumable(
     config: &RequestConfig,
     name: Option<&str>,
@@ -40,7 +41,12 @@ pub(super) fn resumable(
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("range") || n.eq_ignore_ascii_case("if-range"));
-    if !allowed || config.method != Method::GET || !config.accept.contains(206) || own_range {
+    if !allowed
+        || config.method != Method::GET
+        || !config.accept.contains(206)
+        || own_range
+        || config.compressed
+    {
         return None;
     }
     resume::find(dir, name?)

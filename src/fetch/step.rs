@@ -15,7 +15,7 @@ use ureq::http::{HeaderMap, Uri};
 use super::retry::{RETRY_STATUSES, backoff, retry_after};
 use super::{Attempt, Fetcher, with_timings};
 use crate::control::polite::{Answer, Signal};
-use crate::result::Fetched;
+use crate::result::{Fetched, trace};
 
 /// Where one entry's fetch stands between its steps. The caller keeps it
 /// (in the pool's job) and hands it back to [`Fetcher::step`].
@@ -193,6 +193,19 @@ impl Fetcher {
                     *pause = Some(wait);
                 }
                 let so_far = self.finish(f.clone(), state, uri, url);
+                trace::emit(trace::Kind::Info, || {
+                    let why = match (&so_far.error, so_far.status) {
+                        (Some(e), _) => format!("{}: {}", e.kind.as_str(), e.message),
+                        (None, Some(status)) => format!("status {status}"),
+                        (None, None) => "no answer".to_owned(),
+                    };
+                    let count = if free {
+                        "not counted against --retries"
+                    } else {
+                        "counted"
+                    };
+                    format!("retry in {} ms after {why} ({count})", wait.as_millis())
+                });
                 state.failed = Some(f);
                 Stepped::Again {
                     at: Instant::now() + wait,

@@ -155,6 +155,7 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'
         ok: f.ok,
         status: f.status,
         bytes: f.bytes,
+        wire_bytes: f.wire_bytes,
         elapsed_ms: (f.elapsed.as_secs_f64() * 1e6).round() / 1e3,
         attempts: f.attempts,
         final_url: f.final_url.as_deref(),

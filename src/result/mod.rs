@@ -2,6 +2,7 @@
 //! read by the output side, so neither has to know the other.
 
 pub mod accept;
+pub mod trace;
 
 use std::time::Duration;
 
@@ -120,8 +121,10 @@ pub struct Fetched {
     pub ok: bool,
     /// Final HTTP status, if a response arrived.
     pub status: Option<u16>,
-    /// Body bytes read in the last attempt.
+    /// Body bytes read in the last attempt (decoded, with `--compressed`).
     pub bytes: u64,
+    /// Body bytes received in the last attempt, as sent (before decoding).
+    pub wire_bytes: u64,
     /// Attempts made.
     pub attempts: u32,
     /// Where redirects led, if anywhere.

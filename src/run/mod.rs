@@ -69,6 +69,9 @@ impl Exit {
 /// Runs fetchpool with a validated configuration.
 pub fn run(mut config: Config) -> Result<Exit> {
     let started = Instant::now();
+    if config.verbose {
+        crate::report::verbose::install();
+    }
     let workers = fit_workers(&config);
     config.request.workers = workers;
     let mut pool = Pool::new(workers)
@@ -162,6 +165,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
             if job.state.is_new() {
                 in_flight.start(entry);
             }
+            let _trace = crate::result::trace::scope(entry.seq);
             let (stepped, signal) = fetcher.step(uri, &entry.url, entry.repeat, &mut job.state);
             if let Some(signal) = signal
                 && let Some(host) = host_key(uri)

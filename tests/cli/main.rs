@@ -7,7 +7,9 @@
 //! deadline: only a real hang fails a test on time.
 
 mod accounting;
+mod bodies;
 mod closed_stdout;
+mod compressed;
 mod connections;
 mod credentials;
 mod errors;
@@ -29,6 +31,7 @@ mod saving;
 mod server;
 mod signals;
 mod soak;
+mod socks;
 mod summary;
 mod support;
 mod tls;
@@ -36,6 +39,7 @@ mod update;
 mod update_hashes;
 mod url_args;
 mod usage;
+mod verbose;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};

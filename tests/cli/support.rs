@@ -166,3 +166,10 @@ pub fn summary(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).expect("summary written");
     serde_json::from_str(&text).expect("summary is JSON")
 }
+
+/// The only request `server` received.
+pub fn single_request(server: &TestServer) -> crate::server::Request {
+    let all = server.requests();
+    assert_eq!(all.len(), 1, "expected one request: {all:#?}");
+    all[0].clone()
+}

@@ -203,3 +203,19 @@ fn ssl_cert_file_is_the_trust_store() {
     let r = run_env(&["--json", "-q", "-k", &url], &[]);
     assert_eq!(r.single()["ok"], true);
 }
+
+#[test]
+fn verbose_traces_the_tls_handshake_and_the_certificate() {
+    let (_ca, leaf) = ca_and_leaf();
+    let server = tls_server(&leaf);
+    let out = crate::run(&["-q", "-v", "-k", &server.https_url("/ok")]);
+    out.assert_code(0);
+    let tls = out
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("[0] * TLSv1_3 "))
+        .unwrap_or_else(|| panic!("no TLS line:\n{}", out.stderr));
+    assert!(tls.contains("issuer CN=fetchpool test CA"), "{tls}");
+    assert!(tls.contains("; expires "), "{tls}");
+    assert!(tls.contains("TLS13_"), "{tls}");
+}

@@ -38,8 +38,10 @@ pub struct Record<'a> {
     pub ok: bool,
     /// Final HTTP status.
     pub status: Option<u16>,
-    /// Body bytes read.
+    /// Body bytes read (decoded, with `--compressed`).
     pub bytes: u64,
+    /// Body bytes received, as sent.
+    pub wire_bytes: u64,
     /// Wall time of the whole fetch, retries included.
     pub elapsed_ms: f64,
     /// Attempts made.
@@ -214,6 +216,7 @@ mod tests {
             ok: error.is_none(),
             status,
             bytes: 123_456,
+            wire_bytes: 2_345,
             elapsed_ms: 1234.5,
             attempts: 1,
             final_url: None,
@@ -236,6 +239,7 @@ mod tests {
             "ok",
             "status",
             "bytes",
+            "wire_bytes",
             "elapsed_ms",
             "attempts",
             "final_url",
