@@ -14,6 +14,7 @@ mod connections;
 mod credentials;
 mod errors;
 mod exit_codes;
+mod framing;
 mod input;
 mod invariants;
 mod limits;
