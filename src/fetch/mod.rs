@@ -197,7 +197,6 @@ impl Fetcher {
         budget: &Budget,
         resume: bool,
     ) -> (Attempt, Option<Answer>) {
-        let deadline = Instant::now() + self.config.timeout;
         // A proxy variable that cannot be used: no attempt is worth making.
         if let Err(error) = self.proxy_for(uri) {
             let fetched = Fetched {
@@ -214,6 +213,9 @@ impl Fetcher {
             .is_empty()
             .then(|| ranged::resumable(&self.config, name.as_deref(), resume))
             .flatten();
+        // From here: -m bounds the exchange, not the local reads before it
+        // (--update --sha256 reads a saved file whole to check its hash).
+        let deadline = Instant::now() + self.config.timeout;
         let (sent, resumed) = self.send_resuming(uri, deadline, &extra, name.as_deref(), resume);
         let (response, final_url) = match sent {
             Ok(Landed {
