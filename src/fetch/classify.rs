@@ -49,10 +49,13 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
         // saw of the proxy's answer (ureq only gives a sentence).
         E::ConnectProxyFailed(reason) => {
             match (reason.strip_prefix("SOCKS5: "), current().proxy_refused) {
-                (Some(why), _) => (
+                // A proxy that hung up may do better next time; one that
+                // answered no will not.
+                (Some(why @ "the proxy closed the connection"), _) => (
                     K::Connect,
                     format!("the SOCKS5 proxy did not connect: {why}"),
                 ),
+                (Some(why), _) => (K::Proxy, format!("the SOCKS5 proxy did not connect: {why}")),
                 (None, Some(status)) => (K::Proxy, proxy_refusal(status)),
                 (None, None) => (
                     K::Connect,
@@ -105,7 +108,7 @@ fn proxy_refusal(status: u16) -> String {
         .map_or_else(String::new, |r| format!(" {r}"));
     if status == 407 {
         format!(
-            "the proxy responded 407{reason}: it wants credentials              (give them in the proxy URL, user:password@host)"
+            "the proxy responded 407{reason}: it wants credentials (give them in the proxy URL, user:password@host)"
         )
     } else {
         format!("the proxy refused the tunnel (CONNECT): it responded {status}{reason}")
