@@ -26,7 +26,8 @@
 //! Knobs: `FETCHPOOL_INVARIANT_RUNS` (cases; default 8),
 //! `FETCHPOOL_INVARIANT_SECS` (run cases until this much time has passed),
 //! `FETCHPOOL_INVARIANT_SEED` (first seed; each case's seed is printed on
-//! failure and replays it), `FETCHPOOL_INVARIANT_FULL=1` (slower chaos:
+//! failure and replays it), `FETCHPOOL_INVARIANT_SIGNALS=1` (signals in every
+//! case, not a quarter of them), `FETCHPOOL_INVARIANT_FULL=1` (slower chaos:
 //! hangs, one-second `Retry-After`, slow bodies; off in the suite to keep
 //! it fast), `FETCHPOOL_INVARIANT_LOG=DIR` (write each violation to DIR and
 //! go on instead of failing at the first), `FETCHPOOL_BIN` (the binary to
@@ -108,7 +109,8 @@ fn make_case(seed: u64, hosts: &Hosts, full: bool) -> Case {
         signals: Vec::new(),
     };
     case.flags = flags(&case, &mut rng, full);
-    if rng.u32(0..4) == 0 {
+    let signal_all = std::env::var_os("FETCHPOOL_INVARIANT_SIGNALS").is_some();
+    if rng.u32(0..4) == 0 || signal_all {
         let name = |rng: &mut fastrand::Rng| if rng.bool() { "INT" } else { "TERM" };
         let at = rng.usize(1..=n);
         case.signals.push((name(&mut rng), at));
