@@ -10,14 +10,17 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use ureq::http::{HeaderMap, Method, StatusCode};
 
-use super::Fetcher;
+use super::config::RequestConfig;
 use crate::result::Fetched;
-use crate::store::save;
+use crate::store::StoreConfig;
+use crate::store::save::{self, Unfinished};
 use crate::store::update::{self, Validators};
 
 /// `--update` for one attempt of one URL.
 pub(super) struct Conditional<'a> {
     dir: &'a Path,
+    /// Where the validators file being written is listed.
+    unfinished: &'a Unfinished,
     /// The saved file's name in `dir`.
     name: String,
     /// Its stored validators, when usable and sent.
@@ -27,27 +30,32 @@ pub(super) struct Conditional<'a> {
     on_disk: Option<String>,
 }
 
-impl Fetcher {
+impl<'a> Conditional<'a> {
     /// The conditional request for the entry saved as `name`, with
-    /// `--update` (GET and HEAD only). Each entry has its own name (a URL
-    /// listed twice too), and so its own validators.
+    /// `--update` (GET and HEAD only), made as `config` says. Each entry has
+    /// its own name (a URL listed twice too), and so its own validators.
     ///
     /// With `--sha256`, validators that recorded a hash are used only while
     /// the file still has it: a file edited in place (same size and time)
     /// is downloaded again rather than called unchanged.
-    pub(super) fn conditional(&self, name: Option<&str>) -> Option<Conditional<'_>> {
-        if !self.config.update || ![Method::GET, Method::HEAD].contains(&self.config.method) {
+    pub(super) fn new(
+        name: Option<&str>,
+        config: &RequestConfig,
+        store: &'a StoreConfig,
+        unfinished: &'a Unfinished,
+    ) -> Option<Self> {
+        if !store.update || ![Method::GET, Method::HEAD].contains(&config.method) {
             return None;
         }
-        let dir = self.config.output_dir.as_deref()?;
+        let dir = store.dir.as_deref()?;
         let name = name?.to_owned();
         // Validators of the user's own (-H) win; then a 304 is not ours.
-        let own = self.config.headers.iter().any(|(n, _)| {
+        let own = config.headers.iter().any(|(n, _)| {
             n.eq_ignore_ascii_case("if-none-match") || n.eq_ignore_ascii_case("if-modified-since")
         });
         let mut stored = (!own).then(|| Validators::load(dir, &name)).flatten();
         let mut on_disk = None;
-        if self.config.sha256
+        if store.sha256
             && let Some(recorded) = stored.as_ref().and_then(|v| v.sha256.as_deref())
         {
             on_disk = hash_file(&dir.join(&name));
@@ -57,6 +65,7 @@ impl Fetcher {
         }
         Some(Conditional {
             dir,
+            unfinished,
             name,
             stored,
             on_disk,
@@ -117,7 +126,7 @@ impl Conditional<'_> {
         match validators {
             Some(mut v) => {
                 v.sha256.clone_from(&fetched.sha256);
-                v.store(self.dir, &self.name);
+                v.store(self.dir, &self.name, self.unfinished);
             }
             None => update::forget(self.dir, &self.name),
         }

@@ -12,8 +12,10 @@ use std::path::Path;
 
 use ureq::http::{Method, Response};
 
-use super::RequestConfig;
+use super::config::RequestConfig;
 use super::redirect::Landed;
+use crate::result::accept::Accept;
+use crate::store::StoreConfig;
 use crate::store::resume::{self, Found};
 
 /// What an answer to a ranged request means for the part file.
@@ -33,17 +35,19 @@ pub(super) enum Answered {
 /// decoded on its own, and the part holds decoded bytes).
 pub(super) fn resumable(
     config: &RequestConfig,
+    store: &StoreConfig,
+    accept: &Accept,
     name: Option<&str>,
     allowed: bool,
 ) -> Option<Found> {
-    let dir = config.output_dir.as_deref()?;
+    let dir = store.dir.as_deref()?;
     let own_range = config
         .headers
         .iter()
         .any(|(n, _)| n.eq_ignore_ascii_case("range") || n.eq_ignore_ascii_case("if-range"));
     if !allowed
         || config.method != Method::GET
-        || !config.accept.contains(206)
+        || !accept.contains(206)
         || own_range
         || config.compressed
     {
@@ -84,8 +88,8 @@ fn content_range_start(response: &Response<ureq::Body>) -> Option<u64> {
 }
 
 /// Removes the part file of `name` under the output folder, if any.
-pub(super) fn forget(config: &RequestConfig, name: Option<&str>) {
-    if let (Some(dir), Some(name)) = (config.output_dir.as_deref(), name) {
+pub(super) fn forget(store: &StoreConfig, name: Option<&str>) {
+    if let (Some(dir), Some(name)) = (store.dir.as_deref(), name) {
         resume::forget(Path::new(dir), name);
     }
 }

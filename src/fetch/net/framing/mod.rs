@@ -30,6 +30,8 @@
 //! `CONNECT` answered 2xx becomes a tunnel), so the connection tells it the
 //! first bytes of each request ([`Framing::sent`]).
 
+mod head;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
@@ -37,6 +39,7 @@ use std::io;
 use super::buffers::MAX_HEAD;
 use super::exchange::record_proxy_refused;
 use crate::result::trace::{self, Kind};
+use head::{HeadInfo, Parsed, Te, parse_head};
 
 /// Longest chunk-size or trailer line accepted: the head limit.
 const LINE_MAX: usize = MAX_HEAD;
@@ -467,99 +470,6 @@ fn hex_value(b: u8) -> u8 {
     }
 }
 
-/// The transfer codings of a response head.
-#[derive(Debug, Clone, Copy)]
-struct Te {
-    /// How many codings in all.
-    codings: usize,
-    /// How many of them are `chunked`.
-    chunked: usize,
-    /// The last one is `chunked`.
-    last_chunked: bool,
-}
-
-/// What framing needs of a response head.
-struct HeadInfo {
-    len: usize,
-    status: u16,
-    http10: bool,
-    te: Option<Te>,
-    /// The `Content-Length`, if any; an error when its values disagree or
-    /// are not numbers.
-    content_length: Result<Option<u64>, &'static str>,
-}
-
-enum Parsed {
-    Partial,
-    Invalid,
-    Complete(HeadInfo),
-}
-
-/// Parses a response head as ureq does (httparse, the same header limit).
-/// The header array (4 KiB) is on the heap: this runs under ureq's deepest
-/// frames, and every page of stack a worker touches stays resident.
-fn parse_head(input: &[u8]) -> Parsed {
-    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut res = httparse::Response::new(&mut headers);
-    let len = match res.parse(input) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::Invalid,
-    };
-    let (Some(status), Some(version)) = (res.code, res.version) else {
-        return Parsed::Invalid;
-    };
-    let mut te: Option<Te> = None;
-    let mut content_length = Ok(None);
-    for h in res.headers.iter() {
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            let t = te.get_or_insert(Te {
-                codings: 0,
-                chunked: 0,
-                last_chunked: false,
-            });
-            for coding in h.value.split(|&b| b == b',') {
-                let name = coding.split(|&b| b == b';').next().unwrap_or(b"");
-                let name = name.trim_ascii();
-                if name.is_empty() {
-                    continue;
-                }
-                let chunked = name.eq_ignore_ascii_case(b"chunked");
-                t.codings += 1;
-                t.chunked += usize::from(chunked);
-                t.last_chunked = chunked;
-            }
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            content_length = content_length.and_then(|prev| merge_length(prev, h.value));
-        }
-    }
-    Parsed::Complete(HeadInfo {
-        len,
-        status,
-        http10: version == 0,
-        te,
-        content_length,
-    })
-}
-
-/// `prev` and the values of one `Content-Length` line, which must all be
-/// the same number.
-fn merge_length(mut prev: Option<u64>, value: &[u8]) -> Result<Option<u64>, &'static str> {
-    for part in value.split(|&b| b == b',') {
-        let digits = part.trim_ascii();
-        let n = std::str::from_utf8(digits)
-            .ok()
-            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or("a Content-Length that is not a number")?;
-        if prev.is_some_and(|p| p != n) {
-            return Err("Content-Length values that disagree");
-        }
-        prev = Some(n);
-    }
-    Ok(prev)
-}
-
 /// Copies the head at `r` (`n` bytes) to `w` without its
 /// `Transfer-Encoding` and `Content-Length` lines; returns the bytes
 /// written.
@@ -585,5 +495,4 @@ fn strip_framing_headers(buf: &mut [u8], r: usize, n: usize, w: usize) -> usize 
 }
 
 #[cfg(test)]
-#[path = "framing_tests.rs"]
 mod tests;
