@@ -196,12 +196,7 @@ impl Fetcher {
         let stepped = match attempt {
             Attempt::Done(f) => Stepped::Done(self.finish(with_timings(f), state, uri, url)),
             Attempt::Retry(f, Retry { after, free }) => {
-                let mut f = with_timings(f);
-                // Should the retry never come (a signal), this answer is
-                // the result: judged by --accept like any other.
-                if f.error.is_none() {
-                    f.ok = f.status.is_some_and(|s| self.accept.contains(s));
-                }
+                let f = step::judged(with_timings(f), &self.accept);
                 if free {
                     state
                         .free_until
@@ -290,8 +285,7 @@ impl Fetcher {
                 )
             })
             .flatten();
-        // From here: -m bounds the exchange, not the local reads before it
-        // (--update --sha256 reads a saved file whole to check its hash).
+        // -m bounds the exchange, not the hash check of a saved file above.
         let deadline = Instant::now() + self.config.timeout;
         let (sent, resumed) = self.send_resuming(uri, deadline, &extra, name.as_deref(), resume);
         let (response, final_url) = match sent {

@@ -136,6 +136,16 @@ pub(super) fn answer(status: u16, headers: &HeaderMap) -> Answer {
     }
 }
 
+/// An attempt about to be retried, judged by `accept` as a result would
+/// be: should the retry never come (a signal), it is the result, and a
+/// status `--accept` takes is ok.
+pub(super) fn judged(mut f: Fetched, accept: &crate::result::accept::Accept) -> Fetched {
+    if f.error.is_none() {
+        f.ok = f.status.is_some_and(|s| accept.contains(s));
+    }
+    f
+}
+
 /// Traces, with `-v`, that the attempt just made is retried in `wait`,
 /// and why.
 pub(super) fn trace_retry(so_far: &Fetched, free: bool, wait: Duration) {
