@@ -362,10 +362,7 @@ impl Fetcher {
         let mut ranged = extra.to_vec();
         ranged.extend(ranged::headers(&found));
         let sent = self.send_following(uri, deadline, &ranged);
-        match sent
-            .as_ref()
-            .map(|landed| ranged::answered(landed, found.offset))
-        {
+        match sent.as_ref().map(|landed| ranged::answered(landed, &found)) {
             Ok(ranged::Answered::Continues) => (sent, Some(found)),
             Ok(ranged::Answered::Refused) => {
                 if let Ok(landed) = sent {

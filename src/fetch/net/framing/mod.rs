@@ -16,9 +16,13 @@
 //!   `chunked` applied twice, disagreeing `Content-Length` values, a `101`
 //!   nobody asked for;
 //! - rewrites in place what ureq would misread: a chunk-size line becomes
-//!   its size alone (extensions carry nothing we use), and a head whose last
+//!   its size alone (extensions carry nothing we use), a head whose last
 //!   transfer coding is not `chunked` loses its `Transfer-Encoding` and
-//!   `Content-Length` lines, so that ureq reads the body to the close;
+//!   `Content-Length` lines, so that ureq reads the body to the close, a
+//!   folded header line is unfolded (httparse refuses obs-fold), and a
+//!   `100 Continue` loses its fields (ureq refuses any);
+//! - reports a connection that closes anywhere in a chunked body, trailer
+//!   section included, as cut ([`Framing::at_close`]);
 //! - passes everything else through byte for byte.
 //!
 //! A rewrite only ever shortens, so it is done in place. An incomplete head
@@ -188,11 +192,20 @@ impl Framing {
     }
 
     /// The fault of a connection that ended now (the server closed it):
-    /// in the middle of a chunk or trailer line, the body is cut short
-    /// (ureq would wait for the rest of a line that cannot come).
+    /// anywhere in a chunked body, up to the empty line that ends its
+    /// trailer section, the body is cut short (ureq would wait for the rest
+    /// of a line that cannot come, or take the trailer fields it has for
+    /// the whole section).
     pub fn at_close(&self) -> Option<Fault> {
-        (self.pending > 0 && matches!(self.phase, Phase::Chunked(_)))
-            .then(|| Fault::cut("connection closed in the middle of a chunk line"))
+        match self.phase {
+            Phase::Chunked(_) if self.pending > 0 => Some(Fault::cut(
+                "connection closed in the middle of a chunk line",
+            )),
+            Phase::Chunked(_) => Some(Fault::cut(
+                "connection closed before the end of the chunked body",
+            )),
+            _ => None,
+        }
     }
 
     /// Frames `buf`: the pending bytes followed by those just received.
@@ -248,6 +261,7 @@ impl Framing {
         r: usize,
         w: usize,
     ) -> Result<Option<(usize, usize)>, Fault> {
+        unfold(&mut buf[r..]);
         let info = match parse_head(&buf[r..]) {
             Parsed::Partial => return Ok(None),
             // ureq parses the same bytes and says what is wrong.
@@ -266,6 +280,10 @@ impl Framing {
                     .to_owned()
             });
             strip_framing_headers(buf, r, n, w)
+        } else if info.status == 100 {
+            // ureq refuses a 100 with fields, which RFC 9110 allows; they
+            // carry nothing for us.
+            status_line_only(buf, r, n, w)
         } else {
             pass(buf, r, w, n)
         };
@@ -396,6 +414,49 @@ impl Framing {
             }
         }
     }
+}
+
+/// Replaces each obs-fold (a line break followed by a space or tab) in the
+/// header section at the start of `head` with spaces, as RFC 9112 section
+/// 5.2 asks of a user agent; httparse refuses folded lines. Only the
+/// complete lines present are looked at, and the bytes keep their length,
+/// so it may run again on the same head as more of it arrives. A space
+/// after the status line is not a fold (section 2.2): it is left for the
+/// parser to refuse.
+fn unfold(head: &mut [u8]) {
+    let Some(first) = head.iter().position(|&b| b == b'\n') else {
+        return;
+    };
+    let mut at = first + 1;
+    while let Some(lf) = head[at..].iter().position(|&b| b == b'\n').map(|i| at + i) {
+        let line_start = at;
+        at = lf + 1;
+        let empty = lf == line_start || (lf == line_start + 1 && head[line_start] == b'\r');
+        if empty {
+            return;
+        }
+        if matches!(head.get(at), Some(b' ' | b'\t')) {
+            head[lf] = b' ';
+            if lf > line_start && head[lf - 1] == b'\r' {
+                head[lf - 1] = b' ';
+            }
+        }
+    }
+}
+
+/// Copies the status line of the head at `r` (`n` bytes) to `w`, ended
+/// by an empty line, without its header fields; returns the bytes written.
+fn status_line_only(buf: &mut [u8], r: usize, n: usize, w: usize) -> usize {
+    let line = buf[r..r + n]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(n, |i| i + 1);
+    if line + 2 >= n {
+        return pass(buf, r, w, n);
+    }
+    let written = pass(buf, r, w, line);
+    buf[w + written..w + written + 2].copy_from_slice(b"\r\n");
+    written + 2
 }
 
 /// Moves `n` bytes from `r` to `w` (never after `r`); returns `n`.
