@@ -51,6 +51,9 @@ pub fn default_workers() -> usize {
     (cpus + 4).min(32)
 }
 
+/// The longest `--rate` spacing: a year.
+const SLOWEST_RATE_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
+
 impl Cli {
     /// Checks every flag and opens the inputs.
     pub fn into_config(mut self) -> Result<Config> {
@@ -59,6 +62,12 @@ impl Cli {
             && !(rate.is_finite() && rate > 0.0)
         {
             bail!("--rate must be a positive number of requests per second (got {rate})");
+        }
+        // Far slower and the spacing overflows the clock (a panic).
+        if let Some(rate) = self.rate
+            && 1.0 / rate > SLOWEST_RATE_INTERVAL.as_secs_f64()
+        {
+            bail!("--rate is too low: give at least one request a year (3.2e-8; got {rate})");
         }
         let shard = self.shard.as_deref().map(parse_shard).transpose()?;
         let parts = self.request_parts()?;
@@ -193,7 +202,7 @@ impl Cli {
             &progress::Env::current(),
         );
         if let Some(note) = note {
-            crate::say!("fetchpool: {note}");
+            crate::report::stderr::line(format_args!("fetchpool: {note}"));
         }
         style
     }

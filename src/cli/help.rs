@@ -155,7 +155,8 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
         "usage or input error",
         "usage or input error, before anything is fetched: a bad flag or value, an \
          unreadable input or body file, no URL source at all (no arguments, no -i, stdin \
-         a terminal), an output path that cannot be written",
+         a terminal), an output path that cannot be written; or, after the run, a \
+         --write-failed or --summary-json file not written in full",
     ),
     (
         130,

@@ -209,7 +209,8 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
 
-    /// Progress display on stderr [default: bar on a terminal, else off].
+    /// Progress display on stderr [default: bar on a terminal (plain under TERM=dumb); plain when
+    /// CI is set; else off].
     #[arg(long, value_name = "STYLE")]
     pub progress: Option<ProgressArg>,
 

@@ -4,12 +4,13 @@
 //! [`progress`] display on stderr and the [`summary`]. [`inflight`] keeps
 //! the entries being fetched, which the display names and a run that gives
 //! up reports as cancelled. With `-v`, [`verbose`] prints what each fetch
-//! did on stderr.
+//! did on stderr; [`stderr`] writes there without ever panicking.
 
 pub mod collect;
 pub mod files;
 pub mod inflight;
 pub mod progress;
+pub mod stderr;
 pub mod stdout;
 pub mod summary;
 pub mod verbose;
@@ -41,15 +42,4 @@ pub struct ReportConfig {
     pub summary: bool,
     /// `-v`: trace every request on stderr.
     pub verbose: bool,
-}
-
-/// `eprintln!` that ignores a failed write: a closed stderr (`2>&-`, a
-/// reader that went away) must not panic a run, which goes on and exits
-/// with its own code.
-#[macro_export]
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
 }

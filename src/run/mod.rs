@@ -189,9 +189,10 @@ impl Run {
         loop {
             let taken = match results.next_within(TICK) {
                 Next::Ready(done) => {
-                    // Also for an entry that ended without running its job
-                    // again (a retry cut short by a signal): it is no longer
-                    // in flight, whatever its worker last noted.
+                    // An entry can end outside its job (one waiting to retry
+                    // when the run stops ends with its last answer): either
+                    // way it is no longer in flight, and giving up must not
+                    // report it again.
                     self.in_flight.finish(done.job.entry.seq);
                     self.collector.take(
                         &done.job.entry,
@@ -235,8 +236,9 @@ impl Run {
     fn finish(mut self, started: Instant, mut stdout_closed: bool) -> Result<Exit> {
         // A signal that came as the last results did is still said.
         self.shutdown.announce(&self.progress, &self.in_flight);
-        let (summary, mut outputs, flow) = self.collector.finish()?;
-        stdout_closed |= flow == Flow::StdoutClosed;
+        let finished = self.collector.finish()?;
+        let (summary, mut outputs) = (finished.summary, finished.outputs);
+        stdout_closed |= finished.flow == Flow::StdoutClosed;
         self.progress.finish();
         let wall = started.elapsed();
 
@@ -249,14 +251,21 @@ impl Run {
         report.pushed_back = decisions.pushed_back;
         report.given_up = decisions.given_up;
         report.concurrency = decisions.concurrency;
-        outputs.write_summary(&report)?;
+        let summary_written = outputs.write_summary(&report);
         // `fetchpool ... | head -1`: nobody reads on; end quietly, but with
         // the exit code of what happened: entries the reader left behind
         // were never started (or never read), so `set -o pipefail` sees a
         // failure.
         if self.summary && !stdout_closed {
-            let _ = std::io::Write::write_all(&mut std::io::stderr(), report.text().as_bytes());
+            crate::report::stderr::text(&report.text());
         }
+        // An output file that could not be written in full (a full disk)
+        // is an error, said after the results and the summary, which still
+        // show what the run did.
+        if let Some(err) = finished.write_failed_error {
+            return Err(err);
+        }
+        summary_written?;
         let unread = stdout_closed && !self.stats.done.load(std::sync::atomic::Ordering::SeqCst);
         Ok(match self.shutdown.exit_code() {
             Some(code) => Exit::Signal(code),
@@ -335,11 +344,11 @@ fn size_pool(config: &Config) -> (NonZeroUsize, NonZeroUsize) {
         return (nz(first), nz(ceiling));
     }
     if fit < asked {
-        crate::say!(
+        crate::report::stderr::line(format_args!(
             "fetchpool: the open-files limit ({}) fits {fit} requests in flight, not {asked}: \
              running {fit} workers (raise the limit with `ulimit -n`)",
             limit.unwrap_or(0)
-        );
+        ));
     }
     let fixed = NonZeroUsize::new(fit).unwrap_or(config.pool.workers);
     (fixed, fixed)

@@ -78,3 +78,28 @@ fn a_closed_stderr_keeps_the_exit_code_and_never_panics() {
         assert_eq!(status.code(), Some(code), "{args:?}");
     }
 }
+
+/// stderr that refuses every write (`/dev/full`: a full disk under
+/// `2>log`) must not change the exit code: the summary, `-v` traces and
+/// the usage error are lost, the run ends as documented, without a panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unwritable_stderr_keeps_the_documented_exit_code() {
+    let server = TestServer::start();
+    let (ok, missing) = (server.url("/ok"), server.url("/status/404"));
+    for (args, code) in [
+        (vec!["-v", ok.as_str()], 0),
+        (vec![ok.as_str(), missing.as_str()], 1),
+        (vec!["--no-such-flag", ok.as_str()], 2),
+    ] {
+        let full = std::fs::File::options()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = crate::command(&args)
+            .stderr(full)
+            .output()
+            .expect("run fetchpool");
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+    }
+}
