@@ -29,7 +29,6 @@ use crate::report::inflight::InFlight;
 use crate::report::progress::{Progress, ProgressStyle};
 use crate::report::stdout::Printer;
 use crate::result::Fetched;
-use crate::result::accept::Accept;
 use crate::store::names::{Layout, Namer};
 use crate::store::save::Unfinished;
 use job::{Job, JobStep};
@@ -97,7 +96,6 @@ struct Run {
     /// The read error that ended the input early, if one did.
     input_error: Receiver<InputError>,
     controller: Arc<Controller>,
-    accept: Accept,
     /// Print the summary on stderr.
     summary: bool,
 }
@@ -143,7 +141,6 @@ impl Run {
             fetch.store.dir.as_deref(),
             &input.sources,
         )?;
-        let accept = fetch.accept.clone();
         // Saved bodies get their names in input order, as entries are read.
         let names = fetch.store.dir.is_some().then_some(fetch.store.names);
         let fetcher = Fetcher::new(fetch, sizes.workers, cancel, unfinished)?;
@@ -181,7 +178,6 @@ impl Run {
             stats,
             input_error,
             controller,
-            accept,
             summary: report.summary,
         };
         Ok((run, results))
@@ -249,13 +245,17 @@ impl Run {
         if let Ok(err) = self.input_error.try_recv() {
             return Err(err.into());
         }
-        let mut report = summary.report(wall, &self.accept);
+        let mut report = summary.report(wall);
         report.count_skipped(&self.stats);
         let decisions = self.controller.decisions();
         report.pushed_back = decisions.pushed_back;
         report.given_up = decisions.given_up;
         report.concurrency = decisions.concurrency;
         let summary_written = outputs.write_summary(&report);
+        // `fetchpool ... | head -1`: nobody reads on; end quietly, but with
+        // the exit code of what happened: entries the reader left behind
+        // were never started (or never read), so `set -o pipefail` sees a
+        // failure.
         if self.summary && !stdout_closed {
             crate::report::stderr::text(&report.text());
         }
@@ -266,13 +266,10 @@ impl Run {
             return Err(err);
         }
         summary_written?;
-        if stdout_closed {
-            // `fetchpool ... | head -1`: nobody reads on; end quietly.
-            return Ok(Exit::Ok);
-        }
+        let unread = stdout_closed && !self.stats.done.load(std::sync::atomic::Ordering::SeqCst);
         Ok(match self.shutdown.exit_code() {
             Some(code) => Exit::Signal(code),
-            None if summary.any_failed() => Exit::Failures,
+            None if summary.any_failed() || unread => Exit::Failures,
             None => Exit::Ok,
         })
     }

@@ -1,4 +1,5 @@
-//! Exit codes 0 and 1, and --fail-fast.
+//! Exit codes 0 and 1, and --fail-fast; a closed stderr changes none of
+//! them (a closed stdout: `closed_stdout`).
 
 use crate::run;
 use crate::server::TestServer;
@@ -53,6 +54,29 @@ fn fail_fast_starts_nothing_after_the_first_failure() {
     assert_eq!(server.hits("/status/500"), 1);
     let seqs: Vec<u64> = run.by_seq().into_keys().collect();
     assert_eq!(seqs, [0, 1]);
+}
+
+#[test]
+fn a_closed_stderr_keeps_the_exit_code_and_never_panics() {
+    let server = TestServer::start();
+    let url = server.url("/status/500");
+    for (args, code) in [
+        (vec!["--retries", "0", url.as_str()], 1),
+        (
+            vec!["--retries", "0", "--progress", "plain", url.as_str()],
+            1,
+        ),
+        (vec!["-j", "0"], 2),
+    ] {
+        let mut cmd = crate::command(&args);
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        // The reading end closed before fetchpool writes a byte to it.
+        drop(child.stderr.take());
+        let status = crate::wait_bounded(&mut child);
+        assert_eq!(status.code(), Some(code), "{args:?}");
+    }
 }
 
 /// stderr that refuses every write (`/dev/full`: a full disk under
