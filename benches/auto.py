@@ -841,6 +841,14 @@ def report(ctx, sweeps, fast, pushback):
             "fixed `-j` only")
     for note in ctx["notes"]:
         add(f"- {note}")
+    swept = [r for sw in sweeps for runs in sw["per"].values() for r in runs]
+    if swept:
+        cpu = max(100 * r["server"]["cpu_s"] / r["wall"] for r in swept)
+        lag = statistics.median(r["server"]["lag_max_ms"] for r in swept)
+        add(f"- the servers' own load: at most {cpu:.0f}% of one CPU in any run; the "
+            f"event loop's worst lateness in a run: median {lag:.0f} ms, worst "
+            f"{max(r['server']['lag_max_ms'] for r in swept):.0f} ms (the process waiting "
+            "for a CPU on a busy machine, not work: a loaded server shows high CPU % too)")
     add("")
     targets = summary_table(add, sweeps, fast, ctx)
     if pushback and "per" in pushback:
@@ -930,9 +938,27 @@ def pushback_section(add, pushback):
     return targets
 
 
+IDEAL = {
+    "cap": lambda n: (f"The host's capacity is {CAP_SLOTS} / {CAP_MS:g} ms = "
+                      f"{CAP_SLOTS * 1000 / CAP_MS:g}/s: {n:,} URLs take at least "
+                      f"{n * CAP_MS / 1000 / CAP_SLOTS:.2f} s, at {CAP_MS:g} ms each from "
+                      f"`-j {CAP_SLOTS}` up; more in flight only queues."),
+    "lat": lambda n: (f"Every answer takes {LAT_MS:g} ms: `-j N` gives at most "
+                      f"N / {LAT_MS / 1000:g} s entries/s; more in flight is always faster."),
+    "rate": lambda n: (f"The bucket allows {RATE:g} at once, then {RATE:g}/s: {n:,} URLs take at "
+                       f"least {max(0.0, (n - RATE) / RATE):.2f} s whatever `-j`."),
+    "mix": lambda n: (f"One cap URL, then two lat URLs: the cap host bounds the run at "
+                      f"{CAP_SLOTS * 1000 / CAP_MS * 3:g} entries/s, which needs "
+                      f"{CAP_SLOTS} in flight at cap and "
+                      f"{CAP_SLOTS * 1000 / CAP_MS * 2 * LAT_MS / 1000:g} at lat; a fixed `-j` "
+                      "large enough for lat queues the rest of its workers at cap."),
+}
+
+
 def sweep_section(add, sweep):
     hosts = sweep["hosts"]
     add(f"\n## {sweep['name']}: {sweep['count']:,} URLs ({sweep['rounds']} rounds)\n")
+    add(IDEAL[sweep["name"]](sweep["count"]) + "\n")
     head = "| -j | wall s | entries/s | failures (worst run) | "
     head += " | ".join(f"p50 ms {h}" for h in hosts) + " | "
     head += " | ".join(f"max in flight {h}" for h in hosts) + " | "
