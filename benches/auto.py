@@ -47,7 +47,7 @@ Environment knobs:
     JS_MIX="64 128 256 512"  the defaults, bounded so the whole run is about 8 minutes
     CAP_URLS=1000 LAT_URLS=8000 RATE_URLS=250 MIX_CAP_URLS=1000 MIX_LAT_URLS=2000
     FAST_URLS=20000 PUSHBACK_URLS=200 PUSHBACK_J=8
-    RUN_TIMEOUT=90      seconds before one run is killed (it then counts as failed)
+    RUN_TIMEOUT=60      seconds before one run is killed (it then counts as failed)
     BUDGET=720          seconds; past it, no further rounds start (the report says so)
     BUILD=1             cargo build --release --locked first (unless FETCHPOOL is set)
     INSTALL=1           install nginx with apt-get when missing; 0: skip the fast profile
@@ -409,7 +409,7 @@ def median(xs):
 class Bench:
     def __init__(self, fp, tmp, servers):
         self.fp, self.tmp, self.servers = fp, tmp, servers
-        self.run_timeout = env_float("RUN_TIMEOUT", 90)
+        self.run_timeout = env_float("RUN_TIMEOUT", 60)
         self.raw = []  # one dict per run
 
     def write_list(self, name, urls):
