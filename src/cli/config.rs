@@ -10,10 +10,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use http::{HeaderName, HeaderValue, Method};
 
-use super::Cli;
+use super::{Cli, request};
 use crate::fetch::{ProxyConfig, RequestConfig};
 use crate::input::Source;
-use crate::report::progress::ProgressStyle;
+use crate::report::progress::{self, ProgressStyle};
 use crate::report::stdout::{OutputFormat, Template};
 use crate::result::accept::Accept;
 
@@ -50,8 +50,15 @@ pub struct Config {
     pub summary_json: Option<PathBuf>,
     /// Progress display.
     pub progress: ProgressStyle,
+    /// Time between two plain progress lines (and the longest a URL is in
+    /// flight before it is named as stuck).
+    pub progress_interval: Duration,
+    /// After the first signal, how long requests in flight may finish.
+    pub grace: Duration,
     /// Print the summary on stderr.
     pub summary: bool,
+    /// `-v`: trace every request on stderr.
+    pub verbose: bool,
 }
 
 /// Largest `--queue`.
@@ -89,34 +96,24 @@ impl Cli {
             None => None,
         };
         let shard = self.shard.as_deref().map(parse_shard).transpose()?;
+        let (method, headers, body, secrets) = self.request_parts()?;
+        let progress = self.progress_style();
         let format = match (self.json, self.format) {
             (true, _) => OutputFormat::Json,
             (false, Some(t)) => OutputFormat::Template(Template::parse(&t)?),
             (false, None) => OutputFormat::Text,
         };
-        let progress = if self.quiet || self.no_progress {
-            ProgressStyle::Off
-        } else {
-            self.progress
-                .map(ProgressStyle::from)
-                .unwrap_or(if std::io::stderr().is_terminal() {
-                    ProgressStyle::Bar
-                } else {
-                    ProgressStyle::Off
-                })
-        };
-        check_url_args(&self.urls)?;
+        check_url_args(&self.urls, self.json)?;
         let user_agent = match self.user_agent {
             Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
             None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
         };
         let request = RequestConfig {
-            method: parse_method(&self.method)?,
-            headers: self
-                .headers
-                .iter()
-                .map(|h| parse_header(h))
-                .collect::<Result<_>>()?,
+            method,
+            headers,
+            body,
+            secrets,
+            compressed: self.compressed,
             user_agent,
             timeout: seconds("--timeout", self.timeout)?,
             connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
@@ -133,6 +130,8 @@ impl Cli {
             sha256: self.sha256,
             output_dir: self.output_dir,
             update: self.update,
+            names: self.names.into(),
+            resume: self.resume,
             accept: Accept::parse(&self.accept)?,
             workers,
         };
@@ -152,10 +151,91 @@ impl Cli {
             write_failed: self.write_failed,
             summary_json: self.summary_json,
             progress,
+            progress_interval: seconds("--progress-interval", self.progress_interval)?,
+            grace: seconds_or_zero("--grace", self.grace)?,
             summary: !self.quiet,
+            verbose: self.verbose,
         })
     }
+
+    /// The progress display: off when quiet, with `--no-progress`, and
+    /// (unless asked for) with `-v`; else as asked, or a bar on a terminal.
+    fn progress_style(&self) -> ProgressStyle {
+        // -v's lines and the bar would fight over the terminal: -v keeps the
+        // bar off unless asked for.
+        if self.quiet || self.no_progress || (self.verbose && self.progress.is_none()) {
+            return ProgressStyle::Off;
+        }
+        let (style, note) = progress::choose(
+            self.progress.map(ProgressStyle::from),
+            &progress::Env::current(),
+        );
+        if let Some(note) = note {
+            eprintln!("fetchpool: {note}");
+        }
+        style
+    }
+
+    /// The method, the headers (`-H`, then those `-d`, `--json-body` and
+    /// `-u` add unless `-H` set them), the body, and the secrets to keep
+    /// out of messages.
+    fn request_parts(&self) -> Result<RequestParts> {
+        let mut headers = self
+            .headers
+            .iter()
+            .map(|h| parse_header(h))
+            .collect::<Result<Vec<_>>>()?;
+        let has = |headers: &[(String, String)], name: &str| {
+            headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        let stdin_has_urls = self.inputs.iter().any(|p| p.as_os_str() == "-")
+            || (self.urls.is_empty() && self.inputs.is_empty());
+        let body = request::body(&request::BodyFlags {
+            data: &self.data,
+            binary: &self.data_binary,
+            json: self.json_body.as_deref(),
+            stdin_has_urls,
+        })?;
+        let method = match (&self.method, &body) {
+            (Some(m), _) => parse_method(m)?,
+            (None, Some(_)) => Method::POST,
+            (None, None) => Method::GET,
+        };
+        if body.is_some() && method == Method::HEAD {
+            bail!(
+                "-X HEAD sends no body: drop -d/--data-binary/--json-body, or use another method"
+            );
+        }
+        let mut secrets = Vec::new();
+        if let Some(b) = &body {
+            if !has(&headers, "content-type") {
+                headers.push(("Content-Type".into(), b.content_type.into()));
+            }
+            if b.json && !has(&headers, "accept") {
+                headers.push(("Accept".into(), "application/json".into()));
+            }
+        }
+        if let Some(user) = &self.user {
+            header_value("--user", user)?;
+            let (value, password) = request::basic_auth(user)?;
+            if !has(&headers, "authorization") {
+                headers.push(("Authorization".into(), value));
+            }
+            if !password.is_empty() {
+                secrets.push(password);
+            }
+        }
+        Ok((method, headers, body.map(|b| b.bytes), secrets))
+    }
 }
+
+/// What [`Cli::request_parts`] gives.
+type RequestParts = (
+    Method,
+    Vec<(String, String)>,
+    Option<std::sync::Arc<[u8]>>,
+    Vec<String>,
+);
 
 fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
@@ -166,8 +246,16 @@ fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> 
         if path.as_os_str() == "-" {
             sources.push(Source::Stdin);
         } else {
-            let file = File::open(&path)
-                .with_context(|| format!("cannot read input file {}", path.display()))?;
+            let looks_like_url = path.to_string_lossy().contains("://");
+            let file = File::open(&path).with_context(|| {
+                let hint = if looks_like_url {
+                    " (-i takes a file of URLs, one per line: pass URLs as arguments; \
+                     response headers are not printed with results, -v traces them)"
+                } else {
+                    ""
+                };
+                format!("cannot read input file {}{hint}", path.display())
+            })?;
             sources.push(Source::File(path, file));
         }
     }
@@ -190,6 +278,13 @@ fn seconds(flag: &str, secs: f64) -> Result<Duration> {
         .with_context(|| format!("{flag} must be a positive number of seconds (got {secs})"))
 }
 
+/// Like [`seconds`], but 0 is allowed.
+fn seconds_or_zero(flag: &str, secs: f64) -> Result<Duration> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .with_context(|| format!("{flag} must be a number of seconds, 0 or more (got {secs})"))
+}
+
 fn parse_shard(s: &str) -> Result<(u64, u64)> {
     let parsed = s
         .split_once('/')
@@ -202,8 +297,17 @@ fn parse_shard(s: &str) -> Result<(u64, u64)> {
 
 /// URL arguments with CR, LF or NUL are refused before anything is sent: a
 /// line of a file may hold anything (it is then one `invalid_url` result),
-/// but a command line with such bytes is a mistake of the caller.
-fn check_url_args(urls: &[String]) -> Result<()> {
+/// but a command line with such bytes is a mistake of the caller. So is,
+/// with `--json`, an argument that starts with `{` or `[`: curl's
+/// `--json DATA`, which is `--json-body` here.
+fn check_url_args(urls: &[String], json: bool) -> Result<()> {
+    if json && let Some(body) = urls.iter().find(|u| u.starts_with(['{', '['])) {
+        bail!(
+            "{:?} looks like a JSON body, not a URL: --json is the output format; \
+             send a JSON body with --json-body DATA",
+            crate::input::url::shown(body)
+        );
+    }
     for (i, url) in urls.iter().enumerate() {
         if let Some(c) = url.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
             let shown = crate::input::url::shown(&crate::text::redact::url(url)).into_owned();
@@ -244,12 +348,18 @@ fn header_value(flag: &str, value: &str) -> Result<()> {
     }
 }
 
+/// Any method token (RFC 9110), uppercased; CONNECT is refused, since it
+/// opens a tunnel rather than fetching the URL.
 fn parse_method(m: &str) -> Result<Method> {
     let upper = m.to_ascii_uppercase();
-    Method::from_bytes(upper.as_bytes())
+    let method = Method::from_bytes(upper.as_bytes())
         .ok()
         .filter(|_| !upper.is_empty())
-        .with_context(|| format!("--method: {m:?} is not an HTTP method"))
+        .with_context(|| format!("--method: {m:?} is not an HTTP method"))?;
+    if method == Method::CONNECT {
+        bail!("--method: CONNECT opens a tunnel and cannot fetch a URL (for a proxy use --proxy)");
+    }
+    Ok(method)
 }
 
 fn parse_header(h: &str) -> Result<(String, String)> {
@@ -268,28 +378,50 @@ fn parse_header(h: &str) -> Result<(String, String)> {
     Ok((name.to_owned(), value.to_owned()))
 }
 
-/// Parses `1048576`, `100K`, `10M`, `1G` (binary multiples; a trailing `B`
-/// or `iB` is allowed).
+/// Parses `1048576`, `100K`, `1.5M`, `1G` (binary multiples; a trailing
+/// `B` or `iB` is allowed; a fraction only with a suffix, rounded down to
+/// whole bytes).
 pub fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();
     let t = t
         .strip_suffix("iB")
         .or_else(|| t.strip_suffix('B'))
         .unwrap_or(t);
-    let (digits, shift) = match t.char_indices().last() {
+    let (number, shift) = match t.char_indices().last() {
         Some((i, 'k' | 'K')) => (&t[..i], 10),
         Some((i, 'm' | 'M')) => (&t[..i], 20),
         Some((i, 'g' | 'G')) => (&t[..i], 30),
         _ => (t, 0),
     };
-    digits
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .with_context(|| {
-            format!("--max-size must be a byte count like 500K, 10M or 1G (got {s:?})")
-        })
+    let number = number.trim();
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let size = if fraction.is_empty() && !number.ends_with('.') {
+        whole
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(1 << shift))
+    } else if shift > 0
+        && digits(whole)
+        && digits(fraction)
+        && whole.len() <= 20
+        && fraction.len() <= 9
+    {
+        // Whole and fractional parts apart, so no float rounds the result;
+        // at most 20 + 9 digits shifted by 30 bits fit in a u128.
+        let scale = 10u128.pow(fraction.len() as u32);
+        let whole = whole.parse::<u128>().ok();
+        let frac = fraction.parse::<u128>().ok();
+        whole
+            .zip(frac)
+            .map(|(w, f)| ((w * scale + f) << shift) / scale)
+            .and_then(|n| u64::try_from(n).ok())
+    } else {
+        None
+    };
+    size.with_context(|| {
+        format!("--max-size must be a byte count like 500K, 1.5M or 1G (got {s:?})")
+    })
 }
 
 #[cfg(test)]
@@ -333,6 +465,20 @@ mod tests {
         assert_eq!(parse_size("1G").unwrap(), 1 << 30);
         assert_eq!(parse_size("2MiB").unwrap(), 2 << 20);
         assert!(parse_size("lots").is_err());
+        assert_eq!(parse_size("1.5M").unwrap(), 3 << 19);
+        assert_eq!(parse_size("0.5k").unwrap(), 512);
+        assert_eq!(parse_size("1.0000001K").unwrap(), 1024);
+        for bad in [
+            "1.5",
+            "1.M",
+            ".5M",
+            "1..5M",
+            "1.-5M",
+            "1.5.5M",
+            "99999999999999999999999.5G",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
         assert!(parse_size("").is_err());
     }
 
@@ -343,6 +489,30 @@ mod tests {
         assert!(config(&["-m", "0", "http://x"]).is_err());
         assert!(config(&["-m", "-1", "http://x"]).is_err());
         assert!(config(&["-m", "inf", "http://x"]).is_err());
+    }
+
+    #[test]
+    fn grace_and_progress_interval_default_to_10_s_and_take_fractions() {
+        let c = config(&["http://x"]).unwrap();
+        assert_eq!(
+            (c.grace, c.progress_interval),
+            (Duration::from_secs(10), Duration::from_secs(10))
+        );
+        let c = config(&["--grace", "0", "--progress-interval", "0.25", "http://x"]).unwrap();
+        assert_eq!(
+            (c.grace, c.progress_interval),
+            (Duration::ZERO, Duration::from_millis(250))
+        );
+        for bad in [
+            ["--grace", "-1"],
+            ["--grace", "nan"],
+            ["--progress-interval", "0"],
+        ] {
+            let err = config(&[bad[0], bad[1], "http://x"])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(bad[0]), "{err}");
+        }
     }
 
     #[test]
@@ -359,7 +529,7 @@ mod tests {
     fn proxy_flags_are_checked_and_hide_passwords() {
         assert!(config(&["--proxy", "http://p:3128", "--noproxy", "a, b", "http://x"]).is_ok());
         assert!(config(&["--proxy", "", "http://x"]).is_ok());
-        let err = config(&["--proxy", "socks5://u:hunter2@p", "http://x"]).unwrap_err();
+        let err = config(&["--proxy", "socks4://u:hunter2@p", "http://x"]).unwrap_err();
         let err = format!("{err:#}");
         assert!(err.starts_with("--proxy: "), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
@@ -413,5 +583,12 @@ mod tests {
     fn missing_input_file_is_an_error_naming_it() {
         let err = config(&["-i", "/nonexistent/urls.txt"]).unwrap_err();
         assert!(format!("{err:#}").contains("/nonexistent/urls.txt"));
+        let err = format!(
+            "{:#}",
+            config(&["--json", "{\"a\":1}", "http://x/"]).unwrap_err()
+        );
+        assert!(err.contains("--json-body"), "{err}");
+        let err = format!("{:#}", config(&["-i", "http://x/"]).unwrap_err());
+        assert!(err.contains("-i takes a file of URLs"), "{err}");
     }
 }

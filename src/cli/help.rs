@@ -29,7 +29,16 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "int or null",
         "final HTTP status; null if no response arrived",
     ),
-    ("bytes", "int", "body bytes read in the last attempt"),
+    (
+        "bytes",
+        "int",
+        "body bytes read in the last attempt (decoded, with --compressed)",
+    ),
+    (
+        "wire_bytes",
+        "int",
+        "body bytes received in the last attempt, before --compressed decoding",
+    ),
     (
         "elapsed_ms",
         "number",
@@ -55,6 +64,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "saved_to",
         "string or null",
         "only with -o; null when nothing was saved",
+    ),
+    (
+        "resumed_from",
+        "int",
+        "only when the body continued a part file (--continue, or a retry): its bytes",
     ),
     (
         "timings",
@@ -124,7 +138,7 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
         2,
         "usage or input error",
         "usage or input error, before anything is fetched: a bad flag or value, an \
-         unreadable input file, no URLs at all, an output path that cannot be written",
+         unreadable input or body file, no URLs at all, an output path that cannot be written",
     ),
     (
         130,
@@ -159,6 +173,14 @@ pub const EXAMPLES: &[(&str, &str)] = &[
     (
         "A link check in CI: only the broken links printed, a summary kept as a file:",
         "fetchpool -i links.txt --failures-only --summary-json summary.json",
+    ),
+    (
+        "An API smoke test: POST a JSON body with basic auth, only 201 counts as success:",
+        "fetchpool --json-body @new.json -u ci:$PW --accept 201 https://api.test/",
+    ),
+    (
+        "What each request did (connection, TLS, heads, redirects, retries), on stderr:",
+        "fetchpool -v -q https://example.com/",
     ),
     (
         "Shard 2 of 4 (each entry lands in exactly one shard):",

@@ -6,6 +6,7 @@
 
 mod config;
 pub mod help;
+mod request;
 mod usage;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use clap::{CommandFactory, Parser, ValueEnum};
 
 use crate::report::progress::ProgressStyle;
+use crate::store::names::Layout;
 pub use config::{Config, default_workers, parse_size};
 pub use usage::one_line as usage_error;
 
@@ -55,9 +57,41 @@ pub struct Cli {
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>)]
     pub per_host: Option<usize>,
 
-    /// HTTP method (GET, HEAD, ...).
-    #[arg(short = 'X', long, value_name = "METHOD", default_value = "GET")]
-    pub method: String,
+    /// After the first Ctrl-C or SIGTERM, seconds that requests in flight may still finish
+    /// (or --timeout, if shorter; 0 stops waiting at once).
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true, value_parser = number)]
+    pub grace: f64,
+
+    /// HTTP method, any token (GET, HEAD, PROPFIND, ...) [default: GET, or POST with a body].
+    #[arg(short = 'X', long, value_name = "METHOD")]
+    pub method: Option<String>,
+
+    /// Request body, as curl's -d: DATA, or @FILE with its CR and LF dropped ('@-': stdin);
+    /// repeated ones are joined with '&'. POST unless -X; form Content-Type unless -H sets one.
+    #[arg(short = 'd', long, value_name = "DATA")]
+    pub data: Vec<String>,
+
+    /// Request body sent byte for byte: DATA, or @FILE ('@-': stdin).
+    #[arg(long, value_name = "DATA")]
+    pub data_binary: Vec<String>,
+
+    /// JSON request body (DATA or @FILE); sets Content-Type and Accept to application/json.
+    /// Not --json, which is the output format.
+    #[arg(long, value_name = "DATA")]
+    pub json_body: Option<String>,
+
+    /// Basic auth, USER:PASSWORD; USER alone asks for the password on the terminal.
+    #[arg(short = 'u', long, value_name = "USER:PASSWORD")]
+    pub user: Option<String>,
+
+    /// Ask for a compressed body (gzip, deflate, br, zstd) and decode it; bytes, sha256,
+    /// saved files and --max-size are of the decoded body.
+    #[arg(long)]
+    pub compressed: bool,
+
+    /// Trace every request on stderr, one line per event, prefixed with its seq.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 
     /// Extra request header, 'Name: value' (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
@@ -88,8 +122,8 @@ pub struct Cli {
     pub max_redirects: u32,
 
     /// Send every request through this proxy, e.g. http://user:password@host:3128
-    /// (http:// or https://; the port defaults to 1080); overrides http_proxy, https_proxy
-    /// and all_proxy; '' for no proxy at all.
+    /// (http://, https://, socks5:// or socks5h://; the port defaults to 1080); overrides
+    /// http_proxy, https_proxy and all_proxy; '' for no proxy at all.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
 
@@ -117,6 +151,23 @@ pub struct Cli {
     /// Save each body under DIR, named after its URL (HEAD, 204 and 304 save nothing).
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+
+    /// With -o: how saved files are named: hashed (safe, collision-free
+    /// names in DIR), tree (DIR/host/path, as wget -x) or flat (the
+    /// last path segment, as wget -nd).
+    #[arg(
+        long,
+        value_name = "LAYOUT",
+        value_enum,
+        default_value = "hashed",
+        requires = "output_dir"
+    )]
+    pub names: NamesArg,
+
+    /// With -o: resume downloads an earlier run cut short, from the part
+    /// files it kept in DIR (Range + If-Range).
+    #[arg(short = 'c', long = "continue", requires = "output_dir")]
+    pub resume: bool,
 
     /// With -o: download only what changed since the files in DIR were saved
     /// (If-None-Match / If-Modified-Since; a 304 keeps the file).
@@ -161,6 +212,11 @@ pub struct Cli {
     #[arg(long, value_name = "STYLE")]
     pub progress: Option<ProgressArg>,
 
+    /// Seconds between two --progress plain status lines (fractions allowed); a URL in
+    /// flight longer than this (or 5 s, if shorter) is named as stuck.
+    #[arg(long, value_name = "SECS", default_value = "10", allow_negative_numbers = true, value_parser = number)]
+    pub progress_interval: f64,
+
     /// No progress display (same as --progress off).
     #[arg(long)]
     pub no_progress: bool,
@@ -178,12 +234,33 @@ pub struct Cli {
     pub man: bool,
 }
 
+/// `--names` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NamesArg {
+    /// A slug of the URL and a hash, all in DIR.
+    Hashed,
+    /// DIR/host/path/to/file (host_port with a port).
+    Tree,
+    /// DIR/last-segment.
+    Flat,
+}
+
+impl From<NamesArg> for Layout {
+    fn from(n: NamesArg) -> Self {
+        match n {
+            NamesArg::Hashed => Layout::Hashed,
+            NamesArg::Tree => Layout::Tree,
+            NamesArg::Flat => Layout::Flat,
+        }
+    }
+}
+
 /// `--progress` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ProgressArg {
     /// An updating bar (needs a terminal).
     Bar,
-    /// A status line every 10 seconds, for CI logs.
+    /// A status line every 10 seconds (--progress-interval), for CI logs.
     Plain,
     /// Nothing.
     Off,

@@ -17,11 +17,11 @@ pub fn one_line(e: &clap::Error) -> String {
     let first = lines.next().unwrap_or_default().trim();
     let mut message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
     let mut fixes = Vec::new();
-    if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
-        && let Some(hint) = curl_hint(arg)
-    {
-        fixes.push(hint.to_owned());
-    }
+    let hint = match e.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(arg)) => curl_hint(arg),
+        _ => None,
+    };
+    fixes.extend(hint.map(str::to_owned));
     let mut listed = Vec::new();
     for line in lines.map(str::trim) {
         // "the following required arguments were not provided:" lists
@@ -29,7 +29,8 @@ pub fn one_line(e: &clap::Error) -> String {
         if message.ends_with(':') && (line.starts_with('-') || line.starts_with('<')) {
             listed.push(line.to_owned());
         } else if let Some(tip) = line.strip_prefix("tip: ") {
-            if !tip.contains("as a value, use '--") {
+            // A curl hint says more than a similar spelling would.
+            if !tip.contains("as a value, use '--") && hint.is_none() {
                 fixes.push(tip.to_owned());
             }
         } else if let Some(values) = line
@@ -52,16 +53,28 @@ pub fn one_line(e: &clap::Error) -> String {
     escape::for_field(&message).into_owned()
 }
 
-/// What to use instead of a curl flag that fetchpool does not have.
+/// What to use instead of a curl, wget or xargs flag that fetchpool does
+/// not have (or spells differently).
 fn curl_hint(arg: &str) -> Option<&'static str> {
     Some(match arg {
         "-I" | "--head" => "for HEAD requests use -X HEAD",
         "-L" | "--location" => "redirects are followed by default (--max-redirects N)",
         "-s" | "--silent" => "-q turns off the progress display and the summary",
-        "-v" | "--verbose" => "there is no verbose mode: --json shows every field of a result",
         "-O" | "--remote-name" => "-o DIR saves each body in DIR",
-        "-d" | "--data" => "fetchpool sends no request bodies",
         "-f" | "--fail" => "the exit code is 1 whenever a URL fails (see --accept)",
+        "--max-time" => "the deadline of one attempt is -m/--timeout SECS",
+        "-x" => "a proxy is --proxy URL",
+        "-w" | "--write-out" => "each result's line comes from --format TEMPLATE",
+        "-Z" | "--parallel" | "-P" | "--concurrency" | "--parallel-max" => {
+            "requests always run in parallel: -j/--workers N sets how many"
+        }
+        "--include" => {
+            "response headers are not printed with results: --json shows every field of a \
+             result, -v traces the headers on stderr"
+        }
+        "-b" | "--cookie" => "send cookies with -H 'Cookie: name=value'",
+        "--user-password" | "--basic" => "basic auth is -u USER:PASSWORD",
+        "--data-raw" | "--data-ascii" => "the body is -d DATA (or --data-binary DATA)",
         _ => return None,
     })
 }
@@ -95,6 +108,24 @@ mod tests {
             e.contains("'--retries <N>'") && !e.contains("'-- -1'"),
             "{e}"
         );
+        for (flag, hint) in [
+            ("--max-time", "-m/--timeout"),
+            ("-x", "--proxy URL"),
+            ("-w", "--format"),
+            ("--write-out", "--format"),
+            ("-Z", "-j/--workers"),
+            ("--parallel", "-j/--workers"),
+            ("-P", "-j/--workers"),
+            ("--concurrency", "-j/--workers"),
+            ("--location", "followed by default"),
+            ("--include", "--json"),
+            ("-b", "-H 'Cookie: name=value'"),
+            ("--cookie", "-H 'Cookie"),
+        ] {
+            let e = error(&[flag, "1", "http://x/"]);
+            assert!(e.contains(hint), "{flag}: {e}");
+            assert!(!e.contains("similar argument"), "{flag}: {e}");
+        }
         let e = error(&["-m", "abc"]);
         assert!(e.contains("'--timeout <SECS>'"), "{e}");
         let e = error(&["--update", "http://x/"]);

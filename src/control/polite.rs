@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::rate::HostRate;
 use crate::lock::lock;
 use crate::pool::Gate;
+use crate::result::trace::{self, Kind};
 
 /// What one answer said about its host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +102,12 @@ impl Polite {
         };
         if let Some(Some(p)) = pause {
             self.gate.pause(host, now + p);
+            trace::emit(Kind::Info, || {
+                format!(
+                    "host {host} pushed back: paused for {:.1} s",
+                    p.as_secs_f64()
+                )
+            });
         }
         let changed = {
             let mut hosts = lock(&self.hosts);
@@ -128,6 +135,10 @@ impl Polite {
         if let Some(rate) = changed {
             let interval = rate.and_then(|r| Duration::try_from_secs_f64(1.0 / r).ok());
             self.gate.set_interval(host, interval);
+            trace::emit(Kind::Info, || match rate {
+                Some(r) => format!("host {host} held to {r:.2} requests/s"),
+                None => format!("host {host} no longer rate-limited"),
+            });
         }
     }
 

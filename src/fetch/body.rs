@@ -1,6 +1,7 @@
 //! Streaming a response body: counted, hashed and saved as asked, never
 //! held whole.
 
+use std::cell::{Cell, RefCell};
 use std::io::Read;
 use std::path::Path;
 
@@ -9,7 +10,9 @@ use ureq::http::{Response, StatusCode};
 
 use super::Fetcher;
 use super::classify::classify;
+use super::decode;
 use crate::result::{ErrorKind, FetchError, Fetched};
+use crate::store::resume::{self, Found, Part};
 use crate::store::save::PartFile;
 
 /// Error bodies up to this size are read before a retry so the connection
@@ -23,102 +26,228 @@ const DRAIN_MAX: u64 = 64 * 1024;
 const READ_BUF: usize = 4 * 1024;
 
 impl Fetcher {
-    /// Streams the body of `response` to its end (or to a failure).
+    /// Streams the body of `response` to its end (or to a failure),
+    /// decoded when `--compressed` asked for it and the server encoded it.
+    /// `resumed` is the part file this response (a `206` for the range
+    /// asked) continues: its bytes count, are hashed, and stay in front.
     #[inline(never)]
     pub(super) fn read_body(
         &self,
-        url: &str,
-        repeat: u32,
+        name: Option<&str>,
+        resumed: Option<&Found>,
         status: StatusCode,
         response: Response<ureq::Body>,
     ) -> Fetched {
         let mut fetched = Fetched::default();
         let max = self.config.max_size.unwrap_or(u64::MAX);
-        if let Some(len) = response.body().content_length()
-            && len > max
-        {
-            fetched.error = Some(too_large(max));
-            return fetched;
-        }
+        let already = resumed.map_or(0, |f| f.offset);
         // A HEAD, 1xx, 204 or 304 response has no body: there is nothing to
         // hash or save, and an empty file must never replace a download.
         let has_body = self.config.method != ureq::http::Method::HEAD
             && !status.is_informational()
             && status != StatusCode::NO_CONTENT
             && status != StatusCode::NOT_MODIFIED;
+        let codings = if self.config.compressed && has_body {
+            decode::codings(response.headers())
+        } else {
+            Vec::new()
+        };
+        // The announced length is of the encoded body: it bounds the
+        // decoded size only when nothing is decoded.
+        if codings.is_empty()
+            && let Some(len) = response.body().content_length()
+            && len.saturating_add(already) > max
+        {
+            fetched.error = Some(too_large(max));
+            return fetched;
+        }
         let mut hasher = (self.config.sha256 && has_body).then(Sha256::new);
         let save = self
             .config
             .output_dir
             .as_deref()
+            .zip(name)
             .filter(|_| has_body && self.config.accept.contains(status.as_u16()));
-        let mut part = match save
-            .map(|dir| self.create_part(dir, url, repeat))
-            .transpose()
-        {
-            Ok(part) => part,
-            Err(e) => {
-                fetched.error = Some(io_error("cannot create file", &e));
+        // A decoded body is never kept to be resumed (see `ranged`).
+        let if_range = resume::validator(
+            header(&response, "etag"),
+            header(&response, "last-modified"),
+        )
+        .filter(|_| !self.config.compressed);
+        let sink = match save {
+            Some((dir, name)) => {
+                match self.create_sink(dir, name, if_range.as_deref(), resumed, hasher.as_mut()) {
+                    Ok(sink) => Some(sink),
+                    Err(e) => {
+                        fetched.error = Some(io_error("cannot create file", &e));
+                        return fetched;
+                    }
+                }
+            }
+            None => None,
+        };
+        fetched.bytes = already;
+        fetched.resumed_from = resumed.map(|f| f.offset);
+        let wire = Cell::new(0);
+        let failed = RefCell::new(None);
+        let counted = decode::Counted {
+            inner: response.into_body().into_reader(),
+            count: &wire,
+            failed: &failed,
+        };
+        let streamed = match decode::decoder(Box::new(counted), &codings) {
+            Ok(mut reader) => {
+                let body = Body {
+                    reader: &mut reader,
+                    codings: &codings,
+                    failed: &failed,
+                };
+                self.stream(body, &mut fetched, max, hasher.as_mut(), sink)
+            }
+            Err(message) => Err(FetchError::new(ErrorKind::Protocol, message)),
+        };
+        fetched.wire_bytes = already + wire.get();
+        let sink = match streamed {
+            Ok(sink) => sink,
+            Err(error) => {
+                fetched.error = Some(error);
                 return fetched;
             }
         };
-        let mut reader = response.into_body().into_reader();
-        let mut buf = [0u8; READ_BUF];
-        loop {
-            // Never read more than one byte past --max-size.
-            let room = usize::try_from(max.saturating_add(1) - fetched.bytes).unwrap_or(usize::MAX);
-            let n = match reader.read(&mut buf[..room.min(READ_BUF)]) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let mut err = classify(&ureq::Error::from(e), &self.config);
-                    if err.kind == ErrorKind::Io {
-                        err.message =
-                            format!("{} after {} bytes of body", err.message, fetched.bytes);
-                    }
-                    fetched.error = Some(err);
-                    return fetched;
-                }
-            };
-            fetched.bytes += n as u64;
-            if fetched.bytes > max {
-                fetched.error = Some(too_large(max));
-                return fetched;
-            }
-            let chunk = &buf[..n];
-            if let Some(h) = &mut hasher {
-                h.update(chunk);
-            }
-            if let Some(p) = &mut part
-                && let Err(e) = p.write(chunk)
-            {
-                fetched.error = Some(io_error("cannot write file", &e));
-                return fetched;
-            }
-            if self.is_cancelled() {
-                fetched.error = Some(super::cancelled_error());
-                return fetched;
-            }
-        }
         fetched.sha256 = hasher.map(|h| crate::store::save::hex(&h.finalize()));
-        if let Some(p) = part {
-            match p.commit() {
+        if let Some(sink) = sink {
+            match sink.commit() {
                 Ok(path) => fetched.saved_to = Some(path.display().to_string()),
                 Err(e) => fetched.error = Some(io_error("cannot save file", &e)),
             }
         }
         fetched
     }
-}
 
-impl Fetcher {
+    /// Reads the body to its end into `fetched.bytes`, the hasher and the
+    /// sink; gives the sink back when the body is whole. A body cut short
+    /// keeps a resumable part file ([`Fetched::kept_part`]); one over
+    /// `--max-size` keeps nothing.
+    fn stream(
+        &self,
+        body: Body<'_, '_>,
+        fetched: &mut Fetched,
+        max: u64,
+        mut hasher: Option<&mut Sha256>,
+        mut sink: Option<Sink>,
+    ) -> Result<Option<Sink>, FetchError> {
+        let Body {
+            reader,
+            codings,
+            failed,
+        } = body;
+        let mut buf = [0u8; READ_BUF];
+        let cut = |sink: Option<Sink>, fetched: &mut Fetched, error: FetchError| {
+            fetched.kept_part = sink.is_some_and(Sink::keep);
+            Err(error)
+        };
+        loop {
+            // Never read more than one byte past --max-size.
+            let room = usize::try_from(max.saturating_add(1) - fetched.bytes).unwrap_or(usize::MAX);
+            let n = match reader.read(&mut buf[..room.min(READ_BUF)]) {
+                Ok(0) => return Ok(sink),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let err = self.read_error(e, codings, failed, fetched.bytes);
+                    return cut(sink, fetched, err);
+                }
+            };
+            fetched.bytes += n as u64;
+            if fetched.bytes > max {
+                if let Some(sink) = sink {
+                    sink.discard();
+                }
+                return Err(too_large(max));
+            }
+            let chunk = &buf[..n];
+            if let Some(h) = &mut hasher {
+                h.update(chunk);
+            }
+            if let Some(p) = &mut sink
+                && let Err(e) = p.write(chunk)
+            {
+                return cut(sink, fetched, io_error("cannot write file", &e));
+            }
+            if self.is_cancelled() {
+                return cut(sink, fetched, super::cancelled_error());
+            }
+        }
+    }
+
+    /// The error for a failed read of `body` after `bytes`: the connection's
+    /// own (kept apart by [`decode::Counted`]) in our kinds, else, while
+    /// codings are undone, a body that does not decode (`protocol`).
+    fn read_error(
+        &self,
+        e: std::io::Error,
+        codings: &[String],
+        failed: &RefCell<Option<std::io::Error>>,
+        bytes: u64,
+    ) -> FetchError {
+        let inner = failed.borrow_mut().take();
+        if inner.is_none() && !codings.is_empty() {
+            return FetchError::new(
+                ErrorKind::Protocol,
+                format!(
+                    "the {} body does not decode after {bytes} bytes: {e}",
+                    codings.join(", ")
+                ),
+            );
+        }
+        let mut err = classify(&ureq::Error::from(inner.unwrap_or(e)), &self.config);
+        if err.kind == ErrorKind::Io {
+            err.message = format!("{} after {bytes} bytes of body", err.message);
+        }
+        err
+    }
+
+    /// Where a body to be saved as `name` is written: the part file it
+    /// continues (`resumed`, whose bytes go to `hasher` first); a new part
+    /// file when the response names what it is (`if_range`), so a cut can
+    /// be resumed; else a temporary file.
+    fn create_sink(
+        &self,
+        dir: &Path,
+        name: &str,
+        if_range: Option<&str>,
+        resumed: Option<&Found>,
+        hasher: Option<&mut Sha256>,
+    ) -> std::io::Result<Sink> {
+        let mut hasher = hasher;
+        let prefix = |bytes: &[u8]| {
+            if let Some(h) = &mut hasher {
+                h.update(bytes);
+            }
+        };
+        if let Some(found) = resumed {
+            return match Part::open(dir, name, &found.if_range, found.offset, prefix)? {
+                Some(part) => Ok(Sink::Part(part)),
+                None => Err(std::io::Error::other(
+                    "its part file is being written by another process",
+                )),
+            };
+        }
+        if let Some(if_range) = if_range
+            && let Some(part) = Part::open(dir, name, if_range, 0, prefix)?
+        {
+            return Ok(Sink::Part(part));
+        }
+        self.create_part(dir, name)
+            .map(|p| Sink::Temp(p, dir.to_owned(), name.to_owned()))
+    }
+
     /// Creates the temporary file for a body. Out of file descriptors (other
     /// programs, or a limit lowered under us), it waits for one to be freed:
     /// our own shortage is never a URL's result.
-    fn create_part(&self, dir: &Path, url: &str, repeat: u32) -> std::io::Result<PartFile> {
+    fn create_part(&self, dir: &Path, name: &str) -> std::io::Result<PartFile> {
         loop {
-            match PartFile::create(dir, url, repeat) {
+            match PartFile::create(dir, name) {
                 Err(e) if super::is_out_of_fds(&e) && !self.is_cancelled() => {
                     std::thread::sleep(super::FD_WAIT);
                 }
@@ -126,6 +255,65 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// A body being read: decoded when `codings` are undone, with the
+/// connection's own error kept apart in `failed`.
+struct Body<'r, 'a> {
+    reader: &'r mut (dyn Read + 'a),
+    codings: &'r [String],
+    failed: &'r RefCell<Option<std::io::Error>>,
+}
+
+/// Where a body being saved is written.
+enum Sink {
+    /// A temporary file, removed unless whole; the part file an earlier
+    /// run may have left for the same name is removed once it is.
+    Temp(PartFile, std::path::PathBuf, String),
+    /// A resumable part file.
+    Part(Part),
+}
+
+impl Sink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::Temp(p, ..) => p.write(bytes),
+            Sink::Part(p) => p.write(bytes),
+        }
+    }
+
+    fn commit(self) -> std::io::Result<std::path::PathBuf> {
+        match self {
+            Sink::Temp(p, dir, name) => {
+                let path = p.commit()?;
+                resume::forget(&dir, &name);
+                Ok(path)
+            }
+            Sink::Part(p) => p.commit(),
+        }
+    }
+
+    /// Stops at a cut; whether a part file was kept.
+    fn keep(self) -> bool {
+        match self {
+            Sink::Temp(..) => false,
+            Sink::Part(p) => {
+                p.keep();
+                true
+            }
+        }
+    }
+
+    fn discard(self) {
+        if let Sink::Part(p) = self {
+            p.discard();
+        }
+    }
+}
+
+/// The value of the response header `name`, when it is text.
+fn header<'a>(response: &'a Response<ureq::Body>, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
 fn io_error(what: &str, e: &std::io::Error) -> FetchError {

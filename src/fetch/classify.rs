@@ -43,10 +43,16 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
             K::Redirects,
             "redirect without a usable Location".to_owned(),
         ),
-        E::ConnectProxyFailed(reason) => (
-            K::Connect,
-            format!("the proxy did not open a tunnel (CONNECT): {reason}"),
-        ),
+        E::ConnectProxyFailed(reason) => match reason.strip_prefix("SOCKS5: ") {
+            Some(why) => (
+                K::Connect,
+                format!("the SOCKS5 proxy did not connect: {why}"),
+            ),
+            None => (
+                K::Connect,
+                format!("the proxy did not open a tunnel (CONNECT): {reason}"),
+            ),
+        },
         E::InvalidProxyUrl => (K::Connect, "invalid proxy URL".to_owned()),
         E::Tls(m) => (K::Tls, (*m).to_owned()),
         E::Rustls(r) => (K::Tls, tls_message(r)),

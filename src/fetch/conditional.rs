@@ -25,13 +25,14 @@ pub(super) struct Conditional<'a> {
 }
 
 impl Fetcher {
-    /// The conditional request for `url`, with `--update` (GET and HEAD only).
-    pub(super) fn conditional(&self, url: &str) -> Option<Conditional<'_>> {
+    /// The conditional request for the entry saved as `name`, with
+    /// `--update` (GET and HEAD only).
+    pub(super) fn conditional(&self, name: Option<&str>) -> Option<Conditional<'_>> {
         if !self.config.update || ![Method::GET, Method::HEAD].contains(&self.config.method) {
             return None;
         }
         let dir = self.config.output_dir.as_deref()?;
-        let name = save::file_name(url);
+        let name = name?.to_owned();
         // Validators of the user's own (-H) win; then a 304 is not ours.
         let own = self.config.headers.iter().any(|(n, _)| {
             n.eq_ignore_ascii_case("if-none-match") || n.eq_ignore_ascii_case("if-modified-since")

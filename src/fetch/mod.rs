@@ -14,7 +14,9 @@
 mod body;
 mod classify;
 mod conditional;
+mod decode;
 pub(crate) mod net;
+mod ranged;
 mod redirect;
 mod retry;
 pub mod step;
@@ -33,7 +35,9 @@ use ureq::{Proxy, ProxyProtocol};
 use crate::control::pace::Pacer;
 use crate::control::polite::Answer;
 use crate::result::accept::Accept;
+use crate::result::trace;
 use crate::result::{ErrorKind, FetchError, Fetched, Timings};
+use crate::store::resume::Found;
 use crate::text::redact;
 use classify::classify;
 pub use proxy::ProxyConfig;
@@ -46,8 +50,15 @@ pub use step::{FetchState, Stepped};
 pub struct RequestConfig {
     /// HTTP method.
     pub method: Method,
-    /// Extra headers, in order.
+    /// Extra headers, in order (`-H`, then those the body and `-u` add).
     pub headers: Vec<(String, String)>,
+    /// The request body, the same for every URL (`-d`, `--data-binary`,
+    /// `--json-body`): always sent with `Content-Length`.
+    pub body: Option<std::sync::Arc<[u8]>>,
+    /// Values to keep out of messages besides secret headers (`-u`'s password).
+    pub secrets: Vec<String>,
+    /// `--compressed`: ask for gzip, deflate, br or zstd and decode the body.
+    pub compressed: bool,
     /// User-Agent header.
     pub user_agent: String,
     /// Deadline for one whole attempt.
@@ -67,6 +78,10 @@ pub struct RequestConfig {
     /// Skip TLS verification.
     pub insecure: bool,
     /// Largest body read.
+    /// `--continue`: resume part files left by earlier runs.
+    pub resume: bool,
+    /// How saved files are named under `output_dir`.
+    pub names: crate::store::names::Layout,
     pub max_size: Option<u64>,
     /// Hash bodies.
     pub sha256: bool,
@@ -98,6 +113,14 @@ pub struct Fetcher {
     secrets: Vec<String>,
 }
 
+/// Where an attempt's body is saved: the entry's name under `-o`, and
+/// the part file the answer continues, if it does.
+#[derive(Clone, Copy)]
+struct Saved<'a> {
+    name: Option<&'a str>,
+    resumed: Option<&'a Found>,
+}
+
 /// How one attempt ended.
 enum Attempt {
     /// A final answer (success, a failure not worth retrying, or out of tries).
@@ -117,6 +140,17 @@ impl Fetcher {
         stopping: Receiver<()>,
         cancel: Receiver<()>,
     ) -> Result<Self> {
+        let mut config = config;
+        if config.compressed
+            && !config
+                .headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("accept-encoding"))
+        {
+            config
+                .headers
+                .push(("Accept-Encoding".into(), decode::ACCEPT_ENCODING.into()));
+        }
         let agent = agent::build(&config)?;
         let proxies = config
             .proxy
@@ -130,6 +164,7 @@ impl Fetcher {
             .filter(|(name, _)| redact::is_secret_header(name))
             .map(|(_, value)| value.clone())
             .chain(config.proxy.secrets().map(str::to_owned))
+            .chain(config.secrets.iter().cloned())
             .collect();
         Ok(Fetcher {
             agent,
@@ -152,18 +187,35 @@ impl Fetcher {
 
     /// One attempt: the request and its redirects, then the body, all
     /// within `--timeout`; retried as `budget` allows. Also what the answer
-    /// said about its host, when one came. `repeat` is as for `fetch`.
+    /// said about its host, when one came. `repeat` is as for `fetch`;
+    /// `resume` allows continuing a part file of the entry's name.
     fn attempt(
         &self,
         uri: &Uri,
         url: &str,
         repeat: u32,
         budget: &Budget,
+        resume: bool,
     ) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
-        let conditional = self.conditional(url);
+        // A proxy variable that cannot be used: no attempt is worth making.
+        if let Err(error) = self.proxy_for(uri) {
+            let fetched = Fetched {
+                error: Some(error),
+                ..Fetched::default()
+            };
+            return (Attempt::Done(fetched), None);
+        }
+        let name = self.save_name(uri, url, repeat);
+        let conditional = self.conditional(name.as_deref());
         let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
-        let (response, final_url) = match self.send_following(uri, deadline, &extra) {
+        // --update's validators win: a part file is of no use to a 304.
+        let resume = extra
+            .is_empty()
+            .then(|| ranged::resumable(&self.config, name.as_deref(), resume))
+            .flatten();
+        let (sent, resumed) = self.send_resuming(uri, deadline, &extra, name.as_deref(), resume);
+        let (response, final_url) = match sent {
             Ok(Landed {
                 response,
                 final_url,
@@ -190,7 +242,56 @@ impl Fetcher {
                 return (attempt, answer);
             }
         };
-        self.on_response(url, repeat, budget, conditional, response, final_url)
+        let saved = Saved {
+            name: name.as_deref(),
+            resumed: resumed.as_ref(),
+        };
+        self.on_response(saved, budget, conditional, response, final_url)
+    }
+
+    /// Sends the request, asking only for the rest of `resume` when given;
+    /// a server that cannot continue it is asked for the whole body at
+    /// once. Also the part the answer continues, if it does.
+    fn send_resuming(
+        &self,
+        uri: &Uri,
+        deadline: Instant,
+        extra: &[(String, String)],
+        name: Option<&str>,
+        resume: Option<Found>,
+    ) -> (Result<Landed, Failed>, Option<Found>) {
+        let Some(found) = resume else {
+            return (self.send_following(uri, deadline, extra), None);
+        };
+        let mut ranged = extra.to_vec();
+        ranged.extend(ranged::headers(&found));
+        let sent = self.send_following(uri, deadline, &ranged);
+        match sent
+            .as_ref()
+            .map(|landed| ranged::answered(landed, found.offset))
+        {
+            Ok(ranged::Answered::Continues) => (sent, Some(found)),
+            Ok(ranged::Answered::Refused) => {
+                if let Ok(landed) = sent {
+                    body::drain(landed.response);
+                }
+                ranged::forget(&self.config, name);
+                (self.send_following(uri, deadline, extra), None)
+            }
+            _ => (sent, None),
+        }
+    }
+
+    /// The path under `-o DIR` that this entry's body is saved as: the
+    /// `repeat`-th name of its URL in the `--names` layout.
+    fn save_name(&self, uri: &Uri, url: &str, repeat: u32) -> Option<String> {
+        self.config.output_dir.as_ref()?;
+        Some(crate::store::names::relative_name(
+            self.config.names,
+            url,
+            uri,
+            repeat,
+        ))
     }
 
     /// The rest of an attempt once a response has come: `--update`'s 304,
@@ -200,8 +301,7 @@ impl Fetcher {
     #[inline(never)]
     fn on_response(
         &self,
-        url: &str,
-        repeat: u32,
+        saved: Saved<'_>,
         budget: &Budget,
         conditional: Option<conditional::Conditional<'_>>,
         response: Response<ureq::Body>,
@@ -230,12 +330,13 @@ impl Fetcher {
             let fetched = Fetched {
                 status: Some(status.as_u16()),
                 bytes,
+                wire_bytes: bytes,
                 final_url,
                 ..Fetched::default()
             };
             return (Attempt::Retry(fetched, retry), answer);
         }
-        let mut fetched = self.read_body(url, repeat, status, response);
+        let mut fetched = self.read_body(saved.name, saved.resumed, status, response);
         fetched.status = Some(status.as_u16());
         fetched.final_url = final_url;
         if let Some(c) = conditional {
@@ -243,8 +344,9 @@ impl Fetcher {
         }
         let attempt = match &fetched.error {
             // A body that stalled past the deadline is retried like a server
-            // that never answered.
-            Some(e) if budget.retries_error() && e.kind.is_retryable() => {
+            // that never answered; one cut short whose bytes were kept is
+            // retried too, since the retry asks only for the rest.
+            Some(e) if budget.retries_error() && (e.kind.is_retryable() || fetched.kept_part) => {
                 Attempt::Retry(fetched, Retry::BACKOFF)
             }
             Some(_) => Attempt::Done(fetched),
@@ -270,7 +372,7 @@ impl Fetcher {
         timeout: Option<Duration>,
         extra: &[(String, String)],
     ) -> std::result::Result<Response<ureq::Body>, FetchError> {
-        let proxy = self.proxy_for(uri);
+        let proxy = self.proxy_for(uri)?;
         let build = |fresh: bool| {
             let mut request = ureq::http::Request::builder()
                 .method(method.clone())
@@ -291,11 +393,22 @@ impl Fetcher {
             }
             Ok::<_, ureq::Error>(req)
         };
-        let mut longest_row = self.longest_row(uri, method);
+        let payload = self.payload(method, to_get);
+        let wire = wire_method(method, payload.is_some());
+        if let Some((_, shown)) = proxy {
+            trace::emit(trace::Kind::Info, || format!("through the proxy {shown}"));
+        }
+        // A body is written through the output buffer too: one that holds
+        // it (up to the largest) sends it in few writes.
+        let body_len = payload.map_or(0, |p| p.len().min(transport::OUTPUT_MAX));
+        let mut longest_row = self.longest_row(uri, method).max(body_len);
         let mut fresh = false;
         let response = loop {
             transport::begin(longest_row);
-            match build(fresh).and_then(|req| self.agent.run(req)) {
+            if wire != *method {
+                transport::rewrite_method(wire.as_str(), method.as_str());
+            }
+            match build(fresh).and_then(|req| run(&self.agent, req, &wire, payload)) {
                 Err(ureq::Error::Protocol(ureq_proto::Error::OutputOverflow))
                     if longest_row < transport::OUTPUT_MAX =>
                 {
@@ -320,6 +433,32 @@ impl Fetcher {
                 other => break other,
             }
         };
+        self.answered(response, proxy)
+    }
+
+    /// The body of a request with `method`: the one given, unless a
+    /// redirect turned the request into a GET (`to_get`); an empty one for
+    /// POST, PUT and PATCH without it, so they send `Content-Length: 0`.
+    fn payload(&self, method: &Method, to_get: bool) -> Option<&[u8]> {
+        match &self.config.body {
+            Some(body) if !to_get => Some(&body[..]),
+            _ => needs_length(method).then_some(&[][..]),
+        }
+    }
+
+    /// What [`Fetcher::send`] returns for ureq's outcome: the response
+    /// (traced with `-v`), or the error in our kinds, naming the `proxy`
+    /// when the failure may be its.
+    fn answered(
+        &self,
+        response: std::result::Result<Response<ureq::Body>, ureq::Error>,
+        proxy: Option<&(Proxy, String)>,
+    ) -> std::result::Result<Response<ureq::Body>, FetchError> {
+        if let Ok(r) = &response
+            && trace::enabled()
+        {
+            trace_response(r);
+        }
         response.map_err(|e| {
             let mut error = classify(&e, &self.config);
             if let Some((_, shown)) = proxy
@@ -331,16 +470,18 @@ impl Fetcher {
         })
     }
 
-    /// The proxy for a request to `uri`, if it goes through one.
-    fn proxy_for(&self, uri: &Uri) -> Option<&(Proxy, String)> {
-        if self.proxies.is_empty() {
-            return None;
-        }
+    /// The proxy for a request to `uri`, if it goes through one; an error
+    /// when the variable naming it cannot be used (a `connect` failure of
+    /// this URL, not of the run).
+    fn proxy_for(&self, uri: &Uri) -> Result<Option<&(Proxy, String)>, FetchError> {
         let https = uri
             .scheme_str()
             .is_some_and(|s| s.eq_ignore_ascii_case("https"));
-        let index = self.config.proxy.select(https, uri.host()?)?;
-        self.proxies.get(index)
+        match uri.host().and_then(|h| self.config.proxy.select(https, h)) {
+            None => Ok(None),
+            Some(Ok(index)) => Ok(self.proxies.get(index)),
+            Some(Err(why)) => Err(FetchError::new(ErrorKind::Connect, why)),
+        }
     }
 
     /// The longest row of the request head, so the output buffer holds it.
@@ -380,6 +521,68 @@ impl Fetcher {
     }
 }
 
+/// Runs `req` as `wire` (see [`wire_method`]) with `payload` as its body
+/// (`Content-Length`, never chunked), or none.
+fn run(
+    agent: &Agent,
+    req: ureq::http::Request<()>,
+    wire: &Method,
+    payload: Option<&[u8]>,
+) -> std::result::Result<Response<ureq::Body>, ureq::Error> {
+    let (mut parts, ()) = req.into_parts();
+    parts.method = wire.clone();
+    match payload {
+        Some(bytes) => agent.run(ureq::http::Request::from_parts(parts, bytes)),
+        None => agent.run(ureq::http::Request::from_parts(parts, ())),
+    }
+}
+
+/// Traces the head of `response`: its status line and headers (the values
+/// of cookies hidden).
+fn trace_response(response: &Response<ureq::Body>) {
+    use trace::Kind::Received;
+    let status = response.status();
+    trace::emit(Received, || {
+        let reason = status.canonical_reason().unwrap_or("");
+        format!("{:?} {} {reason}", response.version(), status.as_u16())
+    });
+    for (name, value) in response.headers() {
+        trace::emit(Received, || {
+            trace::header_line(name.as_str(), value.as_bytes())
+        });
+    }
+}
+
+/// Whether a request with `method` and no body still says so with
+/// `Content-Length: 0` (the methods whose requests normally carry one).
+fn needs_length(method: &Method) -> bool {
+    [Method::POST, Method::PUT, Method::PATCH].contains(method)
+}
+
+/// The method ureq is given for `method`. ureq only sends the methods of
+/// RFC 9110 and PATCH; any other token goes out as a stand-in of the same
+/// body handling (POST with a body, else GET), which the transport writes
+/// on the wire as `method` (see [`transport::rewrite_method`]).
+fn wire_method(method: &Method, with_body: bool) -> Method {
+    let known = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    if known.contains(method) {
+        method.clone()
+    } else if with_body {
+        Method::POST
+    } else {
+        Method::GET
+    }
+}
+
 /// How long to wait for a file descriptor to be freed before trying again.
 const FD_WAIT: Duration = Duration::from_millis(20);
 
@@ -397,13 +600,16 @@ pub(crate) fn cancelled_error() -> FetchError {
     )
 }
 
-/// ureq's form of a proxy: ureq tunnels every request through it with
-/// `CONNECT host:port` (the only way ureq 3.5 speaks to a proxy).
+/// ureq's form of a proxy: ureq tunnels every request through an HTTP
+/// proxy with `CONNECT host:port` (the only way ureq 3.5 speaks to one);
+/// SOCKS5 is spoken by our connector (`net::socks`), which reads the
+/// protocol and whether the target is resolved here from it.
 fn ureq_proxy(p: &proxy::ProxyUrl) -> Result<Proxy> {
-    let protocol = if p.secure {
-        ProxyProtocol::Https
-    } else {
-        ProxyProtocol::Http
+    let protocol = match p.kind {
+        proxy::ProxyKind::Http => ProxyProtocol::Http,
+        proxy::ProxyKind::Https => ProxyProtocol::Https,
+        proxy::ProxyKind::Socks5 => ProxyProtocol::Socks5,
+        proxy::ProxyKind::Socks5h => ProxyProtocol::Socks5h,
     };
     let mut builder = Proxy::builder(protocol).host(&p.host).port(p.port);
     if let Some(user) = &p.user {
@@ -447,6 +653,9 @@ impl RequestConfig {
         RequestConfig {
             method: Method::GET,
             headers: Vec::new(),
+            body: None,
+            secrets: Vec::new(),
+            compressed: false,
             user_agent: "test".into(),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
@@ -457,6 +666,8 @@ impl RequestConfig {
             cacert: None,
             insecure: false,
             max_size: None,
+            names: crate::store::names::Layout::Hashed,
+            resume: false,
             sha256: false,
             output_dir: None,
             update: false,

@@ -25,7 +25,7 @@ use ureq::http::{HeaderValue, Method, Response, Uri};
 use url::Url;
 
 use super::{Fetcher, body};
-use crate::result::{ErrorKind, FetchError};
+use crate::result::{ErrorKind, FetchError, trace};
 use crate::text::redact;
 
 /// Longest target shown in a message, in bytes (after escaping).
@@ -118,6 +118,12 @@ impl Fetcher {
             let next = self.next_hop(first, chain.as_ref(), &response, &fail)?;
             body::drain(response);
             let new_method = next_method(status, &method);
+            trace::emit(trace::Kind::Info, || {
+                format!(
+                    "redirect {status} to {} ({new_method})",
+                    shown(next.url.as_str())
+                )
+            });
             to_get |= new_method != method && new_method == Method::GET;
             method = new_method;
             chain = Some(next);

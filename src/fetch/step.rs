@@ -15,7 +15,7 @@ use ureq::http::{HeaderMap, Uri};
 use super::retry::{RETRY_STATUSES, backoff, retry_after};
 use super::{Attempt, Fetcher, with_timings};
 use crate::control::polite::{Answer, Signal};
-use crate::result::Fetched;
+use crate::result::{Fetched, trace};
 
 /// Where one entry's fetch stands between its steps. The caller keeps it
 /// (in the pool's job) and hands it back to [`Fetcher::step`].
@@ -157,7 +157,10 @@ impl Fetcher {
             max_wait: self.config.max_retry_wait,
         };
         let sent = Instant::now();
-        let (attempt, answer) = self.attempt(uri, url, repeat, &budget);
+        // A part file is continued with --continue, or when an earlier
+        // attempt of this run left it.
+        let resume = self.config.resume || state.attempts > 1;
+        let (attempt, answer) = self.attempt(uri, url, repeat, &budget, resume);
         let mut signal = answer.map(|answer| Signal { sent, answer });
         let stepped = match attempt {
             Attempt::Done(f) => Stepped::Done(self.finish(with_timings(f), state, uri, url)),
@@ -185,6 +188,19 @@ impl Fetcher {
                     *pause = Some(wait);
                 }
                 let so_far = self.finish(f.clone(), state, uri, url);
+                trace::emit(trace::Kind::Info, || {
+                    let why = match (&so_far.error, so_far.status) {
+                        (Some(e), _) => format!("{}: {}", e.kind.as_str(), e.message),
+                        (None, Some(status)) => format!("status {status}"),
+                        (None, None) => "no answer".to_owned(),
+                    };
+                    let count = if free {
+                        "not counted against --retries"
+                    } else {
+                        "counted"
+                    };
+                    format!("retry in {} ms after {why} ({count})", wait.as_millis())
+                });
                 state.failed = Some(f);
                 Stepped::Again {
                     at: Instant::now() + wait,

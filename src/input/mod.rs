@@ -6,7 +6,7 @@
 //! skipped. A line is never buffered past [`MAX_LINE`] bytes (and one), so
 //! one huge line cannot blow up memory; it becomes an `invalid_url` entry.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fs::File;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, BufRead, BufReader, Read};
@@ -101,9 +101,9 @@ pub struct Entry {
     /// that read again it is still one over-long entry and never a shorter
     /// URL that could be fetched.
     pub raw: Box<[u8]>,
-    /// How many entries before this one had the same bytes (counted only
-    /// when [`Filter::count_repeats`]): a saved body's file name tells the
-    /// repeats of a URL apart.
+    /// Which of its URL's saved names this entry takes (0: the plain one),
+    /// handed out in input order by the [`Claim`] given to
+    /// [`Entries::claiming`]: two entries of a run never save to one file.
     pub repeat: u32,
     /// The URI to request, or why this entry is not fetched.
     pub target: Result<Uri, String>,
@@ -150,8 +150,12 @@ pub struct Filter {
     pub dedup: bool,
     /// Keep only `seq % n == k`.
     pub shard: Option<(u64, u64)>,
-    /// Count earlier entries with the same bytes ([`Entry::repeat`]).
-    pub count_repeats: bool,
+}
+
+/// Hands out saved names in input order (see [`Entry::repeat`]).
+pub trait Claim: Send {
+    /// The `repeat` of the entry `text`, requested as `uri`.
+    fn claim(&mut self, text: &str, uri: &Uri) -> u32;
 }
 
 /// An iterator over the kept entries of all sources, in order.
@@ -159,9 +163,10 @@ pub struct Entries {
     sources: std::vec::IntoIter<Source>,
     current: Option<Lines>,
     filter: Filter,
-    /// Hashes of the entries seen, for `--dedup` and repeats (20 bytes per
-    /// distinct entry), with how often each was seen.
-    seen: HashMap<u128, u32>,
+    /// Hashes of the entries seen, for `--dedup` (16 bytes per distinct
+    /// entry).
+    seen: HashSet<u128>,
+    names: Option<Box<dyn Claim>>,
     hashers: (RandomState, RandomState),
     next_seq: u64,
     stats: Arc<InputStats>,
@@ -179,11 +184,19 @@ impl Entries {
             sources: sources.into_iter(),
             current: None,
             filter,
-            seen: HashMap::new(),
+            seen: HashSet::new(),
+            names: None,
             hashers: (RandomState::new(), RandomState::new()),
             next_seq: 0,
             stats,
         }
+    }
+
+    /// Entries that will be saved: each kept entry's [`Entry::repeat`]
+    /// comes from `names`.
+    pub fn claiming(mut self, names: Box<dyn Claim>) -> Self {
+        self.names = Some(names);
+        self
     }
 
     /// The next raw line of any source: `(bytes, longer than MAX_LINE)`.
@@ -227,24 +240,17 @@ impl Entries {
     /// Dedup looks at every entry before sharding, so N machines sharding
     /// one list agree on which occurrence of a URL is the first: together
     /// they fetch each URL once.
-    /// Returns the entry's repeat count, or `None` to drop it.
-    fn keep(&mut self, seq: u64, raw: &[u8]) -> Option<u32> {
-        let mut repeat = 0;
-        if self.filter.dedup || self.filter.count_repeats {
+    /// Returns whether to keep the entry.
+    fn keep(&mut self, seq: u64, raw: &[u8]) -> bool {
+        if self.filter.dedup {
             let (a, b) = &self.hashers;
             let hash = (u128::from(a.hash_one(raw)) << 64) | u128::from(b.hash_one(raw));
-            let seen = self.seen.entry(hash).or_insert(0);
-            repeat = *seen;
-            *seen = seen.saturating_add(1);
-            if self.filter.dedup && repeat > 0 {
+            if !self.seen.insert(hash) {
                 self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
-                return None;
+                return false;
             }
         }
-        self.filter
-            .shard
-            .is_none_or(|(k, n)| seq % n == k)
-            .then_some(repeat)
+        self.filter.shard.is_none_or(|(k, n)| seq % n == k)
     }
 }
 
@@ -332,8 +338,10 @@ impl Iterator for Entries {
             self.next_seq += 1;
             self.stats.entries.fetch_add(1, Ordering::Relaxed);
             let mut entry = classify(seq, line, overflow);
-            if let Some(repeat) = self.keep(seq, &entry.raw) {
-                entry.repeat = repeat;
+            if self.keep(seq, &entry.raw) {
+                if let (Some(names), Ok(uri)) = (&mut self.names, &entry.target) {
+                    entry.repeat = names.claim(&entry.url, uri);
+                }
                 self.stats.kept.fetch_add(1, Ordering::Relaxed);
                 return Some(entry);
             }

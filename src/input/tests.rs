@@ -158,7 +158,6 @@ fn dedup_compares_the_raw_bytes() {
     let e = entries_of(
         b"\xff\n\xfe\n\xff\n",
         Filter {
-            count_repeats: false,
             dedup: true,
             shard: None,
         },
@@ -203,7 +202,6 @@ fn dedup_keeps_first_and_numbers_all() {
     let e = entries_of(
         b"http://a/\nhttp://b/\nhttp://a/\nhttp://c/\n",
         Filter {
-            count_repeats: false,
             dedup: true,
             shard: None,
         },
@@ -221,7 +219,6 @@ fn shards_partition_the_input() {
                 entries_of(
                     text.as_bytes(),
                     Filter {
-                        count_repeats: false,
                         dedup: false,
                         shard: Some((k, n)),
                     },

@@ -72,6 +72,9 @@ impl Collector {
             Outcome::Skipped => return self.not_started(entry),
         };
         let error_kind = fetched.error.as_ref().map(|e| e.kind);
+        if fetched.kept_part {
+            self.summary.add_partial_kept();
+        }
         if fetched.unchanged {
             self.summary.add_unchanged();
         }
@@ -152,6 +155,7 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'
         ok: f.ok,
         status: f.status,
         bytes: f.bytes,
+        wire_bytes: f.wire_bytes,
         elapsed_ms: (f.elapsed.as_secs_f64() * 1e6).round() / 1e3,
         attempts: f.attempts,
         final_url: f.final_url.as_deref(),
@@ -160,5 +164,6 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'
         saved_to: asked.1.then_some(f.saved_to.as_deref()),
         timings: f.timings.map(Into::into),
         unchanged: f.unchanged,
+        resumed_from: f.resumed_from,
     }
 }

@@ -1,7 +1,8 @@
 //! Progress on stderr: an indicatif bar on a terminal, or a plain status
-//! line every 10 s for CI logs. Either way it names the URL that has been in
-//! flight longest once that exceeds [`STUCK_AFTER`], so a run that seems
-//! stuck says what it waits on.
+//! line every interval (`--progress-interval`, 10 s by default) for CI logs.
+//! Either way it names the URL that has been in flight longest once that
+//! exceeds [`STUCK_AFTER`] (or the interval, if shorter), so a run that
+//! seems stuck says what it waits on.
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,15 +23,65 @@ use crate::text::escape;
 pub enum ProgressStyle {
     /// An updating bar (needs a terminal).
     Bar,
-    /// A status line every 10 seconds, for CI logs.
+    /// A status line every interval, for CI logs.
     Plain,
     /// Nothing.
     Off,
 }
 
-/// In flight this long, a URL is named in the progress display.
+/// The progress display a run gets: `asked` (`--progress`) if given, else
+/// a bar on a terminal, plain lines in CI logs (`CI` set, as GitHub
+/// Actions, GitLab CI and others set it, and stderr not a terminal), and
+/// nothing otherwise. A terminal that cannot redraw (`TERM=dumb`) gets
+/// plain lines instead of a bar. Also a note to print once, when what was
+/// asked for cannot be shown.
+pub fn choose(asked: Option<ProgressStyle>, env: &Env) -> (ProgressStyle, Option<&'static str>) {
+    match asked {
+        Some(ProgressStyle::Bar) if !env.stderr_terminal => (
+            ProgressStyle::Off,
+            Some(
+                "--progress bar draws only on a terminal, and stderr is not one: showing no progress (--progress plain prints status lines)",
+            ),
+        ),
+        Some(ProgressStyle::Bar) if env.dumb_terminal => (
+            ProgressStyle::Plain,
+            Some("TERM=dumb cannot redraw a bar: showing plain status lines instead"),
+        ),
+        Some(style) => (style, None),
+        None if env.stderr_terminal && env.dumb_terminal => (ProgressStyle::Plain, None),
+        None if env.stderr_terminal => (ProgressStyle::Bar, None),
+        None if env.ci => (ProgressStyle::Plain, None),
+        None => (ProgressStyle::Off, None),
+    }
+}
+
+/// What of the environment decides the progress display.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Env {
+    /// stderr is a terminal.
+    pub stderr_terminal: bool,
+    /// `TERM=dumb`.
+    pub dumb_terminal: bool,
+    /// `CI` is set to anything but empty, `0` or `false`.
+    pub ci: bool,
+}
+
+impl Env {
+    /// Reads it from this process.
+    pub fn current() -> Self {
+        let var = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+        Env {
+            stderr_terminal: io::stderr().is_terminal(),
+            dumb_terminal: var("TERM").is_some_and(|t| t == "dumb"),
+            ci: var("CI")
+                .is_some_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE" | "False")),
+        }
+    }
+}
+
+/// In flight this long (or one interval, if shorter), a URL is named in
+/// the progress display.
 pub const STUCK_AFTER: Duration = Duration::from_secs(5);
-const PLAIN_EVERY: Duration = Duration::from_secs(10);
 const BAR_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Default)]
@@ -50,8 +101,14 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts the display chosen by `style`.
-    pub fn start(style: ProgressStyle, input: Arc<InputStats>, in_flight: Arc<InFlight>) -> Self {
+    /// Starts the display chosen by `style`; `interval` is the time between
+    /// two plain lines.
+    pub fn start(
+        style: ProgressStyle,
+        interval: Duration,
+        input: Arc<InputStats>,
+        in_flight: Arc<InFlight>,
+    ) -> Self {
         let counts = Arc::new(Counts::default());
         if style == ProgressStyle::Off {
             return Progress {
@@ -68,7 +125,7 @@ impl Progress {
                 ProgressDrawTarget::hidden()
             };
             let bar = ProgressBar::with_draw_target(None, target);
-            bar.set_style(style_for(false));
+            bar.set_style(style_for(Shape::Count));
             bar
         });
         let (stop, stopped) = bounded::<()>(0);
@@ -79,15 +136,12 @@ impl Progress {
             std::thread::Builder::new()
                 .name("fetchpool-progress".into())
                 .spawn(move || {
-                    let every = if bar.is_some() {
-                        BAR_EVERY
-                    } else {
-                        PLAIN_EVERY
-                    };
-                    let mut known_len = false;
+                    let every = if bar.is_some() { BAR_EVERY } else { interval };
+                    let stuck_after = STUCK_AFTER.min(interval);
+                    let mut known_len = None;
                     while stopped.recv_timeout(every).is_err_and(|e| e.is_timeout()) {
                         let failed = counts.failed.load(Ordering::Relaxed);
-                        let stuck = in_flight.oldest().filter(|(age, _)| *age >= STUCK_AFTER);
+                        let stuck = in_flight.oldest().filter(|(age, _)| *age >= stuck_after);
                         let total = input.total();
                         let stopping = counts.stopping.load(Ordering::Relaxed);
                         match &bar {
@@ -98,9 +152,15 @@ impl Progress {
                             Some(bar) => {
                                 if let Some(total) = total {
                                     bar.set_length(total);
-                                    if !known_len {
-                                        bar.set_style(style_for(true));
-                                        known_len = true;
+                                    // No "ETA 0s" before a first result gives a pace.
+                                    let shape = if bar.position() > 0 {
+                                        Shape::Eta
+                                    } else {
+                                        Shape::Total
+                                    };
+                                    if known_len != Some(shape) {
+                                        bar.set_style(style_for(shape));
+                                        known_len = Some(shape);
                                     }
                                 }
                                 bar.set_message(message(bar.per_sec(), failed, stuck.as_ref()));
@@ -116,10 +176,11 @@ impl Progress {
                                     continue;
                                 }
                                 let secs = started.elapsed().as_secs_f64();
-                                let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
                                 let rate = done as f64 / secs.max(0.001);
+                                let eta = plain_eta(done, total, rate);
+                                let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
                                 eprintln!(
-                                    "fetchpool: {done}/{total} done, {}",
+                                    "fetchpool: {done}/{total} done{eta}, {}",
                                     message(rate, failed, stuck.as_ref())
                                 );
                             }
@@ -282,15 +343,63 @@ impl TermLike for Stderr {
     }
 }
 
-fn style_for(known_total: bool) -> BarStyle {
-    let template = if known_total {
-        "{spinner} [{bar:30}] {pos}/{len} ETA {eta} {wide_msg}"
-    } else {
-        "{spinner} {pos} done {wide_msg}"
+/// What the bar can show: a count, a count of a known total, and an ETA
+/// once results give a pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Count,
+    Total,
+    Eta,
+}
+
+fn style_for(shape: Shape) -> BarStyle {
+    let template = match shape {
+        Shape::Eta => "{spinner} [{bar:30}] {pos}/{len} ETA {eta} {wide_msg}",
+        Shape::Total => "{spinner} [{bar:30}] {pos}/{len} {wide_msg}",
+        Shape::Count => "{spinner} {pos} done {wide_msg}",
     };
     BarStyle::with_template(template)
         .unwrap_or_else(|_| BarStyle::default_bar())
         .progress_chars("=> ")
+}
+
+/// `, ETA 1m 5s` for plain lines: when the total is known and results
+/// have given a pace.
+fn plain_eta(done: u64, total: Option<u64>, rate: f64) -> String {
+    match total {
+        Some(total) if done > 0 && rate > 0.0 && total > done => {
+            let secs = ((total - done) as f64 / rate).ceil() as u64;
+            match secs {
+                0..60 => format!(", ETA {secs}s"),
+                60..3600 => format!(", ETA {}m {}s", secs / 60, secs % 60),
+                _ => format!(", ETA {}h {}m", secs / 3600, secs % 3600 / 60),
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// Longest URL shown in the progress display, in characters.
+const URL_SHOWN: usize = 72;
+
+/// `url`, its middle elided when it is longer than [`URL_SHOWN`]: the
+/// start (scheme and host) and the end of its path stay, since those tell
+/// which download it is.
+fn elided(url: &str) -> std::borrow::Cow<'_, str> {
+    let count = url.chars().count();
+    if count <= URL_SHOWN {
+        return url.into();
+    }
+    // The origin, up to 40 characters; the rest of the room for the path.
+    let origin = url
+        .find("://")
+        .and_then(|i| url[i + 3..].find('/').map(|j| i + 3 + j))
+        .map_or(count, |end| url[..end].chars().count());
+    let head = origin.clamp(16, 40);
+    let tail = URL_SHOWN - head - 1;
+    let start: String = url.chars().take(head).collect();
+    let end: String = url.chars().skip(count - tail).collect();
+    format!("{start}…{end}").into()
 }
 
 /// `12 req/s, 3 failed[, waiting 7 s on URL]`: the URL (already redacted)
@@ -306,7 +415,7 @@ fn message(rate: f64, failed: u64, stuck: Option<&(Duration, String)>) -> String
         msg.push_str(&format!(
             ", waiting {} s on {}",
             age.as_secs(),
-            escape::for_field(&crate::input::url::shown(url))
+            escape::for_field(&elided(&crate::input::url::shown(url)))
         ));
     }
     msg
@@ -324,6 +433,54 @@ mod tests {
             Some(&(Duration::from_secs(7), "http://slow/".into())),
         );
         assert_eq!(m, "12 req/s, 3 failed, waiting 7 s on http://slow/");
+    }
+
+    #[test]
+    fn a_long_stuck_url_keeps_its_start_and_the_end_of_its_path() {
+        let url = format!(
+            "https://downloads.example.com/{}/release/file-1.2.3.tar.gz",
+            "x".repeat(200)
+        );
+        let shown = elided(&url);
+        assert_eq!(shown.chars().count(), URL_SHOWN);
+        assert!(
+            shown.starts_with("https://downloads.example.com"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("/release/file-1.2.3.tar.gz"), "{shown}");
+        assert!(shown.contains('…'));
+        assert_eq!(elided("http://short/"), "http://short/");
+    }
+
+    #[test]
+    fn plain_lines_give_an_eta_once_there_is_a_pace() {
+        assert_eq!(plain_eta(0, Some(40), 0.0), "");
+        assert_eq!(plain_eta(10, None, 5.0), "");
+        assert_eq!(plain_eta(10, Some(40), 5.0), ", ETA 6s");
+        assert_eq!(plain_eta(10, Some(1000), 5.0), ", ETA 3m 18s");
+        assert_eq!(plain_eta(40, Some(40), 5.0), "");
+    }
+
+    #[test]
+    fn the_display_follows_the_terminal_ci_and_what_was_asked() {
+        let env = |stderr_terminal, dumb_terminal, ci| Env {
+            stderr_terminal,
+            dumb_terminal,
+            ci,
+        };
+        use ProgressStyle::{Bar, Off, Plain};
+        assert_eq!(choose(None, &env(true, false, false)), (Bar, None));
+        assert_eq!(choose(None, &env(true, false, true)), (Bar, None));
+        assert_eq!(choose(None, &env(false, false, true)), (Plain, None));
+        assert_eq!(choose(None, &env(false, false, false)), (Off, None));
+        assert_eq!(choose(None, &env(true, true, false)), (Plain, None));
+        assert_eq!(choose(Some(Off), &env(false, false, true)), (Off, None));
+        let (style, note) = choose(Some(Bar), &env(false, false, false));
+        assert_eq!(style, Off);
+        assert!(note.is_some_and(|n| n.contains("not")));
+        let (style, note) = choose(Some(Bar), &env(true, true, false));
+        assert_eq!(style, Plain);
+        assert!(note.is_some_and(|n| n.contains("TERM=dumb")));
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub struct Summary {
     failed: u64,
     not_started: u64,
     unchanged: u64,
+    partial_kept: u64,
     bytes: u64,
     by_status: BTreeMap<u16, u64>,
     by_kind: BTreeMap<ErrorKind, u64>,
@@ -45,6 +46,9 @@ pub struct Report {
     pub fetched: u64,
     /// Ok entries whose saved file was unchanged (`--update`: 304).
     pub unchanged: u64,
+    /// Entries whose body was cut short and kept in a part file under
+    /// `-o`, for `--continue`.
+    pub partial_kept: u64,
     /// Failed entries by HTTP status (as strings, for JSON object keys).
     pub failed_by_status: BTreeMap<String, u64>,
     /// Failed entries by error kind.
@@ -83,6 +87,7 @@ impl Default for Summary {
             failed: 0,
             not_started: 0,
             unchanged: 0,
+            partial_kept: 0,
             bytes: 0,
             by_status: BTreeMap::new(),
             by_kind: BTreeMap::new(),
@@ -128,6 +133,11 @@ impl Summary {
         self.unchanged += 1;
     }
 
+    /// Counts one entry whose cut body was kept in a part file.
+    pub fn add_partial_kept(&mut self) {
+        self.partial_kept += 1;
+    }
+
     /// Counts one entry that was never started.
     pub fn add_not_started(&mut self) {
         self.not_started += 1;
@@ -170,6 +180,7 @@ impl Summary {
             other_shards: 0,
             fetched,
             unchanged: self.unchanged,
+            partial_kept: self.partial_kept,
             failed_by_status,
             failed_by_kind: self.by_kind.iter().map(|(k, &n)| (k.as_str(), n)).collect(),
             status_classes: classes,
@@ -242,6 +253,13 @@ impl Report {
                 s,
                 "  unchanged: {} (304, --update: the saved file kept)",
                 self.unchanged
+            );
+        }
+        if self.partial_kept > 0 {
+            let _ = writeln!(
+                s,
+                "  partial: {} cut downloads kept in part files (--continue resumes them)",
+                self.partial_kept
             );
         }
         if self.failed > 0 {

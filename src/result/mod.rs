@@ -2,6 +2,7 @@
 //! read by the output side, so neither has to know the other.
 
 pub mod accept;
+pub mod trace;
 
 use std::time::Duration;
 
@@ -120,8 +121,10 @@ pub struct Fetched {
     pub ok: bool,
     /// Final HTTP status, if a response arrived.
     pub status: Option<u16>,
-    /// Body bytes read in the last attempt.
+    /// Body bytes read in the last attempt (decoded, with `--compressed`).
     pub bytes: u64,
+    /// Body bytes received in the last attempt, as sent (before decoding).
+    pub wire_bytes: u64,
     /// Attempts made.
     pub attempts: u32,
     /// Where redirects led, if anywhere.
@@ -134,6 +137,11 @@ pub struct Fetched {
     pub saved_to: Option<String>,
     /// `--update`: the server said the saved file is unchanged (304).
     pub unchanged: bool,
+    /// The body continued a part file of this many bytes (a `206`).
+    pub resumed_from: Option<u64>,
+    /// The body was cut short and its bytes kept in a part file under
+    /// `-o`, for a later attempt or `--continue`.
+    pub kept_part: bool,
     /// Wall time of all attempts and waits.
     pub elapsed: Duration,
     /// Connection timings of the last attempt (None if nothing was sent).

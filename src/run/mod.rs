@@ -28,10 +28,8 @@ use crate::report::progress::{Progress, ProgressStyle};
 use crate::report::stdout::Printer;
 use crate::result::{ErrorKind, FetchError, Fetched};
 use crate::run::inflight::InFlight;
+use crate::store::names::Namer;
 
-/// After the first signal, requests in flight may finish for this long
-/// (or the per-attempt `--timeout`, if shorter).
-const GRACE: Duration = Duration::from_secs(10);
 /// How often the main thread looks up from waiting for results: at a
 /// signal, at a closed stdout.
 const TICK: Duration = Duration::from_millis(100);
@@ -71,6 +69,9 @@ impl Exit {
 /// Runs fetchpool with a validated configuration.
 pub fn run(mut config: Config) -> Result<Exit> {
     let started = Instant::now();
+    if config.verbose {
+        crate::report::verbose::install();
+    }
     let workers = fit_workers(&config);
     config.request.workers = workers;
     let mut pool = Pool::new(workers)
@@ -92,7 +93,9 @@ pub fn run(mut config: Config) -> Result<Exit> {
     let (cancel_tx, cancel) = bounded::<()>(0);
     let input_can_block = config.sources.iter().any(Source::can_block);
     let interrupted = signals::install(
-        GRACE.min(config.request.timeout),
+        // Requests in flight may finish for the grace, or one attempt's
+        // deadline if shorter.
+        config.grace.min(config.request.timeout),
         OnSignal {
             stop: stop.clone(),
             input_can_block,
@@ -110,6 +113,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
     )?;
     let accept = config.request.accept.clone();
     let asked = (config.request.sha256, config.request.output_dir.is_some());
+    let names = config.request.names;
     let fetcher = Fetcher::new(config.request, config.rate, stopping, cancel)?;
     let mut collector = Collector::new(
         Printer::stdout(config.format),
@@ -121,17 +125,25 @@ pub fn run(mut config: Config) -> Result<Exit> {
     let filter = Filter {
         dedup: config.dedup,
         shard: config.shard,
-        count_repeats: asked.1,
     };
     if config.progress != ProgressStyle::Off {
         crate::input::count_ahead(&config.sources, filter, &stats);
     }
-    let entries = Entries::new(config.sources, filter, Arc::clone(&stats)).map(|entry| Job {
+    let mut entries = Entries::new(config.sources, filter, Arc::clone(&stats));
+    if asked.1 {
+        entries = entries.claiming(Box::new(Namer::new(names)));
+    }
+    let entries = entries.map(|entry| Job {
         entry,
         state: FetchState::default(),
     });
     let in_flight = Arc::new(InFlight::default());
-    let mut progress = Progress::start(config.progress, Arc::clone(&stats), Arc::clone(&in_flight));
+    let mut progress = Progress::start(
+        config.progress,
+        config.progress_interval,
+        Arc::clone(&stats),
+        Arc::clone(&in_flight),
+    );
 
     // One attempt per step: between attempts the job is parked in the pool,
     // holding no worker. The job itself applies --fail-fast, so with one
@@ -154,6 +166,7 @@ pub fn run(mut config: Config) -> Result<Exit> {
             if job.state.is_new() {
                 in_flight.start(entry);
             }
+            let _trace = crate::result::trace::scope(entry.seq);
             let (stepped, signal) = fetcher.step(uri, &entry.url, entry.repeat, &mut job.state);
             if let Some(signal) = signal
                 && let Some(host) = host_key(uri)

@@ -27,16 +27,11 @@ use crate::lock::lock;
 pub const MAX_NAME: usize = 200;
 const MAX_SLUG: usize = 150;
 
-/// The file name for `url` (see the module docs).
-pub fn file_name(url: &str) -> String {
-    name_for(url, 0)
-}
-
 /// The file name for the `repeat`-th repeat of `url` in one run (0: its
 /// first occurrence): repeats get `-N` (N from 2) after the hash, before
 /// the extension. The hash is 32 hex digits and never holds a `-`, so no
 /// other URL's name can take this form.
-fn name_for(url: &str, repeat: u32) -> String {
+pub fn name_for(url: &str, repeat: u32) -> String {
     let hash = hex(&Sha256::digest(url.as_bytes())[..16]);
     let span = crate::input::uri::authority_span(url);
     let authority = &url[span.clone()];
@@ -112,18 +107,20 @@ pub struct PartFile {
 }
 
 impl PartFile {
-    /// Creates a temporary file in `dir` for the body of `url`, whose
-    /// entry is the `repeat`-th repeat of that URL in the input (0: the
-    /// first occurrence).
-    pub fn create(dir: &Path, url: &str, repeat: u32) -> io::Result<Self> {
-        Self::create_named(dir, &name_for(url, repeat))
-    }
-
-    /// Creates a temporary file in `dir` for the file `name` in it.
-    fn create_named(dir: &Path, name: &str) -> io::Result<Self> {
+    /// Creates a temporary file for the file `name` (a path relative to
+    /// `dir`, see [`super::names`]), beside it: in the folder it will be
+    /// renamed into, which is created first if need be.
+    pub fn create(dir: &Path, name: &str) -> io::Result<Self> {
         let target = dir.join(name);
+        let folder = match target.parent() {
+            Some(parent) if parent != dir => {
+                std::fs::create_dir_all(parent)?;
+                parent
+            }
+            _ => dir,
+        };
         loop {
-            let temp = dir.join(format!(".fetchpool-{:016x}.part", fastrand::u64(..)));
+            let temp = folder.join(format!(".fetchpool-{:016x}.part", fastrand::u64(..)));
             match File::options().write(true).create_new(true).open(&temp) {
                 Ok(file) => {
                     lock(&UNFINISHED).insert(temp.clone());
@@ -170,7 +167,7 @@ impl PartFile {
 /// file, renamed into place, so a reader sees the old file or the new one,
 /// never a part (not synced to disk: for small files whose loss is harmless).
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let mut part = PartFile::create_named(dir, name)?;
+    let mut part = PartFile::create(dir, name)?;
     part.write(bytes)?;
     part.commit_with(false).map(drop)
 }
@@ -222,7 +219,7 @@ mod tests {
                 .iter()
                 .map(|&r| name_for(url, r))
                 .collect();
-            assert_eq!(names[0], file_name(url));
+            assert_eq!(names[0], name_for(url, 0));
             for n in &names {
                 assert!(valid(n), "{n}");
             }
@@ -256,13 +253,13 @@ mod tests {
             .iter()
             .copied()
             .chain([long.as_str()])
-            .map(file_name)
+            .map(|u| name_for(u, 0))
             .collect();
         for n in &names {
             assert!(valid(n), "{n}");
             assert!(!n.contains("secret"), "{n}");
         }
-        assert_eq!(file_name(urls[0]), names[0]);
+        assert_eq!(name_for(urls[0], 0), names[0]);
         assert!(names[7].ends_with(".gz") || !names[7].contains('.') || valid(&names[7]));
         names.sort();
         names.dedup();
@@ -271,22 +268,24 @@ mod tests {
 
     #[test]
     fn keeps_a_short_extension() {
-        assert!(file_name("https://h/dl/file.tar.gz?x=1").ends_with(".gz"));
-        assert!(!file_name("https://h/dl/file.verylongextension").ends_with(".verylongextension"));
+        assert!(name_for("https://h/dl/file.tar.gz?x=1", 0).ends_with(".gz"));
+        assert!(
+            !name_for("https://h/dl/file.verylongextension", 0).ends_with(".verylongextension")
+        );
     }
 
     #[test]
     fn part_file_appears_only_on_commit() {
         let dir = tempfile::tempdir().unwrap();
         let url = "http://h/x.txt";
-        let mut part = PartFile::create(dir.path(), url, 0).unwrap();
+        let mut part = PartFile::create(dir.path(), &name_for(url, 0)).unwrap();
         part.write(b"hello").unwrap();
-        let target = dir.path().join(file_name(url));
+        let target = dir.path().join(name_for(url, 0));
         assert!(!target.exists());
         assert_eq!(part.commit().unwrap(), target);
         assert_eq!(std::fs::read(&target).unwrap(), b"hello");
 
-        let mut dropped = PartFile::create(dir.path(), "http://h/y", 0).unwrap();
+        let mut dropped = PartFile::create(dir.path(), &name_for("http://h/y", 0)).unwrap();
         dropped.write(b"partial").unwrap();
         drop(dropped);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();

@@ -52,9 +52,13 @@ pub struct Validators {
     mtime: (u64, u32),
 }
 
-/// The validators file of the saved file `name`.
+/// The validators file of the saved file `name` (a path relative to DIR):
+/// in the same folder, its file name prefixed with [`META_PREFIX`].
 pub fn meta_name(name: &str) -> String {
-    format!("{META_PREFIX}{name}")
+    match name.rsplit_once('/') {
+        Some((folder, file)) => format!("{folder}/{META_PREFIX}{file}"),
+        None => format!("{META_PREFIX}{name}"),
+    }
 }
 
 /// Size and modification time of the regular file at `path` (not a link).

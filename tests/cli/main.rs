@@ -1,20 +1,40 @@
 //! Hermetic integration tests for the `fetchpool` binary.
 //!
 //! Every request goes to a loopback [`server::TestServer`] bound by the test
-//! itself. Every run of the binary has proxies scrubbed from its environment,
+//! itself. Every run of the binary has proxies, `CI` and `TERM` scrubbed
+//! from its environment (so the suite passes with and without `CI=true`),
 //! `NO_COLOR=1`, a null stdin unless the test feeds one, and a [`RUN_BOUND`]
 //! deadline: only a real hang fails a test on time.
 
-mod basics;
-mod conn;
-mod faults;
+mod bodies;
+mod closed_stdout;
+mod compressed;
+mod connections;
+mod credentials;
+mod errors;
+mod exit_codes;
 mod input;
-mod polish;
-mod polite;
+mod limits;
+mod names;
+mod output;
+mod politeness;
+mod progress;
+mod proxy;
 mod redirects;
-mod scripting;
+mod requests;
+mod rerun;
+mod resume;
+mod saving;
 mod server;
-mod trust;
+mod signals;
+mod soak;
+mod socks;
+mod summary;
+mod support;
+mod tls;
+mod update;
+mod usage;
+mod verbose;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -52,6 +72,10 @@ const PROXY_VARS: [&str; 8] = [
     "no_proxy",
 ];
 
+/// Variables that choose how progress and colour look: a test that wants
+/// one sets it on its own command.
+const STYLE_VARS: [&str; 2] = ["CI", "TERM"];
+
 /// The binary with a hermetic environment; stdin null, stdout and stderr piped.
 pub fn command<I, S>(args: I) -> Command
 where
@@ -59,7 +83,9 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fetchpool"));
-    for var in PROXY_VARS {
+    // What the environment may select: the proxies, and the progress
+    // style (`CI=true`, as set by CI services, selects plain progress).
+    for var in PROXY_VARS.iter().chain(&STYLE_VARS) {
         cmd.env_remove(var);
     }
     cmd.env("NO_COLOR", "1")
@@ -328,4 +354,15 @@ pub fn assert_all_seqs(by_seq: &BTreeMap<u64, Value>, n: u64) {
 pub fn refused_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
+}
+
+/// The suite passes with and without `CI=true` in its own environment only
+/// if no run of the binary inherits it.
+#[test]
+fn every_command_runs_without_the_variables_that_pick_a_style() {
+    let cmd = command(["x"]);
+    let envs: BTreeMap<_, _> = cmd.get_envs().collect();
+    for var in STYLE_VARS.iter().chain(&PROXY_VARS) {
+        assert_eq!(envs.get(std::ffi::OsStr::new(var)), Some(&None), "{var}");
+    }
 }

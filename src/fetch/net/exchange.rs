@@ -4,8 +4,11 @@
 //! it for the `timings` of a result and to re-send a request that met a
 //! dead keep-alive connection.
 
-use std::cell::Cell;
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
+
+use crate::result::trace::{self, Kind};
 
 /// What the transport saw of the current exchange on this thread.
 ///
@@ -54,6 +57,9 @@ thread_local! {
     /// The longest row of the request about to be sent, so that the output
     /// buffer holds it.
     static OUTPUT_NEED: Cell<usize> = const { Cell::new(0) };
+    /// A method to write on the wire in place of ureq's stand-in: the
+    /// stand-in's request-line prefix (`GET `) and the real one (`PURGE `).
+    static REWRITE: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
 }
 
 /// Starts the record of an exchange on this thread. `longest_row` is the
@@ -61,6 +67,67 @@ thread_local! {
 pub fn begin(longest_row: usize) {
     EXCHANGE.with(|e| e.set(Exchange::NONE));
     OUTPUT_NEED.with(|n| n.set(longest_row));
+    REWRITE.with(|r| r.borrow_mut().take());
+}
+
+/// Has the transport write `real` as the method of the next request head
+/// that starts with `stand_in` (ureq sends only the methods it knows; see
+/// `wire_method` in the fetch). Cleared by [`begin`].
+pub fn rewrite_method(stand_in: &str, real: &str) {
+    REWRITE.with(|r| *r.borrow_mut() = Some((format!("{stand_in} "), format!("{real} "))));
+}
+
+/// The bytes to write for `output`: as they are, or, for the request head
+/// that [`rewrite_method`] names, with the real method (once; a `CONNECT`
+/// to a proxy before it is left alone).
+pub(super) fn on_wire(output: &[u8]) -> Cow<'_, [u8]> {
+    let output = rewritten(output);
+    if trace::enabled() {
+        trace_head(&output);
+    }
+    output
+}
+
+/// Traces a request head at the start of `output`, if there is one (a
+/// request line ending in `HTTP/1.x`), one event per line, the values of
+/// credential headers hidden.
+fn trace_head(output: &[u8]) {
+    let mut lines = output
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let Some(first) = lines.next() else { return };
+    if !(first.ends_with(b" HTTP/1.1") || first.ends_with(b" HTTP/1.0")) {
+        return;
+    }
+    trace::emit(Kind::Sent, || String::from_utf8_lossy(first).into_owned());
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let text = match line.iter().position(|&b| b == b':') {
+            Some(i) => trace::header_line(
+                &String::from_utf8_lossy(&line[..i]),
+                line[i + 1..].trim_ascii_start(),
+            ),
+            None => String::from_utf8_lossy(line).into_owned(),
+        };
+        trace::emit(Kind::Sent, || text);
+    }
+}
+
+/// `output`, with the real method in place of ureq's stand-in (see
+/// [`rewrite_method`]).
+fn rewritten(output: &[u8]) -> Cow<'_, [u8]> {
+    REWRITE.with(|r| {
+        let mut pending = r.borrow_mut();
+        match pending.as_ref() {
+            Some((stand_in, real)) if output.starts_with(stand_in.as_bytes()) => {
+                let mut out = Vec::with_capacity(output.len() + real.len());
+                out.extend_from_slice(real.as_bytes());
+                out.extend_from_slice(&output[stand_in.len()..]);
+                *pending = None;
+                Cow::Owned(out)
+            }
+            _ => Cow::Borrowed(output),
+        }
+    })
 }
 
 /// What the transport saw since [`begin`] on this thread.
@@ -141,5 +208,21 @@ mod tests {
         record_connected(Some(Duration::from_millis(3)));
         assert_eq!(current().connect, Some(Duration::from_millis(3)));
         assert!(!current().reused);
+    }
+
+    #[test]
+    fn a_stand_in_method_is_rewritten_once_and_connect_left_alone() {
+        begin(0);
+        assert_eq!(&*on_wire(b"GET / HTTP/1.1\r\n"), b"GET / HTTP/1.1\r\n");
+        rewrite_method("GET", "PURGE");
+        assert_eq!(
+            &*on_wire(b"CONNECT h:80 HTTP/1.1\r\n"),
+            b"CONNECT h:80 HTTP/1.1\r\n"
+        );
+        assert_eq!(&*on_wire(b"GET /a HTTP/1.1\r\n"), b"PURGE /a HTTP/1.1\r\n");
+        assert_eq!(&*on_wire(b"GET /b"), b"GET /b");
+        rewrite_method("POST", "PROPFIND");
+        begin(0);
+        assert_eq!(&*on_wire(b"POST /"), b"POST /");
     }
 }

@@ -1,7 +1,8 @@
 //! The connection layer under ureq: our own TCP and TLS connectors
 //! (`transport`, `tls`, `verify`), sized connection buffers
 //! (`buffers`), the per-thread record of each exchange (`exchange`),
-//! a caching resolver (`resolver`), proxy choice (`proxy`) and the one
+//! a caching resolver (`resolver`), proxy choice (`proxy`), SOCKS5
+//! (`socks`) and the one
 //! shared agent that ties them together (`agent`).
 
 pub mod agent;
@@ -9,6 +10,7 @@ pub mod buffers;
 pub mod exchange;
 pub mod proxy;
 pub mod resolver;
+pub mod socks;
 pub mod tls;
 pub mod transport;
 pub mod verify;

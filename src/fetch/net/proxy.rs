@@ -16,20 +16,50 @@
 //!   (`10.0.0.0/8`, `fd00::/8`), or `*` for every host.
 //! - `--proxy URL` replaces the variables for both schemes (`--proxy ''`:
 //!   no proxy at all); `--noproxy LIST` replaces `no_proxy`.
-//! - A proxy is `[http://|https://][user:password@]host[:port]`; the port
-//!   defaults to 1080 for `http://` and 443 for `https://`, as in curl.
-//!   Other schemes (SOCKS) are refused up front rather than bypassed.
+//! - A proxy is `[scheme://][user:password@]host[:port]` with scheme
+//!   `http` (the default), `https`, `socks5` (the target's name resolved
+//!   here) or `socks5h` (resolved by the proxy); the port defaults to 1080,
+//!   443 for `https://`, as in curl.
+//! - A proxy that cannot be used (another scheme, a bad URL) is a usage
+//!   error when given with `--proxy`. From a variable it is an error only
+//!   for the URLs it would serve (a `connect` result naming the variable),
+//!   so one that `no_proxy` exempts every URL from never stops a run.
 
 use std::fmt;
 use std::net::IpAddr;
 
 use ureq::http::Uri;
 
+/// How a proxy is spoken to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// HTTP `CONNECT` tunnels (`http://`).
+    Http,
+    /// HTTP `CONNECT` tunnels over TLS to the proxy (`https://`).
+    Https,
+    /// SOCKS5, given the address the name resolved to here (`socks5://`).
+    Socks5,
+    /// SOCKS5, given the host name to resolve (`socks5h://`).
+    Socks5h,
+}
+
+impl ProxyKind {
+    /// The URL scheme.
+    pub fn scheme(self) -> &'static str {
+        match self {
+            ProxyKind::Http => "http",
+            ProxyKind::Https => "https",
+            ProxyKind::Socks5 => "socks5",
+            ProxyKind::Socks5h => "socks5h",
+        }
+    }
+}
+
 /// One proxy server: where it is and the credentials it wants.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProxyUrl {
-    /// TLS to the proxy itself (`https://` proxy).
-    pub secure: bool,
+    /// How it is spoken to.
+    pub kind: ProxyKind,
     /// Host name or IP literal (IPv6 in brackets), lowercase.
     pub host: String,
     /// Port of the proxy.
@@ -54,12 +84,15 @@ impl ProxyUrl {
         let uri: Uri = with_scheme
             .parse()
             .map_err(|_| bad("is not a valid proxy URL"))?;
-        let secure = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
-            Some("http") => false,
-            Some("https") => true,
+        let kind = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("http") => ProxyKind::Http,
+            Some("https") => ProxyKind::Https,
+            Some("socks5") => ProxyKind::Socks5,
+            Some("socks5h") => ProxyKind::Socks5h,
             Some(other) => {
                 return Err(bad(&format!(
-                    "uses {other}://, which is not supported: use an http:// or https:// proxy"
+                    "uses {other}://, which is not supported: use an http://, https://, \
+                     socks5:// or socks5h:// proxy"
                 )));
             }
             None => return Err(bad("is not a valid proxy URL")),
@@ -82,7 +115,7 @@ impl ProxyUrl {
                 Ok(0) | Err(_) => return Err(bad("has a port outside 1-65535")),
                 Ok(port) => port,
             },
-            None if secure => 443,
+            None if kind == ProxyKind::Https => 443,
             None => 1080,
         };
         let (user, password) = match authority.as_str().rsplit_once('@') {
@@ -99,7 +132,7 @@ impl ProxyUrl {
             }
         };
         Ok(ProxyUrl {
-            secure,
+            kind,
             host: host.to_ascii_lowercase(),
             port,
             user,
@@ -113,11 +146,10 @@ impl ProxyUrl {
     }
 }
 
-/// `http://host:port`, never the credentials.
+/// `scheme://host:port`, never the credentials.
 impl fmt::Display for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.secure { "https" } else { "http" };
-        write!(f, "{scheme}://{}:{}", self.host, self.port)
+        write!(f, "{}://{}:{}", self.kind.scheme(), self.host, self.port)
     }
 }
 
@@ -134,10 +166,11 @@ impl fmt::Debug for ProxyUrl {
 pub struct ProxyConfig {
     /// The distinct proxies, so each is set up once.
     proxies: Vec<ProxyUrl>,
-    /// Index in `proxies` of the proxy for `http://` URLs.
-    http: Option<usize>,
-    /// Index in `proxies` of the proxy for `https://` URLs.
-    https: Option<usize>,
+    /// Index in `proxies` of the proxy for `http://` URLs, or why the
+    /// variable naming it cannot be used.
+    http: Option<Result<usize, String>>,
+    /// The same for `https://` URLs.
+    https: Option<Result<usize, String>>,
     /// Hosts reached directly.
     no_proxy: NoProxy,
 }
@@ -179,8 +212,16 @@ impl ProxyConfig {
             no_proxy,
             ..ProxyConfig::default()
         };
-        config.http = http.map(|(n, v)| config.add(&n, &v)).transpose()?;
-        config.https = https.map(|(n, v)| config.add(&n, &v)).transpose()?;
+        // A bad --proxy stops the run; a bad variable fails only the URLs
+        // it would serve.
+        let mut add = |(name, value): (String, String)| match config.add(&name, &value) {
+            Err(e) if name == "--proxy" => Err(e),
+            other => Ok(other),
+        };
+        let http = http.map(&mut add).transpose()?;
+        let https = https.map(&mut add).transpose()?;
+        config.http = http;
+        config.https = https;
         Ok(config)
     }
 
@@ -201,10 +242,15 @@ impl ProxyConfig {
 
     /// The proxy (index in [`ProxyConfig::proxies`]) for a request to
     /// `host` (as in a URI: IPv6 in brackets) over https or plain http;
-    /// `None`: connect directly.
-    pub fn select(&self, https: bool, host: &str) -> Option<usize> {
-        let index = if https { self.https } else { self.http }?;
-        (!self.no_proxy.matches(host)).then_some(index)
+    /// `None`: connect directly; an error: the variable that names its
+    /// proxy cannot be used, and why.
+    pub fn select(&self, https: bool, host: &str) -> Option<Result<usize, &str>> {
+        let chosen = if https { &self.https } else { &self.http };
+        let chosen = chosen.as_ref()?;
+        if self.no_proxy.matches(host) {
+            return None;
+        }
+        Some(chosen.as_ref().copied().map_err(String::as_str))
     }
 
     /// The proxies' (decoded) passwords, to scrub from library messages.

@@ -16,9 +16,10 @@ fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
 fn route(config: &ProxyConfig, url: &str) -> Option<String> {
     let uri: Uri = url.parse().unwrap();
     let https = uri.scheme_str() == Some("https");
-    config
-        .select(https, uri.host().unwrap())
-        .map(|i| format!("{}:{}", config.proxies()[i].host, config.proxies()[i].port))
+    config.select(https, uri.host().unwrap()).map(|i| match i {
+        Ok(i) => format!("{}:{}", config.proxies()[i].host, config.proxies()[i].port),
+        Err(e) => format!("error: {e}"),
+    })
 }
 
 fn config(vars: &[(&str, &str)]) -> ProxyConfig {
@@ -163,8 +164,16 @@ fn proxy_urls_parse_as_curl_reads_them() {
     assert!(p.has_credentials());
     assert!(!p.to_string().contains("p:w"));
     assert!(!format!("{p:?}").contains("p:w"));
+    let p = ProxyUrl::parse("x", "SOCKS5h://u:p@proxy").unwrap();
+    assert_eq!(
+        (p.kind, p.to_string().as_str()),
+        (ProxyKind::Socks5h, "socks5h://proxy:1080")
+    );
+    let p = ProxyUrl::parse("x", "socks5://proxy:9050").unwrap();
+    assert_eq!(p.kind, ProxyKind::Socks5);
     for bad in [
-        "socks5://proxy:1080",
+        "socks4://proxy:1080",
+        "socks://proxy:1080",
         "ftp://proxy",
         "http://",
         "http://proxy:0",
@@ -177,11 +186,21 @@ fn proxy_urls_parse_as_curl_reads_them() {
 
 #[test]
 fn errors_name_the_source_and_hide_the_password() {
-    let e = ProxyConfig::from_env(None, None, env(&[("https_proxy", "socks5://u:hunter2@p")]))
-        .unwrap_err();
-    assert!(e.starts_with("https_proxy: "), "{e}");
-    assert!(e.contains("socks5"), "{e}");
+    let e = ProxyConfig::from_env(Some("socks4://u:hunter2@p"), None, env(&[])).unwrap_err();
+    assert!(e.starts_with("--proxy: "), "{e}");
+    assert!(e.contains("socks4"), "{e}");
     assert!(!e.contains("hunter2"), "{e}");
+    // From a variable: an error for the URLs it would serve, none for the
+    // others, and never for a run that does not use it.
+    let c = config(&[
+        ("https_proxy", "socks4://u:hunter2@p"),
+        ("no_proxy", "local.example"),
+    ]);
+    let e = route(&c, "https://a/").unwrap();
+    assert!(e.starts_with("error: https_proxy: "), "{e}");
+    assert!(e.contains("socks4") && !e.contains("hunter2"), "{e}");
+    assert_eq!(route(&c, "https://local.example/"), None);
+    assert_eq!(route(&c, "http://a/"), None);
     let e = ProxyUrl::parse("--proxy", "u:hunter2@bad host").unwrap_err();
     assert!(!e.contains("hunter2"), "{e}");
     assert!(e.contains("***@bad host"), "{e}");

@@ -9,6 +9,7 @@
 //! The trait lives in ureq's `unversioned` module, outside semver: ureq's
 //! minor version is pinned in `Cargo.toml` and only this module touches it.
 
+use crate::result::trace::{self, Kind};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
@@ -72,6 +73,9 @@ impl CachingResolver {
         if let Some((at, addrs)) = self.cache().get(&key)
             && at.elapsed() < TTL
         {
+            trace::emit(Kind::Info, || {
+                format!("resolved {host}: {} (cached)", list(addrs))
+            });
             return Ok(addrs.clone());
         }
         let addrs = match self.lookup_name(uri, config, timeout) {
@@ -86,6 +90,7 @@ impl CachingResolver {
             cache.clear();
         }
         cache.insert(key, (Instant::now(), addrs.clone()));
+        trace::emit(Kind::Info, || format!("resolved {host}: {}", list(&addrs)));
         Ok(addrs)
     }
 
@@ -103,6 +108,12 @@ impl CachingResolver {
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, ResolvedSocketAddrs)>> {
         crate::lock::lock(&self.cache)
     }
+}
+
+/// The addresses of a lookup, for the trace.
+fn list(addrs: &ResolvedSocketAddrs) -> String {
+    let all: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
+    all.join(", ")
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ use super::transport::{
     ConnBuffers, Socket, TcpTransport, check_open, record_received, record_sending, record_tls,
 };
 use super::verify::{NoVerifier, PinnedVerifier};
+use crate::result::trace::{self, Kind};
 
 /// TLS settings from the command line.
 #[derive(Debug, Clone, Default)]
@@ -158,6 +159,7 @@ impl TlsConnector {
         });
         transport.handshake(details.timeout.reason)?;
         record_tls(started.elapsed());
+        trace::emit(Kind::Info, || describe(&transport.conn));
         Ok(transport)
     }
 }
@@ -169,6 +171,29 @@ impl fmt::Debug for TlsConnector {
             .field("insecure", &self.settings.insecure)
             .finish()
     }
+}
+
+/// The version and cipher of a handshake, and the subject, issuer and expiry
+/// of the server's certificate, for the trace.
+fn describe(conn: &ClientConnection) -> String {
+    let version = conn
+        .protocol_version()
+        .map_or_else(|| "TLS".to_owned(), |v| format!("{v:?}"));
+    let cipher = conn
+        .negotiated_cipher_suite()
+        .map_or_else(String::new, |c| format!("{:?}", c.suite()));
+    let mut s = format!("TLS {version} {cipher}").replace("TLS TLSv", "TLSv");
+    if let Some(leaf) = conn.peer_certificates().and_then(|c| c.first())
+        && let Ok((_, cert)) = x509_parser::parse_x509_certificate(leaf)
+    {
+        let expiry = cert.validity().not_after.to_rfc2822().unwrap_or_else(|e| e);
+        s.push_str(&format!(
+            "; certificate: subject {}; issuer {}; expires {expiry}",
+            cert.subject(),
+            cert.issuer()
+        ));
+    }
+    s
 }
 
 /// What TLS runs on: our socket, or a proxy's tunnel.
@@ -280,7 +305,8 @@ impl Transport for TlsTransport {
         record_sending();
         let timeout = timeout.for_write();
         self.io.set_timeout(timeout);
-        let mut rest = &self.buffers.output()[..amount];
+        let output = super::exchange::on_wire(&self.buffers.output()[..amount]);
+        let mut rest = &output[..];
         while !rest.is_empty() {
             let n = self.conn.writer().write(rest)?;
             rest = &rest[n..];

@@ -34,8 +34,10 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Error, Timeout};
 
+use crate::result::trace::{self, Kind};
+
 pub use super::buffers::{ConnBuffers, MAX_HEAD, OUTPUT_MAX};
-pub use super::exchange::{begin, current};
+pub use super::exchange::{begin, current, rewrite_method};
 pub(super) use super::exchange::{
     record_connected, record_received, record_reused, record_sending, record_tls,
 };
@@ -137,6 +139,13 @@ impl Socket {
             }
         }
         Ok(())
+    }
+
+    /// The address at the other end, for the trace.
+    pub fn peer(&self) -> String {
+        self.stream
+            .peer_addr()
+            .map_or_else(|_| "?".to_owned(), |a| a.to_string())
     }
 
     /// A ureq error for an I/O error of this socket.
@@ -256,17 +265,82 @@ impl<In: Transport> Connector<In> for TcpConnector {
             return Ok(Some(Either::A(tunnel)));
         }
         let started = Instant::now();
-        let stream = connect(&details.addrs, details.timeout)?;
+        let socks = details
+            .config
+            .proxy()
+            .filter(|p| super::socks::is_socks5(p));
+        let stream = match socks {
+            Some(proxy) => {
+                let addrs =
+                    details
+                        .resolver
+                        .resolve(proxy.uri(), details.config, details.timeout)?;
+                connect(&addrs, details.timeout)?
+            }
+            None => connect(&details.addrs, details.timeout)?,
+        };
         stream.set_nodelay(true)?;
-        let transport = TcpTransport {
+        let mut transport = TcpTransport {
             socket: Socket::new(stream),
             buffers: ConnBuffers::default(),
             used: true,
         };
         (details.register_shutdown)(transport.socket.shutdown_handle())?;
+        let took = started.elapsed();
+        trace::emit(Kind::Info, || {
+            let peer = transport.socket.peer();
+            let via = if socks.is_some() {
+                ", SOCKS5 proxy"
+            } else {
+                ""
+            };
+            format!(
+                "connected to {peer} (new{via}, {:.1} ms)",
+                took.as_secs_f64() * 1e3
+            )
+        });
+        if let Some(proxy) = socks {
+            socks_tunnel(&mut transport.socket, details, proxy)?;
+        }
         record_connected(Some(started.elapsed()));
         Ok(Some(Either::B(transport)))
     }
+}
+
+/// Has the SOCKS5 `proxy` on `socket` connect to the request's host,
+/// within the connect deadline: by the address resolved here
+/// (`socks5://`) or by name (`socks5h://`).
+fn socks_tunnel(
+    socket: &mut Socket,
+    details: &ConnectionDetails,
+    proxy: &ureq::Proxy,
+) -> Result<(), Error> {
+    use super::socks::{Target, handshake};
+    let port = details
+        .uri
+        .port_u16()
+        .unwrap_or(if details.needs_tls() { 443 } else { 80 });
+    let host = details.uri.host().unwrap_or_default();
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let target = if proxy.resolve_target() {
+        let addr = details.addrs.first().ok_or(Error::HostNotFound)?;
+        Target::Ip(addr.ip())
+    } else {
+        match bare.parse() {
+            Ok(ip) => Target::Ip(ip),
+            Err(_) => Target::Name(bare),
+        }
+    };
+    socket.set_timeout(details.timeout);
+    handshake(socket, proxy, target, port)?;
+    trace::emit(Kind::Info, || {
+        let to = match target {
+            Target::Ip(ip) => std::net::SocketAddr::new(ip, port).to_string(),
+            Target::Name(name) => format!("{name}:{port}"),
+        };
+        format!("SOCKS5 proxy opened a tunnel to {to}")
+    });
+    Ok(())
 }
 
 /// Tries each address in turn within the connect budget: each but the last
@@ -343,6 +417,9 @@ pub(super) fn check_open(socket: &Socket, used: &mut bool) -> bool {
     let open = socket.probe();
     if open {
         record_reused();
+        trace::emit(Kind::Info, || {
+            format!("reusing the connection to {}", socket.peer())
+        });
     }
     open
 }
@@ -356,9 +433,9 @@ impl Transport for TcpTransport {
         self.used = true;
         record_sending();
         self.socket.set_timeout(timeout.for_write());
-        let output = &self.buffers.output()[..amount];
+        let output = super::exchange::on_wire(&self.buffers.output()[..amount]);
         self.socket
-            .write_all(output)
+            .write_all(&output)
             .map_err(|e| self.socket.error(e))
     }
 

@@ -38,8 +38,10 @@ pub struct Record<'a> {
     pub ok: bool,
     /// Final HTTP status.
     pub status: Option<u16>,
-    /// Body bytes read.
+    /// Body bytes read (decoded, with `--compressed`).
     pub bytes: u64,
+    /// Body bytes received, as sent.
+    pub wire_bytes: u64,
     /// Wall time of the whole fetch, retries included.
     pub elapsed_ms: f64,
     /// Attempts made.
@@ -59,6 +61,10 @@ pub struct Record<'a> {
     pub unchanged: bool,
     /// Connection timings of the last attempt; null when nothing was sent.
     pub timings: Option<TimingsMs>,
+    /// The body continued a part file of this many bytes (`--continue`, or
+    /// a retry of a cut download); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed_from: Option<u64>,
 }
 
 /// [`crate::result::Timings`] as printed: milliseconds.
@@ -210,6 +216,7 @@ mod tests {
             ok: error.is_none(),
             status,
             bytes: 123_456,
+            wire_bytes: 2_345,
             elapsed_ms: 1234.5,
             attempts: 1,
             final_url: None,
@@ -218,6 +225,7 @@ mod tests {
             saved_to: None,
             timings: None,
             unchanged: false,
+            resumed_from: None,
         }
     }
 
@@ -231,6 +239,7 @@ mod tests {
             "ok",
             "status",
             "bytes",
+            "wire_bytes",
             "elapsed_ms",
             "attempts",
             "final_url",

@@ -24,9 +24,10 @@ enum Field {
     TlsMs,
     TtfbMs,
     Reused,
+    WireBytes,
 }
 
-const FIELDS: [(&str, Field); 15] = [
+const FIELDS: [(&str, Field); 16] = [
     ("seq", Field::Seq),
     ("url", Field::Url),
     ("ok", Field::Ok),
@@ -42,6 +43,7 @@ const FIELDS: [(&str, Field); 15] = [
     ("tls_ms", Field::TlsMs),
     ("ttfb_ms", Field::TtfbMs),
     ("reused", Field::Reused),
+    ("wire_bytes", Field::WireBytes),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,6 +147,7 @@ impl Template {
                     Field::Ok => write!(out, "{}", r.ok),
                     Field::Status => r.status.map_or(Ok(()), |s| write!(out, "{s}")),
                     Field::Bytes => write!(out, "{}", r.bytes),
+                    Field::WireBytes => write!(out, "{}", r.wire_bytes),
                     Field::ElapsedMs => write!(out, "{}", r.elapsed_ms),
                     Field::Attempts => write!(out, "{}", r.attempts),
                     Field::FinalUrl => out.write_str(r.final_url.unwrap_or("")),
@@ -185,6 +188,7 @@ mod tests {
             ok: true,
             status: Some(200),
             bytes: 12,
+            wire_bytes: 5,
             elapsed_ms: 3.5,
             attempts: 1,
             final_url: None,
@@ -193,6 +197,7 @@ mod tests {
             saved_to: None,
             timings: None,
             unchanged: false,
+            resumed_from: None,
         }
     }
 

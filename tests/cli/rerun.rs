@@ -1,0 +1,127 @@
+//! --write-failed: the list of entries not ok, byte for byte, and re-running
+//! it.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use crate::server::TestServer;
+use crate::support::{args, byte_lines, write_file};
+use crate::{assert_all_seqs, kind, refused_port, run};
+
+#[test]
+fn write_failed_holds_each_entrys_original_bytes() {
+    let server = TestServer::start();
+    let refused = format!("http://127.0.0.1:{}/gone", refused_port());
+    let long: Vec<u8> = [server.url("/").as_bytes(), &[b'a'; 100_000][..]].concat();
+    let entries: Vec<Vec<u8>> = vec![
+        server.url("/ok").into_bytes(),
+        [server.url("/bad-").as_bytes(), b"\xff\xfe"].concat(),
+        b"\xc3\x28 not UTF-8".to_vec(),
+        b"http://nul\0host/\x1b[31m".to_vec(),
+        server.url("/status/404?a b").into_bytes(),
+        refused.clone().into_bytes(),
+        long.clone(),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let input = write_file(dir.path(), "in.txt", &byte_lines(&entries));
+    let failed = dir.path().join("failed.txt");
+    let f = failed.to_str().unwrap();
+    let first = run(&[
+        "--json",
+        "--retries",
+        "0",
+        "--write-failed",
+        f,
+        "-i",
+        &input,
+    ]);
+    first.assert_code(1);
+    assert_all_seqs(&first.by_seq(), 7);
+
+    let written = std::fs::read(&failed).unwrap();
+    let mut lines: Vec<&[u8]> = written.split(|&b| b == b'\n').collect();
+    assert_eq!(lines.pop(), Some(&b""[..]), "ends with a newline");
+    let expected: BTreeSet<&[u8]> = entries[1..6].iter().map(|e| &e[..]).collect();
+    let short: BTreeSet<&[u8]> = lines.iter().copied().filter(|l| l.len() < 1000).collect();
+    assert_eq!(short, expected, "every failed entry, byte for byte");
+    // The over-long line is not kept whole: its first 64 KiB and one byte,
+    // so it is over-long again when fed back.
+    let cut: Vec<&[u8]> = lines.iter().copied().filter(|l| l.len() >= 1000).collect();
+    assert_eq!(cut, [&long[..64 * 1024 + 1]]);
+
+    // Fed back, the same entries fail the same way; nothing new is fetched.
+    let before = server.total_requests();
+    let second = run(&["--json", "--retries", "0", "-i", f]);
+    second.assert_code(1);
+    let again = second.by_seq();
+    assert_all_seqs(&again, 6);
+    let kinds: Vec<Option<&str>> = again.values().map(kind).collect();
+    let mut kinds_sorted = kinds.clone();
+    kinds_sorted.sort();
+    let mut expected_kinds = vec![
+        Some("invalid_url"),
+        Some("invalid_url"),
+        Some("invalid_url"),
+        Some("invalid_url"),
+        Some("connect"),
+        None,
+    ];
+    expected_kinds.sort();
+    assert_eq!(kinds_sorted, expected_kinds, "{kinds:?}");
+    assert_eq!(server.total_requests() - before, 1, "only the 404 again");
+}
+
+#[test]
+fn write_failed_then_rerun_fetches_exactly_the_failures() {
+    let server = TestServer::start();
+    let refused = format!("http://127.0.0.1:{}/gone", refused_port());
+    let urls = [
+        server.url("/ok?i=0"),
+        server.url("/status/404"),
+        server.url("/ok?i=1"),
+        server.url("/status/500"),
+        refused.clone(),
+        "not a url".to_string(),
+        server.url("/ok?i=2"),
+    ];
+    let failed: BTreeSet<&str> = [1, 3, 4, 5].iter().map(|&i| urls[i].as_str()).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file: PathBuf = dir.path().join("failed.txt");
+    let f = file.to_str().unwrap();
+
+    let first = run(&args(
+        &["--json", "--retries", "0", "--write-failed", f],
+        &urls,
+    ));
+    first.assert_code(1);
+    let written = std::fs::read_to_string(&file).expect("--write-failed file");
+    let mut lines_written: Vec<&str> = written.lines().collect();
+    lines_written.sort();
+    assert_eq!(
+        lines_written,
+        failed.iter().copied().collect::<Vec<_>>(),
+        "--write-failed:\n{written}"
+    );
+
+    let before = server.total_requests();
+    let second = run(&["--json", "--retries", "0", "-i", f]);
+    second.assert_code(1);
+    let again: BTreeSet<String> = second
+        .results()
+        .iter()
+        .map(|r| r["url"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        again,
+        failed.iter().map(|s| s.to_string()).collect(),
+        "re-run entries"
+    );
+    let targets: Vec<String> = server.requests()[before..]
+        .iter()
+        .map(|r| r.target.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(targets, ["/status/404", "/status/500"]);
+    assert_eq!(server.total_requests() - before, 2);
+}
