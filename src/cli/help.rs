@@ -103,7 +103,16 @@ pub const ERROR_KINDS: &[(&str, &str, bool)] = &[
         "more than --max-redirects, or a redirect that cannot be followed",
         false,
     ),
-    ("protocol", "the reply is not valid HTTP", false),
+    (
+        "protocol",
+        "the reply is not valid HTTP, or its body cannot be framed",
+        false,
+    ),
+    (
+        "proxy",
+        "the proxy refused the tunnel or asked for credentials (407)",
+        false,
+    ),
     (
         "io",
         "the connection broke mid-response, or saving the body failed",
@@ -353,6 +362,7 @@ mod tests {
             ErrorKind::TooLarge,
             ErrorKind::Redirects,
             ErrorKind::Protocol,
+            ErrorKind::Proxy,
             ErrorKind::Io,
             ErrorKind::Cancelled,
             ErrorKind::Internal,

@@ -7,6 +7,8 @@ use rustls::{CertificateError, Error as TlsError, InvalidMessage};
 use ureq::Error as E;
 
 use super::RequestConfig;
+use super::net::exchange::current;
+use super::net::framing::Fault;
 use super::net::transport::{MAX_HEAD, OUTPUT_MAX};
 use crate::result::{ErrorKind as K, FetchError};
 
@@ -43,16 +45,24 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
             K::Redirects,
             "redirect without a usable Location".to_owned(),
         ),
-        E::ConnectProxyFailed(reason) => match reason.strip_prefix("SOCKS5: ") {
-            Some(why) => (
-                K::Connect,
-                format!("the SOCKS5 proxy did not connect: {why}"),
-            ),
-            None => (
-                K::Connect,
-                format!("the proxy did not open a tunnel (CONNECT): {reason}"),
-            ),
-        },
+        // A CONNECT refusal's status comes from what our connection layer
+        // saw of the proxy's answer (ureq only gives a sentence).
+        E::ConnectProxyFailed(reason) => {
+            match (reason.strip_prefix("SOCKS5: "), current().proxy_refused) {
+                // A proxy that hung up may do better next time; one that
+                // answered no will not.
+                (Some(why @ "the proxy closed the connection"), _) => (
+                    K::Connect,
+                    format!("the SOCKS5 proxy did not connect: {why}"),
+                ),
+                (Some(why), _) => (K::Proxy, format!("the SOCKS5 proxy did not connect: {why}")),
+                (None, Some(status)) => (K::Proxy, proxy_refusal(status)),
+                (None, None) => (
+                    K::Connect,
+                    "the proxy did not answer the tunnel request (CONNECT)".to_owned(),
+                ),
+            }
+        }
         E::InvalidProxyUrl => (K::Connect, "invalid proxy URL".to_owned()),
         E::Tls(m) => (K::Tls, (*m).to_owned()),
         E::Rustls(r) => (K::Tls, tls_message(r)),
@@ -79,50 +89,145 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
         E::Protocol(p) => (K::Protocol, format!("not a valid HTTP response: {p}")),
         E::BadUri(m) => (K::InvalidUrl, m.clone()),
         E::Http(h) => (K::InvalidUrl, h.to_string()),
-        E::BodyStalled => (K::Timeout, "body stalled".to_owned()),
+        // ureq's name for input it cannot frame after the server closed:
+        // no deadline passed (our framing check refuses such input first).
+        E::BodyStalled => (
+            K::Protocol,
+            "the server closed the connection in a body that cannot be framed".to_owned(),
+        ),
         other => (K::Protocol, other.to_string()),
     };
     FetchError::new(kind, message)
 }
 
-/// rustls's errors, with what to do about the common certificate ones.
+/// The message for a proxy that answered `CONNECT` with `status`.
+fn proxy_refusal(status: u16) -> String {
+    let reason = ureq::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .map_or_else(String::new, |r| format!(" {r}"));
+    if status == 407 {
+        format!(
+            "the proxy responded 407{reason}: it wants credentials (give them in the proxy URL, user:password@host)"
+        )
+    } else {
+        format!("the proxy refused the tunnel (CONNECT): it responded {status}{reason}")
+    }
+}
+
+/// rustls's errors in words, with what to do about the common ones.
 fn tls_message(e: &TlsError) -> String {
-    let cert = match e {
-        TlsError::InvalidCertificate(cert) => cert,
+    use rustls::{AlertDescription as Alert, PeerIncompatible as Incompatible};
+    match e {
+        TlsError::InvalidCertificate(cert) => certificate_message(cert),
         // The first byte of an HTTP answer ('H') is no TLS record type.
         TlsError::InvalidMessage(InvalidMessage::InvalidContentType) => {
-            return "the server does not speak TLS on this port".to_owned();
+            "the server does not speak TLS on this port".to_owned()
         }
-        other => return other.to_string(),
-    };
-    match cert {
-        CertificateError::UnknownIssuer => {
-            "certificate signed by an unknown authority (trust it with --cacert FILE)".to_owned()
-        }
-        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            "certificate is not valid for this host name".to_owned()
-        }
-        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-            "certificate has expired".to_owned()
-        }
-        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-            "certificate is not valid yet".to_owned()
-        }
-        CertificateError::Other(other)
-            if matches!(
-                other.0.downcast_ref::<webpki::Error>(),
-                Some(webpki::Error::CaUsedAsEndEntity)
-            ) =>
-        {
-            "the server presents a CA certificate (CA:TRUE) as its own; \
-             trust that certificate with --cacert FILE or issue the server a leaf certificate"
+        TlsError::AlertReceived(Alert::ProtocolVersion)
+        | TlsError::PeerIncompatible(
+            Incompatible::ServerDoesNotSupportTls12Or13
+            | Incompatible::Tls12NotOffered
+            | Incompatible::Tls12NotOfferedOrEnabled,
+        ) => "the server only offers an old TLS version (TLS 1.1 or older);               fetchpool needs TLS 1.2 or 1.3"
+            .to_owned(),
+        TlsError::AlertReceived(Alert::HandshakeFailure) => {
+            "the server refused the TLS handshake (no TLS version or cipher suite in common)"
                 .to_owned()
         }
-        other => format!("bad certificate: {other:?}"),
+        TlsError::AlertReceived(alert) => format!(
+            "the server ended the TLS handshake with the alert \"{}\" ({})",
+            words(&format!("{alert:?}")),
+            u8::from(*alert)
+        ),
+        TlsError::PeerIncompatible(why) => format!(
+            "the server's TLS is incompatible: {}",
+            words(&format!("{why:?}"))
+        ),
+        TlsError::PeerMisbehaved(why) => format!(
+            "the server broke the TLS protocol: {}",
+            words(&format!("{why:?}"))
+        ),
+        TlsError::InvalidMessage(why) => format!(
+            "the server sent an invalid TLS message: {}",
+            words(&format!("{why:?}"))
+        ),
+        other => format!("TLS failure: {}", words(&format!("{other:?}"))),
+    }
+}
+
+/// A certificate error in words, with advice for the common ones.
+fn certificate_message(cert: &CertificateError) -> String {
+    let text = match cert {
+        CertificateError::UnknownIssuer => {
+            "certificate signed by an unknown authority (trust it with --cacert FILE)"
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            "certificate is not valid for this host name"
+        }
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "certificate has expired"
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "certificate is not valid yet"
+        }
+        CertificateError::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
+            Some(webpki::Error::CaUsedAsEndEntity) => {
+                "the server presents a CA certificate (CA:TRUE) as its own; \
+                 trust that certificate with --cacert FILE or issue the server a leaf certificate"
+            }
+            Some(webpki::Error::MaximumPathDepthExceeded) => {
+                "the certificate chain is too long (more intermediate certificates than \
+                 a verifier follows)"
+            }
+            Some(
+                webpki::Error::MaximumSignatureChecksExceeded
+                | webpki::Error::MaximumPathBuildCallsExceeded,
+            ) => "the certificate chain is too complex to verify",
+            Some(e) => return format!("bad certificate: {}", words(&format!("{e:?}"))),
+            None => return format!("bad certificate: {}", words(&other.0.to_string())),
+        },
+        other => return format!("bad certificate: {}", words(&format!("{other:?}"))),
+    };
+    text.to_owned()
+}
+
+/// The name that leads a Rust `Debug` rendering (`MaximumPathDepthExceeded`,
+/// `Other(...)`, `Revoked { .. }`) as lowercase words
+/// ("maximum path depth exceeded"): libraries name their error variants
+/// well, but their `Debug` text is no message.
+fn words(debug: &str) -> String {
+    let name: String = debug
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ' ' || *c == '-')
+        .collect();
+    let mut out = String::with_capacity(name.len() + 8);
+    let mut prev_lower = false;
+    for c in name.trim().chars() {
+        if c == '_' {
+            out.push(' ');
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push(' ');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(c.to_ascii_lowercase());
+    }
+    if out.is_empty() {
+        "unknown".to_owned()
+    } else {
+        out
     }
 }
 
 fn classify_io(io: &std::io::Error) -> (K, String) {
+    // Our connection layer's own findings: framing faults, cut connections.
+    if let Some(fault) = Fault::of(io) {
+        let kind = if fault.cut { K::Io } else { K::Protocol };
+        return (kind, fault.to_string());
+    }
     // rustls reports certificate problems as I/O errors carrying its error,
     // directly or inside a ureq error.
     if let Some(inner) = io.get_ref() {
@@ -177,7 +282,7 @@ mod tests {
         assert_eq!(k, K::Timeout);
         assert!(m.contains("--timeout") && m.contains("7s"), "{m}");
         assert_eq!(kind(E::Timeout(ureq::Timeout::Resolve)).0, K::Dns);
-        assert_eq!(kind(E::BodyStalled).0, K::Timeout);
+        assert_eq!(kind(E::BodyStalled).0, K::Protocol);
     }
 
     #[test]
@@ -238,5 +343,62 @@ mod tests {
                 "the server does not speak TLS on this port".to_owned()
             )
         );
+    }
+
+    /// Every TLS error we can make, in words: no library's `Debug` text
+    /// (`Other(`, `OtherError(`, `{ .. }`) reaches a message.
+    #[test]
+    fn tls_messages_show_no_debug_text() {
+        let other = |e: webpki::Error| {
+            TlsError::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(e))))
+        };
+        let mut errors = vec![
+            other(webpki::Error::MaximumPathDepthExceeded),
+            other(webpki::Error::MaximumSignatureChecksExceeded),
+            other(webpki::Error::CaUsedAsEndEntity),
+            other(webpki::Error::UnknownIssuer),
+            other(webpki::Error::InvalidSignatureForPublicKey),
+            TlsError::InvalidCertificate(CertificateError::Revoked),
+            TlsError::InvalidCertificate(CertificateError::BadSignature),
+            TlsError::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(
+                io::Error::other("custom"),
+            )))),
+            TlsError::PeerIncompatible(rustls::PeerIncompatible::Tls12NotOffered),
+            TlsError::PeerMisbehaved(rustls::PeerMisbehaved::TooManyEmptyFragments),
+            TlsError::InvalidMessage(InvalidMessage::MessageTooLarge),
+            TlsError::General("odd".into()),
+            TlsError::NoCertificatesPresented,
+            TlsError::DecryptError,
+        ];
+        errors.extend((0..=255u8).map(|n| TlsError::AlertReceived(n.into())));
+        for e in errors {
+            let (k, m) = kind(E::Rustls(e.clone()));
+            assert_eq!(k, K::Tls, "{e:?}");
+            for debug in ["Other(", "OtherError(", "{ ", "Unknown("] {
+                assert!(!m.contains(debug), "{e:?} gave {m:?}");
+            }
+            assert!(
+                !m.contains(char::is_uppercase) || m.contains("TLS") || m.contains("CA:TRUE"),
+                "{e:?} gave {m:?}"
+            );
+        }
+        let (_, m) = kind(E::Rustls(other(webpki::Error::MaximumPathDepthExceeded)));
+        assert!(m.contains("chain is too long"), "{m}");
+        let (_, m) = kind(E::Rustls(TlsError::AlertReceived(
+            rustls::AlertDescription::ProtocolVersion,
+        )));
+        assert!(m.contains("old TLS version"), "{m}");
+        assert_eq!(
+            words("MaximumPathDepthExceeded"),
+            "maximum path depth exceeded"
+        );
+        assert_eq!(words("Other(OtherError(X))"), "other");
+    }
+
+    #[test]
+    fn a_proxy_refusal_names_its_status() {
+        assert!(proxy_refusal(407).contains("407 Proxy Authentication Required"));
+        assert!(proxy_refusal(403).contains("refused the tunnel"));
+        assert!(proxy_refusal(403).contains("403 Forbidden"));
     }
 }

@@ -462,7 +462,10 @@ impl Fetcher {
         response.map_err(|e| {
             let mut error = classify(&e, &self.config);
             if let Some((_, shown)) = proxy
-                && matches!(error.kind, ErrorKind::Dns | ErrorKind::Connect)
+                && matches!(
+                    error.kind,
+                    ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Proxy
+                )
             {
                 error.message = format!("{} (proxy {shown})", error.message);
             }
@@ -643,7 +646,8 @@ fn is_dead_connection(e: &ureq::Error) -> bool {
     use std::io::ErrorKind as K;
     matches!(e, ureq::Error::Io(io) if matches!(io.kind(),
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
-        | K::UnexpectedEof | K::NotConnected))
+        | K::UnexpectedEof | K::NotConnected)
+        || net::framing::Fault::of(io).is_some_and(|f| f.cut))
 }
 
 #[cfg(test)]

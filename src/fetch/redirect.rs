@@ -13,8 +13,11 @@
 //! - Methods change as in browsers and curl: 303 makes a GET (HEAD stays
 //!   HEAD), 301 and 302 turn a POST into a GET, 307 and 308 keep it. A
 //!   request turned into a GET loses its `Content-*` headers.
-//! - Credentials (URL `user:password@`, `Authorization`, `Cookie`) are sent
-//!   only to the origin (scheme, host, port) of the URL as given.
+//! - Credentials (URL `user:password@`, `Authorization`, `Cookie`,
+//!   `Proxy-Authorization`) are sent only to the origin (scheme, host,
+//!   port) of the URL as given.
+//! - Two different `Location` headers are a protocol error; a `Location`
+//!   that is not UTF-8 has its other bytes percent-encoded.
 //! - `--timeout` bounds one attempt's whole chain: each hop gets what is left.
 //! - Redirect bodies are drained when small, so the connection is reused.
 
@@ -155,7 +158,11 @@ impl Fetcher {
                 (parsed.clone(), parsed)
             }
         };
-        let mut url = resolve(&base, response.headers().get("location")).map_err(fail)?;
+        let location = one_location(response).map_err(|message| Failed {
+            error: FetchError::new(ErrorKind::Protocol, message),
+            ..fail(String::new())
+        })?;
+        let mut url = resolve(&base, location).map_err(fail)?;
         carry_credentials(&first_url, &mut url);
         let uri = Uri::try_from(url.as_str()).map_err(|e| {
             fail(format!(
@@ -199,7 +206,9 @@ pub(super) fn next_method(status: u16, method: &Method) -> Method {
 
 /// Whether a header is a credential of the origin (not sent elsewhere).
 pub(super) fn is_origin_credential(name: &str) -> bool {
-    name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("cookie")
+    ["authorization", "cookie", "proxy-authorization"]
+        .iter()
+        .any(|c| name.eq_ignore_ascii_case(c))
 }
 
 /// Whether a header describes a request body (dropped when a redirect
@@ -208,12 +217,33 @@ pub(super) fn is_body_header(name: &str) -> bool {
     name.len() > 8 && name[..8].eq_ignore_ascii_case("content-")
 }
 
+/// The `Location` of a redirect, if it has one. Two different ones are a
+/// protocol error (browsers refuse to guess too); the same one repeated
+/// is that one.
+fn one_location(response: &Response<ureq::Body>) -> Result<Option<&HeaderValue>, String> {
+    let mut all = response.headers().get_all("location").iter();
+    let first = all.next();
+    if let Some(other) = all.find(|v| Some(*v) != first) {
+        let shown_value = |v: &HeaderValue| shown(&String::from_utf8_lossy(v.as_bytes()));
+        return Err(format!(
+            "a redirect with two different Location headers ({} and {})",
+            first.map(shown_value).unwrap_or_default(),
+            shown_value(other)
+        ));
+    }
+    Ok(first)
+}
+
 /// The URL a redirect leads to, resolved against `base`; the error is the
-/// message for the user.
+/// message for the user. Bytes that are not UTF-8 (a Latin-1 `Location`)
+/// are percent-encoded, as browsers and curl do.
 pub(super) fn resolve(base: &Url, location: Option<&HeaderValue>) -> Result<Url, String> {
     let location = location.ok_or("redirect without a Location header")?;
-    let location = std::str::from_utf8(location.as_bytes())
-        .map_err(|_| "redirect with a Location that is not UTF-8".to_owned())?;
+    let location = match std::str::from_utf8(location.as_bytes()) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => std::borrow::Cow::Owned(percent_encode_high(location.as_bytes())),
+    };
+    let location = location.as_ref();
     if location.trim().is_empty() {
         return Err("redirect with an empty Location".to_owned());
     }
@@ -231,6 +261,19 @@ pub(super) fn resolve(base: &Url, location: Option<&HeaderValue>) -> Result<Url,
     }
     url.set_fragment(None);
     Ok(url)
+}
+
+/// `bytes` with every byte outside ASCII percent-encoded.
+fn percent_encode_high(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for &b in bytes {
+        if b.is_ascii() {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
 }
 
 /// Gives `url` the credentials of `first` if it has the same origin, and
@@ -354,11 +397,11 @@ mod tests {
                 "{empty:?}"
             );
         }
-        let latin1 = HeaderValue::from_bytes(b"/caf\xe9").unwrap();
-        assert!(
-            resolve(&base(), Some(&latin1))
-                .unwrap_err()
-                .contains("not UTF-8")
+        // Bytes that are not UTF-8 are percent-encoded, as browsers do.
+        let latin1 = HeaderValue::from_bytes(b"/caf\xe9?q=\xff").unwrap();
+        assert_eq!(
+            resolve(&base(), Some(&latin1)).unwrap().as_str(),
+            "http://h.example/caf%E9?q=%FF"
         );
     }
 
@@ -407,7 +450,8 @@ mod tests {
         assert_eq!(carried("https://h.example/b"), "https://h.example/b");
         assert_eq!(carried("http://h.example:81/b"), "http://h.example:81/b");
         assert!(is_origin_credential("AUTHORIZATION") && is_origin_credential("cookie"));
-        assert!(!is_origin_credential("proxy-authorization"));
+        assert!(is_origin_credential("Proxy-Authorization"));
+        assert!(!is_origin_credential("accept"));
     }
 
     #[test]

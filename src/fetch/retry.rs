@@ -19,11 +19,13 @@ pub fn backoff(attempt: u32) -> Duration {
     base / 2 + base.mul_f64(fastrand::f64() / 2.0)
 }
 
-/// Retry-After in seconds or as an HTTP date.
+/// Retry-After in seconds or as an HTTP date. A number of seconds too
+/// large to hold is longer than any wait: [`Duration::MAX`].
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get("retry-after")?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = value.parse::<u64>().ok();
+        return Some(secs.map_or(Duration::MAX, Duration::from_secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(
@@ -60,6 +62,10 @@ mod tests {
         );
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
         h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+        h.insert("retry-after", "99999999999999999999".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::MAX));
+        h.insert("retry-after", "-1".parse().unwrap());
         assert_eq!(retry_after(&h), None);
     }
 }

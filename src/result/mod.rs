@@ -26,8 +26,11 @@ pub enum ErrorKind {
     TooLarge,
     /// Too many redirects, or a bad one.
     Redirects,
-    /// The server did not speak HTTP properly.
+    /// The server did not speak HTTP properly, or its response cannot be
+    /// framed.
     Protocol,
+    /// The proxy refused the tunnel (CONNECT), or asked for credentials.
+    Proxy,
     /// The connection broke, or saving the body failed.
     Io,
     /// The run was interrupted before this fetch could finish.
@@ -48,6 +51,7 @@ impl ErrorKind {
             ErrorKind::TooLarge => "too_large",
             ErrorKind::Redirects => "redirects",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::Proxy => "proxy",
             ErrorKind::Io => "io",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Internal => "internal",

@@ -102,3 +102,18 @@ fn credentials_go_only_to_the_origin_given() {
     assert_eq!(landed.header("x-other"), Some("kept"));
     run.assert_absent("hunter2");
 }
+
+#[test]
+fn proxy_authorization_given_with_a_header_is_not_sent_to_another_origin() {
+    let other = TestServer::routed(|_| Reply::ok(""));
+    let target = other.url("/there");
+    let first = TestServer::routed(move |_| Reply::redirect(302, Some(target.as_bytes())));
+    let (results, _) = fetch(
+        &[],
+        &["-H", "Proxy-Authorization: Basic c2VjcmV0"],
+        &[first.url("/here")],
+    );
+    assert_eq!(results[0]["ok"], true, "{}", results[0]);
+    assert!(first.only("/here").header("proxy-authorization").is_some());
+    assert_eq!(other.only("/there").header("proxy-authorization"), None);
+}

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::server::{BIG_LEN, TestServer};
+use crate::server::{BIG_LEN, Reply, TestServer};
 use crate::support::fetch_one;
 use crate::{kind, refused_port};
 
@@ -163,6 +163,22 @@ fn retry_after_is_honoured() {
     // Retry-After: 1 means the second attempt started a second later.
     let elapsed = r["elapsed_ms"].as_f64().unwrap();
     assert!(elapsed >= 1000.0, "retried after {elapsed} ms");
+}
+
+#[test]
+fn a_retry_after_too_large_to_hold_is_final() {
+    // Longer than any --max-retry-wait: the 503 is the answer, at once.
+    let server =
+        TestServer::routed(|_| Reply::status(503).header("Retry-After", "99999999999999999999"));
+    let r = fetch_one(&server.url("/"), &["--retries", "2"]);
+    Expect {
+        ok: false,
+        status: Some(503),
+        kind: None,
+        attempts: 1,
+    }
+    .check(&r);
+    assert_eq!(server.total_requests(), 1);
 }
 
 #[test]

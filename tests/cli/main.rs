@@ -13,6 +13,7 @@ mod connections;
 mod credentials;
 mod errors;
 mod exit_codes;
+mod framing;
 mod input;
 mod limits;
 mod names;

@@ -142,3 +142,33 @@ fn proxy_flags_override_the_environment() {
     assert_eq!(proxy.seen().len(), 1, "{:?}", proxy.lines());
     assert_eq!(site.targets(), ["/flag", "/noproxy", "/none"]);
 }
+
+#[test]
+fn a_proxy_that_refuses_the_tunnel_is_kind_proxy_and_not_retried() {
+    for (answer, status) in [
+        (
+            &b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\
+               Content-Length: 0\r\n\r\n"[..],
+            "407",
+        ),
+        (
+            &b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"[..],
+            "403",
+        ),
+    ] {
+        let proxy = TestServer::routed(move |_| Reply::raw(answer).close());
+        let target = format!("http://127.0.0.1:{}/", refused_port());
+        let (results, _) = fetch(
+            &[],
+            &["--retries", "2", "--proxy", &proxy.url("")],
+            &[target],
+        );
+        let r = &results[0];
+        assert_eq!(kind(r), Some("proxy"), "{r}");
+        assert!(message(r).contains(status), "{r}");
+        assert_eq!(r["attempts"], 1, "{r}");
+        let seen = proxy.requests();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0].method, "CONNECT", "{seen:?}");
+    }
+}

@@ -210,7 +210,8 @@ fn no_redirect_no_final_url_and_zero_max_returns_the_3xx() {
 
 #[test]
 fn only_http_and_https_targets_are_followed() {
-    let cases: [(&str, Option<&[u8]>, &str); 10] = [
+    // A Latin-1 Location is followed, percent-encoded (tests/cli/framing.rs).
+    let cases: [(&str, Option<&[u8]>, &str); 9] = [
         ("/file", Some(b"file:///etc/passwd"), "file:///etc/passwd"),
         ("/js", Some(b"javascript:alert(1)"), "javascript:alert(1)"),
         ("/data", Some(b"data:text/html,hi"), "data:text/html,hi"),
@@ -228,7 +229,6 @@ fn only_http_and_https_targets_are_followed() {
         ("/missing", None, "without a Location"),
         ("/port", Some(b"http://127.0.0.1:99999/"), "127.0.0.1:99999"),
         ("/v6", Some(b"http://[::1/"), "[::1"),
-        ("/latin1", Some(b"/caf\xe9"), "not UTF-8"),
     ];
     let table: HashMap<String, Option<Vec<u8>>> = cases
         .iter()
@@ -298,4 +298,33 @@ fn too_many_redirects_is_an_error_naming_the_flag() {
     assert_eq!(r["final_url"], site.url("/loop"), "{r}");
     assert_eq!(r["attempts"], 1, "{r}");
     assert_eq!(site.targets(), ["/start", "/loop", "/loop"]);
+}
+
+#[test]
+fn two_different_locations_are_protocol_and_one_repeated_is_followed() {
+    let server = TestServer::routed(|req| match req.path() {
+        "/two" => Reply::redirect(302, Some(b"/a")).header("Location", "/b"),
+        "/same" => Reply::redirect(302, Some(b"/a")).header("Location", "/a"),
+        _ => Reply::ok("arrived\n"),
+    });
+    let r = fetch_one(&server.url("/two"), &[]);
+    assert_eq!(kind(&r), Some("protocol"), "{r}");
+    assert!(message(&r).contains("two different Location"), "{r}");
+    let r = fetch_one(&server.url("/same"), &[]);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(server.targets(), ["/two", "/same", "/a"]);
+}
+
+#[test]
+fn a_latin1_location_is_percent_encoded_and_followed() {
+    // As browsers and curl do (curl writes %e9: the same URL).
+    let server = TestServer::routed(|req| match req.path() {
+        "/start" => Reply::redirect(302, Some(b"/caf\xe9")),
+        _ => Reply::ok("arrived\n"),
+    });
+    let r = fetch_one(&server.url("/start"), &[]);
+    assert_eq!(r["ok"], true, "{r}");
+    let final_url = r["final_url"].as_str().unwrap_or("");
+    assert!(final_url.ends_with("/caf%E9"), "{r}");
+    assert_eq!(server.targets(), ["/start", "/caf%E9"]);
 }

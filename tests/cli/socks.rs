@@ -183,23 +183,26 @@ fn an_unusable_proxy_variable_fails_only_the_urls_it_serves() {
 }
 
 #[test]
-fn a_proxy_refusal_is_a_connect_error_naming_it() {
+fn a_socks_refusal_is_kind_proxy_naming_its_reason() {
     let proxy = Socks5::start(false);
     let closed = crate::refused_port();
     let out = run(&[
         "--json",
-        "--retries",
-        "0",
         "--proxy",
         &proxy.url("socks5"),
         &format!("http://127.0.0.1:{closed}/"),
     ]);
     out.assert_code(1);
     let r = out.single();
-    assert_eq!(kind(&r), Some("connect"), "{r}");
+    assert_eq!(
+        kind(&r),
+        Some("proxy"),
+        "a refused tunnel is the proxy's answer: {r}"
+    );
     let message = r["error"]["message"].as_str().unwrap();
     assert!(
         message.contains("SOCKS5 proxy did not connect: connection refused"),
         "{r}"
     );
+    assert_eq!(proxy.targets().len(), 1, "a refusal is not retried");
 }

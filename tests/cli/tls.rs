@@ -1,5 +1,7 @@
 //! TLS trust: a self-signed CA given with --cacert, SSL_CERT_FILE, wrong host
-//! and dates, https to a plain port.
+//! and dates, https to a plain port; bodies that end with the connection
+//! (close_notify); failures said in words (a chain too long, a server with
+//! only an old TLS version).
 
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -68,17 +70,7 @@ fn ca_and_leaf() -> (Cert, Cert) {
 }
 
 fn tls_server(cert: &Cert) -> TestServer {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der.clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key.clone())),
-        )
-        .unwrap();
-    let server = TestServer::start_tls(Arc::new(config));
+    let server = TestServer::start_tls(server_config(vec![cert.der.clone()], &cert.key));
     server.route("*", |_| Reply::ok("tls\n"));
     server
 }
@@ -176,6 +168,11 @@ fn self_signed_ca_cert_given_with_cacert_is_trusted_as_the_servers_own() {
     // Without --cacert it is refused.
     let r = run_env(&["--json", "-q", &urls[0]], &[]);
     assert_eq!(kind(&r.single()), Some("tls"));
+    // Every trust route alike: the same file as SSL_CERT_FILE (curl accepts
+    // both).
+    let r = run_env(&["--json", "-q", &urls[0]], &[("SSL_CERT_FILE", &pem)]);
+    let v = r.single();
+    assert_eq!(v["ok"], true, "{v}");
 }
 
 #[test]
@@ -218,4 +215,171 @@ fn verbose_traces_the_tls_handshake_and_the_certificate() {
     assert!(tls.contains("issuer CN=fetchpool test CA"), "{tls}");
     assert!(tls.contains("; expires "), "{tls}");
     assert!(tls.contains("TLS13_"), "{tls}");
+}
+
+/// A TLS server on a raw listener: answers one request with `answer`, then
+/// closes the connection, with close_notify first when `notify`.
+fn tls_closing(cert: &Cert, answer: &'static [u8], notify: bool) -> raw::RawListener {
+    let config = server_config(vec![cert.der.clone()], &cert.key);
+    raw::listen(move |tcp| {
+        let Ok(session) = rustls::ServerConnection::new(Arc::clone(&config)) else {
+            return;
+        };
+        let mut tls = rustls::StreamOwned::new(session, tcp);
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if tls.read(&mut byte).unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        let _ = tls.write_all(answer);
+        if notify {
+            tls.conn.send_close_notify();
+        }
+        let _ = tls.flush();
+        // rustls sends nothing more when dropped: without close_notify the
+        // peer sees a bare TCP close.
+        let _ = tls.sock.shutdown(Shutdown::Both);
+    })
+}
+
+fn server_config(chain: Vec<CertificateDer<'static>>, key: &[u8]) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            chain,
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec())),
+        )
+        .unwrap();
+    Arc::new(config)
+}
+
+#[test]
+fn a_tls_body_delimited_by_the_close_needs_close_notify() {
+    let cert = self_signed_ca(&["127.0.0.1"], |_| {});
+    let dir = tempfile::tempdir().unwrap();
+    let pem = write(dir.path(), "self.pem", &cert.pem);
+    const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n0123456789";
+
+    let cut = tls_closing(&cert, ANSWER, false);
+    let r = run_env(
+        &[
+            "--json",
+            "-q",
+            "--sha256",
+            "--cacert",
+            &pem,
+            &cut.url("https", "/"),
+        ],
+        &[],
+    );
+    let v = r.single();
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(kind(&v), Some("io"), "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("without TLS close_notify"), "{v}");
+    assert!(v["sha256"].is_null(), "{v}");
+    assert_eq!(cut.connections(), 1, "not retried");
+
+    // The same bytes ended by close_notify are whole.
+    let whole = tls_closing(&cert, ANSWER, true);
+    let r = run_env(
+        &["--json", "-q", "--cacert", &pem, &whole.url("https", "/")],
+        &[],
+    );
+    let v = r.single();
+    assert_eq!(
+        (v["ok"].clone(), v["bytes"].clone()),
+        (true.into(), 10.into()),
+        "{v}"
+    );
+    // A body with a length needs no close_notify.
+    let sized = tls_closing(
+        &cert,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        false,
+    );
+    let r = run_env(
+        &["--json", "-q", "--cacert", &pem, &sized.url("https", "/")],
+        &[],
+    );
+    assert_eq!(r.single()["ok"], true);
+}
+
+/// No library's Debug rendering in a message.
+fn assert_in_words(message: &str) {
+    assert!(!message.is_empty());
+    for debug in ["Other(", "OtherError(", "{ ", "Some("] {
+        assert!(!message.contains(debug), "Debug text in {message:?}");
+    }
+}
+
+#[test]
+fn a_chain_too_long_to_follow_is_said_in_words() {
+    let named = |name: String| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+    };
+    let root_key = KeyPair::generate().unwrap();
+    let root = named("root".into()).self_signed(&root_key).unwrap();
+    let mut issuer = Issuer::new(named("root".into()), root_key);
+    let mut intermediates = Vec::new();
+    for i in 0..10 {
+        let key = KeyPair::generate().unwrap();
+        let cert = named(format!("intermediate {i}"))
+            .signed_by(&key, &issuer)
+            .unwrap();
+        intermediates.push(cert.der().clone());
+        issuer = Issuer::new(named(format!("intermediate {i}")), key);
+    }
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let mut chain = vec![leaf.der().clone()];
+    chain.extend(intermediates.into_iter().rev());
+    let server = TestServer::start_tls(server_config(chain, &leaf_key.serialize_der()));
+    let dir = tempfile::tempdir().unwrap();
+    let pem = write(dir.path(), "root.pem", &root.pem());
+    let r = run_env(
+        &["--json", "-q", "--cacert", &pem, &server.https_url("/ok")],
+        &[],
+    );
+    let v = r.single();
+    assert_eq!(kind(&v), Some("tls"), "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("chain is too long"), "{v}");
+    assert_in_words(message);
+}
+
+#[test]
+fn a_server_with_only_an_old_tls_version_is_said_in_words() {
+    // What a TLS 1.1-only server answers a TLS 1.2+ ClientHello: a fatal
+    // protocol_version alert (level 2, description 70).
+    let server = raw::listen(|mut tcp| {
+        let mut hello = [0u8; 512];
+        let _ = tcp.read(&mut hello);
+        let _ = tcp.write_all(&[0x15, 0x03, 0x02, 0x00, 0x02, 0x02, 0x46]);
+        let _ = tcp.shutdown(Shutdown::Write);
+        let _ = tcp.read(&mut hello);
+    });
+    let r = run_env(
+        &["--json", "-q", "--retries", "0", &server.url("https", "/")],
+        &[],
+    );
+    let v = r.single();
+    assert_eq!(kind(&v), Some("tls"), "{v}");
+    let message = v["error"]["message"].as_str().unwrap_or("");
+    assert!(message.contains("old TLS version"), "{v}");
+    assert_in_words(message);
 }

@@ -3,6 +3,8 @@
 
 use ureq::unversioned::transport::Buffers;
 
+use super::framing::{Fault, Framing};
+
 /// Input buffer of a new connection: a usual response head, and a small
 /// body with it, in one read.
 pub const INPUT_START: usize = 2 * 1024;
@@ -43,6 +45,10 @@ pub struct ConnBuffers {
     offered: usize,
     /// The last read filled all the room offered.
     read_full: bool,
+    /// Every byte received passes through it before ureq sees it.
+    framing: Framing,
+    /// What the framing found wrong, for the transport to report.
+    fault: Option<Fault>,
 }
 
 impl ConnBuffers {
@@ -79,6 +85,24 @@ impl ConnBuffers {
         self.offered = self.input.len() - self.filled;
     }
 
+    /// Notes the first `amount` bytes of the output going out (a request
+    /// line tells the framing what answers it).
+    pub fn sending(&mut self, amount: usize) {
+        self.framing
+            .sent(&self.output[..amount.min(self.output.len())]);
+    }
+
+    /// What the framing of the input found wrong, once.
+    pub fn take_fault(&mut self) -> Option<Fault> {
+        self.fault.take()
+    }
+
+    /// The fault of the connection ending now, if its end cuts a response
+    /// where ureq cannot tell.
+    pub fn fault_at_close(&self) -> Option<Fault> {
+        self.framing.at_close()
+    }
+
     /// Bytes allocated (for tests and measurements).
     #[cfg(test)]
     fn allocated(&self) -> (usize, usize) {
@@ -103,8 +127,21 @@ impl Buffers for ConnBuffers {
 
     fn input_appended(&mut self, amount: usize) {
         self.read_full = amount > 0 && amount == self.offered;
-        self.filled += amount;
-        assert!(self.filled <= self.input.len(), "appended past the buffer");
+        let end = self.filled + amount;
+        assert!(end <= self.input.len(), "appended past the buffer");
+        if amount == 0 {
+            return;
+        }
+        // The pending bytes are never consumed by ureq; the bound only
+        // keeps a broken promise from reaching before the input.
+        let start = self.filled - self.framing.pending().min(self.filled - self.consumed);
+        match self.framing.frame(&mut self.input[start..end]) {
+            Ok(kept) => self.filled = start + kept,
+            Err(fault) => {
+                self.filled = start;
+                self.fault = Some(fault);
+            }
+        }
     }
 
     fn input_consume(&mut self, amount: usize) {

@@ -28,6 +28,8 @@ pub struct Exchange {
     pub sent_at: Option<Instant>,
     /// When the first byte of the response arrived.
     pub first_byte_at: Option<Instant>,
+    /// The status with which a proxy refused to open a tunnel.
+    pub proxy_refused: Option<u16>,
 }
 
 impl Exchange {
@@ -37,6 +39,7 @@ impl Exchange {
         tls: None,
         sent_at: None,
         first_byte_at: None,
+        proxy_refused: None,
     };
 
     /// Time from sending the request to the first byte of the response.
@@ -156,6 +159,11 @@ pub(super) fn record_connected(connect: Option<Duration>) {
 /// The TLS handshake on the new connection took `took`.
 pub(super) fn record_tls(took: Duration) {
     update(|e| e.tls = Some(took));
+}
+
+/// A proxy answered `CONNECT` with `status`, not 2xx.
+pub(super) fn record_proxy_refused(status: u16) {
+    update(|e| e.proxy_refused = Some(status));
 }
 
 pub(super) fn record_reused() {

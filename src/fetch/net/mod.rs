@@ -1,6 +1,7 @@
 //! The connection layer under ureq: our own TCP and TLS connectors
 //! (`transport`, `tls`, `verify`), sized connection buffers
-//! (`buffers`), the per-thread record of each exchange (`exchange`),
+//! (`buffers`) that check response framing as the bytes arrive
+//! (`framing`), the per-thread record of each exchange (`exchange`),
 //! a caching resolver (`resolver`), proxy choice (`proxy`), SOCKS5
 //! (`socks`) and the one
 //! shared agent that ties them together (`agent`).
@@ -8,6 +9,7 @@
 pub mod agent;
 pub mod buffers;
 pub mod exchange;
+pub mod framing;
 pub mod proxy;
 pub mod resolver;
 pub mod socks;

@@ -6,10 +6,11 @@
 //!   bundle), loaded at the first `https://` connection; when it is empty or
 //!   unreadable, the Mozilla roots bundled in fetchpool. The certificates of
 //!   `--cacert` are added either way.
-//! - A `--cacert` certificate that the server presents as its own is
-//!   trusted as such, even when it is marked CA:TRUE (the self-signed
-//!   certificate `openssl req -x509` makes, which curl accepts): only the
-//!   host name and the validity dates are checked (`verify.rs`).
+//! - A trusted certificate (from `--cacert` or the system's store) that
+//!   the server presents as its own is trusted as such, even when it is
+//!   marked CA:TRUE (the self-signed certificate `openssl req -x509`
+//!   makes, which curl accepts): only the host name and the validity dates
+//!   are checked (`verify.rs`).
 //! - `-k`: no verification at all.
 //!
 //! A TLS connection sits directly on our [`Socket`] (one pair of plaintext
@@ -30,8 +31,10 @@ use ureq::unversioned::transport::{
 };
 use ureq::{Error, Timeout};
 
+use super::framing::Fault;
 use super::transport::{
-    ConnBuffers, Socket, TcpTransport, check_open, record_received, record_sending, record_tls,
+    ConnBuffers, Socket, TcpTransport, check_open, received, record_received, record_sending,
+    record_tls,
 };
 use super::verify::{NoVerifier, PinnedVerifier};
 use crate::result::trace::{self, Kind};
@@ -76,7 +79,7 @@ fn client_config(settings: &TlsSettings) -> ClientConfig {
         .with_safe_default_protocol_versions()
         // The ring provider supports every safe default version.
         .unwrap_or_else(|e| unreachable!("ring supports TLS 1.2 and 1.3: {e}"));
-    let roots = root_store(&settings.extra);
+    let (roots, pinned) = root_store(&settings.extra);
     let verifier: Arc<dyn ServerCertVerifier> = if settings.insecure {
         Arc::new(NoVerifier(provider))
     } else {
@@ -84,10 +87,7 @@ fn client_config(settings: &TlsSettings) -> ClientConfig {
             .build()
             // Never empty: the bundled roots fill in for an empty system store.
             .unwrap_or_else(|e| unreachable!("root store has anchors: {e}"));
-        Arc::new(PinnedVerifier {
-            pinned: settings.extra.clone(),
-            webpki,
-        })
+        Arc::new(PinnedVerifier { pinned, webpki })
     };
     builder
         .dangerous()
@@ -96,15 +96,19 @@ fn client_config(settings: &TlsSettings) -> ClientConfig {
 }
 
 /// The system's roots, or the bundled ones if it has none; plus `extra`.
-fn root_store(extra: &[CertificateDer<'static>]) -> RootCertStore {
+/// Also every certificate given as such (the system's and `extra`), which
+/// a server may present as its own: whichever way a certificate is
+/// trusted, it is trusted the same (as curl does).
+fn root_store(extra: &[CertificateDer<'static>]) -> (RootCertStore, Vec<CertificateDer<'static>>) {
     let mut roots = RootCertStore::empty();
-    let (added, _) =
-        roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    let mut certs = rustls_native_certs::load_native_certs().certs;
+    let (added, _) = roots.add_parsable_certificates(certs.iter().cloned());
     if added == 0 {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     roots.add_parsable_certificates(extra.iter().cloned());
-    roots
+    certs.extend(extra.iter().cloned());
+    (roots, certs)
 }
 
 // ------------------------------------------------------------ transport
@@ -256,6 +260,10 @@ fn io_error(e: io::Error, reason: Timeout) -> Error {
     }
     match e.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::Timeout(reason),
+        // Never the end of a body (see `transport::received`).
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            Fault::cut("connection reset by peer").into_ureq()
+        }
         // A tunnel's errors come wrapped; unwrap them.
         _ => Error::from(e),
     }
@@ -305,6 +313,9 @@ impl Transport for TlsTransport {
         record_sending();
         let timeout = timeout.for_write();
         self.io.set_timeout(timeout);
+        // The method stand-ins of `on_wire` are never HEAD or CONNECT, so
+        // the bytes before it tell the framing as much as those after.
+        self.buffers.sending(amount);
         let output = super::exchange::on_wire(&self.buffers.output()[..amount]);
         let mut rest = &output[..];
         while !rest.is_empty() {
@@ -339,6 +350,14 @@ impl Transport for TlsTransport {
                             .map_err(|e| io_error(e, timeout.reason))?;
                     }
                 }
+                // The server closed the connection without close_notify:
+                // for a body delimited by the close, that is the only proof
+                // it is whole, and anyone on the path can cut it short.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Err(
+                        Fault::cut("connection closed without TLS close_notify").into_ureq()
+                    );
+                }
                 Err(e) => return Err(io_error(e, timeout.reason)),
             }
         };
@@ -346,7 +365,7 @@ impl Transport for TlsTransport {
         if n > 0 {
             record_received();
         }
-        Ok(n > 0)
+        received(buffers, n)
     }
 
     fn is_open(&mut self) -> bool {

@@ -41,6 +41,7 @@ pub use super::exchange::{begin, current, rewrite_method};
 pub(super) use super::exchange::{
     record_connected, record_received, record_reused, record_sending, record_tls,
 };
+use super::framing::Fault;
 
 // ------------------------------------------------------------ the socket
 
@@ -406,6 +407,34 @@ impl TcpTransport {
     }
 }
 
+/// The error for a failed read: a reset is never the end of a body.
+///
+/// ureq takes an early end of stream, a reset or an abort from the
+/// transport for the server closing the connection, which ends a body
+/// delimited by the close as if it were whole.
+fn read_error(socket: &Socket, e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => {
+            Fault::cut("connection reset by peer").into_ureq()
+        }
+        _ => socket.error(e),
+    }
+}
+
+/// The result of a read of `n` bytes into `buffers`, shared by the TCP
+/// and TLS transports: progress, or what the framing found wrong.
+pub(super) fn received(buffers: &mut ConnBuffers, n: usize) -> Result<bool, Error> {
+    if let Some(fault) = buffers.take_fault() {
+        return Err(fault.into_ureq());
+    }
+    if n == 0
+        && let Some(fault) = buffers.fault_at_close()
+    {
+        return Err(fault.into_ureq());
+    }
+    Ok(n > 0)
+}
+
 /// The liveness check shared by the TCP and TLS transports: free right
 /// after an exchange (ureq hands the connection back to the pool; the bytes
 /// it did not consume are checked by ureq itself), one peek when it is taken
@@ -433,6 +462,9 @@ impl Transport for TcpTransport {
         self.used = true;
         record_sending();
         self.socket.set_timeout(timeout.for_write());
+        // See the TLS transport: the framing sees the request before
+        // `on_wire`, which changes nothing it looks at.
+        self.buffers.sending(amount);
         let output = super::exchange::on_wire(&self.buffers.output()[..amount]);
         self.socket
             .write_all(&output)
@@ -443,12 +475,15 @@ impl Transport for TcpTransport {
         self.used = true;
         self.socket.set_timeout(timeout.for_read());
         let input = self.buffers.input_append_buf();
-        let n = self.socket.read(input).map_err(|e| self.socket.error(e))?;
+        let n = self
+            .socket
+            .read(input)
+            .map_err(|e| read_error(&self.socket, e))?;
         self.buffers.input_appended(n);
         if n > 0 {
             record_received();
         }
-        Ok(n > 0)
+        received(&mut self.buffers, n)
     }
 
     fn is_open(&mut self) -> bool {

@@ -1,5 +1,6 @@
-//! Certificate checks beyond rustls's own: a `--cacert` certificate the
-//! server presents as its own is trusted as such ([`PinnedVerifier`]), and
+//! Certificate checks beyond rustls's own: a trusted certificate (from
+//! `--cacert` or the system's store) that the server presents as its own
+//! is trusted as such ([`PinnedVerifier`]), and
 //! `-k` accepts anything ([`NoVerifier`]). The pinned check needs the
 //! validity dates, which webpki does not expose: a small DER reader gets
 //! them (RFC 5280, 4.1).
@@ -13,14 +14,15 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 
-/// The usual WebPKI verification, except for a certificate the user gave
-/// with `--cacert` that the server presents as its own: then the user's
-/// explicit trust stands in for the chain (and for the CA:TRUE a leaf must
-/// not have), and only the host name and the validity dates are checked.
+/// The usual WebPKI verification, except for a trusted certificate (from
+/// `--cacert` or the system's store) that the server presents as its own:
+/// then that explicit trust stands in for the chain (and for the CA:TRUE a
+/// leaf must not have), and only the host name and the validity dates are
+/// checked.
 /// The handshake signatures are verified as always.
 #[derive(Debug)]
 pub(super) struct PinnedVerifier {
-    /// The certificates of `--cacert`.
+    /// The trusted certificates: the system's and those of `--cacert`.
     pub(super) pinned: Vec<CertificateDer<'static>>,
     /// The usual verification, for every other certificate.
     pub(super) webpki: Arc<WebPkiServerVerifier>,

@@ -1,0 +1,589 @@
+//! Response framing checked as the bytes arrive (RFC 9112 sections 6 and
+//! 7), in front of ureq's own parser.
+//!
+//! ureq-proto frames bodies itself, with gaps that would make a result lie
+//! or wait for nothing: it refuses a chunk-size line longer than 20 bytes
+//! (valid chunk extensions included), waits until the deadline on a chunk
+//! line ended by a bare LF, dechunks `Transfer-Encoding: chunked, gzip`
+//! instead of reading it to the close, and frames an HTTP/1.0 response by
+//! its length although it names a transfer coding. Every byte of a response
+//! passes through [`Framing`] (in the connection's buffers) before ureq
+//! sees it, which:
+//!
+//! - refuses at once what cannot be framed ([`Fault::protocol`]): a chunk
+//!   line that is not a hexadecimal size ended by CRLF, chunk data not
+//!   followed by CRLF, `Transfer-Encoding` in an HTTP/1.0 response,
+//!   `chunked` applied twice, disagreeing `Content-Length` values, a `101`
+//!   nobody asked for;
+//! - rewrites in place what ureq would misread: a chunk-size line becomes
+//!   its size alone (extensions carry nothing we use), and a head whose last
+//!   transfer coding is not `chunked` loses its `Transfer-Encoding` and
+//!   `Content-Length` lines, so that ureq reads the body to the close;
+//! - passes everything else through byte for byte.
+//!
+//! A rewrite only ever shortens, so it is done in place. An incomplete head
+//! or line stays at the end of the input until the rest arrives; ureq never
+//! consumes part of one (it waits for the whole head, and for a CRLF before
+//! it reads a chunk line).
+//!
+//! The framing of a response depends on its request (a `HEAD` has no body, a
+//! `CONNECT` answered 2xx becomes a tunnel), so the connection tells it the
+//! first bytes of each request ([`Framing::sent`]).
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+
+use super::buffers::MAX_HEAD;
+use super::exchange::record_proxy_refused;
+use crate::result::trace::{self, Kind};
+
+/// Longest chunk-size or trailer line accepted: the head limit.
+const LINE_MAX: usize = MAX_HEAD;
+/// Header lines httparse is given room for: ureq-proto's own limit, so that
+/// both see the same heads.
+const MAX_HEADERS: usize = 128;
+
+/// A response that cannot be framed, or a connection that ended where it
+/// must not. Handed to ureq as an I/O error of a kind it does not take for
+/// the server closing the connection (it ends a close-delimited body as if
+/// whole on an early end of stream, a reset or an abort).
+#[derive(Debug)]
+pub struct Fault {
+    /// Which kind of failure.
+    pub cut: bool,
+    message: Cow<'static, str>,
+}
+
+impl Fault {
+    /// The response cannot be framed.
+    pub fn protocol(message: impl Into<Cow<'static, str>>) -> Fault {
+        Fault {
+            cut: false,
+            message: message.into(),
+        }
+    }
+
+    /// The connection ended before the response did, or without the proof
+    /// that it was whole.
+    pub fn cut(message: &'static str) -> Fault {
+        Fault {
+            cut: true,
+            message: Cow::Borrowed(message),
+        }
+    }
+
+    /// The error for ureq.
+    pub fn into_ureq(self) -> ureq::Error {
+        ureq::Error::Io(io::Error::other(self))
+    }
+
+    /// The fault `e` carries, if it carries one.
+    pub fn of(e: &io::Error) -> Option<&Fault> {
+        e.get_ref()?.downcast_ref::<Fault>()
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Fault {}
+
+/// Where the connection's input stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// A response head (or the next one, after a 1xx).
+    Head,
+    /// A body of this many more bytes.
+    Length(u64),
+    /// A chunked body.
+    Chunked(Chunk),
+    /// A body that ends when the connection closes.
+    ToClose,
+    /// A tunnel made by `CONNECT`, before its first request: TLS or HTTP.
+    Tunnel,
+    /// Bytes not framed here: TLS through a tunnel, or a response ureq
+    /// rejects itself.
+    Opaque,
+}
+
+/// Where a chunked body stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// A chunk-size line.
+    Size,
+    /// Chunk data, this many more bytes.
+    Data(u64),
+    /// The CRLF after chunk data.
+    DataEnd,
+    /// Trailer lines, up to an empty one.
+    Trailer,
+}
+
+/// What matters of the request a response answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Head,
+    Connect,
+    Other,
+}
+
+/// The framing state of one connection's input.
+#[derive(Debug)]
+pub struct Framing {
+    phase: Phase,
+    /// The next bytes sent start a request.
+    request_next: bool,
+    method: Method,
+    /// Bytes at the end of the input not framed yet: an incomplete head or
+    /// line.
+    pending: usize,
+}
+
+impl Default for Framing {
+    fn default() -> Self {
+        Framing {
+            phase: Phase::Head,
+            request_next: true,
+            method: Method::Other,
+            pending: 0,
+        }
+    }
+}
+
+impl Framing {
+    /// Bytes at the end of the input that wait for the rest of their head
+    /// or line.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Notes bytes going out: the first ones of a request tell its method.
+    pub fn sent(&mut self, out: &[u8]) {
+        if !self.request_next || out.is_empty() {
+            return;
+        }
+        self.request_next = false;
+        if self.phase == Phase::Tunnel {
+            // 0x16: a TLS handshake record; no request line starts so.
+            if out[0] == 0x16 {
+                self.phase = Phase::Opaque;
+                return;
+            }
+            self.phase = Phase::Head;
+        }
+        self.method = if out.starts_with(b"HEAD ") {
+            Method::Head
+        } else if out.starts_with(b"CONNECT ") {
+            Method::Connect
+        } else {
+            Method::Other
+        };
+    }
+
+    /// The fault of a connection that ended now (the server closed it):
+    /// in the middle of a chunk or trailer line, the body is cut short
+    /// (ureq would wait for the rest of a line that cannot come).
+    pub fn at_close(&self) -> Option<Fault> {
+        (self.pending > 0 && matches!(self.phase, Phase::Chunked(_)))
+            .then(|| Fault::cut("connection closed in the middle of a chunk line"))
+    }
+
+    /// Frames `buf`: the pending bytes followed by those just received.
+    /// Returns how many bytes are left in place for ureq (framed ones, then
+    /// the new pending ones).
+    pub fn frame(&mut self, buf: &mut [u8]) -> Result<usize, Fault> {
+        let len = buf.len();
+        let (mut r, mut w) = (0, 0);
+        while r < len {
+            let step = match self.phase {
+                Phase::Head => self.head(buf, r, w)?,
+                Phase::Length(left) => {
+                    let take = usize::try_from(left).unwrap_or(usize::MAX).min(len - r);
+                    self.phase = Phase::Length(left - take as u64);
+                    if take as u64 == left {
+                        self.message_end();
+                    }
+                    Some((take, pass(buf, r, w, take)))
+                }
+                Phase::ToClose | Phase::Tunnel | Phase::Opaque => {
+                    Some((len - r, pass(buf, r, w, len - r)))
+                }
+                Phase::Chunked(chunk) => self.chunked(chunk, buf, r, w)?,
+            };
+            let Some((read, written)) = step else { break };
+            r += read;
+            w += written;
+        }
+        let rest = len - r;
+        if rest > LINE_MAX && matches!(self.phase, Phase::Chunked(_)) {
+            return Err(Fault::protocol(format!(
+                "a chunk line longer than {} KiB",
+                LINE_MAX / 1024
+            )));
+        }
+        buf.copy_within(r..len, w);
+        self.pending = rest;
+        Ok(w + rest)
+    }
+
+    /// The end of a response: a request comes next.
+    fn message_end(&mut self) {
+        self.phase = Phase::Head;
+        self.request_next = true;
+        self.method = Method::Other;
+    }
+
+    /// Frames a response head at `r`, if it is complete: the bytes read
+    /// and written, or `None` to wait for more.
+    fn head(
+        &mut self,
+        buf: &mut [u8],
+        r: usize,
+        w: usize,
+    ) -> Result<Option<(usize, usize)>, Fault> {
+        let info = match parse_head(&buf[r..]) {
+            Parsed::Partial => return Ok(None),
+            // ureq parses the same bytes and says what is wrong.
+            Parsed::Invalid => {
+                self.phase = Phase::Opaque;
+                return Ok(Some((0, 0)));
+            }
+            Parsed::Complete(info) => info,
+        };
+        let n = info.len;
+        let written = if self.on_head(&info)? {
+            // `-v` shows the head ureq parses, which no longer says so.
+            trace::emit(Kind::Info, || {
+                "the last transfer coding is not chunked: the body is read to the close, \
+                 as sent (Transfer-Encoding and Content-Length set aside)"
+                    .to_owned()
+            });
+            strip_framing_headers(buf, r, n, w)
+        } else {
+            pass(buf, r, w, n)
+        };
+        Ok(Some((n, written)))
+    }
+
+    /// Sets the phase a response head leads to; true when the head must
+    /// lose its framing headers (it is read to the close).
+    fn on_head(&mut self, info: &HeadInfo) -> Result<bool, Fault> {
+        let status = info.status;
+        if status == 101 {
+            return Err(Fault::protocol(
+                "the server switched protocols (101 Switching Protocols) though none was asked for",
+            ));
+        }
+        if (100..200).contains(&status) {
+            // Informational: the answer follows.
+            return Ok(false);
+        }
+        if self.method == Method::Connect {
+            if (200..300).contains(&status) {
+                self.message_end();
+                self.phase = Phase::Tunnel;
+            } else {
+                record_proxy_refused(status);
+                self.phase = Phase::Opaque;
+            }
+            return Ok(false);
+        }
+        if info.http10 && info.te.is_some() {
+            return Err(Fault::protocol(
+                "an HTTP/1.0 response with Transfer-Encoding (its framing cannot be trusted)",
+            ));
+        }
+        let length = info.content_length.map_err(Fault::protocol)?;
+        if self.method == Method::Head || status == 204 || status == 304 {
+            self.message_end();
+            return Ok(false);
+        }
+        match info.te {
+            Some(Te { codings: 0, .. }) => Err(Fault::protocol(
+                "a Transfer-Encoding header that names no coding",
+            )),
+            Some(Te {
+                last_chunked: true,
+                chunked: 1,
+                ..
+            }) => {
+                self.phase = Phase::Chunked(Chunk::Size);
+                Ok(false)
+            }
+            Some(Te {
+                last_chunked: true, ..
+            }) => Err(Fault::protocol(
+                "a Transfer-Encoding that applies chunked more than once",
+            )),
+            // The last coding is not chunked: the body ends at the close
+            // (RFC 9112 section 6.3).
+            Some(_) => {
+                self.phase = Phase::ToClose;
+                Ok(true)
+            }
+            None => {
+                match length {
+                    Some(0) => self.message_end(),
+                    Some(n) => self.phase = Phase::Length(n),
+                    None => self.phase = Phase::ToClose,
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Frames the chunked body at `r`: the bytes read and written, or
+    /// `None` to wait for more.
+    fn chunked(
+        &mut self,
+        chunk: Chunk,
+        buf: &mut [u8],
+        r: usize,
+        w: usize,
+    ) -> Result<Option<(usize, usize)>, Fault> {
+        let avail = buf.len() - r;
+        match chunk {
+            Chunk::Data(left) => {
+                let take = usize::try_from(left).unwrap_or(usize::MAX).min(avail);
+                self.phase = Phase::Chunked(if take as u64 == left {
+                    Chunk::DataEnd
+                } else {
+                    Chunk::Data(left - take as u64)
+                });
+                Ok(Some((take, pass(buf, r, w, take))))
+            }
+            Chunk::DataEnd => {
+                if buf[r] != b'\r' || (avail >= 2 && buf[r + 1] != b'\n') {
+                    return Err(Fault::protocol(
+                        "chunk data not followed by CRLF (longer than its size, or a bare LF)",
+                    ));
+                }
+                if avail < 2 {
+                    return Ok(None);
+                }
+                self.phase = Phase::Chunked(Chunk::Size);
+                Ok(Some((2, pass(buf, r, w, 2))))
+            }
+            Chunk::Size => {
+                let Some(line) = crlf_line(&buf[r..])? else {
+                    return Ok(None);
+                };
+                let size = chunk_size(&buf[r..r + line])?;
+                self.phase = Phase::Chunked(if size == 0 {
+                    Chunk::Trailer
+                } else {
+                    Chunk::Data(size)
+                });
+                // The size alone, in no more bytes than the line had.
+                Ok(Some((line + 2, write_size(&mut buf[w..], size))))
+            }
+            Chunk::Trailer => {
+                let Some(line) = crlf_line(&buf[r..])? else {
+                    return Ok(None);
+                };
+                if line == 0 {
+                    self.message_end();
+                }
+                // Trailer fields pass as they are; ureq skips them.
+                Ok(Some((line + 2, pass(buf, r, w, line + 2))))
+            }
+        }
+    }
+}
+
+/// Moves `n` bytes from `r` to `w` (never after `r`); returns `n`.
+fn pass(buf: &mut [u8], r: usize, w: usize, n: usize) -> usize {
+    if r != w {
+        buf.copy_within(r..r + n, w);
+    }
+    n
+}
+
+/// The length of the line at the start of `input` without its CRLF, once
+/// the whole line is there; a line ended by a bare LF is a fault.
+fn crlf_line(input: &[u8]) -> Result<Option<usize>, Fault> {
+    let scan = &input[..input.len().min(LINE_MAX + 2)];
+    let Some(lf) = scan.iter().position(|&b| b == b'\n') else {
+        return Ok(None);
+    };
+    if lf == 0 || input[lf - 1] != b'\r' {
+        return Err(Fault::protocol(
+            "a chunk line ended by a bare LF (chunked framing needs CRLF)",
+        ));
+    }
+    Ok(Some(lf - 1))
+}
+
+/// The size of a chunk-size line (without its CRLF):
+/// `chunk-size [ chunk-ext ]` (RFC 9112 section 7.1), extensions of any
+/// length ignored.
+fn chunk_size(line: &[u8]) -> Result<u64, Fault> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let (hex, rest) = line.split_at(digits);
+    let significant = hex.iter().skip_while(|&&b| b == b'0').count();
+    if digits == 0 {
+        return Err(Fault::protocol(
+            "a chunk size that is not a hexadecimal number",
+        ));
+    }
+    if significant > 16 {
+        return Err(Fault::protocol("a chunk size too large to hold"));
+    }
+    let ext = rest.trim_ascii_start();
+    let ext_ok = ext.is_empty()
+        || (ext[0] == b';' && ext.iter().all(|&b| b == b'\t' || !b.is_ascii_control()));
+    if !ext_ok {
+        return Err(Fault::protocol(
+            "a chunk size that is not a hexadecimal number",
+        ));
+    }
+    let hex = &hex[digits - significant..];
+    Ok(hex
+        .iter()
+        .fold(0u64, |n, &b| (n << 4) | u64::from(hex_value(b))))
+}
+
+/// Writes `size` in hexadecimal and CRLF at the start of `out`; returns
+/// the bytes written.
+fn write_size(out: &mut [u8], size: u64) -> usize {
+    let digits = (64 - size.leading_zeros()).div_ceil(4).max(1) as usize;
+    for (i, slot) in out[..digits].iter_mut().enumerate() {
+        let nibble = (size >> (4 * (digits - 1 - i))) & 0xf;
+        *slot = b"0123456789abcdef"[nibble as usize];
+    }
+    out[digits..digits + 2].copy_from_slice(b"\r\n");
+    digits + 2
+}
+
+fn hex_value(b: u8) -> u8 {
+    match b {
+        b'0'..=b'9' => b - b'0',
+        b'a'..=b'f' => b - b'a' + 10,
+        _ => b - b'A' + 10,
+    }
+}
+
+/// The transfer codings of a response head.
+#[derive(Debug, Clone, Copy)]
+struct Te {
+    /// How many codings in all.
+    codings: usize,
+    /// How many of them are `chunked`.
+    chunked: usize,
+    /// The last one is `chunked`.
+    last_chunked: bool,
+}
+
+/// What framing needs of a response head.
+struct HeadInfo {
+    len: usize,
+    status: u16,
+    http10: bool,
+    te: Option<Te>,
+    /// The `Content-Length`, if any; an error when its values disagree or
+    /// are not numbers.
+    content_length: Result<Option<u64>, &'static str>,
+}
+
+enum Parsed {
+    Partial,
+    Invalid,
+    Complete(HeadInfo),
+}
+
+/// Parses a response head as ureq does (httparse, the same header limit).
+/// The header array (4 KiB) is on the heap: this runs under ureq's deepest
+/// frames, and every page of stack a worker touches stays resident.
+fn parse_head(input: &[u8]) -> Parsed {
+    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut res = httparse::Response::new(&mut headers);
+    let len = match res.parse(input) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::Invalid,
+    };
+    let (Some(status), Some(version)) = (res.code, res.version) else {
+        return Parsed::Invalid;
+    };
+    let mut te: Option<Te> = None;
+    let mut content_length = Ok(None);
+    for h in res.headers.iter() {
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            let t = te.get_or_insert(Te {
+                codings: 0,
+                chunked: 0,
+                last_chunked: false,
+            });
+            for coding in h.value.split(|&b| b == b',') {
+                let name = coding.split(|&b| b == b';').next().unwrap_or(b"");
+                let name = name.trim_ascii();
+                if name.is_empty() {
+                    continue;
+                }
+                let chunked = name.eq_ignore_ascii_case(b"chunked");
+                t.codings += 1;
+                t.chunked += usize::from(chunked);
+                t.last_chunked = chunked;
+            }
+        } else if h.name.eq_ignore_ascii_case("content-length") {
+            content_length = content_length.and_then(|prev| merge_length(prev, h.value));
+        }
+    }
+    Parsed::Complete(HeadInfo {
+        len,
+        status,
+        http10: version == 0,
+        te,
+        content_length,
+    })
+}
+
+/// `prev` and the values of one `Content-Length` line, which must all be
+/// the same number.
+fn merge_length(mut prev: Option<u64>, value: &[u8]) -> Result<Option<u64>, &'static str> {
+    for part in value.split(|&b| b == b',') {
+        let digits = part.trim_ascii();
+        let n = std::str::from_utf8(digits)
+            .ok()
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or("a Content-Length that is not a number")?;
+        if prev.is_some_and(|p| p != n) {
+            return Err("Content-Length values that disagree");
+        }
+        prev = Some(n);
+    }
+    Ok(prev)
+}
+
+/// Copies the head at `r` (`n` bytes) to `w` without its
+/// `Transfer-Encoding` and `Content-Length` lines; returns the bytes
+/// written.
+fn strip_framing_headers(buf: &mut [u8], r: usize, n: usize, w: usize) -> usize {
+    let (mut at, mut out) = (r, w);
+    let end = r + n;
+    while at < end {
+        let line_end = buf[at..end]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(end, |i| at + i + 1);
+        let line = &buf[at..line_end];
+        let name = line.split(|&b| b == b':').next().unwrap_or(b"");
+        let framing = line.contains(&b':')
+            && (name.eq_ignore_ascii_case(b"transfer-encoding")
+                || name.eq_ignore_ascii_case(b"content-length"));
+        if !framing {
+            out += pass(buf, at, out, line_end - at);
+        }
+        at = line_end;
+    }
+    out - w
+}
+
+#[cfg(test)]
+#[path = "framing_tests.rs"]
+mod tests;
