@@ -11,54 +11,31 @@ use anyhow::{Context, Result, bail};
 use http::{HeaderName, HeaderValue, Method};
 
 use super::{Cli, request};
-use crate::fetch::{ProxyConfig, RequestConfig};
-use crate::input::Source;
+use crate::fetch::{FetchConfig, ProxyConfig, RequestConfig};
+use crate::input::{Filter, InputConfig, Source};
+use crate::pool::PoolConfig;
+use crate::report::ReportConfig;
 use crate::report::progress::{self, ProgressStyle};
-use crate::report::stdout::{OutputFormat, Template};
+use crate::report::stdout::{Fields, OutputFormat, Template};
 use crate::result::accept::Accept;
+use crate::store::StoreConfig;
 
-/// The validated settings of a run.
+/// The validated settings of a run: each part's own settings, in its own
+/// type, built here from the flags.
 #[derive(Debug)]
 pub struct Config {
-    /// Input sources, in order.
-    pub sources: Vec<Source>,
-    /// Skip repeated URLs.
-    pub dedup: bool,
-    /// Keep only shard `k` (0-based) of `n`.
-    pub shard: Option<(u64, u64)>,
-    /// Worker threads.
-    pub workers: NonZeroUsize,
-    /// Job queue capacity.
-    pub queue: NonZeroUsize,
-    /// Requests started per second, overall.
-    pub rate: Option<f64>,
-    /// Requests in flight per host.
-    pub per_host: Option<NonZeroUsize>,
-    /// Request settings for the fetcher.
-    pub request: RequestConfig,
-    /// Print in input order.
-    pub ordered: bool,
-    /// Output format.
-    pub format: OutputFormat,
-    /// Print only failures.
-    pub failures_only: bool,
+    /// What to read, and which entries to keep.
+    pub input: InputConfig,
+    /// Worker count, job queue, per-host limit, result order.
+    pub pool: PoolConfig,
+    /// Requests, what becomes of the bodies, success, `--rate`.
+    pub fetch: FetchConfig,
+    /// Result lines, the other output files, progress, the summary.
+    pub report: ReportConfig,
     /// Stop starting requests after the first failure.
     pub fail_fast: bool,
-    /// File for the URLs that did not complete ok.
-    pub write_failed: Option<PathBuf>,
-    /// File for the JSON summary.
-    pub summary_json: Option<PathBuf>,
-    /// Progress display.
-    pub progress: ProgressStyle,
-    /// Time between two plain progress lines (and the longest a URL is in
-    /// flight before it is named as stuck).
-    pub progress_interval: Duration,
     /// After the first signal, how long requests in flight may finish.
     pub grace: Duration,
-    /// Print the summary on stderr.
-    pub summary: bool,
-    /// `-v`: trace every request on stderr.
-    pub verbose: bool,
 }
 
 /// Largest `--queue`.
@@ -73,7 +50,65 @@ pub fn default_workers() -> usize {
 
 impl Cli {
     /// Checks every flag and opens the inputs.
-    pub fn into_config(self) -> Result<Config> {
+    pub fn into_config(mut self) -> Result<Config> {
+        let pool = self.pool_config()?;
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            bail!("--rate must be a positive number of requests per second (got {rate})");
+        }
+        let shard = self.shard.as_deref().map(parse_shard).transpose()?;
+        let parts = self.request_parts()?;
+        let progress = self.progress_style();
+        let format = self.output_format()?;
+        check_url_args(&self.urls, self.json)?;
+        let request = self.request_config(parts)?;
+        let store = StoreConfig {
+            sha256: self.sha256,
+            dir: self.output_dir.take(),
+            update: self.update,
+            names: self.names.into(),
+            resume: self.resume,
+        };
+        let report = ReportConfig {
+            format,
+            fields: Fields {
+                sha256: store.sha256,
+                saved_to: store.dir.is_some(),
+            },
+            failures_only: self.failures_only,
+            write_failed: self.write_failed.take(),
+            summary_json: self.summary_json.take(),
+            progress,
+            progress_interval: seconds("--progress-interval", self.progress_interval)?,
+            summary: !self.quiet,
+            verbose: self.verbose,
+        };
+        let filter = Filter {
+            dedup: self.dedup,
+            shard,
+        };
+        let fetch = FetchConfig {
+            request,
+            store,
+            accept: Accept::parse(&self.accept)?,
+            rate: self.rate,
+        };
+        Ok(Config {
+            input: InputConfig {
+                sources: open_sources(self.urls, self.inputs)?,
+                filter,
+            },
+            pool,
+            fetch,
+            report,
+            fail_fast: self.fail_fast,
+            grace: seconds_or_zero("--grace", self.grace)?,
+        })
+    }
+
+    /// `--workers`, `--queue`, `--per-host` and `--ordered`, checked.
+    fn pool_config(&self) -> Result<PoolConfig> {
         let workers = self.workers.unwrap_or_else(default_workers);
         if !(1..=4096).contains(&workers) {
             bail!("--workers must be between 1 and 4096 (got {workers})");
@@ -86,29 +121,36 @@ impl Cli {
             None => 2 * workers.get(),
         };
         let queue = NonZeroUsize::new(queue).context("--queue must be at least 1")?;
-        if let Some(rate) = self.rate
-            && !(rate.is_finite() && rate > 0.0)
-        {
-            bail!("--rate must be a positive number of requests per second (got {rate})");
-        }
-        let per_host = match self.per_host {
+        let per_key = match self.per_host {
             Some(n) => Some(NonZeroUsize::new(n).context("--per-host must be at least 1")?),
             None => None,
         };
-        let shard = self.shard.as_deref().map(parse_shard).transpose()?;
-        let (method, headers, body, secrets) = self.request_parts()?;
-        let progress = self.progress_style();
-        let format = match (self.json, self.format) {
+        Ok(PoolConfig {
+            workers,
+            queue,
+            per_key,
+            ordered: self.ordered,
+        })
+    }
+
+    /// `--json` or `--format`.
+    fn output_format(&self) -> Result<OutputFormat> {
+        Ok(match (self.json, &self.format) {
             (true, _) => OutputFormat::Json,
-            (false, Some(t)) => OutputFormat::Template(Template::parse(&t)?),
+            (false, Some(t)) => OutputFormat::Template(Template::parse(t)?),
             (false, None) => OutputFormat::Text,
-        };
-        check_url_args(&self.urls, self.json)?;
-        let user_agent = match self.user_agent {
+        })
+    }
+
+    /// The request settings, checked, with the method, headers, body and
+    /// secrets of `parts`; takes what it owns out of `self`.
+    fn request_config(&mut self, parts: RequestParts) -> Result<RequestConfig> {
+        let (method, headers, body, secrets) = parts;
+        let user_agent = match self.user_agent.take() {
             Some(ua) => header_value("--user-agent", &ua).map(|()| ua)?,
             None => format!("fetchpool/{}", env!("CARGO_PKG_VERSION")),
         };
-        let request = RequestConfig {
+        Ok(RequestConfig {
             method,
             headers,
             body,
@@ -124,37 +166,9 @@ impl Cli {
                 std::env::var(var).ok()
             })
             .map_err(anyhow::Error::msg)?,
-            cacert: self.cacert,
+            cacert: self.cacert.take(),
             insecure: self.insecure,
             max_size: self.max_size.as_deref().map(parse_size).transpose()?,
-            sha256: self.sha256,
-            output_dir: self.output_dir,
-            update: self.update,
-            names: self.names.into(),
-            resume: self.resume,
-            accept: Accept::parse(&self.accept)?,
-            workers,
-        };
-        Ok(Config {
-            sources: open_sources(self.urls, self.inputs)?,
-            dedup: self.dedup,
-            shard,
-            workers,
-            queue,
-            rate: self.rate,
-            per_host,
-            request,
-            ordered: self.ordered,
-            format,
-            failures_only: self.failures_only,
-            fail_fast: self.fail_fast,
-            write_failed: self.write_failed,
-            summary_json: self.summary_json,
-            progress,
-            progress_interval: seconds("--progress-interval", self.progress_interval)?,
-            grace: seconds_or_zero("--grace", self.grace)?,
-            summary: !self.quiet,
-            verbose: self.verbose,
         })
     }
 
@@ -425,170 +439,5 @@ pub fn parse_size(s: &str) -> Result<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    fn config(args: &[&str]) -> Result<Config> {
-        let mut argv = vec!["fetchpool"];
-        argv.extend_from_slice(args);
-        Cli::try_parse_from(argv)?.into_config()
-    }
-
-    #[test]
-    fn workers_are_bounded() {
-        assert!(config(&["-j", "0", "http://x"]).is_err());
-        assert!(config(&["-j", "4097", "http://x"]).is_err());
-        let c = config(&["-j", "4096", "http://x"]).unwrap();
-        assert_eq!(c.workers.get(), 4096);
-        assert_eq!(c.queue.get(), 8192);
-        assert!(config(&["--queue", "0", "http://x"]).is_err());
-        assert!(config(&["--queue", "99999999999", "http://x"]).is_err());
-        let d = config(&["http://x"]).unwrap();
-        assert!((5..=32).contains(&d.workers.get()));
-    }
-
-    #[test]
-    fn shard_must_be_k_of_n() {
-        assert_eq!(parse_shard("1/1").unwrap(), (0, 1));
-        assert_eq!(parse_shard("3/4").unwrap(), (2, 4));
-        for bad in ["0/4", "5/4", "1/0", "x/2", "1", "1/2/3"] {
-            assert!(parse_shard(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn sizes_take_suffixes() {
-        assert_eq!(parse_size("100").unwrap(), 100);
-        assert_eq!(parse_size("100K").unwrap(), 100 << 10);
-        assert_eq!(parse_size("10M").unwrap(), 10 << 20);
-        assert_eq!(parse_size("1G").unwrap(), 1 << 30);
-        assert_eq!(parse_size("2MiB").unwrap(), 2 << 20);
-        assert!(parse_size("lots").is_err());
-        assert_eq!(parse_size("1.5M").unwrap(), 3 << 19);
-        assert_eq!(parse_size("0.5k").unwrap(), 512);
-        assert_eq!(parse_size("1.0000001K").unwrap(), 1024);
-        for bad in [
-            "1.5",
-            "1.M",
-            ".5M",
-            "1..5M",
-            "1.-5M",
-            "1.5.5M",
-            "99999999999999999999999.5G",
-        ] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
-        assert!(parse_size("").is_err());
-    }
-
-    #[test]
-    fn timeouts_take_fractions_and_reject_nonsense() {
-        let c = config(&["-m", "0.5", "http://x"]).unwrap();
-        assert_eq!(c.request.timeout, Duration::from_millis(500));
-        assert!(config(&["-m", "0", "http://x"]).is_err());
-        assert!(config(&["-m", "-1", "http://x"]).is_err());
-        assert!(config(&["-m", "inf", "http://x"]).is_err());
-    }
-
-    #[test]
-    fn grace_and_progress_interval_default_to_10_s_and_take_fractions() {
-        let c = config(&["http://x"]).unwrap();
-        assert_eq!(
-            (c.grace, c.progress_interval),
-            (Duration::from_secs(10), Duration::from_secs(10))
-        );
-        let c = config(&["--grace", "0", "--progress-interval", "0.25", "http://x"]).unwrap();
-        assert_eq!(
-            (c.grace, c.progress_interval),
-            (Duration::ZERO, Duration::from_millis(250))
-        );
-        for bad in [
-            ["--grace", "-1"],
-            ["--grace", "nan"],
-            ["--progress-interval", "0"],
-        ] {
-            let err = config(&[bad[0], bad[1], "http://x"])
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains(bad[0]), "{err}");
-        }
-    }
-
-    #[test]
-    fn headers_need_a_colon_and_hide_secrets_in_errors() {
-        assert_eq!(
-            parse_header("X-A: b c").unwrap(),
-            ("X-A".into(), "b c".into())
-        );
-        let err = parse_header("Authorization Bearer secret").unwrap_err();
-        assert!(!err.to_string().contains("secret"));
-    }
-
-    #[test]
-    fn proxy_flags_are_checked_and_hide_passwords() {
-        assert!(config(&["--proxy", "http://p:3128", "--noproxy", "a, b", "http://x"]).is_ok());
-        assert!(config(&["--proxy", "", "http://x"]).is_ok());
-        let err = config(&["--proxy", "socks4://u:hunter2@p", "http://x"]).unwrap_err();
-        let err = format!("{err:#}");
-        assert!(err.starts_with("--proxy: "), "{err}");
-        assert!(!err.contains("hunter2"), "{err}");
-    }
-
-    #[test]
-    fn request_values_with_cr_lf_or_nul_are_refused_naming_the_flag() {
-        let err = |args: &[&str]| format!("{:#}", config(args).unwrap_err());
-        for bad in ["x\ry", "x\ny", "x\0y", "a\x1bb", "a\x7fb"] {
-            let e = err(&["-A", bad, "http://x/"]);
-            assert!(e.starts_with("--user-agent contains"), "{e}");
-            assert!(!e.contains('\n') && !e.contains('\r'), "{e}");
-            let e = err(&["-H", &format!("X-A: {bad}"), "http://x/"]);
-            assert!(e.starts_with("--header: the value of \"X-A\""), "{e}");
-            assert!(!e.contains(bad), "{e}");
-            let e = err(&["-H", &format!("X{bad}: v"), "http://x/"]);
-            assert!(e.starts_with("--header:") && !e.contains('\r'), "{e}");
-            let e = err(&["-H", &format!("X-A: v{bad}"), "http://x/"]);
-            assert!(e.starts_with("--header: the value of \"X-A\""), "{e}");
-            let e = err(&["-X", &format!("G{bad}T"), "http://x/"]);
-            assert!(e.starts_with("--method:") && !e.contains('\r'), "{e}");
-        }
-        for (bad, what) in [("\r", "(CR)"), ("\n", "(LF)"), ("\0", "NUL")] {
-            let e = err(&["http://a/", &format!("http://u:secret@x/{bad}y")]);
-            assert!(e.starts_with("URL argument 2 contains"), "{e}");
-            assert!(e.contains(what) && !e.contains("secret"), "{e}");
-            assert!(
-                !e.contains('\n') && !e.contains('\r') && !e.contains('\0'),
-                "{e}"
-            );
-        }
-        assert!(config(&["-A", "ok/1 (tab\tok) caf\u{e9}", "http://x/a\tb"]).is_ok());
-        let e = err(&["-H", "\nX-A: v", "http://x/"]);
-        assert!(e.starts_with("--header: \"\\nX-A\" is not"), "{e}");
-    }
-
-    #[test]
-    fn update_needs_an_output_dir() {
-        let err = Cli::try_parse_from(["fetchpool", "--update", "http://x"]).unwrap_err();
-        assert_eq!(err.exit_code(), 2);
-        assert!(err.to_string().contains("--output-dir"), "{err}");
-        assert!(
-            config(&["--update", "-o", "/tmp", "http://x"])
-                .unwrap()
-                .request
-                .update
-        );
-    }
-
-    #[test]
-    fn missing_input_file_is_an_error_naming_it() {
-        let err = config(&["-i", "/nonexistent/urls.txt"]).unwrap_err();
-        assert!(format!("{err:#}").contains("/nonexistent/urls.txt"));
-        let err = format!(
-            "{:#}",
-            config(&["--json", "{\"a\":1}", "http://x/"]).unwrap_err()
-        );
-        assert!(err.contains("--json-body"), "{err}");
-        let err = format!("{:#}", config(&["-i", "http://x/"]).unwrap_err());
-        assert!(err.contains("-i takes a file of URLs"), "{err}");
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

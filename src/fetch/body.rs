@@ -8,24 +8,39 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use ureq::http::{Response, StatusCode};
 
-use super::Fetcher;
-use super::classify::classify;
+use crossbeam_channel::Receiver;
+
+use super::classify::{FD_WAIT, cancelled_error, classify, is_cancelled, is_out_of_fds};
+use super::config::RequestConfig;
 use super::decode;
+use crate::result::accept::Accept;
 use crate::result::{ErrorKind, FetchError, Fetched};
+use crate::store::StoreConfig;
 use crate::store::resume::{self, Found, Part};
-use crate::store::save::PartFile;
+use crate::store::save::{PartFile, Unfinished};
 
 /// Error bodies up to this size are read before a retry so the connection
 /// goes back to the pool; larger ones are dropped with their connection.
 const DRAIN_MAX: u64 = 64 * 1024;
 /// A worker's body read buffer, on its stack: zeroed per fetch, so kept small.
-/// It lives in [`Fetcher::read_body`]'s own frame, which is never inlined
-/// into its caller: otherwise the buffer would also sit under the request
-/// (ureq's deepest frames), making every worker's touched stack 4 KiB
-/// deeper.
+/// It lives in the frame of [`BodyReader::read_body`] (or of what it calls),
+/// which is never inlined into its caller: otherwise the buffer would also
+/// sit under the request (ureq's deepest frames), making every worker's
+/// touched stack 4 KiB deeper.
 const READ_BUF: usize = 4 * 1024;
 
-impl Fetcher {
+/// What reading a body needs: the fetcher's settings and state, borrowed.
+pub(super) struct BodyReader<'a> {
+    pub(super) config: &'a RequestConfig,
+    pub(super) store: &'a StoreConfig,
+    pub(super) accept: &'a Accept,
+    /// Where a body's temporary file is listed while it is written.
+    pub(super) unfinished: &'a Unfinished,
+    /// Disconnected when the run stops waiting: the read ends.
+    pub(super) cancel: &'a Receiver<()>,
+}
+
+impl BodyReader<'_> {
     /// Streams the body of `response` to its end (or to a failure),
     /// decoded when `--compressed` asked for it and the server encoded it.
     /// `resumed` is the part file this response (a `206` for the range
@@ -41,12 +56,7 @@ impl Fetcher {
         let mut fetched = Fetched::default();
         let max = self.config.max_size.unwrap_or(u64::MAX);
         let already = resumed.map_or(0, |f| f.offset);
-        // A HEAD, 1xx, 204 or 304 response has no body: there is nothing to
-        // hash or save, and an empty file must never replace a download.
-        let has_body = self.config.method != ureq::http::Method::HEAD
-            && !status.is_informational()
-            && status != StatusCode::NO_CONTENT
-            && status != StatusCode::NOT_MODIFIED;
+        let has_body = has_body(&self.config.method, status);
         let codings = if self.config.compressed && has_body {
             decode::codings(response.headers())
         } else {
@@ -61,30 +71,19 @@ impl Fetcher {
             fetched.error = Some(too_large(max));
             return fetched;
         }
-        let mut hasher = (self.config.sha256 && has_body).then(Sha256::new);
+        let mut hasher = (self.store.sha256 && has_body).then(Sha256::new);
         let save = self
-            .config
-            .output_dir
+            .store
+            .dir
             .as_deref()
             .zip(name)
-            .filter(|_| has_body && self.config.accept.contains(status.as_u16()));
-        // A decoded body is never kept to be resumed (see `ranged`).
-        let if_range = resume::validator(
-            header(&response, "etag"),
-            header(&response, "last-modified"),
-        )
-        .filter(|_| !self.config.compressed);
-        let sink = match save {
-            Some((dir, name)) => {
-                match self.create_sink(dir, name, if_range.as_deref(), resumed, hasher.as_mut()) {
-                    Ok(sink) => Some(sink),
-                    Err(e) => {
-                        fetched.error = Some(io_error("cannot create file", &e));
-                        return fetched;
-                    }
-                }
+            .filter(|_| has_body && self.accept.contains(status.as_u16()));
+        let sink = match self.open_sink(save, &response, resumed, hasher.as_mut()) {
+            Ok(sink) => sink,
+            Err(e) => {
+                fetched.error = Some(io_error("cannot create file", &e));
+                return fetched;
             }
-            None => None,
         };
         fetched.bytes = already;
         fetched.resumed_from = resumed.map(|f| f.offset);
@@ -122,6 +121,26 @@ impl Fetcher {
             }
         }
         fetched
+    }
+
+    /// Where a body to be saved (`save`: the folder and the name) is
+    /// written, as [`BodyReader::create_sink`] says; nothing when it is not
+    /// saved. A decoded body is never kept to be resumed (see `ranged`).
+    fn open_sink(
+        &self,
+        save: Option<(&Path, &str)>,
+        response: &Response<ureq::Body>,
+        resumed: Option<&Found>,
+        hasher: Option<&mut Sha256>,
+    ) -> std::io::Result<Option<Sink>> {
+        let Some((dir, name)) = save else {
+            return Ok(None);
+        };
+        let if_range =
+            resume::validator(header(response, "etag"), header(response, "last-modified"))
+                .filter(|_| !self.config.compressed);
+        self.create_sink(dir, name, if_range.as_deref(), resumed, hasher)
+            .map(Some)
     }
 
     /// Reads the body to its end into `fetched.bytes`, the hasher and the
@@ -174,8 +193,8 @@ impl Fetcher {
             {
                 return cut(sink, fetched, io_error("cannot write file", &e));
             }
-            if self.is_cancelled() {
-                return cut(sink, fetched, super::cancelled_error());
+            if is_cancelled(self.cancel) {
+                return cut(sink, fetched, cancelled_error());
             }
         }
     }
@@ -200,7 +219,7 @@ impl Fetcher {
                 ),
             );
         }
-        let mut err = classify(&ureq::Error::from(inner.unwrap_or(e)), &self.config);
+        let mut err = classify(&ureq::Error::from(inner.unwrap_or(e)), self.config);
         if err.kind == ErrorKind::Io {
             err.message = format!("{} after {bytes} bytes of body", err.message);
         }
@@ -226,7 +245,14 @@ impl Fetcher {
             }
         };
         if let Some(found) = resumed {
-            return match Part::open(dir, name, &found.if_range, found.offset, prefix)? {
+            return match Part::open(
+                dir,
+                name,
+                &found.if_range,
+                found.offset,
+                prefix,
+                self.unfinished,
+            )? {
                 Some(part) => Ok(Sink::Part(part)),
                 None => Err(std::io::Error::other(
                     "its part file is being written by another process",
@@ -234,7 +260,7 @@ impl Fetcher {
             };
         }
         if let Some(if_range) = if_range
-            && let Some(part) = Part::open(dir, name, if_range, 0, prefix)?
+            && let Some(part) = Part::open(dir, name, if_range, 0, prefix, self.unfinished)?
         {
             return Ok(Sink::Part(part));
         }
@@ -247,9 +273,9 @@ impl Fetcher {
     /// our own shortage is never a URL's result.
     fn create_part(&self, dir: &Path, name: &str) -> std::io::Result<PartFile> {
         loop {
-            match PartFile::create(dir, name) {
-                Err(e) if super::is_out_of_fds(&e) && !self.is_cancelled() => {
-                    std::thread::sleep(super::FD_WAIT);
+            match PartFile::create(dir, name, self.unfinished) {
+                Err(e) if is_out_of_fds(&e) && !is_cancelled(self.cancel) => {
+                    std::thread::sleep(FD_WAIT);
                 }
                 other => return other,
             }
@@ -314,6 +340,16 @@ impl Sink {
 /// The value of the response header `name`, when it is text.
 fn header<'a>(response: &'a Response<ureq::Body>, name: &str) -> Option<&'a str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Whether a response with `status` to a `method` request has a body: a
+/// HEAD, 1xx, 204 or 304 response has none, so there is nothing to hash or
+/// save, and an empty file must never replace a download.
+fn has_body(method: &ureq::http::Method, status: StatusCode) -> bool {
+    *method != ureq::http::Method::HEAD
+        && !status.is_informational()
+        && status != StatusCode::NO_CONTENT
+        && status != StatusCode::NOT_MODIFIED
 }
 
 fn io_error(what: &str, e: &std::io::Error) -> FetchError {

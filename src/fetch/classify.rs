@@ -2,11 +2,13 @@
 //! (never by message text), with messages in our own words.
 
 use std::io::ErrorKind as IoKind;
+use std::time::Duration;
 
+use crossbeam_channel::Receiver;
 use rustls::{CertificateError, Error as TlsError, InvalidMessage};
 use ureq::Error as E;
 
-use super::RequestConfig;
+use super::config::RequestConfig;
 use super::net::exchange::current;
 use super::net::framing::Fault;
 use super::net::transport::{MAX_HEAD, OUTPUT_MAX};
@@ -45,24 +47,7 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
             K::Redirects,
             "redirect without a usable Location".to_owned(),
         ),
-        // A CONNECT refusal's status comes from what our connection layer
-        // saw of the proxy's answer (ureq only gives a sentence).
-        E::ConnectProxyFailed(reason) => {
-            match (reason.strip_prefix("SOCKS5: "), current().proxy_refused) {
-                // A proxy that hung up may do better next time; one that
-                // answered no will not.
-                (Some(why @ "the proxy closed the connection"), _) => (
-                    K::Connect,
-                    format!("the SOCKS5 proxy did not connect: {why}"),
-                ),
-                (Some(why), _) => (K::Proxy, format!("the SOCKS5 proxy did not connect: {why}")),
-                (None, Some(status)) => (K::Proxy, proxy_refusal(status)),
-                (None, None) => (
-                    K::Connect,
-                    "the proxy did not answer the tunnel request (CONNECT)".to_owned(),
-                ),
-            }
-        }
+        E::ConnectProxyFailed(reason) => proxy_failed(reason),
         E::InvalidProxyUrl => (K::Connect, "invalid proxy URL".to_owned()),
         E::Tls(m) => (K::Tls, (*m).to_owned()),
         E::Rustls(r) => (K::Tls, tls_message(r)),
@@ -98,6 +83,26 @@ pub fn classify(e: &E, config: &RequestConfig) -> FetchError {
         other => (K::Protocol, other.to_string()),
     };
     FetchError::new(kind, message)
+}
+
+/// A tunnel through a proxy that failed, as ureq says it did (`reason`).
+/// A CONNECT refusal's status comes from what our connection layer saw of
+/// the proxy's answer (ureq only gives a sentence).
+fn proxy_failed(reason: &str) -> (K, String) {
+    match (reason.strip_prefix("SOCKS5: "), current().proxy_refused) {
+        // A proxy that hung up may do better next time; one that
+        // answered no will not.
+        (Some(why @ "the proxy closed the connection"), _) => (
+            K::Connect,
+            format!("the SOCKS5 proxy did not connect: {why}"),
+        ),
+        (Some(why), _) => (K::Proxy, format!("the SOCKS5 proxy did not connect: {why}")),
+        (None, Some(status)) => (K::Proxy, proxy_refusal(status)),
+        (None, None) => (
+            K::Connect,
+            "the proxy did not answer the tunnel request (CONNECT)".to_owned(),
+        ),
+    }
 }
 
 /// The message for a proxy that answered `CONNECT` with `status`.
@@ -250,6 +255,39 @@ fn classify_io(io: &std::io::Error) -> (K, String) {
         IoKind::InvalidData => (K::Protocol, io.to_string()),
         _ => (K::Io, io.to_string()),
     }
+}
+
+/// How long to wait for a file descriptor to be freed before trying again.
+pub(super) const FD_WAIT: Duration = Duration::from_millis(20);
+
+/// Whether `e` says this process (or the system) is out of file
+/// descriptors: a shortage of ours, waited out rather than reported.
+pub(super) fn is_out_of_fds(e: &std::io::Error) -> bool {
+    // EMFILE (24) and ENFILE (23) on Linux and the BSDs.
+    matches!(e.raw_os_error(), Some(23 | 24))
+}
+
+pub(super) fn cancelled_error() -> FetchError {
+    FetchError::new(K::Cancelled, "interrupted while the body was being read")
+}
+
+/// Whether `cancel` (never sent on) is disconnected: the run was
+/// interrupted.
+pub(super) fn is_cancelled(cancel: &Receiver<()>) -> bool {
+    matches!(
+        cancel.try_recv(),
+        Err(crossbeam_channel::TryRecvError::Disconnected)
+    )
+}
+
+/// Whether `e` is what a keep-alive connection the server had closed gives:
+/// a reset, an abort or an early end of stream (not a timeout).
+pub(super) fn is_dead_connection(e: &ureq::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e, ureq::Error::Io(io) if matches!(io.kind(),
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
+        | K::UnexpectedEof | K::NotConnected)
+        || Fault::of(io).is_some_and(|f| f.cut))
 }
 
 #[cfg(test)]

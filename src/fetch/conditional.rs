@@ -10,35 +10,48 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 use ureq::http::{HeaderMap, Method, StatusCode};
 
-use super::Fetcher;
+use super::config::RequestConfig;
 use crate::result::Fetched;
-use crate::store::save;
+use crate::store::StoreConfig;
+use crate::store::save::{self, Unfinished};
 use crate::store::update::{self, Validators};
 
 /// `--update` for one attempt of one URL.
 pub(super) struct Conditional<'a> {
     dir: &'a Path,
+    /// Where the validators file being written is listed.
+    unfinished: &'a Unfinished,
     /// The saved file's name in `dir`.
     name: String,
     /// Its stored validators, when usable and sent.
     stored: Option<Validators>,
 }
 
-impl Fetcher {
+impl<'a> Conditional<'a> {
     /// The conditional request for the entry saved as `name`, with
-    /// `--update` (GET and HEAD only).
-    pub(super) fn conditional(&self, name: Option<&str>) -> Option<Conditional<'_>> {
-        if !self.config.update || ![Method::GET, Method::HEAD].contains(&self.config.method) {
+    /// `--update` (GET and HEAD only), made as `config` says.
+    pub(super) fn new(
+        name: Option<&str>,
+        config: &RequestConfig,
+        store: &'a StoreConfig,
+        unfinished: &'a Unfinished,
+    ) -> Option<Self> {
+        if !store.update || ![Method::GET, Method::HEAD].contains(&config.method) {
             return None;
         }
-        let dir = self.config.output_dir.as_deref()?;
+        let dir = store.dir.as_deref()?;
         let name = name?.to_owned();
         // Validators of the user's own (-H) win; then a 304 is not ours.
-        let own = self.config.headers.iter().any(|(n, _)| {
+        let own = config.headers.iter().any(|(n, _)| {
             n.eq_ignore_ascii_case("if-none-match") || n.eq_ignore_ascii_case("if-modified-since")
         });
         let stored = (!own).then(|| Validators::load(dir, &name)).flatten();
-        Some(Conditional { dir, name, stored })
+        Some(Conditional {
+            dir,
+            unfinished,
+            name,
+            stored,
+        })
     }
 }
 
@@ -97,7 +110,7 @@ impl Conditional<'_> {
         match validators {
             Some(mut v) => {
                 v.sha256.clone_from(&fetched.sha256);
-                v.store(self.dir, &self.name);
+                v.store(self.dir, &self.name, self.unfinished);
             }
             None => update::forget(self.dir, &self.name),
         }

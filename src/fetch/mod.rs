@@ -10,90 +10,56 @@
 //! Redirects are followed here (`redirect`), not by ureq, and the proxy of
 //! each request is chosen here ([`ProxyConfig`]) and set on that request,
 //! so the one agent and its connection pool serve every route.
+//!
+//! [`Fetcher`] and all its methods live in this file: a step, an attempt,
+//! the response. The other files are its parts, each with types of its
+//! own, and none of them names `Fetcher`: `step` what a fetch keeps between
+//! its attempts, `redirect` the chain of requests, `send` one request,
+//! `body` reading a body, `conditional` `--update`'s requests, `ranged`
+//! `--continue`'s, `classify` error kinds, `retry` backoff, `config` the
+//! settings, and `net` the connection layer.
 
 mod body;
 mod classify;
 mod conditional;
+pub mod config;
 mod decode;
 pub(crate) mod net;
 mod ranged;
 mod redirect;
 mod retry;
+mod send;
 pub mod step;
 
-use net::{agent, proxy, transport};
+use net::{agent, proxy};
 
-use std::path::PathBuf;
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use ureq::Agent;
+use ureq::Proxy;
 use ureq::http::{Method, Response, Uri};
-use ureq::{Proxy, ProxyProtocol};
 
 use crate::control::pace::Pacer;
 use crate::control::polite::Answer;
+use crate::control::polite::Signal;
+use crate::result::Fetched;
 use crate::result::accept::Accept;
-use crate::result::trace;
-use crate::result::{ErrorKind, FetchError, Fetched, Timings};
+use crate::store::StoreConfig;
 use crate::store::resume::Found;
+use crate::store::save::Unfinished;
 use crate::text::redact;
-use classify::classify;
+use body::BodyReader;
+use conditional::Conditional;
+pub use config::{FetchConfig, RequestConfig};
 pub use proxy::ProxyConfig;
 use redirect::{Failed, Landed};
-use step::{Budget, Retry};
+use retry::backoff;
+use send::Sender;
+use step::{Budget, Retry, trace_retry, with_timings};
 pub use step::{FetchState, Stepped};
-
-/// Request settings, from the command line.
-#[derive(Debug, Clone)]
-pub struct RequestConfig {
-    /// HTTP method.
-    pub method: Method,
-    /// Extra headers, in order (`-H`, then those the body and `-u` add).
-    pub headers: Vec<(String, String)>,
-    /// The request body, the same for every URL (`-d`, `--data-binary`,
-    /// `--json-body`): always sent with `Content-Length`.
-    pub body: Option<std::sync::Arc<[u8]>>,
-    /// Values to keep out of messages besides secret headers (`-u`'s password).
-    pub secrets: Vec<String>,
-    /// `--compressed`: ask for gzip, deflate, br or zstd and decode the body.
-    pub compressed: bool,
-    /// User-Agent header.
-    pub user_agent: String,
-    /// Deadline for one whole attempt.
-    pub timeout: Duration,
-    /// Deadline to connect.
-    pub connect_timeout: Duration,
-    /// Retries after a failed attempt.
-    pub retries: u32,
-    /// Longest Retry-After wait honoured.
-    pub max_retry_wait: Duration,
-    /// Redirects to follow.
-    pub max_redirects: u32,
-    /// Which requests go through which proxy.
-    pub proxy: ProxyConfig,
-    /// Extra trusted certificates (PEM).
-    pub cacert: Option<PathBuf>,
-    /// Skip TLS verification.
-    pub insecure: bool,
-    /// Largest body read.
-    /// `--continue`: resume part files left by earlier runs.
-    pub resume: bool,
-    /// How saved files are named under `output_dir`.
-    pub names: crate::store::names::Layout,
-    pub max_size: Option<u64>,
-    /// Hash bodies.
-    pub sha256: bool,
-    /// Save bodies here.
-    pub output_dir: Option<PathBuf>,
-    /// Ask whether saved files changed (`--update`), with their validators.
-    pub update: bool,
-    /// Statuses that count as success.
-    pub accept: Accept,
-    /// Worker count, to size the connection pool.
-    pub workers: std::num::NonZeroUsize,
-}
 
 /// Fetches URLs with one shared agent; cheap to share between workers.
 pub struct Fetcher {
@@ -102,6 +68,11 @@ pub struct Fetcher {
     /// with how messages name it.
     proxies: Vec<(Proxy, String)>,
     config: RequestConfig,
+    store: StoreConfig,
+    /// The temporary files being written, for the run to remove if it
+    /// stops waiting.
+    unfinished: Unfinished,
+    accept: Accept,
     pacer: Option<Pacer>,
     /// Never receives; disconnected at the first signal, which ends waits
     /// for a `--rate` slot or a retry (requests in flight go on).
@@ -130,17 +101,25 @@ enum Attempt {
 }
 
 impl Fetcher {
-    /// Builds the shared agent from `config`. Fails only on a bad `--cacert`
-    /// (or a proxy ureq cannot take, which `ProxyConfig` already ruled out).
-    /// `stopping` and `cancel` are never sent on; their disconnection tells
-    /// the fetcher to start nothing new, and to drop bodies being read.
+    /// Builds the shared agent from `config`, its connection pool sized for
+    /// `workers`. Fails only on a bad `--cacert` (or a proxy ureq cannot
+    /// take, which `ProxyConfig` already ruled out). `stopping` and `cancel`
+    /// are never sent on; their disconnection tells the fetcher to start
+    /// nothing new, and to drop bodies being read. Temporary files are
+    /// listed in `unfinished` while they are written.
     pub fn new(
-        config: RequestConfig,
-        rate: Option<f64>,
+        config: FetchConfig,
+        workers: NonZeroUsize,
         stopping: Receiver<()>,
         cancel: Receiver<()>,
+        unfinished: Unfinished,
     ) -> Result<Self> {
-        let mut config = config;
+        let FetchConfig {
+            request: mut config,
+            store,
+            accept,
+            rate,
+        } = config;
         if config.compressed
             && !config
                 .headers
@@ -151,12 +130,12 @@ impl Fetcher {
                 .headers
                 .push(("Accept-Encoding".into(), decode::ACCEPT_ENCODING.into()));
         }
-        let agent = agent::build(&config)?;
+        let agent = agent::build(&config, workers)?;
         let proxies = config
             .proxy
             .proxies()
             .iter()
-            .map(|p| Ok((ureq_proxy(p)?, p.to_string())))
+            .map(|p| Ok((proxy::ureq_proxy(p)?, p.to_string())))
             .collect::<Result<_>>()?;
         let secrets = config
             .headers
@@ -171,10 +150,94 @@ impl Fetcher {
             proxies,
             pacer: rate.map(Pacer::new),
             config,
+            store,
+            unfinished,
+            accept,
             stopping,
             cancel,
             secrets,
         })
+    }
+
+    /// Makes the next attempt of the fetch of `uri` (see
+    /// [`crate::input::url::check`]); `url` is the URL as given, which names
+    /// a saved file, and `repeat` how many entries before it had the same
+    /// URL (each repeat is saved under a name of its own). Returns the
+    /// result, or when to step again, and what the answer (if one came) said
+    /// about the host. Waits only for a `--rate` slot. Never panics on
+    /// anything a server sends.
+    pub fn step(
+        &self,
+        uri: &Uri,
+        url: &str,
+        repeat: u32,
+        state: &mut FetchState,
+    ) -> (Stepped, Option<Signal>) {
+        if let Some(pacer) = &self.pacer
+            && !self.wait_until(pacer.reserve())
+        {
+            // Interrupted before this attempt: the last one stands, or the
+            // entry never started.
+            let result = match state.failed.take() {
+                Some(f) => self.finish(f, state, uri, url),
+                None => Fetched::not_started(),
+            };
+            return (Stepped::Done(result), None);
+        }
+        state.attempts += 1;
+        state.start.get_or_insert_with(Instant::now);
+        let budget = Budget::new(&self.config, state);
+        let sent = Instant::now();
+        // A part file is continued with --continue, or when an earlier
+        // attempt of this run left it.
+        let resume = self.store.resume || state.attempts > 1;
+        let (attempt, answer) = self.attempt(uri, url, repeat, &budget, resume);
+        let mut signal = answer.map(|answer| Signal { sent, answer });
+        let stepped = match attempt {
+            Attempt::Done(f) => Stepped::Done(self.finish(with_timings(f), state, uri, url)),
+            Attempt::Retry(f, Retry { after, free }) => {
+                let f = with_timings(f);
+                if free {
+                    state
+                        .free_until
+                        .get_or_insert(sent + self.config.max_retry_wait);
+                } else {
+                    state.charged += 1;
+                }
+                let wait = after.unwrap_or_else(|| backoff(state.charged.max(1)));
+                // A 429 that did not say for how long: leave the host alone
+                // for as long as this entry waits.
+                if f.status == Some(429)
+                    && let Some(Signal {
+                        answer:
+                            Answer::Pushback {
+                                pause: pause @ None,
+                            },
+                        ..
+                    }) = &mut signal
+                {
+                    *pause = Some(wait);
+                }
+                let so_far = self.finish(f.clone(), state, uri, url);
+                trace_retry(&so_far, free, wait);
+                state.failed = Some(f);
+                Stepped::Again {
+                    at: Instant::now() + wait,
+                    so_far,
+                }
+            }
+        };
+        (stepped, signal)
+    }
+
+    /// `fetched` as a result: its attempts, elapsed time and scrubbed message.
+    fn finish(&self, mut fetched: Fetched, state: &FetchState, uri: &Uri, url: &str) -> Fetched {
+        fetched.attempts = state.attempts;
+        fetched.elapsed = state.start.map_or(Duration::ZERO, |s| s.elapsed());
+        if let Some(err) = &mut fetched.error {
+            err.message = self.scrub(&err.message, uri, url);
+        }
+        fetched
     }
 
     /// Sleeps until `deadline`; false if the run was interrupted meanwhile.
@@ -199,7 +262,7 @@ impl Fetcher {
     ) -> (Attempt, Option<Answer>) {
         let deadline = Instant::now() + self.config.timeout;
         // A proxy variable that cannot be used: no attempt is worth making.
-        if let Err(error) = self.proxy_for(uri) {
+        if let Err(error) = self.sender().proxy_for(uri) {
             let fetched = Fetched {
                 error: Some(error),
                 ..Fetched::default()
@@ -207,12 +270,21 @@ impl Fetcher {
             return (Attempt::Done(fetched), None);
         }
         let name = self.save_name(uri, url, repeat);
-        let conditional = self.conditional(name.as_deref());
+        let conditional =
+            Conditional::new(name.as_deref(), &self.config, &self.store, &self.unfinished);
         let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
         // --update's validators win: a part file is of no use to a 304.
         let resume = extra
             .is_empty()
-            .then(|| ranged::resumable(&self.config, name.as_deref(), resume))
+            .then(|| {
+                ranged::resumable(
+                    &self.config,
+                    &self.store,
+                    &self.accept,
+                    name.as_deref(),
+                    resume,
+                )
+            })
             .flatten();
         let (sent, resumed) = self.send_resuming(uri, deadline, &extra, name.as_deref(), resume);
         let (response, final_url) = match sent {
@@ -249,6 +321,29 @@ impl Fetcher {
         self.on_response(saved, budget, conditional, response, final_url)
     }
 
+    /// Sends `uri` and follows its redirects, `extra` headers going with
+    /// every request of the chain, which must end by `deadline`.
+    fn send_following(
+        &self,
+        uri: &Uri,
+        deadline: Instant,
+        extra: &[(String, String)],
+    ) -> Result<Landed, Failed> {
+        let sender = self.sender();
+        let send = |uri: &Uri, method: &Method, hop| sender.send(uri, method, hop, extra);
+        redirect::follow(&self.config, uri, deadline, send)
+    }
+
+    /// What sends one request: the agent, the proxies and the settings.
+    fn sender(&self) -> Sender<'_> {
+        Sender {
+            agent: &self.agent,
+            proxies: &self.proxies,
+            config: &self.config,
+            cancel: &self.cancel,
+        }
+    }
+
     /// Sends the request, asking only for the rest of `resume` when given;
     /// a server that cannot continue it is asked for the whole body at
     /// once. Also the part the answer continues, if it does.
@@ -266,16 +361,13 @@ impl Fetcher {
         let mut ranged = extra.to_vec();
         ranged.extend(ranged::headers(&found));
         let sent = self.send_following(uri, deadline, &ranged);
-        match sent
-            .as_ref()
-            .map(|landed| ranged::answered(landed, found.offset))
-        {
+        match sent.as_ref().map(|landed| ranged::answered(landed, &found)) {
             Ok(ranged::Answered::Continues) => (sent, Some(found)),
             Ok(ranged::Answered::Refused) => {
                 if let Ok(landed) = sent {
                     body::drain(landed.response);
                 }
-                ranged::forget(&self.config, name);
+                ranged::forget(&self.store, name);
                 (self.send_following(uri, deadline, extra), None)
             }
             _ => (sent, None),
@@ -285,9 +377,9 @@ impl Fetcher {
     /// The path under `-o DIR` that this entry's body is saved as: the
     /// `repeat`-th name of its URL in the `--names` layout.
     fn save_name(&self, uri: &Uri, url: &str, repeat: u32) -> Option<String> {
-        self.config.output_dir.as_ref()?;
+        self.store.dir.as_ref()?;
         Some(crate::store::names::relative_name(
-            self.config.names,
+            self.store.names,
             url,
             uri,
             repeat,
@@ -303,7 +395,7 @@ impl Fetcher {
         &self,
         saved: Saved<'_>,
         budget: &Budget,
-        conditional: Option<conditional::Conditional<'_>>,
+        conditional: Option<Conditional<'_>>,
         response: Response<ureq::Body>,
         final_url: Option<String>,
     ) -> (Attempt, Option<Answer>) {
@@ -311,7 +403,7 @@ impl Fetcher {
         let answer = Some(step::answer(status.as_u16(), response.headers()));
         if let Some(unchanged) = conditional
             .as_ref()
-            .and_then(|c| c.unchanged(status, self.config.sha256))
+            .and_then(|c| c.unchanged(status, self.store.sha256))
         {
             body::drain(response);
             return (
@@ -336,7 +428,14 @@ impl Fetcher {
             };
             return (Attempt::Retry(fetched, retry), answer);
         }
-        let mut fetched = self.read_body(saved.name, saved.resumed, status, response);
+        let reader = BodyReader {
+            config: &self.config,
+            store: &self.store,
+            accept: &self.accept,
+            unfinished: &self.unfinished,
+            cancel: &self.cancel,
+        };
+        let mut fetched = reader.read_body(saved.name, saved.resumed, status, response);
         fetched.status = Some(status.as_u16());
         fetched.final_url = final_url;
         if let Some(c) = conditional {
@@ -351,166 +450,11 @@ impl Fetcher {
             }
             Some(_) => Attempt::Done(fetched),
             None => {
-                fetched.ok = self.config.accept.contains(status.as_u16());
+                fetched.ok = self.accept.contains(status.as_u16());
                 Attempt::Done(fetched)
             }
         };
         (attempt, answer)
-    }
-
-    /// Sends one request of a redirect chain, through the proxy chosen for
-    /// `uri`. `foreign` (another origin than the URL as given) leaves out
-    /// the credential headers, `to_get` (a redirect made the request a GET)
-    /// the `Content-*` ones; `timeout` replaces the agent's `--timeout`
-    /// (for a later hop: what is left of it); `extra` headers are added.
-    fn send(
-        &self,
-        uri: &Uri,
-        method: &Method,
-        foreign: bool,
-        to_get: bool,
-        timeout: Option<Duration>,
-        extra: &[(String, String)],
-    ) -> std::result::Result<Response<ureq::Body>, FetchError> {
-        let proxy = self.proxy_for(uri)?;
-        let build = |fresh: bool| {
-            let mut request = ureq::http::Request::builder()
-                .method(method.clone())
-                .uri(uri.clone());
-            for (name, value) in self.config.headers.iter().chain(extra) {
-                if (foreign && redirect::is_origin_credential(name))
-                    || (to_get && redirect::is_body_header(name))
-                {
-                    continue;
-                }
-                request = request.header(name, value);
-            }
-            let mut req = request.body(())?;
-            // Request-level settings clone the agent's config: only when
-            // needed. The pool keys connections by proxy too.
-            if proxy.is_some() || timeout.is_some() || fresh {
-                req = agent::configure(&self.agent, req, proxy.map(|(p, _)| p), timeout, fresh);
-            }
-            Ok::<_, ureq::Error>(req)
-        };
-        let payload = self.payload(method, to_get);
-        let wire = wire_method(method, payload.is_some());
-        if let Some((_, shown)) = proxy {
-            trace::emit(trace::Kind::Info, || format!("through the proxy {shown}"));
-        }
-        // A body is written through the output buffer too: one that holds
-        // it (up to the largest) sends it in few writes.
-        let body_len = payload.map_or(0, |p| p.len().min(transport::OUTPUT_MAX));
-        let mut longest_row = self.longest_row(uri, method).max(body_len);
-        let mut fresh = false;
-        let response = loop {
-            transport::begin(longest_row);
-            if wire != *method {
-                transport::rewrite_method(wire.as_str(), method.as_str());
-            }
-            match build(fresh).and_then(|req| run(&self.agent, req, &wire, payload)) {
-                Err(ureq::Error::Protocol(ureq_proto::Error::OutputOverflow))
-                    if longest_row < transport::OUTPUT_MAX =>
-                {
-                    longest_row = transport::OUTPUT_MAX;
-                }
-                // A keep-alive connection the server had closed, found dead
-                // before any byte of the answer: sent once more on a fresh
-                // connection (not a retry: it never reached the server).
-                Err(e)
-                    if !fresh
-                        && is_dead_connection(&e)
-                        && transport::current().died_unanswered() =>
-                {
-                    fresh = true;
-                }
-                // Out of file descriptors (other programs, or a limit
-                // lowered under us): our own shortage, waited out, never a
-                // URL's result.
-                Err(ureq::Error::Io(e)) if is_out_of_fds(&e) && !self.is_cancelled() => {
-                    std::thread::sleep(FD_WAIT);
-                }
-                other => break other,
-            }
-        };
-        self.answered(response, proxy)
-    }
-
-    /// The body of a request with `method`: the one given, unless a
-    /// redirect turned the request into a GET (`to_get`); an empty one for
-    /// POST, PUT and PATCH without it, so they send `Content-Length: 0`.
-    fn payload(&self, method: &Method, to_get: bool) -> Option<&[u8]> {
-        match &self.config.body {
-            Some(body) if !to_get => Some(&body[..]),
-            _ => needs_length(method).then_some(&[][..]),
-        }
-    }
-
-    /// What [`Fetcher::send`] returns for ureq's outcome: the response
-    /// (traced with `-v`), or the error in our kinds, naming the `proxy`
-    /// when the failure may be its.
-    fn answered(
-        &self,
-        response: std::result::Result<Response<ureq::Body>, ureq::Error>,
-        proxy: Option<&(Proxy, String)>,
-    ) -> std::result::Result<Response<ureq::Body>, FetchError> {
-        if let Ok(r) = &response
-            && trace::enabled()
-        {
-            trace_response(r);
-        }
-        response.map_err(|e| {
-            let mut error = classify(&e, &self.config);
-            if let Some((_, shown)) = proxy
-                && matches!(
-                    error.kind,
-                    ErrorKind::Dns | ErrorKind::Connect | ErrorKind::Proxy
-                )
-            {
-                error.message = format!("{} (proxy {shown})", error.message);
-            }
-            error
-        })
-    }
-
-    /// The proxy for a request to `uri`, if it goes through one; an error
-    /// when the variable naming it cannot be used (a `connect` failure of
-    /// this URL, not of the run).
-    fn proxy_for(&self, uri: &Uri) -> Result<Option<&(Proxy, String)>, FetchError> {
-        let https = uri
-            .scheme_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case("https"));
-        match uri.host().and_then(|h| self.config.proxy.select(https, h)) {
-            None => Ok(None),
-            Some(Ok(index)) => Ok(self.proxies.get(index)),
-            Some(Err(why)) => Err(FetchError::new(ErrorKind::Connect, why)),
-        }
-    }
-
-    /// The longest row of the request head, so the output buffer holds it.
-    fn longest_row(&self, uri: &Uri, method: &Method) -> usize {
-        let target = uri.path_and_query().map_or(1, |p| p.as_str().len());
-        let request_line = method.as_str().len() + target + 12;
-        let headers = self
-            .config
-            .headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 4)
-            .max()
-            .unwrap_or(0);
-        // Host, User-Agent, and the Authorization ureq makes of user:pass@
-        // (base64: 4/3 of it).
-        let authority = uri.authority().map_or(0, |a| a.as_str().len() * 4 / 3 + 30);
-        let user_agent = self.config.user_agent.len() + 16;
-        request_line.max(headers).max(authority).max(user_agent) + 64
-    }
-
-    /// Whether the run was interrupted.
-    fn is_cancelled(&self) -> bool {
-        matches!(
-            self.cancel.try_recv(),
-            Err(crossbeam_channel::TryRecvError::Disconnected)
-        )
     }
 
     /// Removes secrets a library message might carry: header values, and
@@ -524,163 +468,6 @@ impl Fetcher {
     }
 }
 
-/// Runs `req` as `wire` (see [`wire_method`]) with `payload` as its body
-/// (`Content-Length`, never chunked), or none.
-fn run(
-    agent: &Agent,
-    req: ureq::http::Request<()>,
-    wire: &Method,
-    payload: Option<&[u8]>,
-) -> std::result::Result<Response<ureq::Body>, ureq::Error> {
-    let (mut parts, ()) = req.into_parts();
-    parts.method = wire.clone();
-    match payload {
-        Some(bytes) => agent.run(ureq::http::Request::from_parts(parts, bytes)),
-        None => agent.run(ureq::http::Request::from_parts(parts, ())),
-    }
-}
-
-/// Traces the head of `response`: its status line and headers (the values
-/// of cookies hidden).
-fn trace_response(response: &Response<ureq::Body>) {
-    use trace::Kind::Received;
-    let status = response.status();
-    trace::emit(Received, || {
-        let reason = status.canonical_reason().unwrap_or("");
-        format!("{:?} {} {reason}", response.version(), status.as_u16())
-    });
-    for (name, value) in response.headers() {
-        trace::emit(Received, || {
-            trace::header_line(name.as_str(), value.as_bytes())
-        });
-    }
-}
-
-/// Whether a request with `method` and no body still says so with
-/// `Content-Length: 0` (the methods whose requests normally carry one).
-fn needs_length(method: &Method) -> bool {
-    [Method::POST, Method::PUT, Method::PATCH].contains(method)
-}
-
-/// The method ureq is given for `method`. ureq only sends the methods of
-/// RFC 9110 and PATCH; any other token goes out as a stand-in of the same
-/// body handling (POST with a body, else GET), which the transport writes
-/// on the wire as `method` (see [`transport::rewrite_method`]).
-fn wire_method(method: &Method, with_body: bool) -> Method {
-    let known = [
-        Method::GET,
-        Method::HEAD,
-        Method::POST,
-        Method::PUT,
-        Method::DELETE,
-        Method::OPTIONS,
-        Method::TRACE,
-        Method::PATCH,
-    ];
-    if known.contains(method) {
-        method.clone()
-    } else if with_body {
-        Method::POST
-    } else {
-        Method::GET
-    }
-}
-
-/// How long to wait for a file descriptor to be freed before trying again.
-const FD_WAIT: Duration = Duration::from_millis(20);
-
-/// Whether `e` says this process (or the system) is out of file
-/// descriptors: a shortage of ours, waited out rather than reported.
-pub(super) fn is_out_of_fds(e: &std::io::Error) -> bool {
-    // EMFILE (24) and ENFILE (23) on Linux and the BSDs.
-    matches!(e.raw_os_error(), Some(23 | 24))
-}
-
-pub(crate) fn cancelled_error() -> FetchError {
-    FetchError::new(
-        ErrorKind::Cancelled,
-        "interrupted while the body was being read",
-    )
-}
-
-/// ureq's form of a proxy: ureq tunnels every request through an HTTP
-/// proxy with `CONNECT host:port` (the only way ureq 3.5 speaks to one);
-/// SOCKS5 is spoken by our connector (`net::socks`), which reads the
-/// protocol and whether the target is resolved here from it.
-fn ureq_proxy(p: &proxy::ProxyUrl) -> Result<Proxy> {
-    let protocol = match p.kind {
-        proxy::ProxyKind::Http => ProxyProtocol::Http,
-        proxy::ProxyKind::Https => ProxyProtocol::Https,
-        proxy::ProxyKind::Socks5 => ProxyProtocol::Socks5,
-        proxy::ProxyKind::Socks5h => ProxyProtocol::Socks5h,
-    };
-    let mut builder = Proxy::builder(protocol).host(&p.host).port(p.port);
-    if let Some(user) = &p.user {
-        builder = builder.username(user);
-    }
-    if let Some(password) = &p.password {
-        builder = builder.password(password);
-    }
-    builder
-        .build()
-        .map_err(|_| anyhow::anyhow!("proxy {p}: not a usable proxy"))
-}
-
-/// `f` with the timings the transport recorded for the attempt just made.
-fn with_timings(f: Fetched) -> Fetched {
-    let e = transport::current();
-    Fetched {
-        timings: Some(Timings {
-            connect: e.connect,
-            tls: e.tls,
-            ttfb: e.ttfb(),
-            reused: e.reused,
-        }),
-        ..f
-    }
-}
-
-/// Whether `e` is what a keep-alive connection the server had closed gives:
-/// a reset, an abort or an early end of stream (not a timeout).
-fn is_dead_connection(e: &ureq::Error) -> bool {
-    use std::io::ErrorKind as K;
-    matches!(e, ureq::Error::Io(io) if matches!(io.kind(),
-        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
-        | K::UnexpectedEof | K::NotConnected)
-        || net::framing::Fault::of(io).is_some_and(|f| f.cut))
-}
-
-#[cfg(test)]
-impl RequestConfig {
-    /// Defaults for unit tests.
-    pub(crate) fn for_tests() -> Self {
-        RequestConfig {
-            method: Method::GET,
-            headers: Vec::new(),
-            body: None,
-            secrets: Vec::new(),
-            compressed: false,
-            user_agent: "test".into(),
-            timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            retries: 2,
-            max_retry_wait: Duration::from_secs(30),
-            max_redirects: 10,
-            proxy: ProxyConfig::default(),
-            cacert: None,
-            insecure: false,
-            max_size: None,
-            names: crate::store::names::Layout::Hashed,
-            resume: false,
-            sha256: false,
-            output_dir: None,
-            update: false,
-            accept: Accept::parse("200-399").unwrap_or_else(|e| panic!("{e}")),
-            workers: std::num::NonZeroUsize::MIN,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -689,10 +476,11 @@ mod tests {
     fn scrubs_the_password_as_given_and_as_sent() {
         let (_cancel, cancelled) = crossbeam_channel::bounded(0);
         let fetcher = Fetcher::new(
-            RequestConfig::for_tests(),
-            None,
+            FetchConfig::for_tests(),
+            NonZeroUsize::MIN,
             cancelled.clone(),
             cancelled,
+            Unfinished::default(),
         )
         .unwrap();
         let given = "http://u:p w\u{e9}@h/";

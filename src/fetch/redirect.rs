@@ -22,14 +22,15 @@
 //! - Redirect bodies are drained when small, so the connection is reused.
 
 use std::fmt::Write as _;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use ureq::http::{HeaderValue, Method, Response, Uri};
 use url::Url;
 
-use super::{Fetcher, body};
+use super::body;
+use super::config::RequestConfig;
 use crate::result::{ErrorKind, FetchError, trace};
-use crate::text::redact;
+use crate::text::{escape, redact};
 
 /// Longest target shown in a message, in bytes (after escaping).
 const SHOWN_MAX: usize = 200;
@@ -62,131 +63,143 @@ struct Redirected {
     uri: Uri,
 }
 
-impl Fetcher {
-    /// Sends `first` and follows its redirects; the whole chain must end
-    /// by `deadline`.
-    /// `extra` headers go with every request of the chain.
-    pub(super) fn send_following(
-        &self,
-        first: &Uri,
-        deadline: Instant,
-        extra: &[(String, String)],
-    ) -> Result<Landed, Failed> {
-        let max = self.config.max_redirects;
-        let mut method = self.config.method.clone();
-        let mut to_get = false;
-        let mut chain: Option<Redirected> = None;
-        let mut followed = 0;
-        loop {
-            let final_url = || chain.as_ref().map(|c| shown_url(&c.url));
-            let (uri, foreign, timeout) = match &chain {
-                None => (first, false, None),
-                Some(c) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(Failed {
-                            error: self.timed_out(),
-                            status: None,
-                            final_url: final_url(),
-                        });
-                    }
-                    (&c.uri, !same_origin(&c.first, &c.url), Some(left))
-                }
-            };
-            let response = match self.send(uri, &method, foreign, to_get, timeout, extra) {
-                Ok(r) => r,
-                Err(error) => {
+/// How one request of a chain is sent.
+pub(super) struct Hop {
+    /// To another origin than the URL as given: without the credential
+    /// headers.
+    pub(super) foreign: bool,
+    /// A redirect made the request a GET: without the `Content-*` headers.
+    pub(super) to_get: bool,
+    /// For a later hop: what is left of `--timeout`, replacing the agent's.
+    pub(super) timeout: Option<Duration>,
+}
+
+/// Sends `first` with `send` and follows its redirects as `config` says;
+/// the whole chain must end by `deadline`.
+pub(super) fn follow(
+    config: &RequestConfig,
+    first: &Uri,
+    deadline: Instant,
+    send: impl Fn(&Uri, &Method, Hop) -> Result<Response<ureq::Body>, FetchError>,
+) -> Result<Landed, Failed> {
+    let max = config.max_redirects;
+    let mut method = config.method.clone();
+    let mut to_get = false;
+    let mut chain: Option<Redirected> = None;
+    let mut followed = 0;
+    loop {
+        let final_url = || chain.as_ref().map(|c| shown_url(&c.url));
+        let (uri, foreign, timeout) = match &chain {
+            None => (first, false, None),
+            Some(c) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
                     return Err(Failed {
-                        error,
+                        error: timed_out(config),
                         status: None,
                         final_url: final_url(),
                     });
                 }
-            };
-            let status = response.status().as_u16();
-            if max == 0 || !is_followed(status) {
-                return Ok(Landed {
-                    response,
+                (&c.uri, !same_origin(&c.first, &c.url), Some(left))
+            }
+        };
+        let hop = Hop {
+            foreign,
+            to_get,
+            timeout,
+        };
+        let response = match send(uri, &method, hop) {
+            Ok(r) => r,
+            Err(error) => {
+                return Err(Failed {
+                    error,
+                    status: None,
                     final_url: final_url(),
                 });
             }
-            let fail = |message: String| Failed {
-                error: FetchError::new(ErrorKind::Redirects, message),
-                status: Some(status),
-                final_url: final_url(),
-            };
-            if followed == max {
-                return Err(fail(format!("more than {max} redirects (--max-redirects)")));
-            }
-            let next = self.next_hop(first, chain.as_ref(), &response, &fail)?;
-            body::drain(response);
-            let new_method = next_method(status, &method);
-            trace::emit(trace::Kind::Info, || {
-                format!(
-                    "redirect {status} to {} ({new_method})",
-                    shown(next.url.as_str())
-                )
-            });
-            to_get |= new_method != method && new_method == Method::GET;
-            method = new_method;
-            chain = Some(next);
-            followed += 1;
-        }
-    }
-
-    /// Where a redirect leads: its `Location` resolved against the URL of
-    /// the request that got it, with the credentials of the URL as given
-    /// when it stays on that origin. Out of line: it is needed only after a
-    /// redirect, and its frame need not sit under every request's.
-    #[inline(never)]
-    fn next_hop(
-        &self,
-        first: &Uri,
-        chain: Option<&Redirected>,
-        response: &Response<ureq::Body>,
-        fail: &dyn Fn(String) -> Failed,
-    ) -> Result<Redirected, Failed> {
-        let (first_url, base) = match chain {
-            Some(c) => (c.first.clone(), c.url.clone()),
-            None => {
-                let parsed = Url::parse(&first.to_string()).map_err(|e| {
-                    fail(format!(
-                        "cannot resolve a Location against {}: {e}",
-                        shown(&first.to_string())
-                    ))
-                })?;
-                (parsed.clone(), parsed)
-            }
         };
-        let location = one_location(response).map_err(|message| Failed {
-            error: FetchError::new(ErrorKind::Protocol, message),
-            ..fail(String::new())
-        })?;
-        let mut url = resolve(&base, location).map_err(fail)?;
-        carry_credentials(&first_url, &mut url);
-        let uri = Uri::try_from(url.as_str()).map_err(|e| {
-            fail(format!(
-                "redirect to {}: cannot be requested ({e})",
-                shown(url.as_str())
-            ))
-        })?;
-        Ok(Redirected {
-            first: first_url,
-            url,
-            uri,
-        })
-    }
-
-    /// The error for a chain that used up its `--timeout`.
-    fn timed_out(&self) -> FetchError {
-        FetchError::new(
-            ErrorKind::Timeout,
+        let status = response.status().as_u16();
+        if max == 0 || !is_followed(status) {
+            return Ok(Landed {
+                response,
+                final_url: final_url(),
+            });
+        }
+        let fail = |message: String| Failed {
+            error: FetchError::new(ErrorKind::Redirects, message),
+            status: Some(status),
+            final_url: final_url(),
+        };
+        if followed == max {
+            return Err(fail(format!("more than {max} redirects (--max-redirects)")));
+        }
+        let next = next_hop(first, chain.as_ref(), &response, &fail)?;
+        body::drain(response);
+        let new_method = next_method(status, &method);
+        trace::emit(trace::Kind::Info, || {
             format!(
-                "no complete response within {:?} (--timeout)",
-                self.config.timeout
-            ),
-        )
+                "redirect {status} to {} ({new_method})",
+                shown(next.url.as_str())
+            )
+        });
+        to_get |= new_method != method && new_method == Method::GET;
+        method = new_method;
+        chain = Some(next);
+        followed += 1;
     }
+}
+
+/// Where a redirect leads: its `Location` resolved against the URL of
+/// the request that got it, with the credentials of the URL as given
+/// when it stays on that origin. Out of line: it is needed only after a
+/// redirect, and its frame need not sit under every request's.
+#[inline(never)]
+fn next_hop(
+    first: &Uri,
+    chain: Option<&Redirected>,
+    response: &Response<ureq::Body>,
+    fail: &dyn Fn(String) -> Failed,
+) -> Result<Redirected, Failed> {
+    let (first_url, base) = match chain {
+        Some(c) => (c.first.clone(), c.url.clone()),
+        None => {
+            let parsed = Url::parse(&first.to_string()).map_err(|e| {
+                fail(format!(
+                    "cannot resolve a Location against {}: {e}",
+                    shown(&first.to_string())
+                ))
+            })?;
+            (parsed.clone(), parsed)
+        }
+    };
+    let location = one_location(response).map_err(|message| Failed {
+        error: FetchError::new(ErrorKind::Protocol, message),
+        ..fail(String::new())
+    })?;
+    let mut url = resolve(&base, location).map_err(fail)?;
+    carry_credentials(&first_url, &mut url);
+    let uri = Uri::try_from(url.as_str()).map_err(|e| {
+        fail(format!(
+            "redirect to {}: cannot be requested ({e})",
+            shown(url.as_str())
+        ))
+    })?;
+    Ok(Redirected {
+        first: first_url,
+        url,
+        uri,
+    })
+}
+
+/// The error for a chain that used up its `--timeout`.
+fn timed_out(config: &RequestConfig) -> FetchError {
+    FetchError::new(
+        ErrorKind::Timeout,
+        format!(
+            "no complete response within {:?} (--timeout)",
+            config.timeout
+        ),
+    )
 }
 
 /// Whether a response with `status` is a redirect we follow.
@@ -301,7 +314,7 @@ fn shown_url(url: &Url) -> String {
 
 /// A target for a message: password hidden, escaped, cut to a line.
 pub(super) fn shown(target: &str) -> String {
-    let mut s = escaped(&redact::url(target));
+    let mut s = escape::all_as_unicode(&redact::url(target));
     if s.len() > SHOWN_MAX {
         let mut end = SHOWN_MAX;
         while !s.is_char_boundary(end) {
@@ -312,25 +325,6 @@ pub(super) fn shown(target: &str) -> String {
         let _ = write!(s, "...({len} bytes)");
     }
     s
-}
-
-/// `s` with control characters (C0, DEL, C1) and bidirectional formatting
-/// characters written as `\u{..}`, so a message stays one harmless line.
-pub(super) fn escaped(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control() || is_bidi_control(c) {
-            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The characters that reorder text (Unicode's Bidi_Control).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -459,10 +453,6 @@ mod tests {
         assert_eq!(
             shown("http://u:pw@h/\n\u{1b}[2J"),
             "http://u:***@h/\\u{a}\\u{1b}[2J"
-        );
-        assert_eq!(
-            escaped("a\u{202e}b\u{2066}c\u{85}d\u{7f}"),
-            "a\\u{202e}b\\u{2066}c\\u{85}d\\u{7f}"
         );
         let long = format!("http://h/{}", "\u{e9}".repeat(10_000));
         let s = shown(&long);

@@ -1,6 +1,7 @@
-//! A fetch in steps, one attempt per step, so that the wait between two
-//! attempts is spent parked in the pool rather than on a sleeping worker
-//! ([`Fetcher::step`]); and what each answer said about its host, for
+//! What a fetch in steps keeps between its attempts, so that the wait
+//! between two attempts is spent parked in the pool rather than on a
+//! sleeping worker ([`Fetcher::step`](super::Fetcher::step)); whether and
+//! how an answer is retried; and what each answer said about its host, for
 //! politeness ([`crate::control::polite`]).
 //!
 //! Retries of a pushback that says when to come back (a 429, or a 503 with
@@ -10,27 +11,29 @@
 
 use std::time::{Duration, Instant};
 
-use ureq::http::{HeaderMap, Uri};
+use ureq::http::HeaderMap;
 
-use super::retry::{RETRY_STATUSES, backoff, retry_after};
-use super::{Attempt, Fetcher, with_timings};
-use crate::control::polite::{Answer, Signal};
-use crate::result::{Fetched, trace};
+use super::config::RequestConfig;
+use super::net::transport;
+use super::retry::{RETRY_STATUSES, retry_after};
+use crate::control::polite::Answer;
+use crate::result::{Fetched, Timings, trace};
 
 /// Where one entry's fetch stands between its steps. The caller keeps it
-/// (in the pool's job) and hands it back to [`Fetcher::step`].
+/// (in the pool's job) and hands it back to
+/// [`Fetcher::step`](super::Fetcher::step).
 #[derive(Debug, Default)]
 pub struct FetchState {
     /// Attempts made.
-    attempts: u32,
+    pub(super) attempts: u32,
     /// Attempts that count against `--retries` (all but free retries).
-    charged: u32,
+    pub(super) charged: u32,
     /// When the first attempt started.
-    start: Option<Instant>,
+    pub(super) start: Option<Instant>,
     /// The last failed attempt, the result should no other come.
-    failed: Option<Fetched>,
+    pub(super) failed: Option<Fetched>,
     /// Free retries end here: the first pushback plus `--max-retry-wait`.
-    free_until: Option<Instant>,
+    pub(super) free_until: Option<Instant>,
 }
 
 impl FetchState {
@@ -83,6 +86,17 @@ pub(super) struct Budget {
 }
 
 impl Budget {
+    /// What the next attempt of a fetch at `state`, made as `config` says,
+    /// may spend.
+    pub(super) fn new(config: &RequestConfig, state: &FetchState) -> Self {
+        Budget {
+            idempotent: config.method.is_idempotent(),
+            charged_left: state.charged < config.retries,
+            free_until: state.free_until,
+            max_wait: config.max_retry_wait,
+        }
+    }
+
     /// Whether a failed attempt (connect, timeout) is retried.
     pub(super) fn retries_error(&self) -> bool {
         self.idempotent && self.charged_left
@@ -122,118 +136,34 @@ pub(super) fn answer(status: u16, headers: &HeaderMap) -> Answer {
     }
 }
 
-impl Fetcher {
-    /// Makes the next attempt of the fetch of `uri` (see
-    /// [`crate::input::url::check`]); `url` is the URL as given, which names
-    /// a saved file, and `repeat` how many entries before it had the same
-    /// URL (each repeat is saved under a name of its own). Returns the
-    /// result, or when to step again, and what the answer (if one came) said
-    /// about the host. Waits only for a `--rate` slot. Never panics on
-    /// anything a server sends.
-    pub fn step(
-        &self,
-        uri: &Uri,
-        url: &str,
-        repeat: u32,
-        state: &mut FetchState,
-    ) -> (Stepped, Option<Signal>) {
-        if let Some(pacer) = &self.pacer
-            && !self.wait_until(pacer.reserve())
-        {
-            // Interrupted before this attempt: the last one stands, or the
-            // entry never started.
-            let result = match state.failed.take() {
-                Some(f) => self.finish(f, state, uri, url),
-                None => Fetched::not_started(),
-            };
-            return (Stepped::Done(result), None);
-        }
-        state.attempts += 1;
-        state.start.get_or_insert_with(Instant::now);
-        let budget = Budget {
-            idempotent: self.config.method.is_idempotent(),
-            charged_left: state.charged < self.config.retries,
-            free_until: state.free_until,
-            max_wait: self.config.max_retry_wait,
+/// Traces, with `-v`, that the attempt just made is retried in `wait`,
+/// and why.
+pub(super) fn trace_retry(so_far: &Fetched, free: bool, wait: Duration) {
+    trace::emit(trace::Kind::Info, || {
+        let why = match (&so_far.error, so_far.status) {
+            (Some(e), _) => format!("{}: {}", e.kind.as_str(), e.message),
+            (None, Some(status)) => format!("status {status}"),
+            (None, None) => "no answer".to_owned(),
         };
-        let sent = Instant::now();
-        // A part file is continued with --continue, or when an earlier
-        // attempt of this run left it.
-        let resume = self.config.resume || state.attempts > 1;
-        let (attempt, answer) = self.attempt(uri, url, repeat, &budget, resume);
-        let mut signal = answer.map(|answer| Signal { sent, answer });
-        let stepped = match attempt {
-            Attempt::Done(f) => Stepped::Done(self.finish(with_timings(f), state, uri, url)),
-            Attempt::Retry(f, Retry { after, free }) => {
-                let f = with_timings(f);
-                if free {
-                    state
-                        .free_until
-                        .get_or_insert(sent + self.config.max_retry_wait);
-                } else {
-                    state.charged += 1;
-                }
-                let wait = after.unwrap_or_else(|| backoff(state.charged.max(1)));
-                // A 429 that did not say for how long: leave the host alone
-                // for as long as this entry waits.
-                if f.status == Some(429)
-                    && let Some(Signal {
-                        answer:
-                            Answer::Pushback {
-                                pause: pause @ None,
-                            },
-                        ..
-                    }) = &mut signal
-                {
-                    *pause = Some(wait);
-                }
-                let so_far = self.finish(f.clone(), state, uri, url);
-                trace::emit(trace::Kind::Info, || {
-                    let why = match (&so_far.error, so_far.status) {
-                        (Some(e), _) => format!("{}: {}", e.kind.as_str(), e.message),
-                        (None, Some(status)) => format!("status {status}"),
-                        (None, None) => "no answer".to_owned(),
-                    };
-                    let count = if free {
-                        "not counted against --retries"
-                    } else {
-                        "counted"
-                    };
-                    format!("retry in {} ms after {why} ({count})", wait.as_millis())
-                });
-                state.failed = Some(f);
-                Stepped::Again {
-                    at: Instant::now() + wait,
-                    so_far,
-                }
-            }
+        let count = if free {
+            "not counted against --retries"
+        } else {
+            "counted"
         };
-        (stepped, signal)
-    }
+        format!("retry in {} ms after {why} ({count})", wait.as_millis())
+    });
+}
 
-    /// Fetches `uri` to the end, sleeping between attempts on this thread
-    /// (the pool parks between steps instead; see [`Fetcher::step`]).
-    pub fn fetch(&self, uri: &Uri, url: &str, repeat: u32) -> Fetched {
-        let mut state = FetchState::default();
-        loop {
-            match self.step(uri, url, repeat, &mut state).0 {
-                Stepped::Done(f) => return f,
-                Stepped::Again { at, so_far } => {
-                    if !self.wait_until(at) {
-                        return so_far;
-                    }
-                }
-            }
-        }
-    }
-
-    /// `fetched` as a result: its attempts, elapsed time and scrubbed message.
-    fn finish(&self, mut fetched: Fetched, state: &FetchState, uri: &Uri, url: &str) -> Fetched {
-        fetched.attempts = state.attempts;
-        fetched.elapsed = state.start.map_or(Duration::ZERO, |s| s.elapsed());
-        if let Some(err) = &mut fetched.error {
-            err.message = self.scrub(&err.message, uri, url);
-        }
-        fetched
+/// `f` with the timings the transport recorded for the attempt just made.
+pub(super) fn with_timings(f: Fetched) -> Fetched {
+    let e = transport::current();
+    Fetched {
+        timings: Some(Timings {
+            connect: e.connect,
+            tls: e.tls,
+            ttfb: e.ttfb(),
+            reused: e.reused,
+        }),
+        ..f
     }
 }

@@ -11,8 +11,8 @@ use std::fs::File;
 use std::hash::{BuildHasher, RandomState};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use http::Uri;
 
@@ -116,10 +116,8 @@ pub struct InputStats {
     pub entries: AtomicU64,
     /// Entries kept, which will each get a result.
     pub kept: AtomicU64,
-    /// All input has been read.
+    /// All input has been read (or a read error ended it).
     pub done: AtomicBool,
-    /// A read error that ended the input early.
-    pub error: Mutex<Option<String>>,
     /// Entries the input will hold, when known before it is all read
     /// (see [`count_ahead`]); 0 when unknown.
     pub expected: AtomicU64,
@@ -137,10 +135,40 @@ impl InputStats {
     }
 }
 
+/// A read error that ended the input early. The run ends with it: a
+/// half-read input must not look complete.
+#[derive(Debug)]
+pub struct InputError {
+    /// The source, as messages name it.
+    name: String,
+    error: io::Error,
+}
+
+impl std::fmt::Display for InputError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "reading {}", self.name)
+    }
+}
+
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// Whether `line` is an entry: not blank, not a `#` comment.
 fn is_entry(line: &[u8]) -> bool {
     let t = line.trim_ascii();
     !t.is_empty() && !t.starts_with(b"#")
+}
+
+/// What to read, and which entries to keep.
+#[derive(Debug)]
+pub struct InputConfig {
+    /// Input sources, in order.
+    pub sources: Vec<Source>,
+    /// Which entries to keep.
+    pub filter: Filter,
 }
 
 /// Which entries to keep.
@@ -199,13 +227,18 @@ impl Entries {
         self
     }
 
-    /// The next raw line of any source: `(bytes, longer than MAX_LINE)`.
-    fn next_line(&mut self, buf: &mut Vec<u8>) -> Option<bool> {
+    /// The next raw line of any source into `buf`: whether it is longer
+    /// than [`MAX_LINE`]; `None` at the end of the input. A read error ends
+    /// the input.
+    fn next_line(&mut self, buf: &mut Vec<u8>) -> Result<Option<bool>, InputError> {
         loop {
             let lines = match &mut self.current {
                 Some(lines) => lines,
                 None => {
-                    self.current = Some(match self.sources.next()? {
+                    let Some(source) = self.sources.next() else {
+                        return Ok(None);
+                    };
+                    self.current = Some(match source {
                         Source::Args(urls) => Lines::Args(urls.into_iter()),
                         Source::File(path, file) => Lines::Reader(name(&path), reader(file)),
                         Source::Stdin => Lines::Reader("stdin".into(), reader(io::stdin())),
@@ -221,17 +254,17 @@ impl Entries {
                 }),
                 Lines::Reader(name, r) => match read_line(r, buf) {
                     Ok(line) => line,
-                    Err(e) => {
-                        *crate::lock::lock(&self.stats.error) =
-                            Some(format!("reading {name}: {e}"));
-                        // Stop here: a half-read input must not look complete.
+                    Err(error) => {
+                        let name = std::mem::take(name);
+                        // Stop here: nothing after it is read.
                         self.sources = Vec::new().into_iter();
-                        None
+                        self.current = None;
+                        return Err(InputError { name, error });
                     }
                 },
             };
             match line {
-                Some(overflow) => return Some(overflow),
+                Some(overflow) => return Ok(Some(overflow)),
                 None => self.current = None,
             }
         }
@@ -321,14 +354,21 @@ impl<R: Read> Read for SkipBom<R> {
 }
 
 impl Iterator for Entries {
-    type Item = Entry;
+    type Item = Result<Entry, InputError>;
 
-    fn next(&mut self) -> Option<Entry> {
+    fn next(&mut self) -> Option<Self::Item> {
         let mut buf = Vec::new();
         loop {
-            let Some(overflow) = self.next_line(&mut buf) else {
-                self.stats.done.store(true, Ordering::SeqCst);
-                return None;
+            let overflow = match self.next_line(&mut buf) {
+                Ok(Some(overflow)) => overflow,
+                Ok(None) => {
+                    self.stats.done.store(true, Ordering::SeqCst);
+                    return None;
+                }
+                Err(e) => {
+                    self.stats.done.store(true, Ordering::SeqCst);
+                    return Some(Err(e));
+                }
             };
             if !is_entry(&buf) {
                 continue;
@@ -343,7 +383,7 @@ impl Iterator for Entries {
                     entry.repeat = names.claim(&entry.url, uri);
                 }
                 self.stats.kept.fetch_add(1, Ordering::Relaxed);
-                return Some(entry);
+                return Some(Ok(entry));
             }
         }
     }

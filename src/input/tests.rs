@@ -8,7 +8,30 @@ fn entries_of(text: &[u8], filter: Filter) -> Vec<Entry> {
     std::io::Write::write_all(&mut file, text).unwrap();
     std::io::Seek::rewind(&mut file).unwrap();
     let sources = vec![Source::File("t".into(), file)];
-    Entries::new(sources, filter, Arc::default()).collect()
+    Entries::new(sources, filter, Arc::default())
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_read_error_is_the_last_item_and_names_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    // Opening a directory works; reading it fails (EISDIR).
+    let sources = vec![
+        Source::Args(vec!["http://a/".into()]),
+        Source::File(dir.path().into(), File::open(dir.path()).unwrap()),
+        Source::Args(vec!["http://never-read/".into()]),
+    ];
+    let stats = Arc::new(InputStats::default());
+    let mut entries = Entries::new(sources, Filter::default(), Arc::clone(&stats));
+    assert_eq!(entries.next().unwrap().unwrap().url, "http://a/");
+    let err = entries.next().unwrap().unwrap_err();
+    assert_eq!(err.to_string(), format!("reading {}", dir.path().display()));
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(source.contains("directory"), "{source}");
+    assert!(entries.next().is_none());
+    assert!(stats.done.load(Ordering::SeqCst));
+    assert_eq!(stats.kept.load(Ordering::SeqCst), 1);
 }
 
 #[test]

@@ -89,6 +89,20 @@ pub struct Finished<J, R> {
     pub outcome: Outcome<R>,
 }
 
+/// How big a pool is and how its results come back: the builder's
+/// settings as one value, for a front end that checks them up front.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    /// Worker threads ([`Pool::new`]).
+    pub workers: NonZeroUsize,
+    /// Job queue capacity ([`Pool::queue`]).
+    pub queue: NonZeroUsize,
+    /// Jobs of one key running at once ([`Pool::per_key`]); unlimited if `None`.
+    pub per_key: Option<NonZeroUsize>,
+    /// Results in input order ([`Pool::ordered`]) rather than as completed.
+    pub ordered: bool,
+}
+
 /// Smallest capacity of the results channel.
 const RESULTS_MIN: usize = 1024;
 
@@ -257,7 +271,7 @@ impl<J: Send + 'static> Pool<J> {
     }
 
     fn start<R, F>(
-        self,
+        mut self,
         jobs: impl Iterator<Item = J> + Send + 'static,
         job_fn: F,
         credits: Option<Sender<()>>,
@@ -274,75 +288,25 @@ impl<J: Send + 'static> Pool<J> {
         // result, which costs more than the results themselves.
         let results_capacity = (self.queue_capacity() + self.workers.get()).max(RESULTS_MIN);
         let (result_tx, result_rx) = bounded::<Finished<J, R>>(results_capacity);
-        let workers_n = self.workers.get();
-        let pills = {
-            let job_tx = job_tx.clone();
-            move || {
-                for _ in 0..workers_n {
-                    // Fails only when every worker is gone already.
-                    let _ = job_tx.send(Msg::Pill);
-                }
-            }
-        };
-        let state = self.state;
-        *lock(&state.pills) = Some(Box::new(pills));
-        // Jobs that may come back later need the limiter's parking lot,
-        // keyed or not.
-        let key = match self.key {
-            Some(key) => Some(key),
-            None if stepped => Some(Arc::new(|_: &J| None) as KeyFn<J>),
-            None => None,
-        };
-        let limiter = key.map(|key| {
-            let cap = (16 * self.workers.get()).max(1024);
-            let limit = self.per_key.map_or(usize::MAX, NonZeroUsize::get);
-            Arc::new(KeyLimiter::new(limit, cap, key, job_tx.clone()))
-        });
-        if let Some(limiter) = &limiter {
-            self.gate
-                .attach(Arc::clone(limiter) as Arc<dyn gate::Schedule>);
-            let weak = Arc::downgrade(limiter);
-            *lock(&state.on_stop) = Some(Box::new(move || {
-                if let Some(limiter) = weak.upgrade() {
-                    limiter.notify_all();
-                    limiter.wake_idle();
-                }
-            }));
-        }
-        let job_fn = Arc::new(job_fn);
-
+        *lock(&self.state.pills) = Some(pills(job_tx.clone(), self.workers.get()));
+        let limiter = self.limiter(stepped, &job_tx);
         // The feeder first: with a thousand workers, the first ones are busy
         // while the last are still being spawned.
-        let feeder = {
-            let state = Arc::clone(&state);
-            let limiter = limiter.clone();
-            thread::Builder::new()
-                .name(format!("{}-feeder", self.thread_name))
-                .spawn(move || {
-                    feed(jobs, &job_tx, &state, credits.as_ref(), || {
-                        if let Some(l) = limiter {
-                            l.input_ended();
-                        }
-                    });
-                })?
-        };
+        let feeder = self.spawn_feeder(jobs, job_tx, credits, limiter.clone())?;
+        let job_fn = Arc::new(job_fn);
         let mut workers = Vec::with_capacity(self.workers.get());
         for k in 1..=self.workers.get() {
-            let mut builder = thread::Builder::new().name(format!("{}-{k}", self.thread_name));
-            if let Some(bytes) = self.stack_size {
-                builder = builder.stack_size(bytes);
-            }
             let worker = Worker {
                 jobs: job_rx.clone(),
                 results: result_tx.clone(),
-                state: Arc::clone(&state),
+                state: Arc::clone(&self.state),
                 limiter: limiter.clone(),
                 job_fn: Arc::clone(&job_fn),
             };
-            match builder.spawn(move || worker.run()) {
+            match self.worker_thread(k).spawn(move || worker.run()) {
                 Ok(handle) => workers.push(handle),
                 Err(err) => {
-                    state.stop();
+                    self.state.stop();
                     return Err(err);
                 }
             }
@@ -354,10 +318,78 @@ impl<J: Send + 'static> Pool<J> {
             limiter,
             workers,
             feeder: Some(feeder),
-            state,
+            state: self.state,
             detached: false,
         })
     }
+
+    /// The per-key limiter, attached to the gate and woken at a stop. Jobs
+    /// that may come back later (`stepped`) need its parking lot, keyed or
+    /// not.
+    fn limiter<R: Send + 'static>(
+        &mut self,
+        stepped: bool,
+        job_tx: &Sender<Msg<J>>,
+    ) -> Option<Arc<KeyLimiter<J, R>>> {
+        let key = match self.key.take() {
+            Some(key) => key,
+            None if stepped => Arc::new(|_: &J| None) as KeyFn<J>,
+            None => return None,
+        };
+        let cap = (16 * self.workers.get()).max(1024);
+        let limit = self.per_key.map_or(usize::MAX, NonZeroUsize::get);
+        let limiter = Arc::new(KeyLimiter::new(limit, cap, key, job_tx.clone()));
+        self.gate
+            .attach(Arc::clone(&limiter) as Arc<dyn gate::Schedule>);
+        let weak = Arc::downgrade(&limiter);
+        *lock(&self.state.on_stop) = Some(Box::new(move || {
+            if let Some(limiter) = weak.upgrade() {
+                limiter.notify_all();
+                limiter.wake_idle();
+            }
+        }));
+        Some(limiter)
+    }
+
+    /// Starts the thread that pulls `jobs` into the queue.
+    fn spawn_feeder<R: Send + 'static>(
+        &self,
+        jobs: impl Iterator<Item = J> + Send + 'static,
+        job_tx: Sender<Msg<J>>,
+        credits: Option<Sender<()>>,
+        limiter: Option<Arc<KeyLimiter<J, R>>>,
+    ) -> io::Result<thread::JoinHandle<()>> {
+        let state = Arc::clone(&self.state);
+        thread::Builder::new()
+            .name(format!("{}-feeder", self.thread_name))
+            .spawn(move || {
+                feed(jobs, &job_tx, &state, credits.as_ref(), || {
+                    if let Some(l) = limiter {
+                        l.input_ended();
+                    }
+                });
+            })
+    }
+
+    /// A builder for worker `k`'s thread, with the stack size asked for.
+    fn worker_thread(&self, k: usize) -> thread::Builder {
+        let builder = thread::Builder::new().name(format!("{}-{k}", self.thread_name));
+        match self.stack_size {
+            Some(bytes) => builder.stack_size(bytes),
+            None => builder,
+        }
+    }
+}
+
+/// What ends the workers after a stop: one pill per worker. Sent from a
+/// helper thread, so the stop never blocks on a full queue.
+fn pills<J: Send + 'static>(job_tx: Sender<Msg<J>>, workers: usize) -> Box<dyn FnOnce() + Send> {
+    Box::new(move || {
+        for _ in 0..workers {
+            // Fails only when every worker is gone already.
+            let _ = job_tx.send(Msg::Pill);
+        }
+    })
 }
 
 /// What waiting a while for the next result gave.

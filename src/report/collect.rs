@@ -10,7 +10,7 @@ use crate::input::Entry;
 use crate::pool::Outcome;
 use crate::report::files::Outputs;
 use crate::report::progress::Progress;
-use crate::report::stdout::{Printer, Record};
+use crate::report::stdout::{Fields, Printer, Record};
 use crate::report::summary::Summary;
 use crate::result::{ErrorKind, FetchError, Fetched};
 use crate::text::redact;
@@ -30,25 +30,19 @@ pub struct Collector {
     summary: Summary,
     outputs: Outputs,
     failures_only: bool,
-    /// Whether `--sha256` and `--output-dir` were given, so their fields
-    /// appear in each record (null when unavailable).
-    asked: (bool, bool),
+    /// The optional fields each record carries.
+    fields: Fields,
 }
 
 impl Collector {
     /// A collector printing with `printer` and writing `outputs`.
-    pub fn new(
-        printer: Printer,
-        outputs: Outputs,
-        failures_only: bool,
-        asked: (bool, bool),
-    ) -> Self {
+    pub fn new(printer: Printer, outputs: Outputs, failures_only: bool, fields: Fields) -> Self {
         Collector {
             printer,
             summary: Summary::default(),
             outputs,
             failures_only,
-            asked,
+            fields,
         }
     }
 
@@ -91,7 +85,7 @@ impl Collector {
         } else if self.failures_only {
             return Ok(Flow::Continue);
         }
-        let record = record(entry, &fetched, self.asked);
+        let record = record(entry, &fetched, self.fields);
         let printer = &mut self.printer;
         let printed = if printer.is_terminal() {
             progress.suspend(|| printer.print(&record))
@@ -148,7 +142,7 @@ fn stdout_flow(result: io::Result<()>) -> Result<Flow> {
 }
 
 /// The printed form of a result.
-fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'a> {
+fn record<'a>(entry: &'a Entry, f: &'a Fetched, fields: Fields) -> Record<'a> {
     Record {
         seq: entry.seq,
         url: redact::url(&entry.url),
@@ -160,8 +154,8 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, asked: (bool, bool)) -> Record<'
         attempts: f.attempts,
         final_url: f.final_url.as_deref(),
         error: f.error.as_ref(),
-        sha256: asked.0.then_some(f.sha256.as_deref()),
-        saved_to: asked.1.then_some(f.saved_to.as_deref()),
+        sha256: fields.sha256.then_some(f.sha256.as_deref()),
+        saved_to: fields.saved_to.then_some(f.saved_to.as_deref()),
         timings: f.timings.map(Into::into),
         unchanged: f.unchanged,
         resumed_from: f.resumed_from,

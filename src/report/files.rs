@@ -104,9 +104,10 @@ fn check_dir(dir: &Path) -> Result<()> {
     }
     std::fs::create_dir_all(dir)
         .with_context(|| format!("--output-dir: cannot create {}", dir.display()))?;
-    let probe = dir.join(format!(".fetchpool-check-{:016x}", fastrand::u64(..)));
-    File::create_new(&probe)
+    // Removed when dropped.
+    tempfile::Builder::new()
+        .prefix(".fetchpool-check-")
+        .tempfile_in(dir)
         .with_context(|| format!("--output-dir: cannot write in {}", dir.display()))?;
-    let _ = std::fs::remove_file(&probe);
     Ok(())
 }

@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, bounded};
+use crossbeam_channel::{Receiver, Sender, bounded};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle as BarStyle, TermLike};
 
 use crate::input::InputStats;
+use crate::report::inflight::InFlight;
 use crate::report::stdout::human_rate;
-use crate::run::inflight::InFlight;
 use crate::text::escape;
 
 /// How progress is shown on stderr.
@@ -129,66 +129,20 @@ impl Progress {
             bar
         });
         let (stop, stopped) = bounded::<()>(0);
-        let ticker = {
-            let (bar, counts, in_flight) =
-                (bar.clone(), Arc::clone(&counts), Arc::clone(&in_flight));
-            let started = Instant::now();
-            std::thread::Builder::new()
-                .name("fetchpool-progress".into())
-                .spawn(move || {
-                    let every = if bar.is_some() { BAR_EVERY } else { interval };
-                    let stuck_after = STUCK_AFTER.min(interval);
-                    let mut known_len = None;
-                    while stopped.recv_timeout(every).is_err_and(|e| e.is_timeout()) {
-                        let failed = counts.failed.load(Ordering::Relaxed);
-                        let stuck = in_flight.oldest().filter(|(age, _)| *age >= stuck_after);
-                        let total = input.total();
-                        let stopping = counts.stopping.load(Ordering::Relaxed);
-                        match &bar {
-                            Some(bar) if stopping => {
-                                bar.set_message(format!("finishing {} in flight", in_flight.len()));
-                                bar.tick();
-                            }
-                            Some(bar) => {
-                                if let Some(total) = total {
-                                    bar.set_length(total);
-                                    // No "ETA 0s" before a first result gives a pace.
-                                    let shape = if bar.position() > 0 {
-                                        Shape::Eta
-                                    } else {
-                                        Shape::Total
-                                    };
-                                    if known_len != Some(shape) {
-                                        bar.set_style(style_for(shape));
-                                        known_len = Some(shape);
-                                    }
-                                }
-                                bar.set_message(message(bar.per_sec(), failed, stuck.as_ref()));
-                                bar.tick();
-                            }
-                            None => {
-                                let done = counts.done.load(Ordering::Relaxed);
-                                if stopping {
-                                    eprintln!(
-                                        "fetchpool: {done} done, finishing {} in flight",
-                                        in_flight.len()
-                                    );
-                                    continue;
-                                }
-                                let secs = started.elapsed().as_secs_f64();
-                                let rate = done as f64 / secs.max(0.001);
-                                let eta = plain_eta(done, total, rate);
-                                let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
-                                eprintln!(
-                                    "fetchpool: {done}/{total} done{eta}, {}",
-                                    message(rate, failed, stuck.as_ref())
-                                );
-                            }
-                        }
-                    }
-                })
-                .ok()
+        let ticker = Ticker {
+            bar: bar.clone(),
+            counts: Arc::clone(&counts),
+            input,
+            in_flight,
+            started: Instant::now(),
+            shape: None,
+            every: if bar.is_some() { BAR_EVERY } else { interval },
+            stuck_after: STUCK_AFTER.min(interval),
         };
+        let ticker = std::thread::Builder::new()
+            .name("fetchpool-progress".into())
+            .spawn(move || ticker.run(&stopped))
+            .ok();
         Progress {
             bar,
             counts,
@@ -256,6 +210,87 @@ impl Progress {
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();
+    }
+}
+
+/// The progress thread's state: redraws the bar every [`BAR_EVERY`], or
+/// prints a plain line every interval (`--progress-interval`).
+struct Ticker {
+    bar: Option<ProgressBar>,
+    counts: Arc<Counts>,
+    input: Arc<InputStats>,
+    in_flight: Arc<InFlight>,
+    started: Instant,
+    /// What the bar shows of the total, once known.
+    shape: Option<Shape>,
+    /// Time between two ticks.
+    every: Duration,
+    /// In flight this long, a URL is named.
+    stuck_after: Duration,
+}
+
+impl Ticker {
+    /// Ticks until `stopped` disconnects.
+    fn run(mut self, stopped: &Receiver<()>) {
+        let every = self.every;
+        while stopped.recv_timeout(every).is_err_and(|e| e.is_timeout()) {
+            let stopping = self.counts.stopping.load(Ordering::Relaxed);
+            match self.bar.clone() {
+                Some(bar) if stopping => {
+                    bar.set_message(format!("finishing {} in flight", self.in_flight.len()));
+                    bar.tick();
+                }
+                Some(bar) => self.draw(&bar),
+                None if stopping => {
+                    let done = self.counts.done.load(Ordering::Relaxed);
+                    let in_flight = self.in_flight.len();
+                    eprintln!("fetchpool: {done} done, finishing {in_flight} in flight");
+                }
+                None => self.print_plain(),
+            }
+        }
+    }
+
+    /// The URL in flight longest, once it is past `stuck_after`.
+    fn stuck(&self) -> Option<(Duration, String)> {
+        self.in_flight
+            .oldest()
+            .filter(|(age, _)| *age >= self.stuck_after)
+    }
+
+    /// Redraws the bar, with its total once known.
+    fn draw(&mut self, bar: &ProgressBar) {
+        if let Some(total) = self.input.total() {
+            bar.set_length(total);
+            // No "ETA 0s" before a first result gives a pace.
+            let shape = if bar.position() > 0 {
+                Shape::Eta
+            } else {
+                Shape::Total
+            };
+            if self.shape != Some(shape) {
+                bar.set_style(style_for(shape));
+                self.shape = Some(shape);
+            }
+        }
+        let failed = self.counts.failed.load(Ordering::Relaxed);
+        bar.set_message(message(bar.per_sec(), failed, self.stuck().as_ref()));
+        bar.tick();
+    }
+
+    /// Prints the plain status line.
+    fn print_plain(&self) {
+        let done = self.counts.done.load(Ordering::Relaxed);
+        let failed = self.counts.failed.load(Ordering::Relaxed);
+        let secs = self.started.elapsed().as_secs_f64();
+        let rate = done as f64 / secs.max(0.001);
+        let total = self.input.total();
+        let eta = plain_eta(done, total, rate);
+        let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
+        eprintln!(
+            "fetchpool: {done}/{total} done{eta}, {}",
+            message(rate, failed, self.stuck().as_ref())
+        );
     }
 }
 
@@ -422,85 +457,5 @@ fn message(rate: f64, failed: u64, stuck: Option<&(Duration, String)>) -> String
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_names_a_stuck_url() {
-        let m = message(
-            12.3,
-            3,
-            Some(&(Duration::from_secs(7), "http://slow/".into())),
-        );
-        assert_eq!(m, "12 req/s, 3 failed, waiting 7 s on http://slow/");
-    }
-
-    #[test]
-    fn a_long_stuck_url_keeps_its_start_and_the_end_of_its_path() {
-        let url = format!(
-            "https://downloads.example.com/{}/release/file-1.2.3.tar.gz",
-            "x".repeat(200)
-        );
-        let shown = elided(&url);
-        assert_eq!(shown.chars().count(), URL_SHOWN);
-        assert!(
-            shown.starts_with("https://downloads.example.com"),
-            "{shown}"
-        );
-        assert!(shown.ends_with("/release/file-1.2.3.tar.gz"), "{shown}");
-        assert!(shown.contains('…'));
-        assert_eq!(elided("http://short/"), "http://short/");
-    }
-
-    #[test]
-    fn plain_lines_give_an_eta_once_there_is_a_pace() {
-        assert_eq!(plain_eta(0, Some(40), 0.0), "");
-        assert_eq!(plain_eta(10, None, 5.0), "");
-        assert_eq!(plain_eta(10, Some(40), 5.0), ", ETA 6s");
-        assert_eq!(plain_eta(10, Some(1000), 5.0), ", ETA 3m 18s");
-        assert_eq!(plain_eta(40, Some(40), 5.0), "");
-    }
-
-    #[test]
-    fn the_display_follows_the_terminal_ci_and_what_was_asked() {
-        let env = |stderr_terminal, dumb_terminal, ci| Env {
-            stderr_terminal,
-            dumb_terminal,
-            ci,
-        };
-        use ProgressStyle::{Bar, Off, Plain};
-        assert_eq!(choose(None, &env(true, false, false)), (Bar, None));
-        assert_eq!(choose(None, &env(true, false, true)), (Bar, None));
-        assert_eq!(choose(None, &env(false, false, true)), (Plain, None));
-        assert_eq!(choose(None, &env(false, false, false)), (Off, None));
-        assert_eq!(choose(None, &env(true, true, false)), (Plain, None));
-        assert_eq!(choose(Some(Off), &env(false, false, true)), (Off, None));
-        let (style, note) = choose(Some(Bar), &env(false, false, false));
-        assert_eq!(style, Off);
-        assert!(note.is_some_and(|n| n.contains("not")));
-        let (style, note) = choose(Some(Bar), &env(true, true, false));
-        assert_eq!(style, Plain);
-        assert!(note.is_some_and(|n| n.contains("TERM=dumb")));
-    }
-
-    #[test]
-    fn message_has_no_rate_before_the_first_result() {
-        assert_eq!(message(0.0, 0, None), "0 failed");
-    }
-
-    #[test]
-    fn message_escapes_the_url_and_never_says_zero_per_second() {
-        let m = message(
-            0.1,
-            0,
-            Some(&(
-                Duration::from_millis(12_700),
-                "http://h/\u{202e}\x1b[2J\n".into(),
-            )),
-        );
-        assert_eq!(
-            m,
-            "6.0 req/min, 0 failed, waiting 12 s on http://h/\\u{202e}\\x1b[2J\\n"
-        );
-    }
-}
+#[path = "progress_tests.rs"]
+mod tests;

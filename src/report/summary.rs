@@ -216,6 +216,14 @@ impl Report {
     /// The summary for people, as printed on stderr.
     pub fn text(&self) -> String {
         let mut s = String::new();
+        self.write_totals(&mut s);
+        self.write_outcomes(&mut s);
+        self.write_hosts_and_latency(&mut s);
+        s
+    }
+
+    /// The first line: entries, ok, failed, not started, skipped.
+    fn write_totals(&self, s: &mut String) {
         let _ = write!(
             s,
             "summary: {}, {} ok, {} failed",
@@ -240,6 +248,10 @@ impl Report {
             let _ = write!(s, " ({})", skipped.join(", "));
         }
         s.push('\n');
+    }
+
+    /// Statuses, unchanged files, failures, bytes, time and rate.
+    fn write_outcomes(&self, s: &mut String) {
         if !self.status_classes.is_empty() {
             let classes: Vec<String> = self
                 .status_classes
@@ -283,6 +295,10 @@ impl Report {
             let _ = write!(s, ", {}", human_rate(self.requests_per_s));
         }
         s.push('\n');
+    }
+
+    /// Hosts that pushed back, and the latency percentiles.
+    fn write_hosts_and_latency(&self, s: &mut String) {
         for host in self.pushed_back.iter().take(SHOWN_HOSTS) {
             let held = match host.rate_per_s {
                 Some(rate) => format!("held at {rate} req/s"),
@@ -312,7 +328,6 @@ impl Report {
                 human_ms(l.max)
             );
         }
-        s
     }
 }
 

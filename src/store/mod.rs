@@ -7,3 +7,21 @@ pub mod names;
 pub mod resume;
 pub mod save;
 pub mod update;
+
+use std::path::PathBuf;
+
+/// What becomes of each body besides being counted: hashed, saved, kept
+/// up to date.
+#[derive(Debug, Clone, Default)]
+pub struct StoreConfig {
+    /// `--sha256`: hash every body.
+    pub sha256: bool,
+    /// `-o DIR`: save bodies here.
+    pub dir: Option<PathBuf>,
+    /// `--update`: ask whether saved files changed, with their validators.
+    pub update: bool,
+    /// `--names`: how saved files are named under `dir`.
+    pub names: names::Layout,
+    /// `--continue`: resume part files left by earlier runs.
+    pub resume: bool,
+}

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FlockOperation, flock};
 use serde::{Deserialize, Serialize};
 
-use super::save;
+use super::save::{self, Unfinished};
 
 /// Prefix of every part file's name.
 pub const PART_PREFIX: &str = ".fetchpool-part-";
@@ -122,13 +122,15 @@ impl Part {
     /// `If-Range` value is `if_range`: from the start, or (`from` = the
     /// offset of a [`Found`] part, answered with a `206`) after its first
     /// `from` bytes, which are then fed to `prefix` (to be hashed).
-    /// `None` when another process holds the part file.
+    /// `None` when another process holds the part file. Its metadata file
+    /// is listed in `unfinished` while it is written.
     pub fn open(
         dir: &Path,
         name: &str,
         if_range: &str,
         from: u64,
         prefix: impl FnMut(&[u8]),
+        unfinished: &Unfinished,
     ) -> io::Result<Option<Part>> {
         let target = dir.join(name);
         if let Some(folder) = target.parent() {
@@ -152,7 +154,7 @@ impl Part {
                 if_range: if_range.to_owned(),
             })
             .map_err(io::Error::other)?;
-            save::write_atomic(dir, &meta_name(name), &json)?;
+            save::write_atomic(dir, &meta_name(name), &json, unfinished)?;
         } else {
             read_prefix(&mut file, from, prefix)?;
             file.set_len(from)?;
@@ -231,9 +233,16 @@ mod tests {
     fn a_kept_part_is_found_and_resumed_whole() {
         let dir = tempfile::tempdir().unwrap();
         let name = "h/a/f.bin";
-        let mut part = Part::open(dir.path(), name, "\"v1\"", 0, |_| {})
-            .unwrap()
-            .unwrap();
+        let mut part = Part::open(
+            dir.path(),
+            name,
+            "\"v1\"",
+            0,
+            |_| {},
+            &Unfinished::default(),
+        )
+        .unwrap()
+        .unwrap();
         part.write(b"hello ").unwrap();
         part.keep();
         assert!(
@@ -245,9 +254,14 @@ mod tests {
         assert_eq!(found.if_range, "\"v1\"");
 
         let mut seen = Vec::new();
-        let mut part = Part::open(dir.path(), name, &found.if_range, 6, |b| {
-            seen.extend_from_slice(b)
-        })
+        let mut part = Part::open(
+            dir.path(),
+            name,
+            &found.if_range,
+            6,
+            |b| seen.extend_from_slice(b),
+            &Unfinished::default(),
+        )
         .unwrap()
         .unwrap();
         assert_eq!(seen, b"hello ");
@@ -262,16 +276,17 @@ mod tests {
     #[test]
     fn a_locked_part_is_not_shared() {
         let dir = tempfile::tempdir().unwrap();
-        let first = Part::open(dir.path(), "f", "\"v\"", 0, |_| {}).unwrap();
+        let first =
+            Part::open(dir.path(), "f", "\"v\"", 0, |_| {}, &Unfinished::default()).unwrap();
         assert!(first.is_some());
         assert!(
-            Part::open(dir.path(), "f", "\"v\"", 0, |_| {})
+            Part::open(dir.path(), "f", "\"v\"", 0, |_| {}, &Unfinished::default())
                 .unwrap()
                 .is_none()
         );
         drop(first);
         assert!(
-            Part::open(dir.path(), "f", "\"v\"", 0, |_| {})
+            Part::open(dir.path(), "f", "\"v\"", 0, |_| {}, &Unfinished::default())
                 .unwrap()
                 .is_some()
         );

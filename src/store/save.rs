@@ -14,12 +14,12 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
 
 use crate::lock::lock;
 
@@ -98,19 +98,24 @@ fn extension(path: &str) -> String {
     }
 }
 
-/// A body being written; renamed to its final name by [`PartFile::commit`],
-/// deleted if dropped before that.
+/// A body being written to a hidden temporary file in the target's
+/// directory (`.fetchpool-XXXXXXXXXXXXXXXX.part`: a name no saved file
+/// has), renamed to its final name by [`PartFile::commit`], deleted if
+/// dropped before that.
 pub struct PartFile {
+    file: Option<BufWriter<NamedTempFile>>,
+    /// The temporary file's path, as listed in `unfinished`.
     temp: PathBuf,
     target: PathBuf,
-    file: Option<BufWriter<File>>,
+    unfinished: Unfinished,
 }
 
 impl PartFile {
     /// Creates a temporary file for the file `name` (a path relative to
     /// `dir`, see [`super::names`]), beside it: in the folder it will be
-    /// renamed into, which is created first if need be.
-    pub fn create(dir: &Path, name: &str) -> io::Result<Self> {
+    /// renamed into, which is created first if need be. It is listed in
+    /// `unfinished` until committed or dropped.
+    pub fn create(dir: &Path, name: &str, unfinished: &Unfinished) -> io::Result<Self> {
         let target = dir.join(name);
         let folder = match target.parent() {
             Some(parent) if parent != dir => {
@@ -119,21 +124,21 @@ impl PartFile {
             }
             _ => dir,
         };
-        loop {
-            let temp = folder.join(format!(".fetchpool-{:016x}.part", fastrand::u64(..)));
-            match File::options().write(true).create_new(true).open(&temp) {
-                Ok(file) => {
-                    lock(&UNFINISHED).insert(temp.clone());
-                    return Ok(PartFile {
-                        temp,
-                        target,
-                        file: Some(BufWriter::with_capacity(64 * 1024, file)),
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            }
-        }
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".fetchpool-").suffix(".part").rand_bytes(16);
+        // As a file the user creates: 0666 less the umask, not tempfile's
+        // private 0600 (the file is theirs once renamed into place).
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let file = builder.tempfile_in(folder)?;
+        let temp = file.path().to_owned();
+        lock(&unfinished.0).insert(temp.clone());
+        Ok(PartFile {
+            file: Some(BufWriter::with_capacity(64 * 1024, file)),
+            temp,
+            target,
+            unfinished: unfinished.clone(),
+        })
     }
 
     /// Appends body bytes.
@@ -149,16 +154,17 @@ impl PartFile {
         self.commit_with(true)
     }
 
-    /// [`PartFile::commit`], syncing the data to disk first or not.
+    /// [`PartFile::commit`], syncing the data to disk first or not. On an
+    /// error the temporary file is removed.
     fn commit_with(mut self, sync: bool) -> io::Result<PathBuf> {
-        if let Some(file) = self.file.take() {
-            let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-            if sync {
-                file.sync_all()?;
-            }
+        let Some(file) = self.file.take() else {
+            return Ok(std::mem::take(&mut self.target));
+        };
+        let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
+        if sync {
+            file.as_file().sync_all()?;
         }
-        std::fs::rename(&self.temp, &self.target)?;
-        lock(&UNFINISHED).remove(&self.temp);
+        file.persist(&self.target).map_err(|e| e.error)?;
         Ok(std::mem::take(&mut self.target))
     }
 }
@@ -166,31 +172,38 @@ impl PartFile {
 /// Writes `bytes` as the file `name` in `dir` all at once: to a temporary
 /// file, renamed into place, so a reader sees the old file or the new one,
 /// never a part (not synced to disk: for small files whose loss is harmless).
-pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
-    let mut part = PartFile::create(dir, name)?;
+pub fn write_atomic(
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    unfinished: &Unfinished,
+) -> io::Result<()> {
+    let mut part = PartFile::create(dir, name, unfinished)?;
     part.write(bytes)?;
     part.commit_with(false).map(drop)
 }
 
-/// Temporary files being written, so a run that stops waiting for its
-/// workers (they may be blocked on a server that never answers) can still
-/// remove them before it exits.
-static UNFINISHED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+/// The temporary files of one run still being written, so a run that stops
+/// waiting for its workers (they may be blocked on a server that never
+/// answers) can still remove them before it exits. Clones share the list.
+#[derive(Debug, Clone, Default)]
+pub struct Unfinished(Arc<Mutex<BTreeSet<PathBuf>>>);
 
-/// Removes every temporary file still being written.
-pub fn remove_unfinished() {
-    for temp in std::mem::take(&mut *lock(&UNFINISHED)) {
-        let _ = std::fs::remove_file(temp);
+impl Unfinished {
+    /// Removes every temporary file still being written.
+    pub fn remove_all(&self) {
+        for temp in std::mem::take(&mut *lock(&self.0)) {
+            let _ = std::fs::remove_file(temp);
+        }
     }
 }
 
 impl Drop for PartFile {
+    /// The temporary file is gone by now (renamed, or removed with its
+    /// handle): it is no longer unfinished.
     fn drop(&mut self) {
-        if self.file.is_some() || !self.target.as_os_str().is_empty() {
-            drop(self.file.take());
-            let _ = std::fs::remove_file(&self.temp);
-            lock(&UNFINISHED).remove(&self.temp);
-        }
+        drop(self.file.take());
+        lock(&self.unfinished.0).remove(&self.temp);
     }
 }
 
@@ -278,17 +291,85 @@ mod tests {
     fn part_file_appears_only_on_commit() {
         let dir = tempfile::tempdir().unwrap();
         let url = "http://h/x.txt";
-        let mut part = PartFile::create(dir.path(), &name_for(url, 0)).unwrap();
+        let mut part =
+            PartFile::create(dir.path(), &name_for(url, 0), &Unfinished::default()).unwrap();
         part.write(b"hello").unwrap();
         let target = dir.path().join(name_for(url, 0));
         assert!(!target.exists());
         assert_eq!(part.commit().unwrap(), target);
         assert_eq!(std::fs::read(&target).unwrap(), b"hello");
 
-        let mut dropped = PartFile::create(dir.path(), &name_for("http://h/y", 0)).unwrap();
+        let mut dropped = PartFile::create(
+            dir.path(),
+            &name_for("http://h/y", 0),
+            &Unfinished::default(),
+        )
+        .unwrap();
         dropped.write(b"partial").unwrap();
         drop(dropped);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "only the committed file remains");
+    }
+
+    /// The names in `dir`.
+    fn names_in(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn part_files_are_hidden_listed_and_removed_when_unfinished() {
+        let dir = tempfile::tempdir().unwrap();
+        let unfinished = Unfinished::default();
+        let mut part =
+            PartFile::create(dir.path(), &name_for("http://h/x.txt", 0), &unfinished).unwrap();
+        part.write(b"partial").unwrap();
+        let names = names_in(dir.path());
+        assert_eq!(names.len(), 1);
+        let temp = &names[0];
+        assert!(
+            temp.starts_with(".fetchpool-") && temp.ends_with(".part"),
+            "{temp}"
+        );
+        assert_ne!(*temp, name_for("http://h/x.txt", 0));
+        assert_eq!(
+            lock(&unfinished.0).iter().collect::<Vec<_>>(),
+            [&dir.path().join(temp)]
+        );
+        // A run that gives up removes it while its writer is still busy.
+        unfinished.remove_all();
+        assert!(names_in(dir.path()).is_empty());
+        drop(part);
+        assert!(lock(&unfinished.0).is_empty());
+    }
+
+    #[test]
+    fn committed_files_leave_the_list_and_get_a_user_files_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let unfinished = Unfinished::default();
+        write_atomic(dir.path(), "meta", b"{}", &unfinished).unwrap();
+        let mut part =
+            PartFile::create(dir.path(), &name_for("http://h/b", 0), &unfinished).unwrap();
+        part.write(b"body").unwrap();
+        let saved = part.commit().unwrap();
+        assert!(lock(&unfinished.0).is_empty());
+        assert_eq!(std::fs::read(dir.path().join("meta")).unwrap(), b"{}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode();
+            let plain = dir.path().join("plain");
+            std::fs::File::create(&plain).unwrap();
+            assert_eq!(mode(&saved), mode(&plain));
+            assert_eq!(mode(&dir.path().join("meta")), mode(&plain));
+        }
+        let mut names = names_in(dir.path());
+        names.sort();
+        assert_eq!(
+            names,
+            [name_for("http://h/b", 0), "meta".into(), "plain".into()]
+        );
     }
 }

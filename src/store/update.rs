@@ -23,7 +23,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::save;
+use crate::store::save::{self, Unfinished};
 
 /// Prefix of every validators file's name.
 pub const META_PREFIX: &str = ".fetchpool-meta-";
@@ -124,13 +124,15 @@ impl Validators {
 
     /// Stores these validators for the file `name` just saved in `dir`, with
     /// that file's size and time. On failure the file is left without
-    /// validators (the next run downloads it in full).
-    pub fn store(mut self, dir: &Path, name: &str) {
+    /// validators (the next run downloads it in full). The temporary file
+    /// is listed in `unfinished` while it is written.
+    pub fn store(mut self, dir: &Path, name: &str, unfinished: &Unfinished) {
         let stored = identity(&dir.join(name)).is_some_and(|(size, mtime)| {
             self.size = size;
             self.mtime = mtime;
-            serde_json::to_vec(&self)
-                .is_ok_and(|json| save::write_atomic(dir, &meta_name(name), &json).is_ok())
+            serde_json::to_vec(&self).is_ok_and(|json| {
+                save::write_atomic(dir, &meta_name(name), &json, unfinished).is_ok()
+            })
         });
         if !stored {
             forget(dir, name);
@@ -168,7 +170,7 @@ mod tests {
         let v =
             Validators::from_response(Some("\"abc\""), Some("Tue, 01 Jul 2025 00:00:00 GMT"), None)
                 .unwrap();
-        v.clone().store(dir.path(), name);
+        v.clone().store(dir.path(), name, &Unfinished::default());
         let loaded = Validators::load(dir.path(), name).unwrap();
         assert_eq!(loaded.etag.as_deref(), Some("\"abc\""));
         assert_eq!(loaded.last_modified, v.last_modified);
@@ -210,7 +212,7 @@ mod tests {
         saved(dir.path(), "f", b"x");
         Validators::from_response(Some("\"1\""), None, None)
             .unwrap()
-            .store(dir.path(), "f");
+            .store(dir.path(), "f", &Unfinished::default());
         forget(dir.path(), "f");
         assert_eq!(Validators::load(dir.path(), "f"), None);
         let names: Vec<_> = fs::read_dir(dir.path())

@@ -3,8 +3,7 @@
 //! message can never move the cursor, recolour or retitle the terminal, or
 //! reorder what is on screen (`docs/contract.md`, "Terminal safety").
 //!
-//! Escaped are the C0 controls (but tab and newline in multi-line text),
-//! DEL, the C1 controls (U+0080 to U+009F) and the bidirectional controls:
+//! Escaped are the C0 controls (tab and newline included), DEL, the C1 controls (U+0080 to U+009F) and the bidirectional controls:
 //! the embeddings and overrides U+202A to U+202E, the isolates U+2066 to
 //! U+2069, the marks U+200E, U+200F and U+061C. They are shown as `\t`,
 //! `\n`, `\r`, `\x1b` (other C0 and DEL) or `\u{202e}` (the rest). NDJSON
@@ -13,35 +12,11 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// `s` as it may be written to a terminal among other text: tab and newline
-/// are kept, every other unsafe character is escaped.
-pub fn for_terminal(s: &str) -> Cow<'_, str> {
-    escape(s, false)
-}
-
 /// `s` as one field of a one-line record (a result line, a template value,
-/// a one-line message): like [`for_terminal`], and tab and newline are
-/// escaped too, so the record stays one line with its columns intact.
+/// a one-line message): every unsafe character escaped, tab and newline
+/// too, so the record stays one line with its columns intact.
 pub fn for_field(s: &str) -> Cow<'_, str> {
-    escape(s, true)
-}
-
-/// Appends `s` to `out` escaped as by [`for_field`].
-pub fn push_field(out: &mut String, s: &str) {
-    out.push_str(&for_field(s));
-}
-
-/// Escapes, in place, what was appended to `out` from byte `start` on, as
-/// by [`for_field`].
-pub fn field_from(out: &mut String, start: usize) {
-    if let Cow::Owned(escaped) = for_field(&out[start..]) {
-        out.truncate(start);
-        out.push_str(&escaped);
-    }
-}
-
-fn escape(s: &str, one_line: bool) -> Cow<'_, str> {
-    let needs = |c: char| is_unsafe(c) || (one_line && matches!(c, '\t' | '\n'));
+    let needs = |c: char| is_unsafe(c) || matches!(c, '\t' | '\n');
     let Some(first) = s.find(needs) else {
         return Cow::Borrowed(s);
     };
@@ -61,6 +36,40 @@ fn escape(s: &str, one_line: bool) -> Cow<'_, str> {
         };
     }
     Cow::Owned(out)
+}
+
+/// Appends `s` to `out` escaped as by [`for_field`].
+pub fn push_field(out: &mut String, s: &str) {
+    out.push_str(&for_field(s));
+}
+
+/// Escapes, in place, what was appended to `out` from byte `start` on, as
+/// by [`for_field`].
+pub fn field_from(out: &mut String, start: usize) {
+    if let Cow::Owned(escaped) = for_field(&out[start..]) {
+        out.truncate(start);
+        out.push_str(&escaped);
+    }
+}
+
+/// `s` with every control character (C0 with tab and newline, DEL, C1) and
+/// bidirectional formatting character written as `\u{..}`, so a message
+/// that quotes a URL stays one harmless line (redirect targets, proxies).
+pub fn all_as_unicode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() || is_bidi_control(c) {
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The characters that reorder text (Unicode's Bidi_Control).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Whether `c` must never reach a terminal raw (tab and newline aside).
@@ -84,53 +93,52 @@ mod tests {
 
     #[test]
     fn plain_text_is_borrowed_unchanged() {
-        for s in [
-            "",
-            "http://h/caf\u{e9}?q=1#x",
-            "tab\tand\nnewline",
-            "\u{1F600} \\x1b",
-        ] {
-            assert!(
-                matches!(for_terminal(s), Cow::Borrowed(b) if b == s),
-                "{s:?}"
-            );
+        for s in ["", "http://h/caf\u{e9}?q=1#x", "\u{1F600} \\x1b"] {
+            assert!(matches!(for_field(s), Cow::Borrowed(b) if b == s), "{s:?}");
         }
         assert!(matches!(for_field("http://h/a b"), Cow::Borrowed(_)));
     }
 
     #[test]
-    fn c0_del_and_c1_are_escaped() {
-        assert_eq!(for_terminal("a\x1b[31mb"), "a\\x1b[31mb");
+    fn all_as_unicode_writes_every_control_as_a_code_point() {
         assert_eq!(
-            for_terminal("\0\x07\x08\x0b\x0c\r\x1f"),
+            all_as_unicode("a\u{202e}b\u{2066}c\u{85}d\u{7f}e\tf\n"),
+            "a\\u{202e}b\\u{2066}c\\u{85}d\\u{7f}e\\u{9}f\\u{a}"
+        );
+    }
+
+    #[test]
+    fn c0_del_and_c1_are_escaped() {
+        assert_eq!(for_field("a\x1b[31mb"), "a\\x1b[31mb");
+        assert_eq!(
+            for_field("\0\x07\x08\x0b\x0c\r\x1f"),
             "\\x00\\x07\\x08\\x0b\\x0c\\r\\x1f"
         );
-        assert_eq!(for_terminal("x\x7fy"), "x\\x7fy");
+        assert_eq!(for_field("x\x7fy"), "x\\x7fy");
         assert_eq!(
-            for_terminal("\u{80}\u{85}\u{9b}\u{9f}"),
+            for_field("\u{80}\u{85}\u{9b}\u{9f}"),
             "\\u{80}\\u{85}\\u{9b}\\u{9f}"
         );
         // Just outside the C1 range: printable.
-        assert_eq!(for_terminal("\u{a0}\u{e9}"), "\u{a0}\u{e9}");
+        assert_eq!(for_field("\u{a0}\u{e9}"), "\u{a0}\u{e9}");
     }
 
     #[test]
     fn bidi_controls_are_escaped() {
-        assert_eq!(for_terminal("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(for_field("abc\u{202e}fed"), "abc\\u{202e}fed");
         for c in [
             '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}',
             '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
         ] {
             let s = c.to_string();
-            assert_eq!(for_terminal(&s), format!("\\u{{{:x}}}", u32::from(c)));
+            assert_eq!(for_field(&s), format!("\\u{{{:x}}}", u32::from(c)));
         }
         // Zero-width joiners and the like are not controls.
-        assert_eq!(for_terminal("a\u{200d}b"), "a\u{200d}b");
+        assert_eq!(for_field("a\u{200d}b"), "a\u{200d}b");
     }
 
     #[test]
     fn one_line_fields_escape_tab_and_newline_too() {
-        assert_eq!(for_terminal("a\tb\nc\rd"), "a\tb\nc\\rd");
         assert_eq!(for_field("a\tb\nc\rd"), "a\\tb\\nc\\rd");
         let mut out = String::from("x=");
         push_field(&mut out, "1\n2");
@@ -151,6 +159,5 @@ mod tests {
                 .chars()
                 .any(|c| is_unsafe(c) || c == '\t' || c == '\n')
         );
-        assert!(!for_terminal(&all).chars().any(is_unsafe));
     }
 }

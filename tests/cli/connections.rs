@@ -71,6 +71,21 @@ fn response_heads_up_to_64_kib_are_accepted() {
     assert!(message.contains("64 KiB"), "{message}");
 }
 
+/// ureq-proto's HttpParseTooManyHeaders, matched by type: made through
+/// ureq itself, so a second ureq-proto in the tree fails this test.
+#[test]
+fn a_response_head_over_128_header_lines_is_named() {
+    let server = TestServer::routed(|_| {
+        (0..200).fold(Reply::ok("ok\n"), |reply, i| {
+            reply.header(&format!("X-{i}"), "v")
+        })
+    });
+    let v = json_run(&[&server.url("/")]).single();
+    assert_eq!(kind(&v), Some("protocol"), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("more than 128 header lines"), "{message}");
+}
+
 #[test]
 fn timings_say_how_the_connection_went() {
     let server = TestServer::start();

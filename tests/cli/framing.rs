@@ -122,3 +122,49 @@ fn an_unasked_switching_protocols_is_protocol() {
     assert!(message(&r).contains("101"), "{r}");
     assert_eq!(server.total_requests(), 1);
 }
+
+#[test]
+fn a_close_inside_the_trailer_section_is_io() {
+    // The last chunk came, but not the empty line that ends the trailer
+    // section: the chunked body is not whole (curl: "transfer closed").
+    let server = answering(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-T: 1\r\n",
+        true,
+    );
+    let r = fetch_retrying(&server, &[]);
+    assert_eq!(crate::kind(&r), Some("io"), "{r}");
+    assert_eq!(r["ok"], false, "{r}");
+}
+
+#[test]
+fn a_100_continue_with_fields_is_skipped() {
+    // RFC 9110 section 15.2: a 1xx may carry fields; curl skips it too.
+    let server = answering(
+        &b"HTTP/1.1 100 Continue\r\nX-A: 1\r\nContent-Length: 5\r\n\r\n\
+           HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"[..],
+        false,
+    );
+    let r = fetch_one(&server.url("/"), &["--sha256"]);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["status"], 200, "{r}");
+    assert_eq!(r["sha256"], sha256_hex(b"hello"), "{r}");
+}
+
+#[test]
+fn folded_header_lines_are_unfolded() {
+    // RFC 9112 section 5.2: a user agent replaces obs-fold with spaces (as
+    // curl does); a fold right after the status line is still refused.
+    let server = answering(
+        &b"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\n\tthree\r\nContent-Length: 5\r\n\r\nhello"[..],
+        false,
+    );
+    let r = fetch_one(&server.url("/"), &["--sha256"]);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["sha256"], sha256_hex(b"hello"), "{r}");
+    let server = answering(
+        &b"HTTP/1.1 200 OK\r\n X-A: 1\r\nContent-Length: 5\r\n\r\nhello"[..],
+        false,
+    );
+    let r = fetch_one(&server.url("/"), &[]);
+    assert_eq!(crate::kind(&r), Some("protocol"), "{r}");
+}

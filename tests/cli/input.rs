@@ -609,3 +609,26 @@ fn bad_shard_specs_are_usage_errors() {
     }
     assert_eq!(server.total_requests(), 0);
 }
+
+#[test]
+fn a_read_error_ends_the_run_with_exit_2_naming_the_input() {
+    let server = TestServer::start();
+    server.serve_any();
+    let dir = tempfile::tempdir().unwrap();
+    // A directory opens, but reading it fails: after the URL argument,
+    // before anything of the input after it.
+    let url = server.url("/a");
+    let out = run(&[
+        url.as_str(),
+        "-i",
+        dir.path().to_str().unwrap(),
+        "--json",
+        "--no-progress",
+    ]);
+    out.assert_code(2);
+    let stderr = out.stderr.trim_end();
+    let expected = format!("fetchpool: error: reading {}: ", dir.path().display());
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    assert!(stderr.contains("directory"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -40,10 +40,25 @@ struct Behaviour {
     ranges: bool,
     /// The body's version, in its ETag.
     version: u8,
-    /// Answer a range with a `206` for another range than asked.
-    wrong_range: bool,
+    /// How a `206` lies about the range it answers.
+    lie: Lie,
     /// Instead of closing after a cut, hold the connection open.
     stall: bool,
+}
+
+/// A `206` that is not the rest of the file asked for.
+#[derive(Clone, Copy, PartialEq)]
+enum Lie {
+    /// The honest rest of the file.
+    None,
+    /// A range from byte 0.
+    OtherStart,
+    /// The right start, but only 100 bytes of the rest.
+    ShortSpan,
+    /// The rest, of a file twice as long (by `Content-Range`).
+    OtherLength,
+    /// The rest of another version of the file, under its own `ETag`.
+    OtherTag,
 }
 
 /// A file server that cuts bodies; what each request asked (`Range`,
@@ -126,14 +141,28 @@ fn answer(req: &Request, now: &mut Behaviour) -> Reply {
             Reply::raw(cut).close()
         };
     };
-    let range = if now.wrong_range {
-        format!("bytes 0-{}/{LEN}", LEN - n - 1)
-    } else {
-        format!("bytes {n}-{}/{LEN}", LEN - 1)
+    let (range, rest, etag) = match now.lie {
+        Lie::None => (format!("bytes {n}-{}/{LEN}", LEN - 1), &whole[n..], etag),
+        Lie::OtherStart => (format!("bytes 0-{}/{LEN}", LEN - n - 1), &whole[n..], etag),
+        Lie::ShortSpan => (
+            format!("bytes {n}-{}/{LEN}", n + 99),
+            &whole[n..n + 100],
+            etag,
+        ),
+        Lie::OtherLength => (
+            format!("bytes {n}-{}/{}", LEN - 1, 2 * LEN),
+            &whole[n..],
+            etag,
+        ),
+        Lie::OtherTag => (
+            format!("bytes {n}-{}/{LEN}", LEN - 1),
+            &whole[..LEN - n],
+            "\"v9\"".to_owned(),
+        ),
     };
     Reply {
         status: 206,
-        ..Reply::ok(whole[n..].to_vec())
+        ..Reply::ok(rest.to_vec())
     }
     .header("ETag", &etag)
     .header("Content-Range", range)
@@ -165,7 +194,7 @@ fn a_retry_in_the_same_run_resumes_the_cut_body() {
         cuts: 1,
         ranges: true,
         version: 1,
-        wrong_range: false,
+        lie: Lie::None,
         stall: false,
     });
     let dir = tempfile::tempdir().unwrap();
@@ -188,7 +217,7 @@ fn continue_resumes_what_an_earlier_run_kept() {
         cuts: 1,
         ranges: true,
         version: 1,
-        wrong_range: false,
+        lie: Lie::None,
         stall: false,
     });
     let dir = tempfile::tempdir().unwrap();
@@ -231,7 +260,7 @@ fn a_server_that_ignores_ranges_or_changed_the_file_starts_over() {
             cuts: 1,
             ranges: false,
             version: 1,
-            wrong_range: false,
+            lie: Lie::None,
             stall: false,
         });
         let dir = tempfile::tempdir().unwrap();
@@ -263,7 +292,7 @@ fn without_continue_a_run_starts_from_zero_and_replaces_the_part() {
         cuts: 1,
         ranges: true,
         version: 1,
-        wrong_range: false,
+        lie: Lie::None,
         stall: false,
     });
     let dir = tempfile::tempdir().unwrap();
@@ -284,7 +313,7 @@ fn a_range_answered_for_other_bytes_is_not_appended() {
         cuts: 1,
         ranges: true,
         version: 1,
-        wrong_range: true,
+        lie: Lie::OtherStart,
         stall: false,
     });
     let dir = tempfile::tempdir().unwrap();
@@ -304,12 +333,40 @@ fn a_range_answered_for_other_bytes_is_not_appended() {
 }
 
 #[test]
+fn a_206_that_is_not_the_rest_of_the_file_is_not_appended() {
+    // Appending any of these would leave under the final name a file short
+    // of its length, or spliced from two versions; curl -C - appends the
+    // short span and the other tag as they come.
+    for lie in [Lie::ShortSpan, Lie::OtherLength, Lie::OtherTag] {
+        let origin = Origin::start(Behaviour {
+            cuts: 1,
+            ranges: true,
+            version: 1,
+            lie,
+            stall: false,
+        });
+        let dir = tempfile::tempdir().unwrap();
+        fetch(dir.path(), &origin.url(), &["--retries", "0"])
+            .0
+            .assert_code(1);
+        let (out, r) = fetch(dir.path(), &origin.url(), &["--continue"]);
+        out.assert_code(0);
+        assert_eq!(origin.ranges(), ["", &format!("bytes={CUT}-"), ""]);
+        assert_eq!(r["status"], 200, "{r}");
+        assert!(r.get("resumed_from").is_none(), "{r}");
+        assert_eq!(fs::read(r["saved_to"].as_str().unwrap()).unwrap(), body(1));
+        assert_eq!(r["sha256"], sha(&body(1)));
+        assert!(hidden(dir.path()).is_empty());
+    }
+}
+
+#[test]
 fn a_run_stopped_by_signals_keeps_what_it_had_for_continue() {
     let origin = Origin::start(Behaviour {
         cuts: 1,
         ranges: true,
         version: 1,
-        wrong_range: false,
+        lie: Lie::None,
         stall: true,
     });
     let dir = tempfile::tempdir().unwrap();

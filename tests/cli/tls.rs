@@ -41,6 +41,11 @@ fn self_signed_ca(names: &[&str], tweak: impl FnOnce(&mut CertificateParams)) ->
 
 /// A CA and a leaf for 127.0.0.1 that it signed.
 fn ca_and_leaf() -> (Cert, Cert) {
+    ca_and_leaf_with(|_| {})
+}
+
+/// [`ca_and_leaf`], the leaf's parameters changed by `tweak` first.
+fn ca_and_leaf_with(tweak: impl FnOnce(&mut CertificateParams)) -> (Cert, Cert) {
     let ca = self_signed_ca(&[], |p| {
         p.distinguished_name
             .push(rcgen::DnType::CommonName, "fetchpool test CA");
@@ -57,10 +62,9 @@ fn ca_and_leaf() -> (Cert, Cert) {
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let issuer = Issuer::new(ca_params, ca_key);
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &issuer)
-        .unwrap();
+    let mut leaf_params = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    tweak(&mut leaf_params);
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
     let leaf = Cert {
         der: leaf.der().clone(),
         pem: leaf.pem(),
@@ -199,6 +203,27 @@ fn ssl_cert_file_is_the_trust_store() {
     // -k needs no trust at all.
     let r = run_env(&["--json", "-q", "-k", &url], &[]);
     assert_eq!(r.single()["ok"], true);
+}
+
+/// webpki's CaUsedAsEndEntity, which the fetcher finds by downcast: made
+/// through ureq itself, so a second rustls-webpki in the tree (whose error
+/// type would no longer match) fails this test, not only the CI check.
+#[test]
+fn a_ca_certificate_presented_as_the_servers_own_is_named() {
+    // Signed by a trusted CA, but itself marked CA:TRUE and not trusted on
+    // its own: webpki refuses it as the server's own.
+    let (ca, leaf) = ca_and_leaf_with(|p| p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained));
+    let server = tls_server(&leaf);
+    let dir = tempfile::tempdir().unwrap();
+    let store = write(dir.path(), "store.pem", &ca.pem);
+    let r = run_env(
+        &["--json", "-q", &server.https_url("/")],
+        &[("SSL_CERT_FILE", &store)],
+    );
+    let v = r.single();
+    assert_eq!(kind(&v), Some("tls"), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("CA:TRUE"), "{message}");
 }
 
 #[test]

@@ -9,6 +9,7 @@
 use anyhow::{Context, Result};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use ureq::Error;
@@ -21,7 +22,7 @@ use ureq::{Agent, Proxy};
 use super::resolver::CachingResolver;
 use super::tls::{TlsConnector, TlsSettings};
 use super::transport::{MAX_HEAD, TcpConnector};
-use crate::fetch::RequestConfig;
+use crate::fetch::config::RequestConfig;
 
 /// ureq's `input_buffer_size` for the agent. Our connectors size their
 /// buffers themselves and ignore it; it only tells requests apart (see
@@ -34,12 +35,12 @@ const INPUT_BUFFER: usize = 16 * 1024;
 const FRESH_CONNECTION_MARK: usize = INPUT_BUFFER + 1;
 
 /// Builds the shared agent. Fails only on a bad `--cacert`.
-pub fn build(config: &RequestConfig) -> Result<Agent> {
+pub fn build(config: &RequestConfig, workers: NonZeroUsize) -> Result<Agent> {
     let tls = TlsSettings {
         extra: cacert(config)?,
         insecure: config.insecure,
     };
-    let workers = config.workers.get();
+    let workers = workers.get();
     let agent_config = Agent::config_builder()
         .http_status_as_error(false)
         // Redirects are ours (`redirect`), proxies are set per request

@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod framing;
 pub mod proxy;
 pub mod resolver;
+pub mod socket;
 pub mod socks;
 pub mod tls;
 pub mod transport;

@@ -29,6 +29,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ureq::http::Uri;
+use ureq::{Proxy, ProxyProtocol};
 
 /// How a proxy is spoken to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,11 +139,6 @@ impl ProxyUrl {
             user,
             password,
         })
-    }
-
-    /// Whether the proxy wants credentials (`Proxy-Authorization: Basic`).
-    pub fn has_credentials(&self) -> bool {
-        self.user.is_some() || self.password.is_some()
     }
 }
 
@@ -391,7 +387,30 @@ pub fn shown(value: &str) -> String {
         Some(at) => format!("{}***{}", &value[..start], &value[start + at..]),
         None => value.to_owned(),
     };
-    crate::fetch::redirect::escaped(&shown)
+    crate::text::escape::all_as_unicode(&shown)
+}
+
+/// ureq's form of a proxy: ureq tunnels every request through an HTTP
+/// proxy with `CONNECT host:port` (the only way ureq 3.5 speaks to one);
+/// SOCKS5 is spoken by our connector (`net::socks`), which reads the
+/// protocol and whether the target is resolved here from it.
+pub(in crate::fetch) fn ureq_proxy(p: &ProxyUrl) -> anyhow::Result<Proxy> {
+    let protocol = match p.kind {
+        ProxyKind::Http => ProxyProtocol::Http,
+        ProxyKind::Https => ProxyProtocol::Https,
+        ProxyKind::Socks5 => ProxyProtocol::Socks5,
+        ProxyKind::Socks5h => ProxyProtocol::Socks5h,
+    };
+    let mut builder = Proxy::builder(protocol).host(&p.host).port(p.port);
+    if let Some(user) = &p.user {
+        builder = builder.username(user);
+    }
+    if let Some(password) = &p.password {
+        builder = builder.password(password);
+    }
+    builder
+        .build()
+        .map_err(|_| anyhow::anyhow!("proxy {p}: not a usable proxy"))
 }
 
 #[cfg(test)]

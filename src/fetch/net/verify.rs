@@ -2,8 +2,7 @@
 //! `--cacert` or the system's store) that the server presents as its own
 //! is trusted as such ([`PinnedVerifier`]), and
 //! `-k` accepts anything ([`NoVerifier`]). The pinned check needs the
-//! validity dates, which webpki does not expose: a small DER reader gets
-//! them (RFC 5280, 4.1).
+//! validity dates, which webpki does not expose: x509-parser reads them.
 
 use std::sync::Arc;
 
@@ -55,7 +54,7 @@ impl ServerCertVerifier for PinnedVerifier {
         let (not_before, not_after) = validity(end_entity.as_ref()).ok_or(
             rustls::Error::InvalidCertificate(CertificateError::BadEncoding),
         )?;
-        let now = now.as_secs();
+        let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         if now < not_before {
             return Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidYet,
@@ -131,136 +130,114 @@ impl ServerCertVerifier for NoVerifier {
 
 // ------------------------------------------------------------ validity
 
-/// `notBefore` and `notAfter` of an X.509 certificate, in Unix seconds.
-///
-/// `Certificate ::= SEQUENCE { tbsCertificate SEQUENCE { [0] version
-/// OPTIONAL, serialNumber, signature, issuer, validity SEQUENCE { notBefore
-/// Time, notAfter Time }, ... }, ... }` (RFC 5280, 4.1).
-fn validity(der: &[u8]) -> Option<(u64, u64)> {
-    let (cert, _) = tlv(der, 0x30)?;
-    let (mut tbs, _) = tlv(cert, 0x30)?;
-    if tbs.first() == Some(&0xa0) {
-        tbs = tlv(tbs, 0xa0)?.1;
-    }
-    for tag in [0x02, 0x30, 0x30] {
-        tbs = tlv(tbs, tag)?.1; // serial, signature algorithm, issuer
-    }
-    let (validity, _) = tlv(tbs, 0x30)?;
-    let (not_before, rest) = time(validity)?;
-    let (not_after, _) = time(rest)?;
-    Some((not_before, not_after))
-}
-
-/// One DER element with tag `tag`: its contents and what follows it.
-fn tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
-    let (&t, rest) = input.split_first()?;
-    if t != tag {
-        return None;
-    }
-    let (&first, mut rest) = rest.split_first()?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let (bytes, after) = rest.split_at(n);
-        rest = after;
-        bytes
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 8) | usize::from(b))
-    };
-    (rest.len() >= len).then(|| rest.split_at(len))
-}
-
-/// A UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`), in
-/// Unix seconds, and what follows it.
-fn time(input: &[u8]) -> Option<(u64, &[u8])> {
-    let (text, rest, year_digits) = match input.first()? {
-        0x17 => tlv(input, 0x17).map(|(t, r)| (t, r, 2))?,
-        0x18 => tlv(input, 0x18).map(|(t, r)| (t, r, 4))?,
-        _ => return None,
-    };
-    if text.len() != year_digits + 11 || text.last() != Some(&b'Z') {
-        return None;
-    }
-    let digits = &text[..text.len() - 1];
-    if !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| {
-        digits[range]
-            .iter()
-            .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'))
-    };
-    let mut year = num(0..year_digits);
-    if year_digits == 2 {
-        // RFC 5280: YY >= 50 is 19YY, else 20YY.
-        year += if year >= 50 { 1900 } else { 2000 };
-    }
-    let at = year_digits;
-    let (month, day) = (num(at..at + 2), num(at + 2..at + 4));
-    let (hour, minute, second) = (
-        num(at + 4..at + 6),
-        num(at + 6..at + 8),
-        num(at + 8..at + 10),
-    );
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-        || year < 1970
-    {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    Some((days * 86_400 + hour * 3600 + minute * 60 + second, rest))
-}
-
-/// Days from 1970-01-01 to the given date (proleptic Gregorian; H. Hinnant's
-/// `days_from_civil`), for years from 1970.
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// `notBefore` and `notAfter` of an X.509 certificate, in Unix seconds
+/// (RFC 5280, 4.1.2.5: UTCTime or GeneralizedTime), read by x509-parser.
+fn validity(der: &[u8]) -> Option<(i64, i64)> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let validity = cert.validity();
+    Some((
+        validity.not_before.timestamp(),
+        validity.not_after.timestamp(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rcgen::{CertificateParams, KeyPair, date_time_ymd};
+    use rustls::RootCertStore;
 
-    #[test]
-    fn civil_days() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(days_from_civil(2038, 1, 19), 24_855);
+    /// A self-signed certificate for `localhost`, valid from `from` to
+    /// `until` (year, month, day, at midnight UTC).
+    fn cert(from: (i32, u8, u8), until: (i32, u8, u8)) -> CertificateDer<'static> {
+        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+        params.not_before = date_time_ymd(from.0, from.1, from.2);
+        params.not_after = date_time_ymd(until.0, until.1, until.2);
+        let key = KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().clone()
+    }
+
+    /// Whether `der` holds `time` as a DER element with tag `tag`.
+    fn encodes(der: &[u8], tag: u8, time: &[u8]) -> bool {
+        let mut element = vec![tag, u8::try_from(time.len()).unwrap()];
+        element.extend_from_slice(time);
+        der.windows(element.len()).any(|w| w == element)
     }
 
     #[test]
-    fn times_in_both_forms() {
-        // UTCTime 500101000000Z is 1950: before 1970, refused.
-        assert!(time(b"\x17\x0d500101000000Z").is_none());
-        let (t, rest) = time(b"\x17\x0d700102000000Zxy").unwrap();
-        assert_eq!((t, rest), (86_400, &b"xy"[..]));
-        let (t, _) = time(b"\x18\x0f20380119031407Z").unwrap();
-        assert_eq!(t, 2_147_483_647);
-        assert!(time(b"\x18\x0f2038011903140+Z").is_none());
-        assert!(time(b"\x17\x0d701302000000Z").is_none());
+    fn validity_reads_utc_times() {
+        // Years before 2050 are UTCTime (YYMMDDHHMMSSZ).
+        let der = cert((2001, 9, 9), (2038, 1, 19));
+        assert!(encodes(&der, 0x17, b"010909000000Z"));
+        assert!(encodes(&der, 0x17, b"380119000000Z"));
+        assert_eq!(validity(&der), Some((999_993_600, 2_147_472_000)));
     }
 
     #[test]
-    fn long_form_lengths() {
-        let mut der = vec![0x30, 0x82, 0x01, 0x00];
-        der.extend(std::iter::repeat_n(7u8, 256));
-        let (content, rest) = tlv(&der, 0x30).unwrap();
-        assert_eq!((content.len(), rest.len()), (256, 0));
-        assert!(tlv(&der[..100], 0x30).is_none());
-        assert!(tlv(&der, 0x31).is_none());
+    fn validity_reads_generalized_times() {
+        // From 2050 on, GeneralizedTime (YYYYMMDDHHMMSSZ).
+        let der = cert((2049, 12, 31), (2100, 3, 1));
+        assert!(encodes(&der, 0x17, b"491231000000Z"));
+        assert!(encodes(&der, 0x18, b"21000301000000Z"));
+        assert_eq!(validity(&der), Some((2_524_521_600, 4_107_542_400)));
+    }
+
+    #[test]
+    fn validity_reads_dates_before_1970() {
+        // UTCTime 50-99 is 19YY: before the Unix epoch, negative.
+        let der = cert((1960, 1, 1), (2030, 1, 1));
+        assert!(encodes(&der, 0x17, b"600101000000Z"));
+        assert_eq!(validity(&der), Some((-315_619_200, 1_893_456_000)));
+    }
+
+    #[test]
+    fn validity_of_anything_else_is_none() {
+        let der = cert((2001, 1, 1), (2030, 1, 1));
+        assert_eq!(validity(&der[..der.len() / 2]), None);
+        assert_eq!(validity(b""), None);
+        assert_eq!(validity(b"\x30\x03\x02\x01\x00"), None);
+    }
+
+    /// Verifies the pinned `der` for `localhost` at `now` (Unix seconds).
+    fn pinned_at(der: &CertificateDer<'static>, now: u64) -> Result<(), rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .unwrap();
+        let verifier = PinnedVerifier {
+            pinned: vec![der.clone()],
+            webpki,
+        };
+        let name = ServerName::try_from("localhost").unwrap();
+        let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(now));
+        verifier
+            .verify_server_cert(der, &[], &name, &[], now)
+            .map(drop)
+    }
+
+    #[test]
+    fn a_pinned_certificate_is_checked_against_its_dates() {
+        let der = cert((2049, 12, 31), (2100, 3, 1));
+        let (not_before, not_after) = (2_524_521_600, 4_107_542_400);
+        let invalid = |e| rustls::Error::InvalidCertificate(e);
+        assert_eq!(
+            pinned_at(&der, not_before - 1),
+            Err(invalid(CertificateError::NotValidYet))
+        );
+        assert_eq!(pinned_at(&der, not_before), Ok(()));
+        assert_eq!(pinned_at(&der, not_after), Ok(()));
+        assert_eq!(
+            pinned_at(&der, not_after + 1),
+            Err(invalid(CertificateError::Expired))
+        );
+        // Valid since before 1970: any time after is fine.
+        let old = cert((1960, 1, 1), (2030, 1, 1));
+        assert_eq!(pinned_at(&old, 0), Ok(()));
+        assert_eq!(
+            pinned_at(&old, 1_893_456_001),
+            Err(invalid(CertificateError::Expired))
+        );
     }
 }

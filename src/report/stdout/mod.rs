@@ -27,6 +27,17 @@ pub enum OutputFormat {
     Template(Template),
 }
 
+/// The optional fields of a result line: present (null when unavailable)
+/// only when their flag was given, so that scripts see the same shape on
+/// every line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fields {
+    /// `sha256`, with `--sha256`.
+    pub sha256: bool,
+    /// `saved_to`, with `--output-dir`.
+    pub saved_to: bool,
+}
+
 /// One result as printed (the NDJSON fields of `docs/contract.md`).
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {

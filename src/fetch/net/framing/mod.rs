@@ -16,9 +16,13 @@
 //!   `chunked` applied twice, disagreeing `Content-Length` values, a `101`
 //!   nobody asked for;
 //! - rewrites in place what ureq would misread: a chunk-size line becomes
-//!   its size alone (extensions carry nothing we use), and a head whose last
+//!   its size alone (extensions carry nothing we use), a head whose last
 //!   transfer coding is not `chunked` loses its `Transfer-Encoding` and
-//!   `Content-Length` lines, so that ureq reads the body to the close;
+//!   `Content-Length` lines, so that ureq reads the body to the close, a
+//!   folded header line is unfolded (httparse refuses obs-fold), and a
+//!   `100 Continue` loses its fields (ureq refuses any);
+//! - reports a connection that closes anywhere in a chunked body, trailer
+//!   section included, as cut ([`Framing::at_close`]);
 //! - passes everything else through byte for byte.
 //!
 //! A rewrite only ever shortens, so it is done in place. An incomplete head
@@ -30,6 +34,8 @@
 //! `CONNECT` answered 2xx becomes a tunnel), so the connection tells it the
 //! first bytes of each request ([`Framing::sent`]).
 
+mod head;
+
 use std::borrow::Cow;
 use std::fmt;
 use std::io;
@@ -37,6 +43,7 @@ use std::io;
 use super::buffers::MAX_HEAD;
 use super::exchange::record_proxy_refused;
 use crate::result::trace::{self, Kind};
+use head::{HeadInfo, Parsed, Te, parse_head};
 
 /// Longest chunk-size or trailer line accepted: the head limit.
 const LINE_MAX: usize = MAX_HEAD;
@@ -185,11 +192,20 @@ impl Framing {
     }
 
     /// The fault of a connection that ended now (the server closed it):
-    /// in the middle of a chunk or trailer line, the body is cut short
-    /// (ureq would wait for the rest of a line that cannot come).
+    /// anywhere in a chunked body, up to the empty line that ends its
+    /// trailer section, the body is cut short (ureq would wait for the rest
+    /// of a line that cannot come, or take the trailer fields it has for
+    /// the whole section).
     pub fn at_close(&self) -> Option<Fault> {
-        (self.pending > 0 && matches!(self.phase, Phase::Chunked(_)))
-            .then(|| Fault::cut("connection closed in the middle of a chunk line"))
+        match self.phase {
+            Phase::Chunked(_) if self.pending > 0 => Some(Fault::cut(
+                "connection closed in the middle of a chunk line",
+            )),
+            Phase::Chunked(_) => Some(Fault::cut(
+                "connection closed before the end of the chunked body",
+            )),
+            _ => None,
+        }
     }
 
     /// Frames `buf`: the pending bytes followed by those just received.
@@ -245,6 +261,7 @@ impl Framing {
         r: usize,
         w: usize,
     ) -> Result<Option<(usize, usize)>, Fault> {
+        unfold(&mut buf[r..]);
         let info = match parse_head(&buf[r..]) {
             Parsed::Partial => return Ok(None),
             // ureq parses the same bytes and says what is wrong.
@@ -263,6 +280,10 @@ impl Framing {
                     .to_owned()
             });
             strip_framing_headers(buf, r, n, w)
+        } else if info.status == 100 {
+            // ureq refuses a 100 with fields, which RFC 9110 allows; they
+            // carry nothing for us.
+            status_line_only(buf, r, n, w)
         } else {
             pass(buf, r, w, n)
         };
@@ -395,6 +416,49 @@ impl Framing {
     }
 }
 
+/// Replaces each obs-fold (a line break followed by a space or tab) in the
+/// header section at the start of `head` with spaces, as RFC 9112 section
+/// 5.2 asks of a user agent; httparse refuses folded lines. Only the
+/// complete lines present are looked at, and the bytes keep their length,
+/// so it may run again on the same head as more of it arrives. A space
+/// after the status line is not a fold (section 2.2): it is left for the
+/// parser to refuse.
+fn unfold(head: &mut [u8]) {
+    let Some(first) = head.iter().position(|&b| b == b'\n') else {
+        return;
+    };
+    let mut at = first + 1;
+    while let Some(lf) = head[at..].iter().position(|&b| b == b'\n').map(|i| at + i) {
+        let line_start = at;
+        at = lf + 1;
+        let empty = lf == line_start || (lf == line_start + 1 && head[line_start] == b'\r');
+        if empty {
+            return;
+        }
+        if matches!(head.get(at), Some(b' ' | b'\t')) {
+            head[lf] = b' ';
+            if lf > line_start && head[lf - 1] == b'\r' {
+                head[lf - 1] = b' ';
+            }
+        }
+    }
+}
+
+/// Copies the status line of the head at `r` (`n` bytes) to `w`, ended
+/// by an empty line, without its header fields; returns the bytes written.
+fn status_line_only(buf: &mut [u8], r: usize, n: usize, w: usize) -> usize {
+    let line = buf[r..r + n]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(n, |i| i + 1);
+    if line + 2 >= n {
+        return pass(buf, r, w, n);
+    }
+    let written = pass(buf, r, w, line);
+    buf[w + written..w + written + 2].copy_from_slice(b"\r\n");
+    written + 2
+}
+
 /// Moves `n` bytes from `r` to `w` (never after `r`); returns `n`.
 fn pass(buf: &mut [u8], r: usize, w: usize, n: usize) -> usize {
     if r != w {
@@ -467,99 +531,6 @@ fn hex_value(b: u8) -> u8 {
     }
 }
 
-/// The transfer codings of a response head.
-#[derive(Debug, Clone, Copy)]
-struct Te {
-    /// How many codings in all.
-    codings: usize,
-    /// How many of them are `chunked`.
-    chunked: usize,
-    /// The last one is `chunked`.
-    last_chunked: bool,
-}
-
-/// What framing needs of a response head.
-struct HeadInfo {
-    len: usize,
-    status: u16,
-    http10: bool,
-    te: Option<Te>,
-    /// The `Content-Length`, if any; an error when its values disagree or
-    /// are not numbers.
-    content_length: Result<Option<u64>, &'static str>,
-}
-
-enum Parsed {
-    Partial,
-    Invalid,
-    Complete(HeadInfo),
-}
-
-/// Parses a response head as ureq does (httparse, the same header limit).
-/// The header array (4 KiB) is on the heap: this runs under ureq's deepest
-/// frames, and every page of stack a worker touches stays resident.
-fn parse_head(input: &[u8]) -> Parsed {
-    let mut headers = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut res = httparse::Response::new(&mut headers);
-    let len = match res.parse(input) {
-        Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) => return Parsed::Partial,
-        Err(_) => return Parsed::Invalid,
-    };
-    let (Some(status), Some(version)) = (res.code, res.version) else {
-        return Parsed::Invalid;
-    };
-    let mut te: Option<Te> = None;
-    let mut content_length = Ok(None);
-    for h in res.headers.iter() {
-        if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            let t = te.get_or_insert(Te {
-                codings: 0,
-                chunked: 0,
-                last_chunked: false,
-            });
-            for coding in h.value.split(|&b| b == b',') {
-                let name = coding.split(|&b| b == b';').next().unwrap_or(b"");
-                let name = name.trim_ascii();
-                if name.is_empty() {
-                    continue;
-                }
-                let chunked = name.eq_ignore_ascii_case(b"chunked");
-                t.codings += 1;
-                t.chunked += usize::from(chunked);
-                t.last_chunked = chunked;
-            }
-        } else if h.name.eq_ignore_ascii_case("content-length") {
-            content_length = content_length.and_then(|prev| merge_length(prev, h.value));
-        }
-    }
-    Parsed::Complete(HeadInfo {
-        len,
-        status,
-        http10: version == 0,
-        te,
-        content_length,
-    })
-}
-
-/// `prev` and the values of one `Content-Length` line, which must all be
-/// the same number.
-fn merge_length(mut prev: Option<u64>, value: &[u8]) -> Result<Option<u64>, &'static str> {
-    for part in value.split(|&b| b == b',') {
-        let digits = part.trim_ascii();
-        let n = std::str::from_utf8(digits)
-            .ok()
-            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or("a Content-Length that is not a number")?;
-        if prev.is_some_and(|p| p != n) {
-            return Err("Content-Length values that disagree");
-        }
-        prev = Some(n);
-    }
-    Ok(prev)
-}
-
 /// Copies the head at `r` (`n` bytes) to `w` without its
 /// `Transfer-Encoding` and `Content-Length` lines; returns the bytes
 /// written.
@@ -585,5 +556,4 @@ fn strip_framing_headers(buf: &mut [u8], r: usize, n: usize, w: usize) -> usize 
 }
 
 #[cfg(test)]
-#[path = "framing_tests.rs"]
 mod tests;
