@@ -1066,8 +1066,8 @@ def svg(sweeps):
         if host == "cap":
             out.append(f'<line x1="{left}" x2="{left + pw}" y1="{Y(CAP_SLOTS):.1f}" '
                        f'y2="{Y(CAP_SLOTS):.1f}" stroke="#2da44e" stroke-dasharray="2,2"/>')
-            out.append(f'<text x="{left + pw - 4}" y="{Y(CAP_SLOTS) - 3:.1f}" '
-                       f'text-anchor="end" fill="#2da44e">capacity {CAP_SLOTS}</text>')
+            out.append(f'<text x="{left + 4}" y="{Y(CAP_SLOTS) - 3:.1f}" '
+                       f'fill="#2da44e">capacity {CAP_SLOTS}</text>')
         lx = left + pw
         for label, pts, color, dash in lines:
             dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
