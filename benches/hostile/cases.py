@@ -333,7 +333,7 @@ RESUME_EXPECT = {
     "resume-body-short": "ok",
     "resume-multipart": "ok",
     "resume-200-instead": "ok",
-    "resume-206-unasked": "ok",
+    "resume-206-unasked": "protocol",
 }
 
 

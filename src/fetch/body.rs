@@ -44,6 +44,14 @@ impl BodyReader<'_> {
     /// Streams the body of `response` to its end (or to a failure),
     /// decoded when `--compressed` asked for it and the server encoded it.
     /// `resumed` is the part file this response (a `206` for the range
+    /// Whether the user's own headers (`-H Range: ...`) ask for a part.
+    fn asked_a_range(&self) -> bool {
+        self.config
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("range"))
+    }
+
     /// asked) continues: its bytes count, are hashed, and stay in front.
     #[inline(never)]
     pub(super) fn read_body(
@@ -54,6 +62,15 @@ impl BodyReader<'_> {
         response: Response<ureq::Body>,
     ) -> Fetched {
         let mut fetched = Fetched::default();
+        if status == StatusCode::PARTIAL_CONTENT && resumed.is_none() && !self.asked_a_range() {
+            // Part of a body nobody asked a part of: saved or hashed, it
+            // would pass for the whole.
+            fetched.error = Some(FetchError::new(
+                ErrorKind::Protocol,
+                "206 Partial Content to a request that asked for no range",
+            ));
+            return fetched;
+        }
         let max = self.config.max_size.unwrap_or(u64::MAX);
         let already = resumed.map_or(0, |f| f.offset);
         let has_body = has_body(&self.config.method, status);

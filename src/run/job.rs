@@ -11,23 +11,32 @@ use crate::report::inflight::InFlight;
 use crate::result::{ErrorKind, FetchError, Fetched};
 
 /// One entry's job: the entry, and where its fetch stands between attempts.
+///
+/// Boxed in the pool ([`Job::new`]): its queue and results channel have a
+/// slot for every job they can hold (3 to 5 per worker), all written when
+/// they are made, and a worker's frames move jobs by value. A pointer there
+/// instead of the job's few hundred bytes keeps both small.
 pub(super) struct Job {
     pub(super) entry: Entry,
     pub(super) state: FetchState,
+    /// The entry's [`host_key`], made once (on the input thread): the pool
+    /// keys the job by it and politeness files each answer under it.
+    host: Option<String>,
 }
 
 impl Job {
     /// A job for `entry`, not yet tried.
-    pub(super) fn new(entry: Entry) -> Self {
-        Job {
+    pub(super) fn new(entry: Entry) -> Box<Self> {
+        Box::new(Job {
+            host: entry.target.as_ref().ok().and_then(host_key),
             entry,
             state: FetchState::default(),
-        }
+        })
     }
 
     /// The pool's key of this job: its host (see [`host_key`]).
     pub(super) fn key(&self) -> Option<String> {
-        self.entry.target.as_ref().ok().and_then(host_key)
+        self.host.clone()
     }
 }
 
@@ -64,9 +73,9 @@ impl JobStep {
             .fetcher
             .step(uri, &entry.url, entry.repeat, &mut job.state);
         if let Some(signal) = signal
-            && let Some(host) = host_key(uri)
+            && let Some(host) = &job.host
         {
-            self.polite.observe(&host, signal);
+            self.polite.observe(host, signal);
         }
         match stepped {
             Stepped::Again { at, so_far } => Step::Again { at, so_far },
@@ -86,5 +95,44 @@ impl JobStep {
 /// `host:port` of a URL, the unit of `--per-host`.
 fn host_key(uri: &http::Uri) -> Option<String> {
     let (host, port) = crate::input::uri::host_port(uri)?;
-    Some(format!("{}:{port}", host.to_ascii_lowercase()))
+    let mut key = String::with_capacity(host.len() + 6);
+    key.push_str(host);
+    key.make_ascii_lowercase();
+    key.push(':');
+    key.push_str(itoa_u16(port, &mut [0; 5]));
+    Some(key)
+}
+
+/// `n` in decimal, written into `buf` (formatting machinery is the larger
+/// part of a key's cost, made once per URL).
+fn itoa_u16(mut n: u16, buf: &mut [u8; 5]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_keys_are_lowercase_host_and_port() {
+        let key = |s: &str| host_key(&s.parse().unwrap());
+        assert_eq!(
+            key("http://Example.COM/x").as_deref(),
+            Some("example.com:80")
+        );
+        assert_eq!(key("https://a/").as_deref(), Some("a:443"));
+        assert_eq!(key("http://a:8/").as_deref(), Some("a:8"));
+        assert_eq!(key("http://a:65535/").as_deref(), Some("a:65535"));
+        assert_eq!(key("http://[::1]:10000/").as_deref(), Some("[::1]:10000"));
+        assert_eq!(key("ftp://a/"), None);
+    }
 }

@@ -46,7 +46,7 @@ const WORKER_STACK: usize = 256 * 1024;
 const SPAWN: &str = "starting worker threads";
 
 /// The results of a run, in completion or input order.
-type JobResults = Box<dyn Results<Item = Finished<Job, Fetched>>>;
+type JobResults = Box<dyn Results<Item = Finished<Box<Job>, Fetched>>>;
 
 /// How a run ended, as a process exit code (`docs/contract.md`, "Exit codes").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,7 +156,7 @@ impl Run {
             fail_fast: fail_fast.then(|| stop.clone()),
             polite: Arc::clone(&polite),
         };
-        let step = move |j: &mut Job| job.step(j);
+        let step = move |j: &mut Box<Job>| job.step(j);
         let results: JobResults = if sizes.ordered {
             Box::new(pool.ordered_steps(jobs, step, None).context(SPAWN)?)
         } else {
@@ -257,7 +257,7 @@ fn jobs(
     names: Option<Layout>,
     stats: &Arc<InputStats>,
 ) -> (
-    impl Iterator<Item = Job> + Send + 'static,
+    impl Iterator<Item = Box<Job>> + Send + 'static,
     Receiver<InputError>,
 ) {
     let (error_tx, error) = bounded::<InputError>(1);
@@ -277,14 +277,17 @@ fn jobs(
 
 /// The pool, sized and keyed: every job is keyed by its host, for
 /// politeness; `--per-host` adds a limit.
-fn build_pool(sizes: &PoolConfig) -> Pool<Job> {
+fn build_pool(sizes: &PoolConfig) -> Pool<Box<Job>> {
     let pool = Pool::new(sizes.workers)
         .queue(sizes.queue)
         .thread_name("fetchpool-worker")
         .stack_size(WORKER_STACK);
+    // The pool's jobs are boxed (see `Job`), and its key function takes one.
+    #[allow(clippy::borrowed_box)]
+    let key = |job: &Box<Job>| job.key();
     match sizes.per_key {
-        Some(limit) => pool.per_key(limit, Job::key),
-        None => pool.keyed(Job::key),
+        Some(limit) => pool.per_key(limit, key),
+        None => pool.keyed(key),
     }
 }
 

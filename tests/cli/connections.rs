@@ -19,6 +19,36 @@ fn keep_alive_reuses_one_connection_per_worker() {
 }
 
 #[test]
+fn a_worker_moving_between_hosts_reuses_each_hosts_connection() {
+    // One worker, two servers, URLs alternating: the worker's idle
+    // connection to one host waits (for any worker) while it fetches from
+    // the other, and is taken again on its next URL.
+    let a = TestServer::start();
+    let b = TestServer::start();
+    let urls: Vec<String> = (0..40)
+        .map(|i| {
+            let server = if i % 2 == 0 { &a } else { &b };
+            server.url(&format!("/ok?i={i}"))
+        })
+        .collect();
+    run_stdin(&["-j", "1", "-q"], lines(&urls)).assert_code(0);
+    assert_eq!((a.total_requests(), b.total_requests()), (20, 20));
+    assert_eq!((a.connections(), b.connections()), (1, 1));
+}
+
+#[test]
+fn a_connection_the_server_closes_is_not_reused() {
+    // `Connection: close` on every answer: each request on a new connection,
+    // none sent on the closed one (which would be a re-send, or an error).
+    let server = TestServer::routed(|_| Reply::ok("ok\n").header("Connection", "close"));
+    let urls: Vec<String> = (0..20).map(|i| server.url(&format!("/c?i={i}"))).collect();
+    let r = run_stdin(&["--json", "-q", "-j", "2"], lines(&urls));
+    r.assert_code(0);
+    assert_eq!(server.total_requests(), 20);
+    assert_eq!(server.connections(), 20);
+}
+
+#[test]
 fn workers_give_exactly_that_many_requests_in_flight() {
     let server = TestServer::start();
     server.set_hold_target(4);

@@ -410,3 +410,26 @@ fn a_run_stopped_by_signals_keeps_what_it_had_for_continue() {
     }
     assert!(hidden(dir.path()).is_empty());
 }
+
+#[test]
+fn a_206_nobody_asked_for_is_protocol_and_never_saved() {
+    let server = TestServer::start();
+    server.route("/part", |_| {
+        Reply::raw(
+            b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-4/10\r\nContent-Length: 5\r\n\r\nhello"
+                .to_vec(),
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/part");
+    let (out, r) = fetch(dir.path(), &url, &[]);
+    out.assert_code(1);
+    assert_eq!(r["error"]["kind"], "protocol", "{r}");
+    assert_eq!(r["attempts"], 1, "not retried: {r}");
+    assert!(r["saved_to"].is_null(), "{r}");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    // Asked for with -H Range, a part is what was wanted.
+    let (out, r) = fetch(dir.path(), &url, &["-H", "Range: bytes=0-4"]);
+    out.assert_code(0);
+    assert_eq!(fs::read(r["saved_to"].as_str().unwrap()).unwrap(), b"hello");
+}

@@ -20,6 +20,7 @@ use ureq::unversioned::transport::{
 use ureq::{Agent, Proxy};
 
 use super::resolver::CachingResolver;
+use super::reuse::Reuse;
 use super::tls::{TlsConnector, TlsSettings};
 use super::transport::{MAX_HEAD, TcpConnector};
 use crate::fetch::config::RequestConfig;
@@ -57,10 +58,13 @@ pub fn build(config: &RequestConfig, workers: NonZeroUsize) -> Result<Agent> {
         .build();
     // As ureq's default chain (HTTP CONNECT proxies, then a socket, then
     // TLS), with our own socket and TLS layers.
-    let connector =
+    // Idle connections stay with the worker that used them (`reuse`).
+    let connector = Reuse::new(
         ().chain(ProxyConnector::default())
             .chain(TcpConnector)
-            .chain(TlsConnector::new(tls));
+            .chain(TlsConnector::new(tls)),
+        workers,
+    );
     Ok(Agent::with_parts(
         agent_config,
         connector,
@@ -96,6 +100,11 @@ pub fn configure(
         config = config.input_buffer_size(FRESH_CONNECTION_MARK);
     }
     config.build()
+}
+
+/// Whether `config` is that of a request [`configure`] marked `fresh`.
+pub(super) fn is_fresh(config: &ureq::config::Config) -> bool {
+    config.input_buffer_size() == FRESH_CONNECTION_MARK
 }
 
 /// ureq's `ConnectProxyConnector`, called out of line.

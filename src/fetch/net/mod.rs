@@ -3,7 +3,7 @@
 //! (`buffers`) that check response framing as the bytes arrive
 //! (`framing`), the per-thread record of each exchange (`exchange`),
 //! a caching resolver (`resolver`), proxy choice (`proxy`), SOCKS5
-//! (`socks`) and the one
+//! (`socks`), idle connections kept per worker (`reuse`) and the one
 //! shared agent that ties them together (`agent`).
 
 pub mod agent;
@@ -12,6 +12,7 @@ pub mod exchange;
 pub mod framing;
 pub mod proxy;
 pub mod resolver;
+pub mod reuse;
 pub mod socket;
 pub mod socks;
 pub mod tls;

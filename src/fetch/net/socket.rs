@@ -5,11 +5,10 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use ureq::unversioned::transport::NextTimeout;
 use ureq::unversioned::transport::time::Duration as UreqDuration;
-use ureq::unversioned::transport::{NextTimeout, ShutdownHandle};
 use ureq::{Error, Timeout};
 
 /// A connected TCP socket whose reads and writes keep to a deadline held in
@@ -24,7 +23,7 @@ use ureq::{Error, Timeout};
 /// left). A server that drips bytes gets no more time: the time left shrinks
 /// with each call and ends in a timeout at the deadline.
 pub struct Socket {
-    stream: Arc<TcpStream>,
+    stream: TcpStream,
     deadline: Option<Instant>,
     reason: Timeout,
     read_armed: Option<Duration>,
@@ -43,17 +42,12 @@ enum Direction {
 impl Socket {
     pub(super) fn new(stream: TcpStream) -> Socket {
         Socket {
-            stream: Arc::new(stream),
+            stream,
             deadline: None,
             reason: Timeout::Global,
             read_armed: None,
             write_armed: None,
         }
-    }
-
-    /// A handle ureq's agent can use to shut the socket down.
-    pub(super) fn shutdown_handle(&self) -> Weak<dyn ShutdownHandle> {
-        Arc::downgrade(&self.stream) as Weak<dyn ShutdownHandle>
     }
 
     /// Sets the deadline for the following reads and writes.
@@ -133,7 +127,7 @@ impl Socket {
         let mut byte = [0u8; 1];
         loop {
             return match recv(
-                &*self.stream,
+                &self.stream,
                 &mut byte,
                 RecvFlags::PEEK | RecvFlags::DONTWAIT,
             ) {

@@ -85,7 +85,9 @@ impl<In: Transport> Connector<In> for TcpConnector {
             buffers: ConnBuffers::default(),
             used: true,
         };
-        (details.register_shutdown)(transport.socket.shutdown_handle())?;
+        // No shutdown handle is registered with the agent: nothing calls
+        // `Agent::shutdown`, and each registered handle is visited by ureq
+        // on every pool check-out and hand-back.
         let took = started.elapsed();
         trace::emit(Kind::Info, || {
             let peer = transport.socket.peer();

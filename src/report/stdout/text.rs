@@ -31,7 +31,7 @@ pub fn text_line(r: &Record<'_>, color: bool, out: &mut String) {
         "{}{status:>3}{}  {:>11}  {:>8}  ",
         paint.0,
         paint.1,
-        HumanBytes(r.bytes).to_string(),
+        human_bytes(r.bytes),
         human_ms(r.elapsed_ms),
     );
     if let Some(sha) = r.sha256 {
@@ -62,9 +62,40 @@ pub fn text_line(r: &Record<'_>, color: bool, out: &mut String) {
     }
 }
 
+/// `HumanBytes(n).to_string()` (`15 B`, `1.46 KiB`), without formatting a
+/// float, which was a tenth of the main thread's work per result line.
+///
+/// Exact: below 2^53 bytes indicatif's divisions by 1024 are exact, so its
+/// value is `n / 1024^k`, and `{:.2}` rounds that to hundredths with ties
+/// to even, as done here in integers.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    if n >= 1 << 53 {
+        return HumanBytes(n).to_string();
+    }
+    let mut k = 0;
+    let mut div: u64 = 1024;
+    while n / div >= 1024 {
+        div <<= 10;
+        k += 1;
+    }
+    let hundredths = n * 100;
+    let (mut q, r) = (hundredths / div, hundredths % div);
+    if 2 * r > div || (2 * r == div && q % 2 == 1) {
+        q += 1;
+    }
+    format!("{}.{:02} {}", q / 100, q % 100, UNITS[k])
+}
+
 /// `12 ms`, `1.25 s`, `95.0 s`.
 pub fn human_ms(ms: f64) -> String {
-    if ms < 1000.0 {
+    if (0.0..1000.0).contains(&ms) {
+        // As `{ms:.0}` (ties to even), without formatting a float.
+        format!("{} ms", ms.round_ties_even() as u32)
+    } else if ms < 1000.0 {
         format!("{ms:.0} ms")
     } else if ms < 10_000.0 {
         format!("{:.2} s", ms / 1000.0)
@@ -98,6 +129,49 @@ mod tests {
     use super::*;
     use crate::report::stdout::tests::record;
     use crate::result::{ErrorKind, FetchError};
+
+    #[test]
+    fn human_bytes_is_indicatifs() {
+        let same = |n: u64| assert_eq!(human_bytes(n), HumanBytes(n).to_string(), "{n}");
+        (0..300_000).for_each(same);
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            same(x >> (x % 60));
+        }
+        for k in 1..6 {
+            let unit = 1u64 << (10 * k);
+            // Ties: n * 100 / 1024^k exactly half way between hundredths.
+            for q in [0u64, 1, 2, 7, 100, 101_234] {
+                let Some(n) = unit.checked_mul(2 * q + 1).map(|x| x / 200) else {
+                    continue;
+                };
+                [n.saturating_sub(1), n, n + 1].into_iter().for_each(same);
+            }
+            [unit - 1, unit, unit + 1, 1024 * unit - 1]
+                .into_iter()
+                .for_each(same);
+        }
+        [(1 << 53) - 1, 1 << 53, u64::MAX]
+            .into_iter()
+            .for_each(same);
+    }
+
+    #[test]
+    fn human_ms_rounds_as_float_formatting() {
+        for ms in [
+            0.0, 0.5, 1.5, 2.5, 2.499, 12.0, 999.4, 999.5, 999.999, 1000.0,
+        ] {
+            let old = if ms < 1000.0 {
+                format!("{ms:.0} ms")
+            } else {
+                format!("{:.2} s", ms / 1000.0)
+            };
+            assert_eq!(human_ms(ms), old, "{ms}");
+        }
+    }
 
     #[test]
     fn text_columns_line_up() {

@@ -1,6 +1,7 @@
-//! What framing needs of a response head, parsed as ureq parses it.
+//! What framing needs of a response head, parsed as ureq parses it, and
+//! the rewrites of a head that ureq would otherwise misread or refuse.
 
-use super::MAX_HEADERS;
+use super::{MAX_HEADERS, pass};
 
 /// The transfer codings of a response head.
 #[derive(Debug, Clone, Copy)]
@@ -96,4 +97,71 @@ pub(super) fn merge_length(
         prev = Some(n);
     }
     Ok(prev)
+}
+
+/// Replaces each obs-fold (a line break followed by a space or tab) in the
+/// header section at the start of `head` with spaces, as RFC 9112 section
+/// 5.2 asks of a user agent; httparse refuses folded lines. Only the
+/// complete lines present are looked at, and the bytes keep their length,
+/// so it may run again on the same head as more of it arrives. A space
+/// after the status line is not a fold (section 2.2): it is left for the
+/// parser to refuse.
+pub(super) fn unfold(head: &mut [u8]) {
+    let Some(first) = head.iter().position(|&b| b == b'\n') else {
+        return;
+    };
+    let mut at = first + 1;
+    while let Some(lf) = head[at..].iter().position(|&b| b == b'\n').map(|i| at + i) {
+        let line_start = at;
+        at = lf + 1;
+        let empty = lf == line_start || (lf == line_start + 1 && head[line_start] == b'\r');
+        if empty {
+            return;
+        }
+        if matches!(head.get(at), Some(b' ' | b'\t')) {
+            head[lf] = b' ';
+            if lf > line_start && head[lf - 1] == b'\r' {
+                head[lf - 1] = b' ';
+            }
+        }
+    }
+}
+
+/// Copies the status line of the head at `r` (`n` bytes) to `w`, ended
+/// by an empty line, without its header fields; returns the bytes written.
+pub(super) fn status_line_only(buf: &mut [u8], r: usize, n: usize, w: usize) -> usize {
+    let line = buf[r..r + n]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(n, |i| i + 1);
+    if line + 2 >= n {
+        return pass(buf, r, w, n);
+    }
+    let written = pass(buf, r, w, line);
+    buf[w + written..w + written + 2].copy_from_slice(b"\r\n");
+    written + 2
+}
+
+/// Copies the head at `r` (`n` bytes) to `w` without its
+/// `Transfer-Encoding` and `Content-Length` lines; returns the bytes
+/// written.
+pub(super) fn strip_framing_headers(buf: &mut [u8], r: usize, n: usize, w: usize) -> usize {
+    let (mut at, mut out) = (r, w);
+    let end = r + n;
+    while at < end {
+        let line_end = buf[at..end]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(end, |i| at + i + 1);
+        let line = &buf[at..line_end];
+        let name = line.split(|&b| b == b':').next().unwrap_or(b"");
+        let framing = line.contains(&b':')
+            && (name.eq_ignore_ascii_case(b"transfer-encoding")
+                || name.eq_ignore_ascii_case(b"content-length"));
+        if !framing {
+            out += pass(buf, at, out, line_end - at);
+        }
+        at = line_end;
+    }
+    out - w
 }

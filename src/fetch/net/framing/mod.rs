@@ -34,6 +34,7 @@
 //! `CONNECT` answered 2xx becomes a tunnel), so the connection tells it the
 //! first bytes of each request ([`Framing::sent`]).
 
+mod chunk;
 mod head;
 
 use std::borrow::Cow;
@@ -43,7 +44,8 @@ use std::io;
 use super::buffers::MAX_HEAD;
 use super::exchange::record_proxy_refused;
 use crate::result::trace::{self, Kind};
-use head::{HeadInfo, Parsed, Te, parse_head};
+use chunk::{chunk_size, crlf_line, write_size};
+use head::{HeadInfo, Parsed, Te, parse_head, status_line_only, strip_framing_headers, unfold};
 
 /// Longest chunk-size or trailer line accepted: the head limit.
 const LINE_MAX: usize = MAX_HEAD;
@@ -416,143 +418,12 @@ impl Framing {
     }
 }
 
-/// Replaces each obs-fold (a line break followed by a space or tab) in the
-/// header section at the start of `head` with spaces, as RFC 9112 section
-/// 5.2 asks of a user agent; httparse refuses folded lines. Only the
-/// complete lines present are looked at, and the bytes keep their length,
-/// so it may run again on the same head as more of it arrives. A space
-/// after the status line is not a fold (section 2.2): it is left for the
-/// parser to refuse.
-fn unfold(head: &mut [u8]) {
-    let Some(first) = head.iter().position(|&b| b == b'\n') else {
-        return;
-    };
-    let mut at = first + 1;
-    while let Some(lf) = head[at..].iter().position(|&b| b == b'\n').map(|i| at + i) {
-        let line_start = at;
-        at = lf + 1;
-        let empty = lf == line_start || (lf == line_start + 1 && head[line_start] == b'\r');
-        if empty {
-            return;
-        }
-        if matches!(head.get(at), Some(b' ' | b'\t')) {
-            head[lf] = b' ';
-            if lf > line_start && head[lf - 1] == b'\r' {
-                head[lf - 1] = b' ';
-            }
-        }
-    }
-}
-
-/// Copies the status line of the head at `r` (`n` bytes) to `w`, ended
-/// by an empty line, without its header fields; returns the bytes written.
-fn status_line_only(buf: &mut [u8], r: usize, n: usize, w: usize) -> usize {
-    let line = buf[r..r + n]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map_or(n, |i| i + 1);
-    if line + 2 >= n {
-        return pass(buf, r, w, n);
-    }
-    let written = pass(buf, r, w, line);
-    buf[w + written..w + written + 2].copy_from_slice(b"\r\n");
-    written + 2
-}
-
 /// Moves `n` bytes from `r` to `w` (never after `r`); returns `n`.
-fn pass(buf: &mut [u8], r: usize, w: usize, n: usize) -> usize {
+pub(super) fn pass(buf: &mut [u8], r: usize, w: usize, n: usize) -> usize {
     if r != w {
         buf.copy_within(r..r + n, w);
     }
     n
-}
-
-/// The length of the line at the start of `input` without its CRLF, once
-/// the whole line is there; a line ended by a bare LF is a fault.
-fn crlf_line(input: &[u8]) -> Result<Option<usize>, Fault> {
-    let scan = &input[..input.len().min(LINE_MAX + 2)];
-    let Some(lf) = scan.iter().position(|&b| b == b'\n') else {
-        return Ok(None);
-    };
-    if lf == 0 || input[lf - 1] != b'\r' {
-        return Err(Fault::protocol(
-            "a chunk line ended by a bare LF (chunked framing needs CRLF)",
-        ));
-    }
-    Ok(Some(lf - 1))
-}
-
-/// The size of a chunk-size line (without its CRLF):
-/// `chunk-size [ chunk-ext ]` (RFC 9112 section 7.1), extensions of any
-/// length ignored.
-fn chunk_size(line: &[u8]) -> Result<u64, Fault> {
-    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
-    let (hex, rest) = line.split_at(digits);
-    let significant = hex.iter().skip_while(|&&b| b == b'0').count();
-    if digits == 0 {
-        return Err(Fault::protocol(
-            "a chunk size that is not a hexadecimal number",
-        ));
-    }
-    if significant > 16 {
-        return Err(Fault::protocol("a chunk size too large to hold"));
-    }
-    let ext = rest.trim_ascii_start();
-    let ext_ok = ext.is_empty()
-        || (ext[0] == b';' && ext.iter().all(|&b| b == b'\t' || !b.is_ascii_control()));
-    if !ext_ok {
-        return Err(Fault::protocol(
-            "a chunk size that is not a hexadecimal number",
-        ));
-    }
-    let hex = &hex[digits - significant..];
-    Ok(hex
-        .iter()
-        .fold(0u64, |n, &b| (n << 4) | u64::from(hex_value(b))))
-}
-
-/// Writes `size` in hexadecimal and CRLF at the start of `out`; returns
-/// the bytes written.
-fn write_size(out: &mut [u8], size: u64) -> usize {
-    let digits = (64 - size.leading_zeros()).div_ceil(4).max(1) as usize;
-    for (i, slot) in out[..digits].iter_mut().enumerate() {
-        let nibble = (size >> (4 * (digits - 1 - i))) & 0xf;
-        *slot = b"0123456789abcdef"[nibble as usize];
-    }
-    out[digits..digits + 2].copy_from_slice(b"\r\n");
-    digits + 2
-}
-
-fn hex_value(b: u8) -> u8 {
-    match b {
-        b'0'..=b'9' => b - b'0',
-        b'a'..=b'f' => b - b'a' + 10,
-        _ => b - b'A' + 10,
-    }
-}
-
-/// Copies the head at `r` (`n` bytes) to `w` without its
-/// `Transfer-Encoding` and `Content-Length` lines; returns the bytes
-/// written.
-fn strip_framing_headers(buf: &mut [u8], r: usize, n: usize, w: usize) -> usize {
-    let (mut at, mut out) = (r, w);
-    let end = r + n;
-    while at < end {
-        let line_end = buf[at..end]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(end, |i| at + i + 1);
-        let line = &buf[at..line_end];
-        let name = line.split(|&b| b == b':').next().unwrap_or(b"");
-        let framing = line.contains(&b':')
-            && (name.eq_ignore_ascii_case(b"transfer-encoding")
-                || name.eq_ignore_ascii_case(b"content-length"));
-        if !framing {
-            out += pass(buf, at, out, line_end - at);
-        }
-        at = line_end;
-    }
-    out - w
 }
 
 #[cfg(test)]
