@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use http::{HeaderName, HeaderValue, Method};
 
-use super::{Cli, request};
+use super::{Cli, Workers, request};
 use crate::fetch::{FetchConfig, ProxyConfig, RequestConfig};
 use crate::input::{Filter, InputConfig, Source};
 use crate::pool::PoolConfig;
@@ -36,6 +36,9 @@ pub struct Config {
     pub fail_fast: bool,
     /// After the first signal, how long requests in flight may finish.
     pub grace: Duration,
+    /// `-j auto`: per-host concurrency adapts, workers grow as needed (the
+    /// pool's `workers` is then the most there may be).
+    pub auto: bool,
 }
 
 /// Largest `--queue`.
@@ -104,12 +107,17 @@ impl Cli {
             report,
             fail_fast: self.fail_fast,
             grace: seconds_or_zero("--grace", self.grace)?,
+            auto: self.workers == Some(Workers::Auto),
         })
     }
 
     /// `--workers`, `--queue`, `--per-host` and `--ordered`, checked.
     fn pool_config(&self) -> Result<PoolConfig> {
-        let workers = self.workers.unwrap_or_else(default_workers);
+        let workers = match self.workers {
+            Some(Workers::Fixed(n)) => n,
+            Some(Workers::Auto) => crate::run::limits::AUTO_MAX,
+            None => default_workers(),
+        };
         if !(1..=4096).contains(&workers) {
             bail!("--workers must be between 1 and 4096 (got {workers})");
         }

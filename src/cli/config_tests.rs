@@ -20,6 +20,12 @@ fn workers_are_bounded() {
     assert!(config(&["--queue", "99999999999", "http://x"]).is_err());
     let d = config(&["http://x"]).unwrap();
     assert!((5..=32).contains(&d.pool.workers.get()));
+    assert!(!d.auto);
+    let a = config(&["-j", "AUTO", "http://x"]).unwrap();
+    assert!(a.auto);
+    assert_eq!(a.pool.workers.get(), crate::run::limits::AUTO_MAX);
+    let e = config(&["-j", "many", "http://x"]).unwrap_err().to_string();
+    assert!(e.contains("a whole number or 'auto'"), "{e}");
 }
 
 #[test]

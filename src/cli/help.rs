@@ -44,6 +44,11 @@ pub const FIELDS: &[(&str, &str, &str)] = &[
         "number",
         "the whole fetch, retries and waits included",
     ),
+    (
+        "waited_ms",
+        "number",
+        "time held back by the host's pause or rate, or by --rate",
+    ),
     ("attempts", "int", "attempts made; 0 for invalid_url"),
     (
         "final_url",
@@ -128,8 +133,9 @@ pub const ERROR_KINDS: &[(&str, &str, bool)] = &[
 
 /// Said after the error kinds.
 pub const RETRIES: &str = "Statuses 408, 429, 500, 502, 503 and 504 are retried too, for \
-    idempotent methods, up to --retries times. A status outside --accept is a failure with \
-    ok false and error null.";
+    idempotent methods, up to --retries times (--retries 0: one attempt, whatever the \
+    answer); a status in --accept is never retried. A status outside --accept is a failure \
+    with ok false and error null.";
 
 /// The exit codes: code, short meaning (`-h`), full meaning.
 pub const EXIT_CODES: &[(u8, &str, &str)] = &[

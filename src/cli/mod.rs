@@ -41,9 +41,10 @@ pub struct Cli {
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
 
-    /// Number of worker threads [default: min(32, CPUs + 4)].
-    #[arg(short = 'j', long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>)]
-    pub workers: Option<usize>,
+    /// Number of worker threads, or 'auto': find each host's concurrency
+    /// while the run goes [default: min(32, CPUs + 4)].
+    #[arg(short = 'j', long, value_name = "N|auto", allow_negative_numbers = true, value_parser = workers)]
+    pub workers: Option<Workers>,
 
     /// Capacity of the job queue [default: 2 x workers].
     #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>)]
@@ -183,7 +184,7 @@ pub struct Cli {
     pub json: bool,
 
     /// Print each result from a template: {seq} {url} {ok} {status} {bytes}
-    /// {elapsed_ms} {attempts} {final_url} {error} {sha256} {saved_to}
+    /// {elapsed_ms} {waited_ms} {attempts} {final_url} {error} {sha256} {saved_to}
     /// {connect_ms} {tls_ms} {ttfb_ms} {reused}; \t and \n escapes, {{ and }} for braces.
     #[arg(long, value_name = "TEMPLATE")]
     pub format: Option<String>,
@@ -354,6 +355,25 @@ fn synopsis(cmd: &clap::Command) -> String {
     }
     s.push('\n');
     s
+}
+
+/// `-j`: a number of workers, or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workers {
+    /// Exactly this many.
+    Fixed(usize),
+    /// Adapt to each host, up to the machine's ceiling.
+    Auto,
+}
+
+fn workers(s: &str) -> Result<Workers, String> {
+    if s.trim().eq_ignore_ascii_case("auto") {
+        return Ok(Workers::Auto);
+    }
+    s.trim()
+        .parse()
+        .map(Workers::Fixed)
+        .map_err(|_| "expected a whole number or 'auto'".to_owned())
 }
 
 /// A whole number, with a plain message when it is not one.

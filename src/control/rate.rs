@@ -20,7 +20,12 @@
 //!   before), they are not about the rate (a host that answers some URLs
 //!   with 429 whatever the pace): the rate is no longer cut, and only the
 //!   pauses the host asks for apply.
-//! - **Raised slowly while answers are good** (additive increase): each good
+//! - **Raised fast after a first cut** (multiplicative increase, as slow
+//!   start is): a cut with no other in the last 30 s may be a fluke (one
+//!   early 429 from a host that copes), so each good answer after it
+//!   raises the rate by a quarter, and a few good answers make the host
+//!   unlimited again.
+//! - **Raised slowly after repeated cuts** (additive increase): each good
 //!   answer adds `step / rate`, so the rate grows by `step` per second of
 //!   good answers, `step` being 3 % of the rate of the last cut (at least
 //!   0.05 requests/s per second). A host that gets back to twice that rate
@@ -36,6 +41,10 @@ const MAX_CUT: f64 = 0.5;
 const MIN_CUT: f64 = 0.9;
 /// Growth per second of good answers, as a share of the rate of the last cut.
 const GROWTH: f64 = 0.03;
+/// After a first cut, each good answer multiplies the rate by this.
+const FAST_GROWTH: f64 = 1.25;
+/// A cut with no other this long before it is a first cut.
+const FIRST_CUT_AFTER: Duration = Duration::from_secs(30);
 /// Smallest growth, in requests per second per second.
 const MIN_GROWTH: f64 = 0.05;
 /// Back to unlimited at this multiple of the rate of the last cut.
@@ -63,6 +72,10 @@ struct Cut {
     secs: f64,
     /// The most it may reach with late answers (its upper clamp).
     cap: f64,
+    /// When it was made.
+    at: Instant,
+    /// A first cut: recovery is multiplicative.
+    first: bool,
 }
 
 /// The adaptive request rate of one host.
@@ -122,7 +135,11 @@ impl HostRate {
         };
         let cut_to = cut.to;
         let step = (GROWTH * cut_to).max(MIN_GROWTH);
-        let raised = rate + step / rate;
+        let raised = if cut.first {
+            rate * FAST_GROWTH
+        } else {
+            rate + step / rate
+        };
         self.rate = (raised < UNLIMITED_AT * cut_to).then_some(raised);
         true
     }
@@ -161,11 +178,16 @@ impl HostRate {
         }
         .max(MIN_RATE);
         self.rate = Some(rate);
+        let first = self
+            .last_cut
+            .is_none_or(|c| now.saturating_duration_since(c.at) > FIRST_CUT_AFTER);
         self.last_cut = Some(Cut {
             to: rate,
             from,
             secs: window.as_secs_f64(),
             cap: self.prev.map_or(f64::INFINITY, |(_, r)| r * MIN_CUT),
+            at: now,
+            first,
         });
         true
     }
@@ -309,7 +331,8 @@ mod tests {
         assert!(host.pushback(t0, None, t0 + ms(10)));
         let cut = host.rate().unwrap();
         assert!(cut >= MIN_RATE);
-        // Good answers, one per current interval: the rate climbs linearly.
+        // Good answers, one per current interval: the rate climbs (by a
+        // quarter per answer: a first cut).
         let mut now = t0 + Duration::from_secs(2);
         let mut last = cut;
         let mut steps = 0;
@@ -321,7 +344,7 @@ mod tests {
             steps += 1;
             assert!(steps < 100_000, "never back to unlimited");
         }
-        assert!(last >= UNLIMITED_AT * cut * 0.95);
+        assert!(last >= UNLIMITED_AT * cut / FAST_GROWTH * 0.95);
         // Later cuts never more than halve.
         let mut host = HostRate::new(t0);
         for i in 0..1000 {
@@ -335,6 +358,27 @@ mod tests {
             second >= first * MAX_CUT && second <= first * MIN_CUT,
             "{first} -> {second}"
         );
+    }
+
+    #[test]
+    fn one_early_pushback_costs_a_few_answers_not_seconds() {
+        // A fast host answers one early 429 (Retry-After: 0), then only good
+        // answers: unlimited again within a handful of them.
+        let t0 = Instant::now();
+        let mut host = HostRate::new(t0);
+        for i in 0..10 {
+            host.good(t0 + ms(i), t0 + ms(i));
+        }
+        assert!(host.pushback(t0 + ms(10), Some(Duration::ZERO), t0 + ms(11)));
+        let mut answers = 0;
+        let mut now = t0 + ms(12);
+        while let Some(rate) = host.rate() {
+            now += Duration::from_secs_f64(1.0 / rate);
+            host.good(now, now);
+            answers += 1;
+            assert!(answers <= 5, "still held at {:?}", host.rate());
+        }
+        assert!(now - t0 < Duration::from_millis(600), "{:?}", now - t0);
     }
 
     #[test]

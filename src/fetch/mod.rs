@@ -37,14 +37,12 @@ use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use ureq::Agent;
 use ureq::Proxy;
 use ureq::http::{Method, Response, Uri};
 
-use crate::control::pace::Pacer;
-use crate::control::polite::Answer;
-use crate::control::polite::Signal;
+use crate::control::host::{Answer, Signal};
 use crate::result::Fetched;
 use crate::result::accept::Accept;
 use crate::store::StoreConfig;
@@ -73,10 +71,6 @@ pub struct Fetcher {
     /// stops waiting.
     unfinished: Unfinished,
     accept: Accept,
-    pacer: Option<Pacer>,
-    /// Never receives; disconnected at the first signal, which ends waits
-    /// for a `--rate` slot or a retry (requests in flight go on).
-    stopping: Receiver<()>,
     /// Never receives; disconnected when the run stops waiting (the grace
     /// after a signal is over), which ends body reads.
     cancel: Receiver<()>,
@@ -103,14 +97,13 @@ enum Attempt {
 impl Fetcher {
     /// Builds the shared agent from `config`, its connection pool sized for
     /// `workers`. Fails only on a bad `--cacert` (or a proxy ureq cannot
-    /// take, which `ProxyConfig` already ruled out). `stopping` and `cancel`
-    /// are never sent on; their disconnection tells the fetcher to start
-    /// nothing new, and to drop bodies being read. Temporary files are
+    /// take, which `ProxyConfig` already ruled out). `cancel` is never
+    /// sent on; its disconnection tells the fetcher to drop bodies being
+    /// read (waits between attempts are the pool's, which a stop ends). Temporary files are
     /// listed in `unfinished` while they are written.
     pub fn new(
         config: FetchConfig,
         workers: NonZeroUsize,
-        stopping: Receiver<()>,
         cancel: Receiver<()>,
         unfinished: Unfinished,
     ) -> Result<Self> {
@@ -118,7 +111,8 @@ impl Fetcher {
             request: mut config,
             store,
             accept,
-            rate,
+            // --rate is the pool's pacing, not the fetcher's.
+            rate: _,
         } = config;
         if config.compressed
             && !config
@@ -148,12 +142,10 @@ impl Fetcher {
         Ok(Fetcher {
             agent,
             proxies,
-            pacer: rate.map(Pacer::new),
             config,
             store,
             unfinished,
             accept,
-            stopping,
             cancel,
             secrets,
         })
@@ -164,25 +156,24 @@ impl Fetcher {
     /// a saved file, and `repeat` how many entries before it had the same
     /// URL (each repeat is saved under a name of its own). Returns the
     /// result, or when to step again, and what the answer (if one came) said
-    /// about the host. Waits only for a `--rate` slot. Never panics on
-    /// anything a server sends.
+    /// about the host. Never waits; `held` is how long the pool held the
+    /// step back (for `waited_ms`). Never panics on anything a server sends.
     pub fn step(
         &self,
         uri: &Uri,
         url: &str,
         repeat: u32,
         state: &mut FetchState,
+        held: Duration,
     ) -> (Stepped, Option<Signal>) {
-        if let Some(pacer) = &self.pacer
-            && !self.wait_until(pacer.reserve())
+        state.waited += held;
+        // No retry starts past the deadline (the host's pause or rate may
+        // have held it that long): the last answer stands.
+        if let Some(end) = state.deadline
+            && Instant::now() > end + step::DEADLINE_SLACK
+            && let Some(f) = state.failed.take()
         {
-            // Interrupted before this attempt: the last one stands, or the
-            // entry never started.
-            let result = match state.failed.take() {
-                Some(f) => self.finish(f, state, uri, url),
-                None => Fetched::not_started(),
-            };
-            return (Stepped::Done(result), None);
+            return (Stepped::Done(self.finish(f, state, uri, url)), None);
         }
         state.attempts += 1;
         state.start.get_or_insert_with(Instant::now);
@@ -192,60 +183,90 @@ impl Fetcher {
         // attempt of this run left it.
         let resume = self.store.resume || state.attempts > 1;
         let (attempt, answer) = self.attempt(uri, url, repeat, &budget, resume);
-        let mut signal = answer.map(|answer| Signal { sent, answer });
-        let stepped = match attempt {
-            Attempt::Done(f) => Stepped::Done(self.finish(with_timings(f), state, uri, url)),
-            Attempt::Retry(f, Retry { after, free }) => {
+        let mut signal = answer.map(|answer| Signal {
+            sent,
+            latency: step::latency(),
+            answer,
+        });
+        let now = Instant::now();
+        if let Some(Answer::Pushback { .. }) = answer {
+            state
+                .deadline
+                .get_or_insert(now + self.config.max_retry_wait);
+        }
+        let (f, Retry { after, free }) = match attempt {
+            Attempt::Done(f) => {
                 let f = with_timings(f);
-                if free {
-                    state
-                        .free_until
-                        .get_or_insert(sent + self.config.max_retry_wait);
-                } else {
-                    state.charged += 1;
-                }
-                let wait = after.unwrap_or_else(|| backoff(state.charged.max(1)));
-                // A 429 that did not say for how long: leave the host alone
-                // for as long as this entry waits.
-                if f.status == Some(429)
-                    && let Some(Signal {
-                        answer:
-                            Answer::Pushback {
-                                pause: pause @ None,
-                            },
-                        ..
-                    }) = &mut signal
-                {
-                    *pause = Some(wait);
-                }
-                let so_far = self.finish(f.clone(), state, uri, url);
-                trace_retry(&so_far, free, wait);
-                state.failed = Some(f);
-                Stepped::Again {
-                    at: Instant::now() + wait,
-                    so_far,
-                }
+                return (Stepped::Done(self.finish(f, state, uri, url)), signal);
             }
+            Attempt::Retry(f, retry) => (with_timings(f), retry),
         };
-        (stepped, signal)
+        if !free {
+            state.charged += 1;
+        }
+        let wait = after.unwrap_or_else(|| backoff(state.charged.max(1)));
+        if state.deadline.is_some_and(|end| now + wait > end) {
+            return (Stepped::Done(self.finish(f, state, uri, url)), signal);
+        }
+        // Waiting for the time a pushback asked for is being held back by
+        // the host (the pool counts any wait beyond it).
+        if let Some(Answer::Pushback { .. }) = answer {
+            state.waited += wait;
+        }
+        // A 429 that did not say for how long: leave the host alone for as
+        // long as this entry waits.
+        if let Some(Signal {
+            answer:
+                Answer::Pushback {
+                    pause: pause @ None,
+                    status: 429,
+                    ..
+                },
+            ..
+        }) = &mut signal
+        {
+            *pause = Some(wait);
+        }
+        let so_far = self.finish(f.clone(), state, uri, url);
+        trace_retry(&so_far, free, wait);
+        state.failed = Some(f);
+        (
+            Stepped::Again {
+                at: now + wait,
+                so_far,
+            },
+            signal,
+        )
+    }
+
+    /// Ends an entry of a host that was given up: with its own last
+    /// answer if it had one, else with the host's last refusal `status`
+    /// (not ok, no request made).
+    pub fn given_up(
+        &self,
+        uri: &Uri,
+        url: &str,
+        state: &mut FetchState,
+        status: u16,
+        held: Duration,
+    ) -> Fetched {
+        state.waited += held;
+        let f = state.failed.take().unwrap_or_else(|| Fetched {
+            status: Some(status),
+            ..Fetched::default()
+        });
+        self.finish(f, state, uri, url)
     }
 
     /// `fetched` as a result: its attempts, elapsed time and scrubbed message.
     fn finish(&self, mut fetched: Fetched, state: &FetchState, uri: &Uri, url: &str) -> Fetched {
         fetched.attempts = state.attempts;
         fetched.elapsed = state.start.map_or(Duration::ZERO, |s| s.elapsed());
+        fetched.waited = state.waited;
         if let Some(err) = &mut fetched.error {
             err.message = self.scrub(&err.message, uri, url);
         }
         fetched
-    }
-
-    /// Sleeps until `deadline`; false if the run was interrupted meanwhile.
-    fn wait_until(&self, deadline: Instant) -> bool {
-        matches!(
-            self.stopping.recv_deadline(deadline),
-            Err(RecvTimeoutError::Timeout)
-        )
     }
 
     /// One attempt: the request and its redirects, then the body, all
@@ -298,8 +319,17 @@ impl Fetcher {
                 final_url,
             }) => {
                 let retry = budget.retries_error() && error.kind.is_retryable();
-                // A redirect that could not be followed was an answer.
-                let answer = status.map(|s| step::answer(s, &ureq::http::HeaderMap::new()));
+                // A redirect that could not be followed was an answer; no
+                // answer at all may say the host is overloaded.
+                let answer = match status {
+                    Some(s) => Some(step::answer(
+                        s,
+                        &ureq::http::HeaderMap::new(),
+                        self.accept.contains(s),
+                    )),
+                    None if error.kind.is_overload() => Some(Answer::Overload),
+                    None => None,
+                };
                 let fetched = Fetched {
                     error: Some(error),
                     status,
@@ -400,7 +430,8 @@ impl Fetcher {
         final_url: Option<String>,
     ) -> (Attempt, Option<Answer>) {
         let status = response.status();
-        let answer = Some(step::answer(status.as_u16(), response.headers()));
+        let accepted = self.accept.contains(status.as_u16());
+        let answer = Some(step::answer(status.as_u16(), response.headers(), accepted));
         if let Some(unchanged) = conditional
             .as_ref()
             .and_then(|c| c.unchanged(status, self.store.sha256))
@@ -417,7 +448,9 @@ impl Fetcher {
         let validators = conditional
             .as_ref()
             .and_then(|c| c.validators(response.headers()));
-        if let Some(retry) = budget.retries_status(status.as_u16(), response.headers()) {
+        // A status the user accepts is a success: never retried.
+        if !accepted && let Some(retry) = budget.retries_status(status.as_u16(), response.headers())
+        {
             let bytes = body::drain(response);
             let fetched = Fetched {
                 status: Some(status.as_u16()),
@@ -478,7 +511,6 @@ mod tests {
         let fetcher = Fetcher::new(
             FetchConfig::for_tests(),
             NonZeroUsize::MIN,
-            cancelled.clone(),
             cancelled,
             Unfinished::default(),
         )

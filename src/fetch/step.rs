@@ -2,12 +2,15 @@
 //! between two attempts is spent parked in the pool rather than on a
 //! sleeping worker ([`Fetcher::step`](super::Fetcher::step)); whether and
 //! how an answer is retried; and what each answer said about its host, for
-//! politeness ([`crate::control::polite`]).
+//! the host controller ([`crate::control::host`]).
 //!
-//! Retries of a pushback that says when to come back (a 429, or a 503 with
-//! `Retry-After`) are *free*: they do not count against `--retries`, since
-//! the host told us when, but they end `--max-retry-wait` after the entry's
-//! first such answer, with that answer as the result.
+//! The user's bounds are hard. `--retries 0` is one attempt, whatever the
+//! answer; a status in `--accept` is never retried. While retries are
+//! allowed at all, retries of a pushback that says when to come back (a
+//! 429, or a 503 with `Retry-After`) are *free*: they do not count against
+//! `--retries`, since the host told us when. And no retry of any kind
+//! starts later than `--max-retry-wait` after the entry's first pushback
+//! answer (429 or 503): then the last answer is the result.
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +19,7 @@ use ureq::http::HeaderMap;
 use super::config::RequestConfig;
 use super::net::transport;
 use super::retry::{RETRY_STATUSES, retry_after};
-use crate::control::polite::Answer;
+use crate::control::host::Answer;
 use crate::result::{Fetched, Timings, trace};
 
 /// Where one entry's fetch stands between its steps. The caller keeps it
@@ -32,8 +35,10 @@ pub struct FetchState {
     pub(super) start: Option<Instant>,
     /// The last failed attempt, the result should no other come.
     pub(super) failed: Option<Fetched>,
-    /// Free retries end here: the first pushback plus `--max-retry-wait`.
-    pub(super) free_until: Option<Instant>,
+    /// Retries end here: the first pushback answer plus `--max-retry-wait`.
+    pub(super) deadline: Option<Instant>,
+    /// Time held back by the host's pause, its rate, or `--rate`.
+    pub(super) waited: Duration,
 }
 
 impl FetchState {
@@ -75,12 +80,12 @@ impl Retry {
 
 /// What an attempt may still spend on retries.
 pub(super) struct Budget {
-    /// The method may be retried at all.
-    idempotent: bool,
+    /// The method may be retried at all (idempotent, `--retries` above 0).
+    retryable: bool,
     /// Counted retries are left.
     charged_left: bool,
-    /// Free retries must start by then (`None`: no pushback yet).
-    free_until: Option<Instant>,
+    /// Retries must start by then (`None`: no pushback yet).
+    deadline: Option<Instant>,
     /// `--max-retry-wait`.
     max_wait: Duration,
 }
@@ -90,32 +95,29 @@ impl Budget {
     /// may spend.
     pub(super) fn new(config: &RequestConfig, state: &FetchState) -> Self {
         Budget {
-            idempotent: config.method.is_idempotent(),
+            retryable: config.method.is_idempotent() && config.retries > 0,
             charged_left: state.charged < config.retries,
-            free_until: state.free_until,
+            deadline: state.deadline,
             max_wait: config.max_retry_wait,
         }
     }
 
     /// Whether a failed attempt (connect, timeout) is retried.
     pub(super) fn retries_error(&self) -> bool {
-        self.idempotent && self.charged_left
+        self.retryable && self.charged_left
     }
 
-    /// Whether an answer with `status` and `headers` is retried, and how.
+    /// Whether an answer with `status` (outside `--accept`) and `headers`
+    /// is retried, and how.
     pub(super) fn retries_status(&self, status: u16, headers: &HeaderMap) -> Option<Retry> {
-        if !self.idempotent || !RETRY_STATUSES.contains(&status) {
+        if !self.retryable || !RETRY_STATUSES.contains(&status) {
             return None;
         }
         let after = retry_after(headers);
+        let in_time = |wait: Duration| self.deadline.is_none_or(|end| Instant::now() + wait <= end);
         match after {
             Some(wait) if wait > self.max_wait => None,
-            Some(wait)
-                if matches!(status, 429 | 503)
-                    && self
-                        .free_until
-                        .is_none_or(|end| Instant::now() + wait <= end) =>
-            {
+            Some(wait) if matches!(status, 429 | 503) && in_time(wait) => {
                 Some(Retry { after, free: true })
             }
             _ if self.charged_left => Some(Retry { after, free: false }),
@@ -125,15 +127,29 @@ impl Budget {
 }
 
 /// What an answer with `status` and `headers` says about its host: a 429
-/// or a 503 pushes back (for its `Retry-After`, capped by the caller), any
-/// other answer is good.
-pub(super) fn answer(status: u16, headers: &HeaderMap) -> Answer {
+/// or a 503 pushes back (for its `Retry-After`, capped by the controller;
+/// a refusal unless `accepted`), any other answer is good.
+pub(super) fn answer(status: u16, headers: &HeaderMap, accepted: bool) -> Answer {
     match status {
         429 | 503 => Answer::Pushback {
             pause: retry_after(headers),
+            status,
+            refusal: !accepted,
         },
         _ => Answer::Good,
     }
+}
+
+/// A retry may start this late past the entry's deadline: the pool's
+/// timers are not exact.
+pub(super) const DEADLINE_SLACK: Duration = Duration::from_millis(100);
+
+/// From sending the request of the attempt just made to the answer's head
+/// (connecting included): the host's latency, for the controller.
+pub(super) fn latency() -> Option<Duration> {
+    let e = transport::current();
+    let ttfb = e.ttfb()?;
+    Some(ttfb + e.connect.unwrap_or_default() + e.tls.unwrap_or_default())
 }
 
 /// Traces, with `-v`, that the attempt just made is retried in `wait`,

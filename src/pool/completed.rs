@@ -29,7 +29,6 @@ pub struct Completed<J, R> {
     /// The job queue, so jobs never started can be handed back on abandon.
     pub(super) jobs: Receiver<Msg<J>>,
     pub(super) limiter: Option<Arc<KeyLimiter<J, R>>>,
-    pub(super) workers: Vec<JoinHandle<()>>,
     pub(super) feeder: Option<JoinHandle<()>>,
     pub(super) state: Arc<Shared>,
     /// Abandoned: its threads are left to run, never joined.
@@ -139,7 +138,9 @@ impl<J, R> Drop for Completed<J, R> {
         // Nobody will read the rest: with the receiver gone, a worker blocked
         // on a full results channel fails its send and leaves.
         self.results = crossbeam_channel::never();
-        for worker in self.workers.drain(..) {
+        // Stopped: no worker starts from now on.
+        let workers = std::mem::take(&mut lock(&self.state.growth).handles);
+        for worker in workers {
             // A worker never panics (jobs are caught); nothing to report.
             let _ = worker.join();
         }

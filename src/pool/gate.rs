@@ -1,7 +1,9 @@
 //! Per-key gates that jobs close from the inside: "start nothing of key K
-//! before T" ([`Gate::pause`]) and "start at most one job of key K per
-//! interval" ([`Gate::set_interval`]), and [`Step`], through which a job
-//! that is not finished asks to be run again later.
+//! before T" ([`Gate::pause`]), "start at most one job of key K per
+//! interval" ([`Gate::set_interval`]), "run at most N of key K at once"
+//! ([`Gate::set_limit`]), and pacing of all keys together
+//! ([`Gate::set_global_interval`]); and [`Step`], through which a job that
+//! is not finished asks to be run again later.
 //!
 //! The pool knows nothing of what a key means (for fetchpool it is a
 //! `host:port`, and the reasons to close it are HTTP answers); it only
@@ -36,6 +38,12 @@ pub(super) trait Schedule: Send + Sync {
     fn set_interval(&self, key: &str, interval: Option<Duration>);
     /// When the next job of `key` may start: `None` if it may start now.
     fn opens_at(&self, key: &str) -> Option<Instant>;
+    /// Run at most `limit` jobs of `key` at once (`None`: the pool's limit).
+    fn set_limit(&self, key: &str, limit: Option<usize>);
+    /// Opens `key` now: no pause, no pacing, parked jobs due at once.
+    fn release(&self, key: &str);
+    /// Start keyed jobs, all keys together, at least `interval` apart.
+    fn set_global_interval(&self, interval: Option<Duration>);
 }
 
 /// A handle through which jobs pause and pace the keys of their pool (see
@@ -74,6 +82,36 @@ impl Gate {
     /// When the next job of `key` may start, if not now.
     pub fn opens_at(&self, key: &str) -> Option<Instant> {
         self.0.get().and_then(|s| s.opens_at(key))
+    }
+
+    /// At most `limit` jobs of `key` run at once from now on, in place of
+    /// the pool's per-key limit (above or below it); `None` goes back to
+    /// the pool's.
+    /// Jobs over it are parked, as for a busy key; a raised limit starts
+    /// parked jobs at once.
+    pub fn set_limit(&self, key: &str, limit: Option<usize>) {
+        if let Some(s) = self.0.get() {
+            s.set_limit(key, limit);
+        }
+    }
+
+    /// Opens `key` at once: its pause and pacing end, and every job of it
+    /// parked to run later is due now (the caller has decided they need
+    /// not wait: they will end without waiting).
+    pub fn release(&self, key: &str) {
+        if let Some(s) = self.0.get() {
+            s.release(key);
+        }
+    }
+
+    /// Jobs with a key, whatever the key, start at least `interval` apart
+    /// (`None`: no such pacing). Slots missed while nobody could start a
+    /// job are not made up: the next start is `interval` after the last
+    /// one that happened, or now.
+    pub fn set_global_interval(&self, interval: Option<Duration>) {
+        if let Some(s) = self.0.get() {
+            s.set_global_interval(interval);
+        }
     }
 
     /// Binds the handle to the run's limiter.

@@ -251,3 +251,129 @@ fn abandon_hands_back_parked_jobs_once() {
     rest.sort_by_key(|(id, _)| *id);
     assert_eq!(rest, [(0, Outcome::Done("so far")), (1, Outcome::Skipped)]);
 }
+
+#[test]
+fn pacing_all_keys_keeps_starts_apart_even_after_a_stall() {
+    // Two workers, 20 ms apart across keys. Jobs 0 and 1 hold both workers
+    // for 200 ms (a stall: nobody can start anything); the slots missed
+    // meanwhile are not made up in a burst afterwards.
+    let interval = Duration::from_millis(20);
+    let keys: Vec<&str> = (0..12)
+        .map(|i| if i % 2 == 0 { "a" } else { "b" })
+        .collect();
+    let starts: Arc<Mutex<Vec<Instant>>> = Arc::default();
+    let s = Arc::clone(&starts);
+    let n_done = Pool::new(n(2))
+        .keyed(|j: &Job| Some(j.key.to_owned()))
+        .pace_all(interval)
+        .as_completed(jobs(&keys), move |j: &Job| {
+            s.lock().unwrap().push(Instant::now());
+            if j.id < 2 {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+        .unwrap()
+        .count();
+    assert_eq!(n_done, 12);
+    let mut starts = starts.lock().unwrap().clone();
+    starts.sort();
+    for pair in starts.windows(2) {
+        // Lower bound only: a slow machine spaces them more, never less.
+        assert!(
+            pair[1] - pair[0] >= interval - Duration::from_millis(1),
+            "{:?}",
+            pair[1] - pair[0]
+        );
+    }
+}
+
+#[test]
+fn a_limit_set_at_run_time_bounds_its_key_and_can_be_raised() {
+    // Limit 1 from the first job on; the fifth job raises it to 3, above
+    // the pool's own 2. The three jobs after it (started in order) each
+    // wait, holding their slot, until all three have started, which only
+    // the raised limit allows (a bound on the wait keeps a failure from
+    // hanging the test).
+    #[derive(Default)]
+    struct Count {
+        running: usize,
+        met: usize,
+    }
+    let shared: Arc<(Mutex<Count>, std::sync::Condvar)> = Arc::default();
+    let seen: Arc<Mutex<Vec<(u64, usize)>>> = Arc::default();
+    let pool = Pool::new(n(4)).per_key(n(2), |j: &Job| Some(j.key.to_owned()));
+    let gate = pool.gate();
+    let (c, s) = (Arc::clone(&shared), Arc::clone(&seen));
+    let input = jobs(&["k"; 20]).into_iter().inspect({
+        let gate = gate.clone();
+        move |j| {
+            if j.id == 0 {
+                gate.set_limit("k", Some(1));
+            }
+        }
+    });
+    let n_done = pool
+        .as_completed(input, move |j: &Job| {
+            let (count, changed) = &*c;
+            let mut now = count.lock().unwrap();
+            now.running += 1;
+            s.lock().unwrap().push((j.id, now.running));
+            if j.id == 4 {
+                gate.set_limit("k", Some(3));
+            }
+            if (5..8).contains(&j.id) {
+                now.met += 1;
+                changed.notify_all();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while now.met < 3 && Instant::now() < deadline {
+                    now = changed
+                        .wait_timeout(now, Duration::from_millis(50))
+                        .unwrap()
+                        .0;
+                }
+            }
+            now.running -= 1;
+        })
+        .unwrap()
+        .count();
+    assert_eq!(n_done, 20);
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().all(|&(_, m)| m <= 3), "{seen:?}");
+    assert!(
+        seen.iter()
+            .filter(|&&(id, _)| id <= 4)
+            .all(|&(_, m)| m == 1),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|&(_, m)| m == 3),
+        "the raise never took effect: {seen:?}"
+    );
+}
+
+#[test]
+fn workers_grow_as_needed_up_to_the_ceiling_only() {
+    // One worker to start with, a ceiling of 4: jobs that block until four
+    // run at once can only finish if the pool grew to four.
+    let barrier = Arc::new(std::sync::Barrier::new(4));
+    let names: Arc<Mutex<std::collections::BTreeSet<String>>> = Arc::default();
+    let (b, nm) = (Arc::clone(&barrier), Arc::clone(&names));
+    let n_done = Pool::new(n(1))
+        .grow_to(n(4))
+        .keyed(|j: &Job| Some(format!("{}", j.id)))
+        .thread_name("grow")
+        .as_completed(jobs(&["k"; 8]), move |_: &Job| {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            nm.lock().unwrap().insert(name);
+            b.wait();
+        })
+        .unwrap()
+        .count();
+    assert_eq!(n_done, 8);
+    assert_eq!(
+        names.lock().unwrap().len(),
+        4,
+        "{:?}",
+        names.lock().unwrap()
+    );
+}

@@ -28,7 +28,7 @@ use crossbeam_channel::Sender;
 use super::KeyFn;
 use super::gate::Schedule;
 pub(super) use super::parked::{Item, Key, Ticket};
-use super::parked::{KeyState, State};
+use super::parked::{KeyState, Pacing, State};
 use super::stop::{Msg, Shared};
 use crate::lock::lock;
 
@@ -44,7 +44,6 @@ pub(super) enum Admit<J, R> {
 
 /// Per-key limits, gates and timers.
 pub(super) struct KeyLimiter<J, R> {
-    limit: usize,
     park_cap: usize,
     key: KeyFn<J>,
     state: Mutex<State<J, R>>,
@@ -63,7 +62,6 @@ impl<J, R> KeyLimiter<J, R> {
     /// all; `wake` sends on the job queue.
     pub(super) fn new(limit: usize, park_cap: usize, key: KeyFn<J>, wake: Sender<Msg<J>>) -> Self {
         KeyLimiter {
-            limit,
             park_cap,
             key,
             state: Mutex::new(State {
@@ -72,6 +70,8 @@ impl<J, R> KeyLimiter<J, R> {
                 parked: 0,
                 running: 0,
                 waiters: 0,
+                limit,
+                global: Pacing::default(),
             }),
             changed: Condvar::new(),
             timed: AtomicBool::new(false),
@@ -82,14 +82,6 @@ impl<J, R> KeyLimiter<J, R> {
     /// The key of `job`.
     pub(super) fn key(&self, job: &J) -> Key {
         (self.key)(job)
-    }
-
-    fn limit_of(&self, key: &Key) -> usize {
-        if key.is_some() {
-            self.limit
-        } else {
-            usize::MAX
-        }
     }
 
     /// Ends a change: publishes whether timers are set and wakes waiters.
@@ -104,6 +96,14 @@ impl<J, R> KeyLimiter<J, R> {
     /// for it with a deadline).
     pub(super) fn timed(&self) -> bool {
         self.timed.load(Ordering::Acquire)
+    }
+
+    /// Whether a parked job may start now (a worker is needed for it).
+    pub(super) fn due_now(&self) -> bool {
+        self.timed()
+            && lock(&self.state)
+                .first_due()
+                .is_some_and(|t| t <= Instant::now())
     }
 
     /// Wakes one idle worker on the job queue, so it waits for the earliest
@@ -131,30 +131,30 @@ impl<J, R> KeyLimiter<J, R> {
     /// skipped).
     pub(super) fn admit(&self, key: Key, index: u64, job: J, skipping: bool) -> Admit<J, R> {
         let now = Instant::now();
-        let limit = self.limit_of(&key);
         let mut guard = lock(&self.state);
         let st = &mut *guard;
         let ks = st.keys.entry(key.clone()).or_default();
-        let free = ks.running < limit
-            && ks.is_open(now)
-            && ks.fresh.is_empty()
-            && ks.resumed.keys().next().is_none_or(|&(at, _)| at > now);
-        if skipping || free {
-            ks.start(now);
+        let nothing_parked =
+            ks.fresh.is_empty() && ks.resumed.keys().next().is_none_or(|&(at, _)| at > now);
+        if skipping || (nothing_parked && st.may_start(&key, now)) {
+            st.started(&key, now);
             st.running += 1;
             return Admit::Run(Ticket {
                 key,
                 item: Item::Fresh(index, job),
+                held: Duration::ZERO,
             });
         }
         if st.parked >= self.park_cap {
             // `entry` may have created it; leave no empty state behind.
-            st.reschedule(&key, now, self.limit);
+            st.reschedule(&key, now);
             return Admit::Full(key, index, job);
         }
-        ks.fresh.push_back((index, job));
+        if let Some(ks) = st.keys.get_mut(&key) {
+            ks.fresh.push_back((index, job, now));
+        }
         st.parked += 1;
-        st.reschedule(&key, now, self.limit);
+        st.reschedule(&key, now);
         self.changed(st);
         Admit::Parked
     }
@@ -165,30 +165,30 @@ impl<J, R> KeyLimiter<J, R> {
         let now = Instant::now();
         let mut guard = lock(&self.state);
         let st = &mut *guard;
-        let next = match st.keys.get_mut(key) {
-            Some(ks) if skipping || ks.is_open(now) => {
-                let next = ks.pick(now, skipping);
-                if next.is_some() {
-                    ks.start(now);
-                }
-                ks.running -= 1;
-                next
-            }
-            Some(ks) => {
-                ks.running -= 1;
-                None
-            }
-            None => None,
+        if let Some(ks) = st.keys.get_mut(key) {
+            ks.running -= 1;
+        }
+        let next = if skipping || st.may_start(key, now) {
+            let opens = st.opens_at(key);
+            st.keys
+                .get_mut(key)
+                .and_then(|ks| ks.pick(now, skipping, opens))
+        } else {
+            None
         };
         match &next {
-            Some(_) => st.parked -= 1,
+            Some(_) => {
+                st.parked -= 1;
+                st.started(key, now);
+            }
             None => st.running -= 1,
         }
-        st.reschedule(key, now, self.limit);
+        st.reschedule(key, now);
         self.changed(st);
-        next.map(|item| Ticket {
+        next.map(|(item, held)| Ticket {
             key: key.clone(),
             item,
+            held,
         })
     }
 
@@ -202,7 +202,7 @@ impl<J, R> KeyLimiter<J, R> {
         ks.resumed.insert((at, index), (job, so_far));
         st.running -= 1;
         st.parked += 1;
-        st.reschedule(&key, now, self.limit);
+        st.reschedule(&key, now);
         self.changed(st);
     }
 
@@ -224,31 +224,26 @@ impl<J, R> KeyLimiter<J, R> {
                 .find(|(_, ks)| ks.parked() > 0)
                 .map(|(k, _)| k.clone())?
         } else {
-            let limit = self.limit;
             loop {
                 let (due, key) = st.timers.first().cloned()?;
-                if due > now {
+                if due > now || st.first_due().is_some_and(|t| t > now) && key.is_some() {
                     return None;
                 }
-                let runnable = st
-                    .keys
-                    .get(&key)
-                    .is_some_and(|ks| ks.running < self.limit_of(&key) && ks.is_open(now));
-                if runnable {
+                if st.keys.contains_key(&key) && st.may_start(&key, now) {
                     break key;
                 }
                 // Stale: recompute it (it moves later or goes).
-                st.reschedule(&key, now, limit);
+                st.reschedule(&key, now);
             }
         };
-        let ks = st.keys.get_mut(&key)?;
-        let item = ks.pick(now, skipping)?;
-        ks.start(now);
+        let opens = st.opens_at(&key);
+        let (item, held) = st.keys.get_mut(&key)?.pick(now, skipping, opens)?;
+        st.started(&key, now);
         st.parked -= 1;
         st.running += 1;
-        st.reschedule(&key, now, self.limit);
+        st.reschedule(&key, now);
         self.changed(st);
-        Some(Ticket { key, item })
+        Some(Ticket { key, item, held })
     }
 
     /// When the earliest parked job may start (now, when skipping).
@@ -260,7 +255,7 @@ impl<J, R> KeyLimiter<J, R> {
         if skipping && st.parked > 0 {
             return Some(Instant::now());
         }
-        st.timers.first().map(|(t, _)| *t)
+        st.first_due()
     }
 
     fn wait<'a>(
@@ -299,7 +294,7 @@ impl<J, R> KeyLimiter<J, R> {
             if skipping {
                 return true;
             }
-            let first = st.timers.first().map(|(t, _)| *t);
+            let first = st.first_due();
             if first.is_some_and(|t| t <= Instant::now()) {
                 return true;
             }
@@ -312,7 +307,7 @@ impl<J, R> KeyLimiter<J, R> {
     pub(super) fn wait_room(&self, shared: &Shared) {
         let mut st = lock(&self.state);
         loop {
-            let first = st.timers.first().map(|(t, _)| *t);
+            let first = st.first_due();
             if shared.skipping()
                 || st.parked < self.park_cap
                 || first.is_some_and(|t| t <= Instant::now())
@@ -333,7 +328,7 @@ impl<J, R> KeyLimiter<J, R> {
         let mut out = Vec::new();
         for ks in st.keys.values_mut() {
             ks.timer = None;
-            out.extend(ks.fresh.drain(..).map(|(i, j)| Item::Fresh(i, j)));
+            out.extend(ks.fresh.drain(..).map(|(i, j, _)| Item::Fresh(i, j)));
             let resumed = std::mem::take(&mut ks.resumed);
             out.extend(
                 resumed
@@ -354,7 +349,7 @@ impl<J, R> KeyLimiter<J, R> {
             ks.running -= 1;
         }
         st.running -= 1;
-        st.reschedule(key, now, self.limit);
+        st.reschedule(key, now);
         self.changed(st);
     }
 }
@@ -367,7 +362,7 @@ impl<J: Send, R: Send> Schedule for KeyLimiter<J, R> {
         let st = &mut *guard;
         let ks = st.keys.entry(key.clone()).or_default();
         ks.paused_until = ks.paused_until.max(Some(until));
-        st.reschedule(&key, now, self.limit);
+        st.reschedule(&key, now);
         self.changed(st);
     }
 
@@ -378,7 +373,7 @@ impl<J: Send, R: Send> Schedule for KeyLimiter<J, R> {
         let st = &mut *guard;
         let ks = st.keys.entry(key.clone()).or_default();
         ks.interval = interval;
-        st.reschedule(&key, now, self.limit);
+        st.reschedule(&key, now);
         self.changed(st);
     }
 
@@ -389,5 +384,41 @@ impl<J: Send, R: Send> Schedule for KeyLimiter<J, R> {
             .get(&Some(key.to_owned()))
             .and_then(KeyState::opens_at)
             .filter(|t| *t > now)
+    }
+
+    fn set_limit(&self, key: &str, limit: Option<usize>) {
+        let now = Instant::now();
+        let key = Some(key.to_owned());
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        let ks = st.keys.entry(key.clone()).or_default();
+        ks.limit = limit.map(|l| l.max(1));
+        st.reschedule(&key, now);
+        self.changed(st);
+    }
+
+    fn release(&self, key: &str) {
+        let now = Instant::now();
+        let key = Some(key.to_owned());
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        let Some(ks) = st.keys.get_mut(&key) else {
+            return;
+        };
+        ks.paused_until = None;
+        ks.interval = None;
+        let resumed = std::mem::take(&mut ks.resumed);
+        ks.resumed = resumed
+            .into_iter()
+            .map(|((at, i), v)| ((at.min(now), i), v))
+            .collect();
+        st.reschedule(&key, now);
+        self.changed(st);
+    }
+
+    fn set_global_interval(&self, interval: Option<Duration>) {
+        let mut st = lock(&self.state);
+        st.global.interval = interval;
+        self.changed(&st);
     }
 }

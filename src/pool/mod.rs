@@ -52,7 +52,8 @@ mod worker;
 
 use std::io;
 use std::num::NonZeroUsize;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::Duration;
 
@@ -65,6 +66,7 @@ use keyed::KeyLimiter;
 pub use ordered::Ordered;
 pub use stop::StopHandle;
 use stop::{Msg, Shared};
+pub use worker::held;
 use worker::{Worker, feed};
 
 /// What became of one job.
@@ -111,11 +113,13 @@ type KeyFn<J> = Arc<dyn Fn(&J) -> Option<String> + Send + Sync>;
 /// Builder and configuration of a pool run.
 pub struct Pool<J> {
     workers: NonZeroUsize,
+    ceiling: NonZeroUsize,
     queue: Option<NonZeroUsize>,
     thread_name: String,
     stack_size: Option<usize>,
     key: Option<KeyFn<J>>,
     per_key: Option<NonZeroUsize>,
+    pace_all: Option<Duration>,
     gate: Gate,
     state: Arc<Shared>,
 }
@@ -125,11 +129,13 @@ impl<J: Send + 'static> Pool<J> {
     pub fn new(workers: NonZeroUsize) -> Self {
         Pool {
             workers,
+            ceiling: workers,
             queue: None,
             thread_name: "pool-worker".to_owned(),
             stack_size: None,
             key: None,
             per_key: None,
+            pace_all: None,
             gate: Gate::default(),
             state: Arc::default(),
         }
@@ -140,6 +146,15 @@ impl<J: Send + 'static> Pool<J> {
     /// can be wired up before the first job starts.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(Arc::clone(&self.state))
+    }
+
+    /// Lets the pool start more workers while it runs, up to `ceiling` in
+    /// all: one more each time a worker starts a job while none is idle
+    /// and more work could start now (jobs queued behind it, or parked jobs
+    /// that are due). Workers are never stopped before the run ends.
+    pub fn grow_to(mut self, ceiling: NonZeroUsize) -> Self {
+        self.ceiling = ceiling.max(self.workers);
+        self
     }
 
     /// Capacity of the bounded job queue (backpressure on the producer).
@@ -176,6 +191,15 @@ impl<J: Send + 'static> Pool<J> {
     /// run at once, so that a [`Gate`] can pause and pace them.
     pub fn keyed(mut self, key: impl Fn(&J) -> Option<String> + Send + Sync + 'static) -> Self {
         self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// Starts jobs with a key, all keys together, at least `interval` apart
+    /// (see [`Gate::set_global_interval`]): a job that may not start yet is
+    /// parked, not waited for on a worker, and slots missed while nobody
+    /// could start a job are not made up.
+    pub fn pace_all(mut self, interval: Duration) -> Self {
+        self.pace_all = Some(interval);
         self
     }
 
@@ -286,16 +310,24 @@ impl<J: Send + 'static> Pool<J> {
         // slow pipe) must hold them back, not pile up results in memory. But
         // roomy: workers that often find it full park and wake once per
         // result, which costs more than the results themselves.
-        let results_capacity = (self.queue_capacity() + self.workers.get()).max(RESULTS_MIN);
+        let results_capacity = (self.queue_capacity() + self.ceiling.get()).max(RESULTS_MIN);
         let (result_tx, result_rx) = bounded::<Finished<J, R>>(results_capacity);
-        *lock(&self.state.pills) = Some(pills(job_tx.clone(), self.workers.get()));
+        *lock(&self.state.pills) = Some(pills(job_tx.clone(), Arc::downgrade(&self.state)));
+        {
+            let mut growth = lock(&self.state.growth);
+            growth.ceiling = self.ceiling.get();
+            self.state
+                .ceiling
+                .store(self.ceiling.get(), Ordering::Relaxed);
+            growth.name = self.thread_name.clone();
+            growth.stack = self.stack_size;
+        }
         let limiter = self.limiter(stepped, &job_tx);
         // The feeder first: with a thousand workers, the first ones are busy
         // while the last are still being spawned.
         let feeder = self.spawn_feeder(jobs, job_tx, credits, limiter.clone())?;
         let job_fn = Arc::new(job_fn);
-        let mut workers = Vec::with_capacity(self.workers.get());
-        for k in 1..=self.workers.get() {
+        for _ in 0..self.workers.get() {
             let worker = Worker {
                 jobs: job_rx.clone(),
                 results: result_tx.clone(),
@@ -303,12 +335,9 @@ impl<J: Send + 'static> Pool<J> {
                 limiter: limiter.clone(),
                 job_fn: Arc::clone(&job_fn),
             };
-            match self.worker_thread(k).spawn(move || worker.run()) {
-                Ok(handle) => workers.push(handle),
-                Err(err) => {
-                    self.state.stop();
-                    return Err(err);
-                }
+            if let Err(err) = worker::spawn(worker, false) {
+                self.state.stop();
+                return Err(err);
             }
         }
         drop(result_tx);
@@ -316,7 +345,6 @@ impl<J: Send + 'static> Pool<J> {
             results: result_rx,
             jobs: job_rx,
             limiter,
-            workers,
             feeder: Some(feeder),
             state: self.state,
             detached: false,
@@ -336,11 +364,12 @@ impl<J: Send + 'static> Pool<J> {
             None if stepped => Arc::new(|_: &J| None) as KeyFn<J>,
             None => return None,
         };
-        let cap = (16 * self.workers.get()).max(1024);
+        let cap = (16 * self.ceiling.get()).max(1024);
         let limit = self.per_key.map_or(usize::MAX, NonZeroUsize::get);
         let limiter = Arc::new(KeyLimiter::new(limit, cap, key, job_tx.clone()));
-        self.gate
-            .attach(Arc::clone(&limiter) as Arc<dyn gate::Schedule>);
+        let schedule = Arc::clone(&limiter) as Arc<dyn gate::Schedule>;
+        schedule.set_global_interval(self.pace_all);
+        self.gate.attach(schedule);
         let weak = Arc::downgrade(&limiter);
         *lock(&self.state.on_stop) = Some(Box::new(move || {
             if let Some(limiter) = weak.upgrade() {
@@ -370,21 +399,17 @@ impl<J: Send + 'static> Pool<J> {
                 });
             })
     }
-
-    /// A builder for worker `k`'s thread, with the stack size asked for.
-    fn worker_thread(&self, k: usize) -> thread::Builder {
-        let builder = thread::Builder::new().name(format!("{}-{k}", self.thread_name));
-        match self.stack_size {
-            Some(bytes) => builder.stack_size(bytes),
-            None => builder,
-        }
-    }
 }
 
-/// What ends the workers after a stop: one pill per worker. Sent from a
+/// What ends the workers after a stop: one pill per worker started (the
+/// run is stopping, so no worker starts after the count). Sent from a
 /// helper thread, so the stop never blocks on a full queue.
-fn pills<J: Send + 'static>(job_tx: Sender<Msg<J>>, workers: usize) -> Box<dyn FnOnce() + Send> {
+fn pills<J: Send + 'static>(
+    job_tx: Sender<Msg<J>>,
+    state: Weak<Shared>,
+) -> Box<dyn FnOnce() + Send> {
     Box::new(move || {
+        let workers = state.upgrade().map_or(0, |s| lock(&s.growth).handles.len());
         for _ in 0..workers {
             // Fails only when every worker is gone already.
             let _ = job_tx.send(Msg::Pill);

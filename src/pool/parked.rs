@@ -1,6 +1,7 @@
 //! The parking lot's data: per-key state (running jobs, parked jobs,
-//! pause and pacing) and the timers of keys that have a job to start. The
-//! logic that uses it is in `keyed`.
+//! pause, pacing and limit), the pacing of all keys together, and the
+//! timers of keys that have a job to start. The logic that uses it is in
+//! `keyed`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -20,6 +21,22 @@ pub(super) enum Item<J, R> {
 pub(super) struct Ticket<J, R> {
     pub(super) key: Key,
     pub(super) item: Item<J, R>,
+    /// How long its key's gate held it back once it was ready to run.
+    pub(super) held: Duration,
+}
+
+/// Starts at least `interval` apart.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Pacing {
+    pub(super) interval: Option<Duration>,
+    pub(super) last: Option<Instant>,
+}
+
+impl Pacing {
+    /// When the next start may happen (`None`: whenever).
+    pub(super) fn opens_at(&self) -> Option<Instant> {
+        self.last.zip(self.interval).map(|(at, iv)| at + iv)
+    }
 }
 
 pub(super) struct State<J, R> {
@@ -30,16 +47,23 @@ pub(super) struct State<J, R> {
     pub(super) running: usize,
     /// Threads waiting on `changed`.
     pub(super) waiters: usize,
+    /// Running jobs per key unless the key has a limit of its own.
+    pub(super) limit: usize,
+    /// Pacing of the starts of all keyed jobs together.
+    pub(super) global: Pacing,
 }
 
 pub(super) struct KeyState<J, R> {
     pub(super) running: usize,
-    pub(super) fresh: VecDeque<(u64, J)>,
+    /// Jobs not started yet, with when they were parked.
+    pub(super) fresh: VecDeque<(u64, J, Instant)>,
     pub(super) resumed: BTreeMap<(Instant, u64), (J, R)>,
     pub(super) paused_until: Option<Instant>,
     pub(super) interval: Option<Duration>,
     pub(super) last_start: Option<Instant>,
     pub(super) timer: Option<Instant>,
+    /// A limit of its own, set at run time, in place of the pool's.
+    pub(super) limit: Option<usize>,
 }
 
 impl<J, R> Default for KeyState<J, R> {
@@ -52,19 +76,16 @@ impl<J, R> Default for KeyState<J, R> {
             interval: None,
             last_start: None,
             timer: None,
+            limit: None,
         }
     }
 }
 
 impl<J, R> KeyState<J, R> {
-    /// When the key may start a job (`None`: whenever).
+    /// When the key may start a job (`None`: whenever), by its own gate.
     pub(super) fn opens_at(&self) -> Option<Instant> {
         let paced = self.last_start.zip(self.interval).map(|(at, iv)| at + iv);
         self.paused_until.max(paced)
-    }
-
-    pub(super) fn is_open(&self, now: Instant) -> bool {
-        self.opens_at().is_none_or(|t| t <= now)
     }
 
     pub(super) fn parked(&self) -> usize {
@@ -83,17 +104,29 @@ impl<J, R> KeyState<J, R> {
 
     /// The parked job to start next: a resumed one whose time has come
     /// (they started first), else the oldest fresh one. `any`: whatever is
-    /// parked, time or not.
-    pub(super) fn pick(&mut self, now: Instant, any: bool) -> Option<Item<J, R>> {
+    /// parked, time or not. Also how long the gate held it: from when it
+    /// was ready to run to when the gate (`opens`: the key's and the
+    /// global one) let it start.
+    pub(super) fn pick(
+        &mut self,
+        now: Instant,
+        any: bool,
+        opens: Option<Instant>,
+    ) -> Option<(Item<J, R>, Duration)> {
+        let held = |ready: Instant| {
+            opens.map_or(Duration::ZERO, |o| {
+                o.min(now).saturating_duration_since(ready.min(o))
+            })
+        };
         if let Some(entry) = self.resumed.first_entry()
             && (any || entry.key().0 <= now)
         {
-            let ((_, index), (job, so_far)) = entry.remove_entry();
-            return Some(Item::Resumed(index, job, so_far));
+            let ((at, index), (job, so_far)) = entry.remove_entry();
+            return Some((Item::Resumed(index, job, so_far), held(at)));
         }
         self.fresh
             .pop_front()
-            .map(|(index, job)| Item::Fresh(index, job))
+            .map(|(index, job, parked)| (Item::Fresh(index, job), held(parked)))
     }
 
     pub(super) fn start(&mut self, now: Instant) {
@@ -106,13 +139,59 @@ impl<J, R> KeyState<J, R> {
         self.running == 0
             && self.parked() == 0
             && self.interval.is_none()
+            && self.limit.is_none()
             && self.paused_until.is_none_or(|t| t <= now)
     }
 }
 
 impl<J, R> State<J, R> {
+    /// How many jobs of `key` may run at once.
+    pub(super) fn limit_of(&self, key: &Key) -> usize {
+        match key {
+            None => usize::MAX,
+            Some(_) => {
+                let own = self.keys.get(key).and_then(|ks| ks.limit);
+                own.unwrap_or(self.limit)
+            }
+        }
+    }
+
+    /// When `key` may start a job, by its own gate and the global pacing.
+    pub(super) fn opens_at(&self, key: &Key) -> Option<Instant> {
+        let own = self.keys.get(key).and_then(KeyState::opens_at);
+        match key {
+            None => own,
+            Some(_) => own.max(self.global.opens_at()),
+        }
+    }
+
+    /// Whether `key` may start a job now (gate and limit).
+    pub(super) fn may_start(&self, key: &Key, now: Instant) -> bool {
+        self.keys
+            .get(key)
+            .is_none_or(|ks| ks.running < self.limit_of(key))
+            && self.opens_at(key).is_none_or(|t| t <= now)
+    }
+
+    /// Counts a start of `key`.
+    pub(super) fn started(&mut self, key: &Key, now: Instant) {
+        if key.is_some() {
+            self.global.last = Some(now);
+        }
+        if let Some(ks) = self.keys.get_mut(key) {
+            ks.start(now);
+        }
+    }
+
+    /// The earliest time a parked job may start, global pacing included.
+    pub(super) fn first_due(&self) -> Option<Instant> {
+        let first = self.timers.first().map(|(t, _)| *t)?;
+        Some(first.max(self.global.opens_at().unwrap_or(first)))
+    }
+
     /// Recomputes the timer of `key`; true if it is now the earliest.
-    pub(super) fn reschedule(&mut self, key: &Key, now: Instant, limit: usize) -> bool {
+    pub(super) fn reschedule(&mut self, key: &Key, now: Instant) -> bool {
+        let limit = self.limit_of(key);
         let Some(ks) = self.keys.get_mut(key) else {
             return false;
         };
@@ -123,7 +202,6 @@ impl<J, R> State<J, R> {
             self.keys.remove(key);
             return false;
         }
-        let limit = if key.is_some() { limit } else { usize::MAX };
         let due = (ks.running < limit).then(|| ks.due(now)).flatten();
         ks.timer = due;
         let Some(due) = due else { return false };

@@ -1,7 +1,7 @@
 //! Stopping a run early: the state shared by the feeder, the workers and
 //! every [`StopHandle`], and the pills that end the workers after a stop.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
@@ -40,6 +40,46 @@ pub(super) struct Shared {
     pub(super) feed_stopped: AtomicBool,
     /// Wakes threads that wait for parked jobs, so they see the stop.
     pub(super) on_stop: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    /// The worker threads, and how many more may be started.
+    pub(super) growth: Mutex<Growth>,
+    /// Workers started so far (`growth.handles.len()`, readable without
+    /// the lock).
+    pub(super) spawned: AtomicUsize,
+    /// Workers waiting for something to do.
+    pub(super) idle: AtomicUsize,
+    /// `growth.ceiling`, readable without the lock.
+    pub(super) ceiling: AtomicUsize,
+    /// The feeder has sent its last job.
+    pub(super) input_ended: AtomicBool,
+}
+
+/// The worker threads of a run and how they are made.
+#[derive(Default)]
+pub(super) struct Growth {
+    /// Every worker started, to be joined.
+    pub(super) handles: Vec<JoinHandle<()>>,
+    /// The most workers there may be.
+    pub(super) ceiling: usize,
+    /// Workers are named `{name}-{k}`.
+    pub(super) name: String,
+    /// Stack size of each worker thread.
+    pub(super) stack: Option<usize>,
+}
+
+/// Counts a worker as idle while it lives.
+pub(super) struct Idle<'a>(&'a AtomicUsize);
+
+impl<'a> Idle<'a> {
+    pub(super) fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Idle(count)
+    }
+}
+
+impl Drop for Idle<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {

@@ -1,15 +1,19 @@
 //! The threads of a run: the feeder, which pulls jobs from the caller's
 //! iterator into the bounded queue, and the workers, which run them.
 
+use std::cell::Cell;
+use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::thread;
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use super::gate::Step;
 use super::keyed::{Admit, Item, KeyLimiter, Ticket};
-use super::stop::{Msg, Shared};
+use super::stop::{Idle, Msg, Shared};
 use super::{Finished, Outcome};
 use crate::lock::lock;
 
@@ -38,8 +42,48 @@ pub(super) fn feed<J>(
     }
     // The input is done: without this last other sender the queue can
     // disconnect, which ends the workers.
+    state.input_ended.store(true, Ordering::SeqCst);
     drop(lock(&state.pills).take());
     on_end();
+}
+
+thread_local! {
+    /// How long the job now stepping on this thread was held back.
+    static HELD: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// How long the job step now running on this thread was held back by its
+/// key's gate (pause, pacing, the pacing of all keys) between the moment
+/// it was ready to run and its start; zero outside a job. A job reads it
+/// to account for waiting it did not see.
+pub fn held() -> Duration {
+    HELD.with(Cell::get)
+}
+
+/// Starts `worker` on a thread of its own, unless the ceiling is reached
+/// or, for one more than the first (`more`), the run is stopping; true if
+/// it was started.
+pub(super) fn spawn<J, R, F>(worker: Worker<J, R, F>, more: bool) -> io::Result<bool>
+where
+    J: Send + 'static,
+    R: Send + 'static,
+    F: Fn(&mut J) -> Step<R> + Send + Sync + 'static,
+{
+    let state = Arc::clone(&worker.state);
+    // Under the lock: a stop sends one pill per worker counted here.
+    let mut growth = lock(&state.growth);
+    if (more && state.skipping()) || growth.handles.len() >= growth.ceiling {
+        return Ok(false);
+    }
+    let k = growth.handles.len() + 1;
+    let mut builder = thread::Builder::new().name(format!("{}-{k}", growth.name));
+    if let Some(bytes) = growth.stack {
+        builder = builder.stack_size(bytes);
+    }
+    let handle = builder.spawn(move || worker.run())?;
+    growth.handles.push(handle);
+    state.spawned.store(k, Ordering::SeqCst);
+    Ok(true)
 }
 
 /// One worker thread's handles.
@@ -51,12 +95,52 @@ pub(super) struct Worker<J, R, F> {
     pub(super) job_fn: Arc<F>,
 }
 
+impl<J, R, F> Worker<J, R, F> {
+    /// A worker sharing this one's handles.
+    fn sibling(&self) -> Self {
+        Worker {
+            jobs: self.jobs.clone(),
+            results: self.results.clone(),
+            state: Arc::clone(&self.state),
+            limiter: self.limiter.clone(),
+            job_fn: Arc::clone(&self.job_fn),
+        }
+    }
+}
+
 // Stack depth: the job runs deepest (a fetch goes through the HTTP client's large
 // frames), and a thousand workers each keep the pages they ever touched.
 // The channel operations are kept out of line (`next`, `hand_over`) so that
 // their frames, which hold copies of the message, sit beside the job's
 // frames rather than under them.
-impl<J, R, F: Fn(&mut J) -> Step<R>> Worker<J, R, F> {
+impl<J, R, F> Worker<J, R, F>
+where
+    J: Send + 'static,
+    R: Send + 'static,
+    F: Fn(&mut J) -> Step<R> + Send + Sync + 'static,
+{
+    /// Before this worker starts a job: if no other worker is idle while
+    /// work that could start now waits or may come (when the job at hand
+    /// came straight from the queue and could start: jobs queued, or input
+    /// not yet all read; or parked jobs that are due), one more worker is
+    /// started, up to the ceiling. An empty queue the feeder has not yet
+    /// refilled must not stop the growth: the workers there are may all be
+    /// busy for long.
+    fn grow(&self, limiter: &KeyLimiter<J, R>, from_queue: bool) {
+        let state = &self.state;
+        if state.idle.load(Ordering::SeqCst) > 0
+            || state.skipping()
+            || state.spawned.load(Ordering::Relaxed) >= state.ceiling.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        let more_queued = !self.jobs.is_empty() || !state.input_ended.load(Ordering::SeqCst);
+        if (from_queue && more_queued) || limiter.due_now() {
+            // Out of threads: the workers there are go on.
+            let _ = spawn(self.sibling(), true);
+        }
+    }
+
     /// The next message of the queue (`Err`: the queue is done).
     #[inline(never)]
     fn next(&self) -> Result<Msg<J>, crossbeam_channel::RecvError> {
@@ -92,14 +176,18 @@ impl<J, R, F: Fn(&mut J) -> Step<R>> Worker<J, R, F> {
         loop {
             // Parked jobs whose time has come go first.
             if let Some(ticket) = limiter.take_due(self.state.skipping()) {
+                self.grow(limiter, false);
                 if !self.run_ticket(limiter, ticket) {
                     return;
                 }
                 continue;
             }
-            let msg = match limiter.next_due(self.state.skipping()) {
-                Some(at) => self.jobs.recv_deadline(at),
-                None => self.jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            let msg = {
+                let _idle = Idle::new(&self.state.idle);
+                match limiter.next_due(self.state.skipping()) {
+                    Some(at) => self.jobs.recv_deadline(at),
+                    None => self.jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                }
             };
             match msg {
                 Ok(Msg::Job(index, job)) => {
@@ -114,7 +202,10 @@ impl<J, R, F: Fn(&mut J) -> Step<R>> Worker<J, R, F> {
                 Ok(Msg::Wake) | Err(RecvTimeoutError::Timeout) => {}
                 Ok(Msg::Pill) | Err(RecvTimeoutError::Disconnected) => {
                     // No more jobs from the queue: only parked ones remain.
-                    while limiter.wait_due(&self.state) {
+                    while {
+                        let _idle = Idle::new(&self.state.idle);
+                        limiter.wait_due(&self.state)
+                    } {
                         if let Some(ticket) = limiter.take_due(self.state.skipping())
                             && !self.run_ticket(limiter, ticket)
                         {
@@ -134,7 +225,10 @@ impl<J, R, F: Fn(&mut J) -> Step<R>> Worker<J, R, F> {
         let (mut index, mut job) = (index, job);
         loop {
             match limiter.admit(key, index, job, self.state.skipping()) {
-                Admit::Run(ticket) => return self.run_ticket(limiter, ticket),
+                Admit::Run(ticket) => {
+                    self.grow(limiter, true);
+                    return self.run_ticket(limiter, ticket);
+                }
                 Admit::Parked => return true,
                 Admit::Full(k, i, j) => {
                     (key, index, job) = (k, i, j);
@@ -144,7 +238,10 @@ impl<J, R, F: Fn(&mut J) -> Step<R>> Worker<J, R, F> {
                                 return false;
                             }
                         }
-                        None => limiter.wait_room(&self.state),
+                        None => {
+                            let _idle = Idle::new(&self.state.idle);
+                            limiter.wait_room(&self.state);
+                        }
                     }
                 }
             }
@@ -155,7 +252,8 @@ impl<J, R, F: Fn(&mut J) -> Step<R>> Worker<J, R, F> {
     /// handed next; false when nobody listens any more.
     fn run_ticket(&self, limiter: &KeyLimiter<J, R>, mut ticket: Ticket<J, R>) -> bool {
         loop {
-            let Ticket { key, item } = ticket;
+            let Ticket { key, item, held } = ticket;
+            HELD.with(|h| h.set(held));
             let (index, mut job, so_far) = match item {
                 Item::Fresh(index, job) => (index, job, None),
                 Item::Resumed(index, job, so_far) => (index, job, Some(so_far)),
@@ -187,7 +285,10 @@ impl<J, R, F: Fn(&mut J) -> Step<R>> Worker<J, R, F> {
                 return false;
             }
             match limiter.finish(&key, self.state.skipping()) {
-                Some(next) => ticket = next,
+                Some(next) => {
+                    self.grow(limiter, false);
+                    ticket = next;
+                }
                 None => return true,
             }
         }

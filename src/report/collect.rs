@@ -57,7 +57,6 @@ impl Collector {
         more_ready: bool,
     ) -> Result<Flow> {
         let fetched = match outcome {
-            Outcome::Done(f) if f.never_started() => return self.not_started(entry),
             Outcome::Panicked(msg) => Fetched {
                 error: Some(FetchError::new(ErrorKind::Internal, format!("bug: {msg}"))),
                 ..Fetched::default()
@@ -151,6 +150,7 @@ fn record<'a>(entry: &'a Entry, f: &'a Fetched, fields: Fields) -> Record<'a> {
         bytes: f.bytes,
         wire_bytes: f.wire_bytes,
         elapsed_ms: (f.elapsed.as_secs_f64() * 1e6).round() / 1e3,
+        waited_ms: (f.waited.as_secs_f64() * 1e6).round() / 1e3,
         attempts: f.attempts,
         final_url: f.final_url.as_deref(),
         error: f.error.as_ref(),

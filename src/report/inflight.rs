@@ -4,16 +4,39 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::input::Entry;
 use crate::lock::lock;
 
-/// Entries in flight, by `seq`, with their start times.
+/// Entries in flight, by `seq`, with their start times; and how many
+/// requests are being sent or answered right now (entries waiting between
+/// attempts are in flight, but have no request out).
 #[derive(Debug, Default)]
-pub struct InFlight(Mutex<HashMap<u64, (Instant, Entry)>>);
+pub struct InFlight(Mutex<HashMap<u64, (Instant, Entry)>>, AtomicUsize);
+
+/// A request out, counted while it lives.
+pub struct Request<'a>(&'a AtomicUsize);
+
+impl Drop for Request<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 impl InFlight {
+    /// Counts a request out until the returned guard is dropped.
+    pub fn request(&self) -> Request<'_> {
+        self.1.fetch_add(1, Ordering::Relaxed);
+        Request(&self.1)
+    }
+
+    /// How many requests are out right now.
+    pub fn requests(&self) -> usize {
+        self.1.load(Ordering::Relaxed)
+    }
+
     /// Notes that `entry` started. Out of line: it runs on a worker's stack
     /// just before the fetch, and its frame need not sit under the fetch's.
     #[inline(never)]
@@ -85,5 +108,9 @@ mod tests {
         f.finish(2);
         assert!(f.oldest().is_none());
         assert!(f.is_empty());
+        let out = f.request();
+        assert_eq!(f.requests(), 1);
+        drop(out);
+        assert_eq!(f.requests(), 0);
     }
 }

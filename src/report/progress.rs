@@ -274,7 +274,12 @@ impl Ticker {
             }
         }
         let failed = self.counts.failed.load(Ordering::Relaxed);
-        bar.set_message(message(bar.per_sec(), failed, self.stuck().as_ref()));
+        bar.set_message(message(
+            bar.per_sec(),
+            self.in_flight.requests(),
+            failed,
+            self.stuck().as_ref(),
+        ));
         bar.tick();
     }
 
@@ -289,7 +294,12 @@ impl Ticker {
         let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
         eprintln!(
             "fetchpool: {done}/{total} done{eta}, {}",
-            message(rate, failed, self.stuck().as_ref())
+            message(
+                rate,
+                self.in_flight.requests(),
+                failed,
+                self.stuck().as_ref()
+            )
         );
     }
 }
@@ -439,12 +449,12 @@ fn elided(url: &str) -> std::borrow::Cow<'_, str> {
 
 /// `12 req/s, 3 failed[, waiting 7 s on URL]`: the URL (already redacted)
 /// cut to a line and escaped for the terminal.
-fn message(rate: f64, failed: u64, stuck: Option<&(Duration, String)>) -> String {
+fn message(rate: f64, out: usize, failed: u64, stuck: Option<&(Duration, String)>) -> String {
     // Before the first result there is no rate yet, rather than "0 req/s".
     let mut msg = if rate > 0.0 {
-        format!("{}, {failed} failed", human_rate(rate))
+        format!("{}, {out} in flight, {failed} failed", human_rate(rate))
     } else {
-        format!("{failed} failed")
+        format!("{out} in flight, {failed} failed")
     };
     if let Some((age, url)) = stuck {
         msg.push_str(&format!(

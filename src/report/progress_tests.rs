@@ -6,10 +6,14 @@ use super::*;
 fn message_names_a_stuck_url() {
     let m = message(
         12.3,
+        5,
         3,
         Some(&(Duration::from_secs(7), "http://slow/".into())),
     );
-    assert_eq!(m, "12 req/s, 3 failed, waiting 7 s on http://slow/");
+    assert_eq!(
+        m,
+        "12 req/s, 5 in flight, 3 failed, waiting 7 s on http://slow/"
+    );
 }
 
 #[test]
@@ -62,13 +66,14 @@ fn the_display_follows_the_terminal_ci_and_what_was_asked() {
 
 #[test]
 fn message_has_no_rate_before_the_first_result() {
-    assert_eq!(message(0.0, 0, None), "0 failed");
+    assert_eq!(message(0.0, 0, 0, None), "0 in flight, 0 failed");
 }
 
 #[test]
 fn message_escapes_the_url_and_never_says_zero_per_second() {
     let m = message(
         0.1,
+        0,
         0,
         Some(&(
             Duration::from_millis(12_700),
@@ -77,6 +82,6 @@ fn message_escapes_the_url_and_never_says_zero_per_second() {
     );
     assert_eq!(
         m,
-        "6.0 req/min, 0 failed, waiting 12 s on http://h/\\u{202e}\\x1b[2J\\n"
+        "6.0 req/min, 0 in flight, 0 failed, waiting 12 s on http://h/\\u{202e}\\x1b[2J\\n"
     );
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::control::host::{Concurrency, GivenUp, PushedBack};
 use crate::input::InputStats;
 use crate::report::stdout::{human_ms, human_rate};
 use crate::result::ErrorKind;
@@ -63,8 +64,14 @@ pub struct Report {
     pub requests_per_s: f64,
     /// Latency percentiles in milliseconds (null when nothing was fetched).
     pub latency_ms: Option<Latency>,
-    /// Hosts that pushed back (429, 503), with the rate they were held to.
-    pub pushed_back: Vec<crate::control::polite::PushedBack>,
+    /// Hosts that pushed back (429, 503), with the rate they were held to
+    /// and how long they were paused.
+    pub pushed_back: Vec<PushedBack>,
+    /// Hosts given up: they only refused for `--max-retry-wait`.
+    pub given_up: Vec<GivenUp>,
+    /// `-j auto`: per host, the concurrency it settled at and the most in
+    /// flight at once.
+    pub concurrency: Vec<Concurrency>,
 }
 
 /// Latency percentiles, in milliseconds.
@@ -198,6 +205,8 @@ impl Summary {
                 max: self.latency.max() as f64 / 1000.0,
             }),
             pushed_back: Vec::new(),
+            given_up: Vec::new(),
+            concurrency: Vec::new(),
         }
     }
 }
@@ -297,27 +306,10 @@ impl Report {
         s.push('\n');
     }
 
-    /// Hosts that pushed back, and the latency percentiles.
+    /// The per-host lines (given up, pushed back, concurrency), and the
+    /// latency percentiles.
     fn write_hosts_and_latency(&self, s: &mut String) {
-        for host in self.pushed_back.iter().take(SHOWN_HOSTS) {
-            let held = match host.rate_per_s {
-                Some(rate) => format!("held at {rate} req/s"),
-                None => "unlimited again".to_owned(),
-            };
-            let _ = writeln!(
-                s,
-                "  pushed back: {} ({} x 429/503), {held}",
-                crate::text::escape::for_field(&host.host),
-                host.pushbacks
-            );
-        }
-        if self.pushed_back.len() > SHOWN_HOSTS {
-            let _ = writeln!(
-                s,
-                "  pushed back: {} more hosts (see --summary-json)",
-                self.pushed_back.len() - SHOWN_HOSTS
-            );
-        }
+        self.hosts_text(s);
         if let Some(l) = &self.latency_ms {
             let _ = writeln!(
                 s,
@@ -328,6 +320,59 @@ impl Report {
                 human_ms(l.max)
             );
         }
+    }
+}
+
+impl Report {
+    /// The per-host lines: hosts given up, hosts that pushed back, and
+    /// under `-j auto` the concurrency of the busiest hosts.
+    fn hosts_text(&self, s: &mut String) {
+        use crate::text::escape::for_field;
+        for host in self.given_up.iter().take(SHOWN_HOSTS) {
+            let _ = writeln!(
+                s,
+                "  given up: {} (only {} for {}; its remaining entries ended with it)",
+                for_field(&host.host),
+                host.status,
+                human_ms(host.refused_for_s * 1000.0)
+            );
+        }
+        more(s, "given up", self.given_up.len());
+        for host in self.pushed_back.iter().take(SHOWN_HOSTS) {
+            let held = match host.rate_per_s {
+                Some(rate) => format!("held at {rate} req/s"),
+                None => "unlimited again".to_owned(),
+            };
+            let _ = writeln!(
+                s,
+                "  pushed back: {} ({} x 429/503), paused {}, {held}",
+                for_field(&host.host),
+                host.pushbacks,
+                human_ms(host.paused_s * 1000.0)
+            );
+        }
+        more(s, "pushed back", self.pushed_back.len());
+        for host in self.concurrency.iter().take(SHOWN_HOSTS) {
+            let _ = writeln!(
+                s,
+                "  concurrency: {} settled at {}, at most {} in flight",
+                for_field(&host.host),
+                host.settled,
+                host.max_in_flight
+            );
+        }
+        more(s, "concurrency", self.concurrency.len());
+    }
+}
+
+/// The line that says how many hosts of a list were not shown.
+fn more(s: &mut String, what: &str, len: usize) {
+    if len > SHOWN_HOSTS {
+        let _ = writeln!(
+            s,
+            "  {what}: {} more hosts (see --summary-json)",
+            len - SHOWN_HOSTS
+        );
     }
 }
 
@@ -420,29 +465,56 @@ mod tests {
         let mut r =
             Summary::default().report(Duration::from_secs(1), &Accept::parse("200").unwrap());
         r.pushed_back = vec![
-            crate::control::polite::PushedBack {
+            PushedBack {
                 host: "slow.example:443".into(),
                 pushbacks: 12,
                 rate_per_s: Some(9.5),
+                paused_s: 2.5,
             },
-            crate::control::polite::PushedBack {
+            PushedBack {
                 host: "evil\u{1b}[2J\u{202e}:80".into(),
                 pushbacks: 1,
                 rate_per_s: None,
+                paused_s: 0.0,
             },
         ];
+        r.given_up = vec![GivenUp {
+            host: "blocked:443".into(),
+            status: 429,
+            refused_for_s: 30.5,
+        }];
+        r.concurrency = vec![Concurrency {
+            host: "api:443".into(),
+            settled: 16,
+            max_in_flight: 32,
+        }];
         let text = r.text();
         assert!(
-            text.contains("pushed back: slow.example:443 (12 x 429/503), held at 9.5 req/s"),
+            text.contains(
+                "pushed back: slow.example:443 (12 x 429/503), paused 2.50 s, held at 9.5 req/s"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("pushed back: evil\\x1b[2J\\u{202e}:80 (1 x 429/503), unlimited again"),
+            text.contains(
+                "pushed back: evil\\x1b[2J\\u{202e}:80 (1 x 429/503), paused 0 ms, unlimited again"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("given up: blocked:443 (only 429 for 30.5 s;"),
+            "{text}"
+        );
+        assert!(
+            text.contains("concurrency: api:443 settled at 16, at most 32 in flight"),
             "{text}"
         );
         assert!(!text.contains('\u{1b}'));
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["pushed_back"][0]["rate_per_s"], 9.5);
         assert!(json["pushed_back"][1]["rate_per_s"].is_null());
+        assert_eq!(json["pushed_back"][0]["paused_s"], 2.5);
+        assert_eq!(json["given_up"][0]["status"], 429);
+        assert_eq!(json["concurrency"][0]["max_in_flight"], 32);
     }
 }

@@ -62,6 +62,15 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(self, ErrorKind::Connect | ErrorKind::Timeout)
     }
+
+    /// Whether a failure this way, with no answer, may mean the host is
+    /// overloaded (its connections time out, are refused or reset).
+    pub fn is_overload(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Connect | ErrorKind::Timeout | ErrorKind::Io
+        )
+    }
 }
 
 /// A failure: its kind and a short message for people.
@@ -80,27 +89,6 @@ impl FetchError {
             kind,
             message: message.into(),
         }
-    }
-}
-
-impl Fetched {
-    /// A fetch that was stopped before its first attempt (the run was
-    /// interrupted while it waited for a `--rate` slot): not a result, an
-    /// entry never started.
-    pub fn not_started() -> Self {
-        Fetched {
-            error: Some(FetchError::new(ErrorKind::Cancelled, "never started")),
-            ..Fetched::default()
-        }
-    }
-
-    /// Whether this is [`Fetched::not_started`].
-    pub fn never_started(&self) -> bool {
-        self.attempts == 0
-            && self
-                .error
-                .as_ref()
-                .is_some_and(|e| e.kind == ErrorKind::Cancelled)
     }
 }
 
@@ -148,6 +136,8 @@ pub struct Fetched {
     pub kept_part: bool,
     /// Wall time of all attempts and waits.
     pub elapsed: Duration,
+    /// Time held back by the host's pause, its rate, or `--rate`.
+    pub waited: Duration,
     /// Connection timings of the last attempt (None if nothing was sent).
     pub timings: Option<Timings>,
 }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::control::polite::Polite;
+use crate::control::host::{Begin, Controller};
 use crate::fetch::{FetchState, Fetcher, Stepped};
 use crate::input::Entry;
 use crate::pool::{Step, StopHandle};
@@ -48,12 +48,13 @@ pub(super) struct JobStep {
     /// itself applies it, so with one worker not even the next queued job
     /// starts after a failure.
     pub(super) fail_fast: Option<StopHandle>,
-    pub(super) polite: Arc<Polite>,
+    pub(super) controller: Arc<Controller>,
 }
 
 impl JobStep {
-    /// Makes the next attempt of `job`; tells the host's politeness what
-    /// its answer said.
+    /// Makes the next attempt of `job`, if the host controller lets it go
+    /// (a host given up ends it at once); tells the controller what its
+    /// answer said.
     pub(super) fn step(&self, job: &mut Job) -> Step<Fetched> {
         let entry = &job.entry;
         let uri = match &entry.target {
@@ -69,14 +70,28 @@ impl JobStep {
             self.in_flight.start(entry);
         }
         let _trace = crate::result::trace::scope(entry.seq);
-        let (stepped, signal) = self
-            .fetcher
-            .step(uri, &entry.url, entry.repeat, &mut job.state);
-        if let Some(signal) = signal
-            && let Some(host) = &job.host
-        {
-            self.polite.observe(host, signal);
-        }
+        let held = crate::pool::held();
+        let host = job.host.as_deref();
+        let begin = host.map_or(Begin::Go, |h| self.controller.begin(h));
+        let stepped = match begin {
+            Begin::GivenUp(status) => {
+                Stepped::Done(
+                    self.fetcher
+                        .given_up(uri, &entry.url, &mut job.state, status, held),
+                )
+            }
+            Begin::Go => {
+                let out = self.in_flight.request();
+                let (stepped, signal) =
+                    self.fetcher
+                        .step(uri, &entry.url, entry.repeat, &mut job.state, held);
+                drop(out);
+                if let Some(host) = host {
+                    self.controller.end(host, signal);
+                }
+                stepped
+            }
+        };
         match stepped {
             Stepped::Again { at, so_far } => Step::Again { at, so_far },
             Stepped::Done(fetched) => {

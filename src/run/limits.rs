@@ -46,8 +46,45 @@ pub fn workers_that_fit(limit: Option<u64>, workers: usize, saving: bool) -> usi
     usize::try_from(fit).unwrap_or(usize::MAX).clamp(1, workers)
 }
 
+/// The most workers `-j auto` starts, whatever the machine.
+pub const AUTO_MAX: usize = 1024;
+/// Memory each worker may cost (stack pages touched, connection buffers,
+/// TLS state), with room to spare.
+const PER_WORKER_BYTES: u64 = 256 * 1024;
+
+/// How many workers fit in a quarter of the memory available now (`None`:
+/// unknown, as off Linux).
+pub fn workers_in_memory() -> Option<usize> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemAvailable:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    let fit = kib.saturating_mul(1024) / 4 / PER_WORKER_BYTES;
+    Some(usize::try_from(fit).unwrap_or(usize::MAX).max(1))
+}
+
+/// The most workers `-j auto` may start: [`AUTO_MAX`], or fewer when the
+/// open files (`fds`, see [`workers_that_fit`]) or the memory allow fewer.
+pub fn auto_ceiling(fds: usize, memory: Option<usize>) -> usize {
+    AUTO_MAX.min(fds).min(memory.unwrap_or(AUTO_MAX)).max(1)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_auto_ceiling_is_the_least_of_the_machines_limits() {
+        assert_eq!(auto_ceiling(100_000, None), AUTO_MAX);
+        assert_eq!(auto_ceiling(96, Some(10_000)), 96);
+        assert_eq!(auto_ceiling(4096, Some(200)), 200);
+        assert_eq!(auto_ceiling(0, Some(0)), 1);
+        assert!(workers_in_memory().is_none_or(|n| n >= 1));
+    }
+
     use super::*;
 
     #[test]

@@ -18,7 +18,8 @@ use anyhow::{Context, Result};
 use crossbeam_channel::{Receiver, bounded};
 
 use crate::cli::Config;
-use crate::control::polite::Polite;
+use crate::control::host::Controller;
+use crate::control::limit::LimitConfig;
 use crate::fetch::Fetcher;
 use crate::input::{Entries, InputConfig, InputError, InputStats, Source};
 use crate::pool::{Finished, Next, Pool, PoolConfig, Results};
@@ -79,8 +80,9 @@ pub fn run(mut config: Config) -> Result<Exit> {
     if config.report.verbose {
         crate::report::verbose::install();
     }
-    config.pool.workers = fit_workers(&config);
-    let (mut run, results) = Run::setup(config)?;
+    let (first, ceiling) = size_pool(&config);
+    config.pool.workers = ceiling;
+    let (mut run, results) = Run::setup(config, first)?;
     let stdout_closed = run.drain(results)?;
     run.finish(started, stdout_closed)
 }
@@ -94,7 +96,7 @@ struct Run {
     stats: Arc<InputStats>,
     /// The read error that ended the input early, if one did.
     input_error: Receiver<InputError>,
-    polite: Arc<Polite>,
+    controller: Arc<Controller>,
     accept: Accept,
     /// Print the summary on stderr.
     summary: bool,
@@ -103,8 +105,8 @@ struct Run {
 impl Run {
     /// Builds the pool, installs the signal handlers (before anything else
     /// starts), opens the outputs, builds the fetcher and starts the
-    /// workers.
-    fn setup(config: Config) -> Result<(Self, JobResults)> {
+    /// workers (`first` of them; more as `-j auto` needs them).
+    fn setup(config: Config, first: NonZeroUsize) -> Result<(Self, JobResults)> {
         let Config {
             input,
             pool: sizes,
@@ -112,13 +114,22 @@ impl Run {
             report,
             fail_fast,
             grace,
+            auto,
         } = config;
-        let pool = build_pool(&sizes);
+        let auto = auto.then(|| LimitConfig {
+            max: sizes.per_key.map_or(sizes.workers.get(), NonZeroUsize::get),
+            ..LimitConfig::default()
+        });
+        let pool = build_pool(&sizes, first, auto, fetch.rate);
         let stop = pool.stop_handle();
-        let polite = Arc::new(Polite::new(pool.gate(), fetch.request.max_retry_wait));
+        let controller = Arc::new(Controller::new(
+            pool.gate(),
+            fetch.request.max_retry_wait,
+            auto,
+        ));
         let input_can_block = input.sources.iter().any(Source::can_block);
         let unfinished = Unfinished::default();
-        let (shutdown, Stopping { stopping, cancel }) = Shutdown::install(
+        let (shutdown, Stopping { cancel }) = Shutdown::install(
             // Requests in flight may finish for the grace, or one
             // attempt's deadline if shorter.
             grace.min(fetch.request.timeout),
@@ -135,7 +146,7 @@ impl Run {
         let accept = fetch.accept.clone();
         // Saved bodies get their names in input order, as entries are read.
         let names = fetch.store.dir.is_some().then_some(fetch.store.names);
-        let fetcher = Fetcher::new(fetch, sizes.workers, stopping, cancel, unfinished)?;
+        let fetcher = Fetcher::new(fetch, sizes.workers, cancel, unfinished)?;
         let printer = Printer::stdout(report.format);
         let collector = Collector::new(printer, outputs, report.failures_only, report.fields);
         let stats = Arc::new(InputStats::default());
@@ -154,7 +165,7 @@ impl Run {
             fetcher,
             in_flight: Arc::clone(&in_flight),
             fail_fast: fail_fast.then(|| stop.clone()),
-            polite: Arc::clone(&polite),
+            controller: Arc::clone(&controller),
         };
         let step = move |j: &mut Box<Job>| job.step(j);
         let results: JobResults = if sizes.ordered {
@@ -169,7 +180,7 @@ impl Run {
             shutdown,
             stats,
             input_error,
-            polite,
+            controller,
             accept,
             summary: report.summary,
         };
@@ -232,7 +243,10 @@ impl Run {
         }
         let mut report = summary.report(wall, &self.accept);
         report.count_skipped(&self.stats);
-        report.pushed_back = self.polite.pushed_back();
+        let decisions = self.controller.decisions();
+        report.pushed_back = decisions.pushed_back;
+        report.given_up = decisions.given_up;
+        report.concurrency = decisions.concurrency;
         outputs.write_summary(&report)?;
         if stdout_closed {
             // `fetchpool ... | head -1`: nobody reads on; end quietly.
@@ -276,27 +290,47 @@ fn jobs(
 }
 
 /// The pool, sized and keyed: every job is keyed by its host, for
-/// politeness; `--per-host` adds a limit.
-fn build_pool(sizes: &PoolConfig) -> Pool<Box<Job>> {
-    let pool = Pool::new(sizes.workers)
+/// the host controller; `--per-host` and `-j auto` add a limit.
+fn build_pool(
+    sizes: &PoolConfig,
+    first: NonZeroUsize,
+    auto: Option<LimitConfig>,
+    rate: Option<f64>,
+) -> Pool<Box<Job>> {
+    let mut pool = Pool::new(first)
+        .grow_to(sizes.workers)
         .queue(sizes.queue)
         .thread_name("fetchpool-worker")
         .stack_size(WORKER_STACK);
+    // --rate: jobs parked until their slot, no worker sleeping on one.
+    if let Some(interval) = rate.and_then(|r| Duration::try_from_secs_f64(1.0 / r).ok()) {
+        pool = pool.pace_all(interval);
+    }
+    // -j auto: every host starts at the law's first limit.
+    let first_limit = auto.and_then(|a| NonZeroUsize::new(a.initial.min(a.max)));
     // The pool's jobs are boxed (see `Job`), and its key function takes one.
     #[allow(clippy::borrowed_box)]
     let key = |job: &Box<Job>| job.key();
-    match sizes.per_key {
+    match first_limit.or(sizes.per_key) {
         Some(limit) => pool.per_key(limit, key),
         None => pool.keyed(key),
     }
 }
 
-/// The worker count that fits under the open-files limit (raised first),
-/// with one line on stderr when it is fewer than asked for.
-fn fit_workers(config: &Config) -> NonZeroUsize {
+/// The workers to start with and the most there may be: `-j N` starts N
+/// (fewer if they do not fit under the open-files limit, raised first,
+/// with one line on stderr); `-j auto` starts the default count and may
+/// grow up to the machine's ceiling (open files, memory).
+fn size_pool(config: &Config) -> (NonZeroUsize, NonZeroUsize) {
     let asked = config.pool.workers.get();
     let limit = limits::raise_open_files();
     let fit = limits::workers_that_fit(limit, asked, config.fetch.store.dir.is_some());
+    if config.auto {
+        let ceiling = limits::auto_ceiling(fit, limits::workers_in_memory());
+        let first = crate::cli::default_workers().min(ceiling);
+        let nz = |n: usize| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);
+        return (nz(first), nz(ceiling));
+    }
     if fit < asked {
         eprintln!(
             "fetchpool: the open-files limit ({}) fits {fit} requests in flight, not {asked}: \
@@ -304,5 +338,6 @@ fn fit_workers(config: &Config) -> NonZeroUsize {
             limit.unwrap_or(0)
         );
     }
-    NonZeroUsize::new(fit).unwrap_or(config.pool.workers)
+    let fixed = NonZeroUsize::new(fit).unwrap_or(config.pool.workers);
+    (fixed, fixed)
 }

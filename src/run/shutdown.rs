@@ -34,10 +34,10 @@ pub(super) struct Shutdown {
     unfinished: Unfinished,
 }
 
-/// Never sent on: disconnected at the first signal (`stopping`), and when
-/// the run stops waiting (`cancel`). The fetcher holds both.
+/// Never sent on: disconnected when the run stops waiting (`cancel`). The
+/// fetcher holds it. (Waits between attempts are parked jobs, which the
+/// pool's stop ends at the first signal.)
 pub(super) struct Stopping {
-    pub(super) stopping: Receiver<()>,
     pub(super) cancel: Receiver<()>,
 }
 
@@ -51,14 +51,12 @@ impl Shutdown {
         input_can_block: bool,
         unfinished: Unfinished,
     ) -> Result<(Self, Stopping)> {
-        let (stopping_tx, stopping) = bounded::<()>(0);
         let (cancel_tx, cancel) = bounded::<()>(0);
         let interrupted = signals::install(
             grace,
             OnSignal {
                 stop: stop.clone(),
                 input_can_block,
-                stopping: Some(stopping_tx),
                 cancel: Some(cancel_tx),
             },
         )
@@ -70,7 +68,7 @@ impl Shutdown {
             announced: false,
             unfinished,
         };
-        Ok((shutdown, Stopping { stopping, cancel }))
+        Ok((shutdown, Stopping { cancel }))
     }
 
     /// Says once, on the progress display, that a signal came.
@@ -146,7 +144,6 @@ impl Shutdown {
 struct OnSignal {
     stop: StopHandle,
     input_can_block: bool,
-    stopping: Option<Sender<()>>,
     cancel: Option<Sender<()>>,
 }
 
@@ -160,7 +157,6 @@ impl signals::OnSignal for OnSignal {
         } else {
             self.stop.skip_rest();
         }
-        drop(self.stopping.take());
     }
 
     fn give_up(&mut self) {

@@ -10,6 +10,7 @@ mod bodies;
 mod closed_stdout;
 mod compressed;
 mod connections;
+mod control;
 mod credentials;
 mod errors;
 mod exit_codes;

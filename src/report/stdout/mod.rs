@@ -55,6 +55,8 @@ pub struct Record<'a> {
     pub wire_bytes: u64,
     /// Wall time of the whole fetch, retries included.
     pub elapsed_ms: f64,
+    /// Time held back by the host's pause, its rate, or `--rate`.
+    pub waited_ms: f64,
     /// Attempts made.
     pub attempts: u32,
     /// Where redirects led.
@@ -229,6 +231,7 @@ mod tests {
             bytes: 123_456,
             wire_bytes: 2_345,
             elapsed_ms: 1234.5,
+            waited_ms: 0.0,
             attempts: 1,
             final_url: None,
             error,
@@ -252,6 +255,7 @@ mod tests {
             "bytes",
             "wire_bytes",
             "elapsed_ms",
+            "waited_ms",
             "attempts",
             "final_url",
             "error",

@@ -15,6 +15,7 @@ enum Field {
     Status,
     Bytes,
     ElapsedMs,
+    WaitedMs,
     Attempts,
     FinalUrl,
     Error,
@@ -27,13 +28,14 @@ enum Field {
     WireBytes,
 }
 
-const FIELDS: [(&str, Field); 16] = [
+const FIELDS: [(&str, Field); 17] = [
     ("seq", Field::Seq),
     ("url", Field::Url),
     ("ok", Field::Ok),
     ("status", Field::Status),
     ("bytes", Field::Bytes),
     ("elapsed_ms", Field::ElapsedMs),
+    ("waited_ms", Field::WaitedMs),
     ("attempts", Field::Attempts),
     ("final_url", Field::FinalUrl),
     ("error", Field::Error),
@@ -149,6 +151,7 @@ impl Template {
                     Field::Bytes => write!(out, "{}", r.bytes),
                     Field::WireBytes => write!(out, "{}", r.wire_bytes),
                     Field::ElapsedMs => write!(out, "{}", r.elapsed_ms),
+                    Field::WaitedMs => write!(out, "{}", r.waited_ms),
                     Field::Attempts => write!(out, "{}", r.attempts),
                     Field::FinalUrl => out.write_str(r.final_url.unwrap_or("")),
                     Field::Error => r.error.map_or(Ok(()), |e| {
@@ -190,6 +193,7 @@ mod tests {
             bytes: 12,
             wire_bytes: 5,
             elapsed_ms: 3.5,
+            waited_ms: 0.0,
             attempts: 1,
             final_url: None,
             error: None,

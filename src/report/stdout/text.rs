@@ -182,12 +182,14 @@ mod tests {
             Record {
                 bytes: 3,
                 elapsed_ms: 2.0,
+                waited_ms: 0.0,
                 ..record("http://c/", Some(404), None)
             },
             // The widest size: four digits before the point.
             Record {
                 bytes: 1_048_575,
                 elapsed_ms: 99_999.0,
+                waited_ms: 0.0,
                 ..record("http://d/", Some(200), None)
             },
         ]

@@ -1,0 +1,407 @@
+//! How many requests one host gets at once under `-j auto`: the control
+//! law, as plain logic with the clock passed in (see `docs/design.md`,
+//! "The host controller").
+//!
+//! The signal is the host's latency against its *unloaded* latency (the
+//! lowest window mean seen), as in TCP Vegas and Netflix's Gradient
+//! limiters: a host that queues answers later, while one that has room
+//! answers as fast with more requests in flight. Answers are gathered in
+//! windows of at least one unloaded latency and three quarters of a round
+//! (of the most requests in flight during the window: the first answers of
+//! a round are those that found the host free, the queued ones come last);
+//! at the end of each window:
+//!
+//! - **Overload** (a timeout, a reset, a refused connection, a refusal such
+//!   as 429) in the window: the limit is halved, once per window.
+//! - **Queueing** (the window's mean latency above `tolerance` times the
+//!   unloaded latency, and above it by `slack` at least): the limit is
+//!   scaled by unloaded x tolerance / mean (at most halved), the gradient
+//!   of Netflix's Gradient2 and Envoy's adaptive concurrency.
+//! - **No queueing**: in the fast start (and while recovering from a cut)
+//!   the limit doubles per window, as TCP's slow start does; in the steady
+//!   state it grows by one per window (probing upward slowly). Only when
+//!   the limit was used (half of it in flight at some point in the
+//!   window): a host asked less than its limit says nothing about more.
+//!
+//! Only answers to requests sent since the limit last changed count: the
+//! others were sent under the old limit, and counting them would cut
+//! twice for one overshoot (a cascade), as TCP counts one loss per window.
+//! In the steady state, only those sent one unloaded latency after the
+//! change: the first requests under a raised limit still find the room the
+//! old one left, and would hide the queueing the raise causes.
+
+use std::time::{Duration, Instant};
+
+/// The constants of the control law; [`LimitConfig::default`] is what a
+/// run uses, tests use their own.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitConfig {
+    /// The limit of a host first seen.
+    pub initial: usize,
+    /// The limit never goes below this.
+    pub min: usize,
+    /// Nor above this (the worker ceiling, or `--per-host`).
+    pub max: usize,
+    /// Latency up to this multiple of the unloaded latency is not queueing.
+    pub tolerance: f64,
+    /// Nor is latency within this of the unloaded latency (clock noise on
+    /// fast hosts).
+    pub slack: Duration,
+    /// A window lasts at least this long...
+    pub min_window: Duration,
+    /// ...and holds at least this many answers.
+    pub min_samples: usize,
+    /// After a cut, recover multiplicatively up to this share of the limit
+    /// before the cut.
+    pub recover_to: f64,
+}
+
+impl Default for LimitConfig {
+    fn default() -> Self {
+        LimitConfig {
+            initial: 8,
+            min: 1,
+            max: 1024,
+            tolerance: 1.25,
+            slack: Duration::from_millis(2),
+            min_window: Duration::from_millis(10),
+            min_samples: 3,
+            recover_to: 0.9,
+        }
+    }
+}
+
+/// What one answer said, for the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sample {
+    /// An answer, this long after the request was sent.
+    Answer(Duration),
+    /// No usable answer because the host is overloaded or asked us to back
+    /// off: a timeout, a reset or refused connection, a refusal (429, 503).
+    Overload,
+}
+
+/// The phase the limit is in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// Doubling per window until the host queues.
+    FastStart,
+    /// Doubling back up to `target` after a cut.
+    Recover { target: f64 },
+    /// At the knee: +1 per window while there is no queueing.
+    Steady,
+}
+
+/// Answers gathered since the window began.
+#[derive(Debug, Clone)]
+struct Window {
+    start: Instant,
+    latencies: Vec<Duration>,
+    overload: bool,
+    /// The most requests in flight at once during the window.
+    peak: usize,
+}
+
+/// Latencies kept per window; more add little to its mean.
+const WINDOW_CAP: usize = 256;
+/// In a window's mean, an answer counts as at most this many unloaded
+/// latencies.
+const OUTLIER: u32 = 3;
+
+impl Window {
+    fn new(start: Instant, in_flight: usize) -> Self {
+        Window {
+            start,
+            latencies: Vec::new(),
+            overload: false,
+            peak: in_flight,
+        }
+    }
+
+    /// The mean latency, each answer counted as at most `cap`: one slow
+    /// answer (a large body, a cold cache) moves it by little, while the
+    /// share of answers that queued moves it in proportion (by Little's
+    /// law, in-flight over mean latency is the host's throughput).
+    fn mean(&self, cap: Option<Duration>) -> Option<Duration> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        let cap = cap.unwrap_or(Duration::MAX);
+        let sum: f64 = self
+            .latencies
+            .iter()
+            .map(|l| (*l).min(cap).as_secs_f64())
+            .sum();
+        Duration::try_from_secs_f64(sum / self.latencies.len() as f64).ok()
+    }
+}
+
+/// The adaptive in-flight limit of one host.
+#[derive(Debug, Clone)]
+pub struct HostLimit {
+    cfg: LimitConfig,
+    limit: f64,
+    phase: Phase,
+    /// The lowest window mean seen: the host's latency when not queueing.
+    unloaded: Option<Duration>,
+    window: Window,
+    in_flight: usize,
+    /// The most requests in flight at once, over the run.
+    max_in_flight: usize,
+    /// When the limit last changed.
+    changed_at: Instant,
+}
+
+impl HostLimit {
+    /// A host first asked at `now`.
+    pub fn new(cfg: LimitConfig, now: Instant) -> Self {
+        HostLimit {
+            limit: cfg.initial.clamp(cfg.min.max(1), cfg.max.max(1)) as f64,
+            cfg,
+            phase: Phase::FastStart,
+            unloaded: None,
+            window: Window::new(now, 0),
+            in_flight: 0,
+            max_in_flight: 0,
+            changed_at: now,
+        }
+    }
+
+    /// How many requests may be in flight now.
+    pub fn limit(&self) -> usize {
+        self.limit as usize
+    }
+
+    /// The most requests that were in flight at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// The host's latency when not queueing, as estimated.
+    pub fn unloaded(&self) -> Option<Duration> {
+        self.unloaded
+    }
+
+    /// A request to the host starts.
+    pub fn started(&mut self) {
+        self.in_flight += 1;
+        self.max_in_flight = self.max_in_flight.max(self.in_flight);
+        self.window.peak = self.window.peak.max(self.in_flight);
+    }
+
+    /// A request sent at `sent` ended with `sample` (`None`: it said
+    /// nothing about load, such as a name that did not resolve) at `now`.
+    /// True if the limit changed.
+    pub fn ended(&mut self, sample: Option<Sample>, sent: Instant, now: Instant) -> bool {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        // In the steady state, the first round after a change still finds
+        // the room the old limit left: only what was sent a latency later
+        // shows the new load.
+        let settle = match self.phase {
+            Phase::Steady => self.unloaded.unwrap_or_default(),
+            Phase::FastStart | Phase::Recover { .. } => Duration::ZERO,
+        };
+        if sent < self.changed_at + settle {
+            return false;
+        }
+        match sample {
+            Some(Sample::Answer(latency)) => {
+                if self.window.latencies.len() < WINDOW_CAP {
+                    self.window.latencies.push(latency);
+                }
+            }
+            Some(Sample::Overload) => self.window.overload = true,
+            None => return false,
+        }
+        let length = self.unloaded.unwrap_or_default().max(self.cfg.min_window);
+        // Most of a round: the first answers of a round are those that
+        // found the host free, the queued ones come last.
+        let round = (self.window.peak * 3).div_ceil(4);
+        let enough =
+            self.window.overload || self.window.latencies.len() >= self.cfg.min_samples.max(round);
+        if now < self.window.start + length || !enough {
+            return false;
+        }
+        let before = self.limit();
+        self.close_window();
+        self.window = Window::new(now, self.in_flight);
+        if self.limit() != before {
+            self.changed_at = now;
+        }
+        self.limit() != before
+    }
+
+    /// Applies the law to the window just ended.
+    fn close_window(&mut self) {
+        let (min, max) = (self.cfg.min.max(1) as f64, self.cfg.max.max(1) as f64);
+        if self.window.overload {
+            let target = self.limit * self.cfg.recover_to;
+            self.limit = (self.limit / 2.0).max(min);
+            self.phase = Phase::Recover { target };
+            return;
+        }
+        let cap = self.unloaded.map(|u| u * OUTLIER);
+        let Some(mean) = self.window.mean(cap) else {
+            return;
+        };
+        let unloaded = *self.unloaded.get_or_insert(mean);
+        self.unloaded = Some(unloaded.min(mean));
+        let queueing = mean.as_secs_f64() > unloaded.as_secs_f64() * self.cfg.tolerance
+            && mean > unloaded + self.cfg.slack;
+        if queueing {
+            let gradient =
+                (self.cfg.tolerance * unloaded.as_secs_f64() / mean.as_secs_f64()).clamp(0.5, 1.0);
+            self.limit = (self.limit * gradient).max(min);
+            self.phase = Phase::Steady;
+            return;
+        }
+        // A host asked for less than its limit says nothing about more.
+        if (self.window.peak as f64) < self.limit / 2.0 {
+            return;
+        }
+        self.limit = match self.phase {
+            Phase::FastStart => self.limit * 2.0,
+            Phase::Recover { target } if self.limit * 2.0 < target => self.limit * 2.0,
+            Phase::Recover { target } => {
+                self.phase = Phase::Steady;
+                target.max(self.limit + 1.0)
+            }
+            Phase::Steady => self.limit + 1.0,
+        }
+        .min(max);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A host that serves `capacity` requests at once in `service` each and
+    /// queues the rest (FIFO), asked with as many requests as the limit
+    /// allows, for `secs` of simulated time. Returns the limits at each
+    /// completion.
+    fn drive_capacity(capacity: usize, service: Duration, secs: u64) -> (Vec<usize>, HostLimit) {
+        let t0 = Instant::now();
+        let mut host = HostLimit::new(LimitConfig::default(), t0);
+        // (sent, done) of each request in flight; a server slot frees at done.
+        let mut flying: Vec<(Instant, Instant)> = Vec::new();
+        let mut slots: Vec<Instant> = vec![t0; capacity];
+        let mut now = t0;
+        let mut limits = Vec::new();
+        let mut sent_n = 0;
+        while now < t0 + Duration::from_secs(secs) {
+            while flying.len() < host.limit() {
+                // The earliest free server slot serves it, in `service` give
+                // or take a few milliseconds.
+                slots.sort();
+                let begin = slots[0].max(now);
+                sent_n += 1;
+                let took = service + ms(sent_n % 7) - ms(3);
+                slots[0] = begin + took;
+                flying.push((now, begin + took));
+                host.started();
+            }
+            flying.sort_by_key(|&(_, done)| done);
+            let (sent, done) = flying.remove(0);
+            now = done;
+            host.ended(Some(Sample::Answer(done - sent)), sent, now);
+            limits.push(host.limit());
+        }
+        (limits, host)
+    }
+
+    #[test]
+    fn a_host_that_never_queues_grows_fast_to_the_ceiling() {
+        // 200 ms whatever the load: from 8 to hundreds within about a second.
+        let t0 = Instant::now();
+        let cfg = LimitConfig::default();
+        let mut host = HostLimit::new(cfg, t0);
+        let mut now = t0;
+        let mut rounds = 0;
+        while host.limit() < 256 {
+            let n = host.limit();
+            (0..n).for_each(|_| host.started());
+            let sent = now;
+            now += ms(200);
+            for _ in 0..n {
+                host.ended(Some(Sample::Answer(ms(200))), sent, now);
+            }
+            rounds += 1;
+            assert!(rounds < 20, "stuck at {}", host.limit());
+        }
+        assert!(now - t0 <= Duration::from_millis(1200), "{:?}", now - t0);
+        assert!(host.limit() <= cfg.max);
+    }
+
+    #[test]
+    fn a_capacity_bound_host_is_held_near_its_capacity() {
+        let (limits, host) = drive_capacity(16, ms(50), 20);
+        // Settled: the second half of the run stays near 16, never far above.
+        let settled = &limits[limits.len() / 2..];
+        let most = *settled.iter().max().unwrap();
+        let least = *settled.iter().min().unwrap();
+        assert!(most <= 24, "held up to {most}");
+        assert!(least >= 10, "fell to {least}");
+        let unloaded = host.unloaded().unwrap();
+        assert!(unloaded >= ms(47) && unloaded <= ms(53), "{unloaded:?}");
+    }
+
+    #[test]
+    fn overload_halves_once_per_window_and_good_windows_recover_fast() {
+        let t0 = Instant::now();
+        let cfg = LimitConfig {
+            initial: 64,
+            ..LimitConfig::default()
+        };
+        let mut host = HostLimit::new(cfg, t0);
+        (0..64).for_each(|_| host.started());
+        // A first window of good answers sets the unloaded latency.
+        for i in 0..10 {
+            host.ended(Some(Sample::Answer(ms(20))), t0, t0 + ms(20 + i));
+        }
+        let before = host.limit();
+        // A burst of refusals in one window: one cut.
+        let at = t0 + ms(50);
+        for i in 0..20 {
+            host.ended(Some(Sample::Overload), at - ms(1), at + ms(i));
+        }
+        assert_eq!(host.limit(), before / 2);
+        // Good windows after it: doubling back within a few windows.
+        let mut now = at + ms(40);
+        for _ in 0..4 {
+            (0..host.limit()).for_each(|_| host.started());
+            let sent = now;
+            now += ms(25);
+            for _ in 0..host.limit() {
+                host.ended(Some(Sample::Answer(ms(20))), sent, now);
+            }
+        }
+        assert!(
+            host.limit() >= before * 8 / 10,
+            "{} of {before}",
+            host.limit()
+        );
+    }
+
+    #[test]
+    fn an_idle_limit_does_not_grow_and_nothing_about_load_changes_nothing() {
+        let t0 = Instant::now();
+        let mut host = HostLimit::new(LimitConfig::default(), t0);
+        for i in 0..100 {
+            host.started();
+            host.ended(
+                Some(Sample::Answer(ms(5))),
+                t0 + ms(10 * i),
+                t0 + ms(10 * i + 5),
+            );
+        }
+        assert_eq!(host.limit(), LimitConfig::default().initial);
+        host.started();
+        assert!(!host.ended(None, t0, t0 + Duration::from_secs(5)));
+        assert_eq!(host.max_in_flight(), 1);
+    }
+}
