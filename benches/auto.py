@@ -587,6 +587,10 @@ def point(runs, count, hosts):
             h: median([r["server"]["hosts"][h]["max_inflight"] for r in runs]) for h in hosts
         },
         "served_rate": {h: median([served_rate(r, h) for r in runs]) for h in hosts},
+        "refused": {
+            h: median([r["server"]["hosts"][h]["statuses"].get("429", 0) for r in runs])
+            for h in hosts
+        },
         "lag_max": max(r["server"]["lag_max_ms"] for r in runs),
         "server_cpu": max(100 * r["server"]["cpu_s"] / r["wall"] for r in runs),
         "n": len(runs),
@@ -962,9 +966,12 @@ def sweep_section(add, sweep):
     head = "| -j | wall s | entries/s | failures (worst run) | "
     head += " | ".join(f"p50 ms {h}" for h in hosts) + " | "
     head += " | ".join(f"max in flight {h}" for h in hosts) + " | "
-    head += " | ".join(f"served/s {h}" for h in hosts) + " | server CPU % | server lag max ms |"
+    head += " | ".join(f"served/s {h}" for h in hosts) + " | "
+    if "rate" in hosts:
+        head += "429s sent | "
+    head += "server CPU % | server lag max ms |"
     add(head)
-    add("|---" + "|---:" * (5 + 3 * len(hosts)) + "|")
+    add("|---" + "|---:" * (5 + 3 * len(hosts) + ("rate" in hosts)) + "|")
     for label, runs in sweep["per"].items():
         if not runs:
             continue
@@ -974,6 +981,8 @@ def sweep_section(add, sweep):
         cells += [fmt(p["p50"][h], 0) for h in hosts]
         cells += [fmt(p["inflight_max"][h], 0) for h in hosts]
         cells += [fmt(p["served_rate"][h], 0) for h in hosts]
+        if "rate" in hosts:
+            cells.append(fmt(p["refused"]["rate"], 0))
         cells.append(fmt(p["server_cpu"], 0))
         cells.append(fmt(p["lag_max"], 0))
         add("| " + " | ".join(cells) + " |")
