@@ -44,7 +44,7 @@ Environment knobs:
     PROFILES="cap lat rate mix fast pushback"
     JS="..."            the fixed -j of every sweep (default: per profile, below)
     JS_CAP="8 16 32 64 256"  JS_LAT="128 256 512"  JS_RATE="4 16 64"
-    JS_MIX="64 128 256 512"  the defaults, bounded so the whole run is about 8 minutes
+    JS_MIX="64 128 256 512"  the defaults, bounded so the whole run is about 5 minutes
     CAP_URLS=1000 LAT_URLS=8000 RATE_URLS=250 MIX_CAP_URLS=1000 MIX_LAT_URLS=2000
     FAST_URLS=20000 PUSHBACK_URLS=200 PUSHBACK_J=8
     RUN_TIMEOUT=60      seconds before one run is killed (it then counts as failed)
