@@ -199,7 +199,7 @@ impl Fetcher {
                 let f = with_timings(f);
                 return (Stepped::Done(self.finish(f, state, uri, url)), signal);
             }
-            Attempt::Retry(f, retry) => (with_timings(f), retry),
+            Attempt::Retry(f, retry) => (step::judged(with_timings(f), &self.accept), retry),
         };
         if !free {
             state.charged += 1;
@@ -281,7 +281,6 @@ impl Fetcher {
         budget: &Budget,
         resume: bool,
     ) -> (Attempt, Option<Answer>) {
-        let deadline = Instant::now() + self.config.timeout;
         // A proxy variable that cannot be used: no attempt is worth making.
         if let Err(error) = self.sender().proxy_for(uri) {
             let fetched = Fetched {
@@ -307,6 +306,8 @@ impl Fetcher {
                 )
             })
             .flatten();
+        // -m bounds the exchange, not the hash check of a saved file above.
+        let deadline = Instant::now() + self.config.timeout;
         let (sent, resumed) = self.send_resuming(uri, deadline, &extra, name.as_deref(), resume);
         let (response, final_url) = match sent {
             Ok(Landed {
