@@ -5,7 +5,7 @@
 # missing page and one invalid entry. The server is stopped on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "building fetchpool (release; a minute or two the first time, then seconds)..."
+echo "building fetchpool (release; a few minutes the first time, then seconds)..."
 cargo build --release --locked
 echo
 

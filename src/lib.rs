@@ -11,6 +11,8 @@
 //! The pool is generic and usable on its own; the binary is glue.
 
 #![forbid(unsafe_code)]
+// `eprintln!` panics when stderr cannot be written: use `report::stderr`.
+#![warn(clippy::print_stderr)]
 
 pub mod cli;
 pub mod control;

@@ -54,6 +54,6 @@ fn fail(e: &anyhow::Error) -> ExitCode {
 
 /// Prints `message` (already escaped) as fetchpool's one-line error.
 fn usage(message: &str) -> ExitCode {
-    eprintln!("fetchpool: error: {message}");
+    fetchpool::report::stderr::line(format_args!("fetchpool: error: {message}"));
     ExitCode::from(Exit::Usage.code())
 }

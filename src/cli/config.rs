@@ -51,6 +51,9 @@ pub fn default_workers() -> usize {
     (cpus + 4).min(32)
 }
 
+/// The longest `--rate` spacing: a year.
+const SLOWEST_RATE_INTERVAL: Duration = Duration::from_secs(365 * 24 * 3600);
+
 impl Cli {
     /// Checks every flag and opens the inputs.
     pub fn into_config(mut self) -> Result<Config> {
@@ -60,11 +63,21 @@ impl Cli {
         {
             bail!("--rate must be a positive number of requests per second (got {rate})");
         }
+        // Far slower and the spacing overflows the clock (a panic).
+        if let Some(rate) = self.rate
+            && 1.0 / rate > SLOWEST_RATE_INTERVAL.as_secs_f64()
+        {
+            bail!("--rate is too low: give at least one request a year (3.2e-8; got {rate})");
+        }
         let shard = self.shard.as_deref().map(parse_shard).transpose()?;
         let parts = self.request_parts()?;
         let progress = self.progress_style();
         let format = self.output_format()?;
-        check_url_args(&self.urls, self.json)?;
+        let urls: Vec<Vec<u8>> = std::mem::take(&mut self.urls)
+            .into_iter()
+            .map(arg_bytes)
+            .collect();
+        check_url_args(&urls, self.json)?;
         let request = self.request_config(parts)?;
         let store = StoreConfig {
             sha256: self.sha256,
@@ -99,7 +112,7 @@ impl Cli {
         };
         Ok(Config {
             input: InputConfig {
-                sources: open_sources(self.urls, self.inputs)?,
+                sources: open_sources(urls, self.inputs)?,
                 filter,
             },
             pool,
@@ -114,23 +127,19 @@ impl Cli {
     /// `--workers`, `--queue`, `--per-host` and `--ordered`, checked.
     fn pool_config(&self) -> Result<PoolConfig> {
         let workers = match self.workers {
-            Some(Workers::Fixed(n)) => n,
+            Some(Workers::Fixed(n)) => in_range("--workers", n, 1, 4096)?,
             Some(Workers::Auto) => crate::run::limits::AUTO_MAX,
             None => default_workers(),
         };
-        if !(1..=4096).contains(&workers) {
-            bail!("--workers must be between 1 and 4096 (got {workers})");
-        }
         let workers = NonZeroUsize::new(workers).context("--workers must be at least 1")?;
         // The queue's slots are allocated up front: keep it sane.
         let queue = match self.queue {
-            Some(q) if (1..=MAX_QUEUE).contains(&q) => q,
-            Some(q) => bail!("--queue must be between 1 and {MAX_QUEUE} (got {q})"),
+            Some(q) => in_range("--queue", q, 1, MAX_QUEUE as i64)?,
             None => 2 * workers.get(),
         };
         let queue = NonZeroUsize::new(queue).context("--queue must be at least 1")?;
         let per_key = match self.per_host {
-            Some(n) => Some(NonZeroUsize::new(n).context("--per-host must be at least 1")?),
+            Some(n) => NonZeroUsize::new(in_range("--per-host", n, 1, i64::MAX)?),
             None => None,
         };
         Ok(PoolConfig {
@@ -167,9 +176,9 @@ impl Cli {
             user_agent,
             timeout: seconds("--timeout", self.timeout)?,
             connect_timeout: seconds("--connect-timeout", self.connect_timeout)?,
-            retries: self.retries,
+            retries: in_range("--retries", self.retries, 0, u32::MAX.into())?,
             max_retry_wait: seconds("--max-retry-wait", self.max_retry_wait)?,
-            max_redirects: self.max_redirects,
+            max_redirects: in_range("--max-redirects", self.max_redirects, 0, u32::MAX.into())?,
             proxy: ProxyConfig::from_env(self.proxy.as_deref(), self.noproxy.as_deref(), |var| {
                 std::env::var(var).ok()
             })
@@ -193,7 +202,7 @@ impl Cli {
             &progress::Env::current(),
         );
         if let Some(note) = note {
-            eprintln!("fetchpool: {note}");
+            crate::report::stderr::line(format_args!("fetchpool: {note}"));
         }
         style
     }
@@ -259,7 +268,19 @@ type RequestParts = (
     Vec<String>,
 );
 
-fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> {
+/// An argument's bytes as given (on Unix; elsewhere as Unicode, lossily).
+fn arg_bytes(arg: std::ffi::OsString) -> Vec<u8> {
+    #[cfg(unix)]
+    {
+        std::os::unix::ffi::OsStringExt::into_vec(arg)
+    }
+    #[cfg(not(unix))]
+    {
+        arg.to_string_lossy().into_owned().into_bytes()
+    }
+}
+
+fn open_sources(urls: Vec<Vec<u8>>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> {
     let mut sources = Vec::new();
     if !urls.is_empty() {
         sources.push(Source::Args(urls));
@@ -293,6 +314,16 @@ fn open_sources(urls: Vec<String>, inputs: Vec<PathBuf>) -> Result<Vec<Source>> 
     Ok(sources)
 }
 
+/// `n` as a `T` when it is within `low..=high`, else a message naming `flag`.
+fn in_range<T: TryFrom<i64>>(flag: &str, n: i64, low: i64, high: i64) -> Result<T> {
+    let fits = (low..=high).contains(&n);
+    match T::try_from(n) {
+        Ok(v) if fits => Ok(v),
+        _ if high == i64::MAX => bail!("{flag} must be at least {low} (got {n})"),
+        _ => bail!("{flag} must be between {low} and {high} (got {n})"),
+    }
+}
+
 fn seconds(flag: &str, secs: f64) -> Result<Duration> {
     Duration::try_from_secs_f64(secs)
         .ok()
@@ -322,21 +353,26 @@ fn parse_shard(s: &str) -> Result<(u64, u64)> {
 /// but a command line with such bytes is a mistake of the caller. So is,
 /// with `--json`, an argument that starts with `{` or `[`: curl's
 /// `--json DATA`, which is `--json-body` here.
-fn check_url_args(urls: &[String], json: bool) -> Result<()> {
-    if json && let Some(body) = urls.iter().find(|u| u.starts_with(['{', '['])) {
+fn check_url_args(urls: &[Vec<u8>], json: bool) -> Result<()> {
+    if json
+        && let Some(body) = urls
+            .iter()
+            .find(|u| u.starts_with(b"{") || u.starts_with(b"["))
+    {
         bail!(
             "{:?} looks like a JSON body, not a URL: --json is the output format; \
              send a JSON body with --json-body DATA",
-            crate::input::url::shown(body)
+            crate::input::url::shown(&String::from_utf8_lossy(body))
         );
     }
     for (i, url) in urls.iter().enumerate() {
-        if let Some(c) = url.chars().find(|c| matches!(c, '\r' | '\n' | '\0')) {
-            let shown = crate::input::url::shown(&crate::text::redact::url(url)).into_owned();
+        if let Some(&c) = url.iter().find(|b| matches!(b, b'\r' | b'\n' | b'\0')) {
+            let url = String::from_utf8_lossy(url);
+            let shown = crate::input::url::shown(&crate::text::redact::url(&url)).into_owned();
             bail!(
                 "URL argument {} contains {}, which a URL cannot carry: {shown:?}",
                 i + 1,
-                control_name(c)
+                control_name(char::from(c))
             );
         }
     }

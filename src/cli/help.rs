@@ -142,18 +142,21 @@ pub const EXIT_CODES: &[(u8, &str, &str)] = &[
     (
         0,
         "all ok",
-        "every entry ok, including a run with no entries",
+        "every entry ok, including a run with no entries (an empty list or file)",
     ),
     (
         1,
         "some failed",
-        "one or more entries failed or were never started",
+        "one or more entries failed or were never started (a --fail-fast stop, a closed \
+         stdout)",
     ),
     (
         2,
         "usage or input error",
         "usage or input error, before anything is fetched: a bad flag or value, an \
-         unreadable input or body file, no URLs at all, an output path that cannot be written",
+         unreadable input or body file, no URL source at all (no arguments, no -i, stdin \
+         a terminal), an output path that cannot be written; or, after the run, a \
+         --write-failed or --summary-json file not written in full",
     ),
     (
         130,

@@ -27,7 +27,7 @@ pub use usage::one_line as usage_error;
 pub struct Cli {
     /// URLs to fetch (read before any --input).
     #[arg(value_name = "URL")]
-    pub urls: Vec<String>,
+    pub urls: Vec<std::ffi::OsString>,
 
     /// Read URLs from FILE, one per line ('-' for stdin; repeatable).
     #[arg(short = 'i', long = "input", value_name = "FILE")]
@@ -38,7 +38,7 @@ pub struct Cli {
     pub dedup: bool,
 
     /// Keep only entries with seq % N == K - 1 (split one list over N machines).
-    #[arg(long, value_name = "K/N")]
+    #[arg(long, value_name = "K/N", allow_hyphen_values = true)]
     pub shard: Option<String>,
 
     /// Number of worker threads, or 'auto': find each host's concurrency
@@ -47,16 +47,16 @@ pub struct Cli {
     pub workers: Option<Workers>,
 
     /// Capacity of the job queue [default: 2 x workers].
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>)]
-    pub queue: Option<usize>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole)]
+    pub queue: Option<i64>,
 
     /// Start at most R requests per second overall.
     #[arg(long, value_name = "R", allow_negative_numbers = true, value_parser = number)]
     pub rate: Option<f64>,
 
     /// At most N requests in flight to one host (host:port).
-    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole::<usize>)]
-    pub per_host: Option<usize>,
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = whole)]
+    pub per_host: Option<i64>,
 
     /// After the first Ctrl-C or SIGTERM, seconds that requests in flight may still finish
     /// (or --timeout, if shorter; 0 stops waiting at once).
@@ -111,16 +111,16 @@ pub struct Cli {
     pub connect_timeout: f64,
 
     /// Retries after a failed attempt (connect errors, timeouts, 408, 429, 5xx).
-    #[arg(long, value_name = "N", default_value = "2", allow_negative_numbers = true, value_parser = whole::<u32>)]
-    pub retries: u32,
+    #[arg(long, value_name = "N", default_value = "2", allow_negative_numbers = true, value_parser = whole)]
+    pub retries: i64,
 
     /// Longest wait a Retry-After header may impose, in seconds.
     #[arg(long, value_name = "SECS", default_value = "30", allow_negative_numbers = true, value_parser = number)]
     pub max_retry_wait: f64,
 
     /// Redirects to follow (0 disables).
-    #[arg(long, value_name = "N", default_value = "10", allow_negative_numbers = true, value_parser = whole::<u32>)]
-    pub max_redirects: u32,
+    #[arg(long, value_name = "N", default_value = "10", allow_negative_numbers = true, value_parser = whole)]
+    pub max_redirects: i64,
 
     /// Send every request through this proxy, e.g. http://user:password@host:3128
     /// (http://, https://, socks5:// or socks5h://; the port defaults to 1080); overrides
@@ -142,7 +142,7 @@ pub struct Cli {
     pub insecure: bool,
 
     /// Stop reading a body past this size (suffixes K, M, G); error too_large.
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
     pub max_size: Option<String>,
 
     /// Report the SHA-256 of each body (text lines show its first 12 hex digits).
@@ -209,7 +209,8 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
 
-    /// Progress display on stderr [default: bar on a terminal, else off].
+    /// Progress display on stderr [default: bar on a terminal (plain under TERM=dumb); plain when
+    /// CI is set; else off].
     #[arg(long, value_name = "STYLE")]
     pub progress: Option<ProgressArg>,
 
@@ -360,8 +361,9 @@ fn synopsis(cmd: &clap::Command) -> String {
 /// `-j`: a number of workers, or `auto`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Workers {
-    /// Exactly this many.
-    Fixed(usize),
+    /// Exactly this many (range-checked with the other flags, so a negative
+    /// number gets the flag's own message).
+    Fixed(i64),
     /// Adapt to each host, up to the machine's ceiling.
     Auto,
 }
@@ -376,8 +378,9 @@ fn workers(s: &str) -> Result<Workers, String> {
         .map_err(|_| "expected a whole number or 'auto'".to_owned())
 }
 
-/// A whole number, with a plain message when it is not one.
-fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+/// A whole number, with a plain message when it is not one. Negative ones
+/// too: their flag's own range check says what is allowed.
+fn whole(s: &str) -> Result<i64, String> {
     s.trim()
         .parse()
         .map_err(|_| "expected a whole number".to_owned())

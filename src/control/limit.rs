@@ -150,6 +150,11 @@ pub struct HostLimit {
     max_in_flight: usize,
     /// When the limit last changed.
     changed_at: Instant,
+    /// The best delivery rate (answers per second) of a window so far, and
+    /// how many windows in a row grew the limit without raising it by a
+    /// quarter: the point where more requests stop bringing more answers.
+    best_rate: f64,
+    flat_windows: u32,
 }
 
 impl HostLimit {
@@ -164,6 +169,8 @@ impl HostLimit {
             in_flight: 0,
             max_in_flight: 0,
             changed_at: now,
+            best_rate: 0.0,
+            flat_windows: 0,
         }
     }
 
@@ -223,12 +230,32 @@ impl HostLimit {
             return false;
         }
         let before = self.limit();
+        let seconds = (now - self.window.start).as_secs_f64().max(1e-6);
+        self.note_rate(self.window.latencies.len() as f64 / seconds);
         self.close_window();
         self.window = Window::new(now, self.in_flight);
         if self.limit() != before {
             self.changed_at = now;
         }
         self.limit() != before
+    }
+
+    /// Ends the fast start when doubling stopped paying: two windows in a
+    /// row whose delivery rate is not a quarter above the best (as BBR
+    /// finds a full pipe). A host whose latency is far below our own cost
+    /// per request never queues visibly; its answers simply stop coming
+    /// faster, and more requests would only add threads.
+    fn note_rate(&mut self, rate: f64) {
+        if rate > self.best_rate * 1.25 {
+            self.best_rate = rate;
+            self.flat_windows = 0;
+            return;
+        }
+        self.best_rate = self.best_rate.max(rate);
+        self.flat_windows += 1;
+        if self.flat_windows >= 2 && self.phase == Phase::FastStart {
+            self.phase = Phase::Steady;
+        }
     }
 
     /// Applies the law to the window just ended.
@@ -240,7 +267,12 @@ impl HostLimit {
             self.phase = Phase::Recover { target };
             return;
         }
-        let cap = self.unloaded.map(|u| u * OUTLIER);
+        // The cap leaves room above the slack: capped at a multiple of a
+        // sub-millisecond latency alone, the mean of a fast host could
+        // never pass unloaded + slack, and it would grow unchecked.
+        let cap = self
+            .unloaded
+            .map(|u| (u * OUTLIER).max(u + self.cfg.slack * OUTLIER));
         let Some(mean) = self.window.mean(cap) else {
             return;
         };

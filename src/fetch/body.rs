@@ -104,26 +104,14 @@ impl BodyReader<'_> {
         };
         fetched.bytes = already;
         fetched.resumed_from = resumed.map(|f| f.offset);
-        let wire = Cell::new(0);
-        let failed = RefCell::new(None);
-        let counted = decode::Counted {
-            inner: response.into_body().into_reader(),
-            count: &wire,
-            failed: &failed,
-        };
-        let streamed = match decode::decoder(Box::new(counted), &codings) {
-            Ok(mut reader) => {
-                let body = Body {
-                    reader: &mut reader,
-                    codings: &codings,
-                    failed: &failed,
-                };
-                self.stream(body, &mut fetched, max, hasher.as_mut(), sink)
-            }
-            Err(message) => Err(FetchError::new(ErrorKind::Protocol, message)),
-        };
-        fetched.wire_bytes = already + wire.get();
-        let sink = match streamed {
+        let sink = match self.decode_and_stream(
+            response,
+            &codings,
+            &mut fetched,
+            max,
+            hasher.as_mut(),
+            sink,
+        ) {
             Ok(sink) => sink,
             Err(error) => {
                 fetched.error = Some(error);
@@ -138,6 +126,39 @@ impl BodyReader<'_> {
             }
         }
         fetched
+    }
+
+    /// Streams the body through the decoders of `codings` (none: as sent),
+    /// counting the bytes received in `fetched.wire_bytes`.
+    fn decode_and_stream(
+        &self,
+        response: Response<ureq::Body>,
+        codings: &[String],
+        fetched: &mut Fetched,
+        max: u64,
+        hasher: Option<&mut Sha256>,
+        sink: Option<Sink>,
+    ) -> Result<Option<Sink>, FetchError> {
+        let wire = Cell::new(0);
+        let failed = RefCell::new(None);
+        let counted = decode::Counted {
+            inner: response.into_body().into_reader(),
+            count: &wire,
+            failed: &failed,
+        };
+        let streamed = match decode::decoder(Box::new(counted), codings) {
+            Ok(mut reader) => {
+                let body = Body {
+                    reader: &mut reader,
+                    codings,
+                    failed: &failed,
+                };
+                self.stream(body, fetched, max, hasher, sink)
+            }
+            Err(message) => Err(FetchError::new(ErrorKind::Protocol, message)),
+        };
+        fetched.wire_bytes = wire.get();
+        streamed
     }
 
     /// Where a body to be saved (`save`: the folder and the name) is

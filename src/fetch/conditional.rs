@@ -25,11 +25,19 @@ pub(super) struct Conditional<'a> {
     name: String,
     /// Its stored validators, when usable and sent.
     stored: Option<Validators>,
+    /// The file's SHA-256 as read before the request, when `--sha256`
+    /// needed it to check the stored one.
+    on_disk: Option<String>,
 }
 
 impl<'a> Conditional<'a> {
     /// The conditional request for the entry saved as `name`, with
-    /// `--update` (GET and HEAD only), made as `config` says.
+    /// `--update` (GET and HEAD only), made as `config` says. Each entry has
+    /// its own name (a URL listed twice too), and so its own validators.
+    ///
+    /// With `--sha256`, validators that recorded a hash are used only while
+    /// the file still has it: a file edited in place (same size and time)
+    /// is downloaded again rather than called unchanged.
     pub(super) fn new(
         name: Option<&str>,
         config: &RequestConfig,
@@ -45,12 +53,22 @@ impl<'a> Conditional<'a> {
         let own = config.headers.iter().any(|(n, _)| {
             n.eq_ignore_ascii_case("if-none-match") || n.eq_ignore_ascii_case("if-modified-since")
         });
-        let stored = (!own).then(|| Validators::load(dir, &name)).flatten();
+        let mut stored = (!own).then(|| Validators::load(dir, &name)).flatten();
+        let mut on_disk = None;
+        if store.sha256
+            && let Some(recorded) = stored.as_ref().and_then(|v| v.sha256.as_deref())
+        {
+            on_disk = hash_file(&dir.join(&name));
+            if on_disk.as_deref() != Some(recorded) {
+                stored = None;
+            }
+        }
         Some(Conditional {
             dir,
             unfinished,
             name,
             stored,
+            on_disk,
         })
     }
 }
@@ -72,7 +90,8 @@ impl Conditional<'_> {
     }
 
     /// The result of a `304`: ok, the existing file (if there is one) as
-    /// `saved_to`, nothing written.
+    /// `saved_to`, nothing written. Its `sha256` is that of the bytes on
+    /// disk, never one recorded earlier.
     pub(super) fn unchanged(&self, status: StatusCode, sha256: bool) -> Option<Fetched> {
         if status != StatusCode::NOT_MODIFIED {
             return None;
@@ -80,10 +99,7 @@ impl Conditional<'_> {
         let path = self.dir.join(&self.name);
         let exists = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
         let sha256 = (sha256 && exists)
-            .then(|| {
-                let stored = self.stored.as_ref().and_then(|v| v.sha256.clone());
-                stored.or_else(|| hash_file(&path))
-            })
+            .then(|| self.on_disk.clone().or_else(|| hash_file(&path)))
             .flatten();
         Some(Fetched {
             ok: true,

@@ -199,7 +199,7 @@ impl Fetcher {
                 let f = with_timings(f);
                 return (Stepped::Done(self.finish(f, state, uri, url)), signal);
             }
-            Attempt::Retry(f, retry) => (with_timings(f), retry),
+            Attempt::Retry(f, retry) => (step::judged(with_timings(f), &self.accept), retry),
         };
         if !free {
             state.charged += 1;
@@ -283,7 +283,6 @@ impl Fetcher {
         budget: &Budget,
         resume: bool,
     ) -> (Attempt, Option<Answer>) {
-        let deadline = Instant::now() + self.config.timeout;
         // A proxy variable that cannot be used: no attempt is worth making.
         if let Err(error) = self.sender().proxy_for(uri) {
             let fetched = Fetched {
@@ -292,7 +291,7 @@ impl Fetcher {
             };
             return (Attempt::Done(fetched), None);
         }
-        let name = self.save_name(uri, url, repeat);
+        let name = self.store.save_name(url, uri, repeat);
         let conditional =
             Conditional::new(name.as_deref(), &self.config, &self.store, &self.unfinished);
         let extra = conditional.as_ref().map_or_else(Vec::new, |c| c.headers());
@@ -309,7 +308,12 @@ impl Fetcher {
                 )
             })
             .flatten();
-        let (sent, resumed) = self.send_resuming(uri, deadline, &extra, name.as_deref(), resume);
+        // -m bounds the exchange, not the hash check of a saved file above.
+        let deadline = Instant::now() + self.config.timeout;
+        let send = |headers: &[(String, String)]| self.send_following(uri, deadline, headers);
+        let (sent, resumed) = ranged::send(send, &extra, resume, || {
+            ranged::forget(&self.store, name.as_deref());
+        });
         let (response, final_url) = match sent {
             Ok(Landed {
                 response,
@@ -374,48 +378,6 @@ impl Fetcher {
             config: &self.config,
             cancel: &self.cancel,
         }
-    }
-
-    /// Sends the request, asking only for the rest of `resume` when given;
-    /// a server that cannot continue it is asked for the whole body at
-    /// once. Also the part the answer continues, if it does.
-    fn send_resuming(
-        &self,
-        uri: &Uri,
-        deadline: Instant,
-        extra: &[(String, String)],
-        name: Option<&str>,
-        resume: Option<Found>,
-    ) -> (Result<Landed, Failed>, Option<Found>) {
-        let Some(found) = resume else {
-            return (self.send_following(uri, deadline, extra), None);
-        };
-        let mut ranged = extra.to_vec();
-        ranged.extend(ranged::headers(&found));
-        let sent = self.send_following(uri, deadline, &ranged);
-        match sent.as_ref().map(|landed| ranged::answered(landed, &found)) {
-            Ok(ranged::Answered::Continues) => (sent, Some(found)),
-            Ok(ranged::Answered::Refused) => {
-                if let Ok(landed) = sent {
-                    body::drain(landed.response);
-                }
-                ranged::forget(&self.store, name);
-                (self.send_following(uri, deadline, extra), None)
-            }
-            _ => (sent, None),
-        }
-    }
-
-    /// The path under `-o DIR` that this entry's body is saved as: the
-    /// `repeat`-th name of its URL in the `--names` layout.
-    fn save_name(&self, uri: &Uri, url: &str, repeat: u32) -> Option<String> {
-        self.store.dir.as_ref()?;
-        Some(crate::store::names::relative_name(
-            self.store.names,
-            url,
-            uri,
-            repeat,
-        ))
     }
 
     /// The rest of an attempt once a response has come: `--update`'s 304,

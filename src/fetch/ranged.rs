@@ -16,7 +16,7 @@ use std::path::Path;
 use ureq::http::{Method, Response};
 
 use super::config::RequestConfig;
-use super::redirect::Landed;
+use super::redirect::{Failed, Landed};
 use crate::result::accept::Accept;
 use crate::store::StoreConfig;
 use crate::store::resume::{self, Found};
@@ -57,6 +57,35 @@ pub(super) fn resumable(
         return None;
     }
     resume::find(dir, name?)
+}
+
+/// Sends the request with `send`, asking only for the rest of `resume`
+/// when given; a server that cannot continue it is asked for the whole
+/// body at once, after `forget` removed the part. Also the part the answer
+/// continues, if it does.
+pub(super) fn send(
+    send: impl Fn(&[(String, String)]) -> Result<Landed, Failed>,
+    extra: &[(String, String)],
+    resume: Option<Found>,
+    forget: impl FnOnce(),
+) -> (Result<Landed, Failed>, Option<Found>) {
+    let Some(found) = resume else {
+        return (send(extra), None);
+    };
+    let mut ranged = extra.to_vec();
+    ranged.extend(headers(&found));
+    let sent = send(&ranged);
+    match sent.as_ref().map(|landed| answered(landed, &found)) {
+        Ok(Answered::Continues) => (sent, Some(found)),
+        Ok(Answered::Refused) => {
+            if let Ok(landed) = sent {
+                super::body::drain(landed.response);
+            }
+            forget();
+            (send(extra), None)
+        }
+        _ => (sent, None),
+    }
 }
 
 /// The headers that ask for the rest of `found`.

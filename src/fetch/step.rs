@@ -157,6 +157,16 @@ pub(super) fn answer(status: u16, headers: &HeaderMap, accepted: bool) -> Answer
     }
 }
 
+/// An attempt about to be retried, judged by `accept` as a result would
+/// be: should the retry never come (a signal), it is the result, and a
+/// status `--accept` takes is ok.
+pub(super) fn judged(mut f: Fetched, accept: &crate::result::accept::Accept) -> Fetched {
+    if f.error.is_none() {
+        f.ok = f.status.is_some_and(|s| accept.contains(s));
+    }
+    f
+}
+
 /// A retry may start this late past the entry's deadline: the pool's
 /// timers are not exact.
 pub(super) const DEADLINE_SLACK: Duration = Duration::from_millis(100);

@@ -22,10 +22,9 @@ pub fn count_ahead(sources: &[Source], filter: Filter, stats: &Arc<InputStats>) 
         let mut plan = Vec::new();
         for source in sources {
             match source {
-                Source::Args(urls) => plan
-                    .push(Err(
-                        urls.iter().filter(|u| is_entry(u.as_bytes())).count() as u64
-                    )),
+                Source::Args(urls) => {
+                    plan.push(Err(urls.iter().filter(|u| is_entry(u)).count() as u64))
+                }
                 Source::File(_, f) if f.metadata().is_ok_and(|m| m.is_file()) => {
                     match f.try_clone() {
                         Ok(f) => plan.push(Ok(f)),

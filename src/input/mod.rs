@@ -28,8 +28,9 @@ mod whatwg_tests;
 /// usage error before anything is fetched).
 #[derive(Debug)]
 pub enum Source {
-    /// URLs given as arguments.
-    Args(Vec<String>),
+    /// URLs given as arguments, as bytes: an argument that is not UTF-8
+    /// is an entry like any other (`invalid_url`), not a usage error.
+    Args(Vec<Vec<u8>>),
     /// An opened input file, with its name for messages.
     File(PathBuf, File),
     /// Standard input.
@@ -201,7 +202,7 @@ pub struct Entries {
 }
 
 enum Lines {
-    Args(std::vec::IntoIter<String>),
+    Args(std::vec::IntoIter<Vec<u8>>),
     Reader(String, Box<dyn BufRead + Send>),
 }
 
@@ -249,7 +250,7 @@ impl Entries {
             let line = match lines {
                 Lines::Args(urls) => urls.next().map(|u| {
                     buf.clear();
-                    buf.extend_from_slice(u.as_bytes());
+                    buf.extend_from_slice(&u);
                     false
                 }),
                 Lines::Reader(name, r) => match read_line(r, buf) {

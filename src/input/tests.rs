@@ -207,7 +207,7 @@ fn counts_ahead_like_the_reader() {
     std::io::Write::write_all(&mut file, text).unwrap();
     std::io::Seek::rewind(&mut file).unwrap();
     let sources = vec![
-        Source::Args(vec!["http://z/".into(), " ".into()]),
+        Source::Args(vec![b"http://z/".to_vec(), b" ".to_vec()]),
         Source::File("t".into(), file),
     ];
     let stats = Arc::new(InputStats::default());

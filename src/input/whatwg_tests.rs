@@ -86,6 +86,7 @@ fn run_cases() -> Tally {
 }
 
 #[test]
+#[allow(clippy::print_stderr)] // the test's own report
 fn agrees_with_the_whatwg_test_data() {
     let tally = run_cases();
     eprintln!(

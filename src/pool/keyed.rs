@@ -49,6 +49,11 @@ pub(super) struct KeyLimiter<J, R> {
     state: Mutex<State<J, R>>,
     /// Signalled on changes, when someone waits on it (`State::waiters`).
     changed: Condvar,
+    /// Signalled, one waiter at a time, when the parking lot has room again
+    /// (`State::room_waiters`): with one busy key and more workers than its
+    /// limit, every finished job frees one place, and waking every waiting
+    /// worker for it cost more than the requests.
+    room: Condvar,
     /// Whether any timer is set, readable without the lock.
     timed: AtomicBool,
     /// A sender on the job queue, to wake an idle worker so it waits for
@@ -70,10 +75,12 @@ impl<J, R> KeyLimiter<J, R> {
                 parked: 0,
                 running: 0,
                 waiters: 0,
+                room_waiters: 0,
                 limit,
                 global: Pacing::default(),
             }),
             changed: Condvar::new(),
+            room: Condvar::new(),
             timed: AtomicBool::new(false),
             wake: Mutex::new(Some(wake)),
         }
@@ -89,6 +96,9 @@ impl<J, R> KeyLimiter<J, R> {
         self.timed.store(!st.timers.is_empty(), Ordering::Release);
         if st.waiters > 0 {
             self.changed.notify_all();
+        }
+        if st.room_waiters > 0 && st.parked < self.park_cap {
+            self.room.notify_one();
         }
     }
 
@@ -124,6 +134,7 @@ impl<J, R> KeyLimiter<J, R> {
     pub(super) fn notify_all(&self) {
         let st = lock(&self.state);
         self.changed(&st);
+        self.room.notify_all();
     }
 
     /// Starts a job taken from the queue, parks it, or hands it back when
@@ -325,7 +336,8 @@ impl<J, R> KeyLimiter<J, R> {
     }
 
     /// The parking lot is full: waits until there is room, a parked job is
-    /// due, or the run stops.
+    /// due, or the run stops. One waiter is woken per place freed; a waiter
+    /// that finds no room after all passes the wake-up on.
     pub(super) fn wait_room(&self, shared: &Shared) {
         let mut st = lock(&self.state);
         loop {
@@ -334,9 +346,23 @@ impl<J, R> KeyLimiter<J, R> {
                 || st.parked < self.park_cap
                 || first.is_some_and(|t| t <= Instant::now())
             {
+                if st.room_waiters > 0 && st.parked + 1 < self.park_cap {
+                    self.room.notify_one();
+                }
                 return;
             }
-            st = self.wait(st, first);
+            st.room_waiters += 1;
+            st = match first {
+                Some(t) => {
+                    let left = t.saturating_duration_since(Instant::now());
+                    self.room
+                        .wait_timeout(st, left)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => self.room.wait(st).unwrap_or_else(PoisonError::into_inner),
+            };
+            st.room_waiters -= 1;
         }
     }
 

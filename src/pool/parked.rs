@@ -59,6 +59,8 @@ pub(super) struct State<J, R> {
     pub(super) running: usize,
     /// Threads waiting on `changed`.
     pub(super) waiters: usize,
+    /// Workers waiting for room in the parking lot.
+    pub(super) room_waiters: usize,
     /// Running jobs per key unless the key has a limit of its own.
     pub(super) limit: usize,
     /// Pacing of the starts of all keyed jobs together.

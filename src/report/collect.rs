@@ -30,6 +30,10 @@ pub struct Collector {
     summary: Summary,
     outputs: Outputs,
     failures_only: bool,
+    /// Why `--write-failed` could not be written to its end (a full disk),
+    /// if so: the run goes on, every result is still printed, and the
+    /// error is reported once the summary is out.
+    write_failed_error: Option<anyhow::Error>,
     /// The optional fields each record carries.
     fields: Fields,
 }
@@ -42,6 +46,7 @@ impl Collector {
             summary: Summary::default(),
             outputs,
             failures_only,
+            write_failed_error: None,
             fields,
         }
     }
@@ -80,7 +85,7 @@ impl Collector {
         );
         progress.record(!fetched.ok);
         if !fetched.ok {
-            self.list_failed(entry)?;
+            self.list_failed(entry);
         } else if self.failures_only {
             return Ok(Flow::Continue);
         }
@@ -108,28 +113,55 @@ impl Collector {
     /// An entry that never started: counted, listed, not printed.
     pub fn not_started(&mut self, entry: &Entry) -> Result<Flow> {
         self.summary.add_not_started();
-        self.list_failed(entry)?;
+        self.list_failed(entry);
         Ok(Flow::Continue)
     }
 
-    /// Flushes everything; returns the totals and the output files, which
-    /// still take the summary.
-    pub fn finish(mut self) -> Result<(Summary, Outputs, Flow)> {
+    /// Flushes everything; returns the totals, the output files (which
+    /// still take the summary) and why `--write-failed` is incomplete, if
+    /// it is.
+    pub fn finish(mut self) -> Result<Collected> {
         let flow = stdout_flow(self.printer.flush())?;
-        if let Some(w) = &mut self.outputs.write_failed {
-            w.flush().context("writing the --write-failed file")?;
+        if let Some(w) = &mut self.outputs.write_failed
+            && let Err(e) = w.flush()
+        {
+            self.write_failed_error.get_or_insert(write_failed_error(e));
         }
-        Ok((self.summary, self.outputs, flow))
+        Ok(Collected {
+            summary: self.summary,
+            outputs: self.outputs,
+            flow,
+            write_failed_error: self.write_failed_error,
+        })
     }
 
-    fn list_failed(&mut self, entry: &Entry) -> Result<()> {
-        if let Some(w) = &mut self.outputs.write_failed {
-            w.write_all(&entry.raw)
-                .and_then(|()| w.write_all(b"\n"))
-                .context("writing the --write-failed file")?;
+    /// Lists `entry` in `--write-failed`. The first failure to write stops
+    /// the listing (the file cannot be trusted past it) but not the run.
+    fn list_failed(&mut self, entry: &Entry) {
+        let Some(w) = &mut self.outputs.write_failed else {
+            return;
+        };
+        if let Err(e) = w.write_all(&entry.raw).and_then(|()| w.write_all(b"\n")) {
+            self.write_failed_error = Some(write_failed_error(e));
+            self.outputs.write_failed = None;
         }
-        Ok(())
     }
+}
+
+/// What a finished collection hands back to the run.
+pub struct Collected {
+    /// The totals.
+    pub summary: Summary,
+    /// The output files, which still take the summary.
+    pub outputs: Outputs,
+    /// Whether stdout was closed by its reader.
+    pub flow: Flow,
+    /// Why `--write-failed` lacks entries, if it does.
+    pub write_failed_error: Option<anyhow::Error>,
+}
+
+fn write_failed_error(e: io::Error) -> anyhow::Error {
+    anyhow::Error::new(e).context("the --write-failed file lacks entries: writing it failed")
 }
 
 fn stdout_flow(result: io::Result<()>) -> Result<Flow> {

@@ -70,9 +70,10 @@ impl Outputs {
             return Ok(());
         };
         let mut w = BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut w, report)?;
-        writeln!(w)?;
-        w.flush()
+        serde_json::to_writer_pretty(&mut w, report)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(w))
+            .and_then(|()| w.flush())
             .with_context(|| format!("--summary-json: writing {}", path.display()))
     }
 }

@@ -44,7 +44,10 @@ impl InFlight {
         lock(&self.0).insert(entry.seq, (Instant::now(), entry.clone()));
     }
 
-    /// Notes that entry `seq` finished.
+    /// Notes that entry `seq` finished: by its worker when the job ends,
+    /// and again by the main thread when it takes the result, since an
+    /// entry can also end without its job running again (a retry that a
+    /// signal cut short ends in the pool with its last answer).
     pub fn finish(&self, seq: u64) {
         lock(&self.0).remove(&seq);
     }

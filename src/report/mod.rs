@@ -4,12 +4,13 @@
 //! [`progress`] display on stderr and the [`summary`]. [`inflight`] keeps
 //! the entries being fetched, which the display names and a run that gives
 //! up reports as cancelled. With `-v`, [`verbose`] prints what each fetch
-//! did on stderr.
+//! did on stderr; [`stderr`] writes there without ever panicking.
 
 pub mod collect;
 pub mod files;
 pub mod inflight;
 pub mod progress;
+pub mod stderr;
 pub mod stdout;
 pub mod summary;
 pub mod verbose;

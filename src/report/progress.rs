@@ -188,10 +188,10 @@ impl Progress {
             "a second signal"
         };
         self.suspend(|| {
-            eprintln!(
+            super::stderr::line(format_args!(
                 "fetchpool: interrupted: starting nothing new, finishing {in_flight} in flight \
                  ({again} stops waiting)"
-            );
+            ));
         });
     }
 
@@ -244,7 +244,9 @@ impl Ticker {
                 None if stopping => {
                     let done = self.counts.done.load(Ordering::Relaxed);
                     let in_flight = self.in_flight.len();
-                    eprintln!("fetchpool: {done} done, finishing {in_flight} in flight");
+                    super::stderr::line(format_args!(
+                        "fetchpool: {done} done, finishing {in_flight} in flight"
+                    ));
                 }
                 None => self.print_plain(),
             }
@@ -292,7 +294,7 @@ impl Ticker {
         let total = self.input.total();
         let eta = plain_eta(done, total, rate);
         let total = total.map_or_else(|| "?".to_owned(), |t| t.to_string());
-        eprintln!(
+        super::stderr::line(format_args!(
             "fetchpool: {done}/{total} done{eta}, {}",
             message(
                 rate,
@@ -300,7 +302,7 @@ impl Ticker {
                 failed,
                 self.stuck().as_ref()
             )
-        );
+        ));
     }
 }
 

@@ -22,7 +22,11 @@ pub struct Summary {
     unchanged: u64,
     partial_kept: u64,
     bytes: u64,
+    /// Every response by status (for the status classes).
     by_status: BTreeMap<u16, u64>,
+    /// Failed entries without an error, by status.
+    failed_by_status: BTreeMap<u16, u64>,
+    /// Failed entries with an error, by kind.
     by_kind: BTreeMap<ErrorKind, u64>,
     /// Latency of fetched entries in microseconds (3 significant digits).
     latency: Histogram<u64>,
@@ -50,9 +54,11 @@ pub struct Report {
     /// Entries whose body was cut short and kept in a part file under
     /// `-o`, for `--continue`.
     pub partial_kept: u64,
-    /// Failed entries by HTTP status (as strings, for JSON object keys).
+    /// Failed entries without an error (a status outside `--accept`), by
+    /// status (as strings, for JSON object keys). With `failed_by_kind` it
+    /// counts each failed entry once: the two add up to `failed`.
     pub failed_by_status: BTreeMap<String, u64>,
-    /// Failed entries by error kind.
+    /// Failed entries with an error, by error kind.
     pub failed_by_kind: BTreeMap<&'static str, u64>,
     /// Responses by status class (`2xx`, `4xx`, ...).
     pub status_classes: BTreeMap<String, u64>,
@@ -97,6 +103,7 @@ impl Default for Summary {
             partial_kept: 0,
             bytes: 0,
             by_status: BTreeMap::new(),
+            failed_by_status: BTreeMap::new(),
             by_kind: BTreeMap::new(),
             // 1 µs to 1 hour; longer latencies are counted as 1 hour.
             latency: Histogram::new_with_bounds(1, 3_600_000_000, 3)
@@ -128,9 +135,13 @@ impl Summary {
         if ok {
             self.ok += 1;
         } else {
+            // Each failed entry once: by its error when it has one, else
+            // by the status --accept refused.
             self.failed += 1;
-            if let Some(kind) = kind {
-                *self.by_kind.entry(kind).or_default() += 1;
+            match (kind, status) {
+                (Some(kind), _) => *self.by_kind.entry(kind).or_default() += 1,
+                (None, Some(s)) => *self.failed_by_status.entry(s).or_default() += 1,
+                (None, None) => *self.by_kind.entry(ErrorKind::Internal).or_default() += 1,
             }
         }
     }
@@ -166,16 +177,17 @@ impl Summary {
     }
 
     /// The totals as a report, `wall` being the run's wall time.
-    pub fn report(&self, wall: Duration, accept: &crate::result::accept::Accept) -> Report {
+    pub fn report(&self, wall: Duration) -> Report {
         let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
         let mut classes = BTreeMap::new();
-        let mut failed_by_status = BTreeMap::new();
         for (&status, &n) in &self.by_status {
             *classes.entry(format!("{}xx", status / 100)).or_default() += n;
-            if !accept.contains(status) {
-                failed_by_status.insert(status.to_string(), n);
-            }
         }
+        let failed_by_status = self
+            .failed_by_status
+            .iter()
+            .map(|(s, &n)| (s.to_string(), n))
+            .collect();
         let wall_s = wall.as_secs_f64();
         let fetched = self.latency.len();
         Report {
@@ -385,136 +397,5 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 const SHOWN_HOSTS: usize = 10;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::result::accept::Accept;
-
-    #[test]
-    fn counts_and_percentiles() {
-        let mut s = Summary::default();
-        for ms in 1..=100 {
-            s.add(true, Some(200), None, 10, Duration::from_millis(ms));
-        }
-        s.add(false, Some(404), None, 5, Duration::from_millis(1));
-        s.add(
-            false,
-            None,
-            Some(ErrorKind::Timeout),
-            0,
-            Duration::from_millis(1),
-        );
-        s.add(false, None, Some(ErrorKind::InvalidUrl), 0, Duration::ZERO);
-        s.add_not_started();
-        let r = s.report(Duration::from_secs(2), &Accept::parse("200-399").unwrap());
-        assert_eq!((r.entries, r.ok, r.failed, r.not_started), (104, 100, 3, 1));
-        assert_eq!(r.failed_by_status["404"], 1);
-        assert_eq!(r.failed_by_kind["timeout"], 1);
-        assert_eq!(r.status_classes["2xx"], 100);
-        assert_eq!(r.bytes, 1005);
-        let l = r.latency_ms.as_ref().unwrap();
-        assert!((49.0..=51.0).contains(&l.p50), "{}", l.p50);
-        assert!((99.0..=101.0).contains(&l.max));
-        let text = r.text();
-        assert!(text.starts_with("summary: 104 entries, 100 ok, 3 failed, 1 not started"));
-        assert!(text.contains("404 x1") && text.contains("timeout x1"));
-        assert!(!text.contains("pushed back"));
-        assert_eq!(r.fetched, 102, "invalid entries are not requests");
-        assert!(text.contains("1005 B in 2.00 s, 51 req/s\n"), "{text}");
-    }
-
-    #[test]
-    fn wording_is_singular_for_one_and_mentions_what_was_skipped() {
-        let mut s = Summary::default();
-        s.add(true, Some(200), None, 3, Duration::from_millis(2));
-        let mut r = s.report(Duration::from_secs(1), &Accept::parse("200").unwrap());
-        assert!(
-            r.text().starts_with("summary: 1 entry, 1 ok, 0 failed\n"),
-            "{}",
-            r.text()
-        );
-        let stats = InputStats::default();
-        stats.entries.store(6, std::sync::atomic::Ordering::SeqCst);
-        stats.kept.store(1, std::sync::atomic::Ordering::SeqCst);
-        stats
-            .duplicates
-            .store(2, std::sync::atomic::Ordering::SeqCst);
-        r.count_skipped(&stats);
-        assert!(
-            r.text().starts_with(
-                "summary: 1 entry, 1 ok, 0 failed (2 duplicates skipped, 3 in other shards)\n"
-            ),
-            "{}",
-            r.text()
-        );
-    }
-
-    #[test]
-    fn no_rate_when_nothing_was_requested() {
-        let mut s = Summary::default();
-        s.add(false, None, Some(ErrorKind::InvalidUrl), 0, Duration::ZERO);
-        let r = s.report(Duration::from_millis(1), &Accept::parse("200").unwrap());
-        assert_eq!(r.fetched, 0);
-        assert_eq!(r.requests_per_s, 0.0);
-        let text = r.text();
-        assert!(text.contains("  0 B in 1 ms\n"), "{text}");
-        assert!(!text.contains("/s"), "{text}");
-    }
-
-    #[test]
-    fn names_hosts_that_pushed_back_escaped() {
-        let mut r =
-            Summary::default().report(Duration::from_secs(1), &Accept::parse("200").unwrap());
-        r.pushed_back = vec![
-            PushedBack {
-                host: "slow.example:443".into(),
-                pushbacks: 12,
-                rate_per_s: Some(9.5),
-                paused_s: 2.5,
-            },
-            PushedBack {
-                host: "evil\u{1b}[2J\u{202e}:80".into(),
-                pushbacks: 1,
-                rate_per_s: None,
-                paused_s: 0.0,
-            },
-        ];
-        r.given_up = vec![GivenUp {
-            host: "blocked:443".into(),
-            status: 429,
-            refused_for_s: 30.5,
-        }];
-        r.concurrency = vec![Concurrency {
-            host: "api:443".into(),
-            settled: 16,
-            max_in_flight: 32,
-        }];
-        let text = r.text();
-        assert!(
-            text.contains(
-                "pushed back: slow.example:443 (12 x 429/503), paused 2.50 s, held at 9.5 req/s"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "pushed back: evil\\x1b[2J\\u{202e}:80 (1 x 429/503), paused 0 ms, unlimited again"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("given up: blocked:443 (only 429 for 30.5 s;"),
-            "{text}"
-        );
-        assert!(
-            text.contains("concurrency: api:443 settled at 16, at most 32 in flight"),
-            "{text}"
-        );
-        assert!(!text.contains('\u{1b}'));
-        let json = serde_json::to_value(&r).unwrap();
-        assert_eq!(json["pushed_back"][0]["rate_per_s"], 9.5);
-        assert!(json["pushed_back"][1]["rate_per_s"].is_null());
-        assert_eq!(json["pushed_back"][0]["paused_s"], 2.5);
-        assert_eq!(json["given_up"][0]["status"], 429);
-        assert_eq!(json["concurrency"][0]["max_in_flight"], 32);
-    }
-}
+#[path = "summary_tests.rs"]
+mod tests;

@@ -29,7 +29,6 @@ use crate::report::inflight::InFlight;
 use crate::report::progress::{Progress, ProgressStyle};
 use crate::report::stdout::Printer;
 use crate::result::Fetched;
-use crate::result::accept::Accept;
 use crate::store::names::{Layout, Namer};
 use crate::store::save::Unfinished;
 use job::{Job, JobStep};
@@ -97,7 +96,6 @@ struct Run {
     /// The read error that ended the input early, if one did.
     input_error: Receiver<InputError>,
     controller: Arc<Controller>,
-    accept: Accept,
     /// Print the summary on stderr.
     summary: bool,
 }
@@ -143,7 +141,6 @@ impl Run {
             fetch.store.dir.as_deref(),
             &input.sources,
         )?;
-        let accept = fetch.accept.clone();
         // Saved bodies get their names in input order, as entries are read.
         let names = fetch.store.dir.is_some().then_some(fetch.store.names);
         let fetcher = Fetcher::new(fetch, sizes.workers, cancel, unfinished)?;
@@ -181,7 +178,6 @@ impl Run {
             stats,
             input_error,
             controller,
-            accept,
             summary: report.summary,
         };
         Ok((run, results))
@@ -192,12 +188,19 @@ impl Run {
     fn drain(&mut self, mut results: JobResults) -> Result<bool> {
         loop {
             let taken = match results.next_within(TICK) {
-                Next::Ready(done) => self.collector.take(
-                    &done.job.entry,
-                    done.outcome,
-                    &self.progress,
-                    results.ready(),
-                ),
+                Next::Ready(done) => {
+                    // An entry can end outside its job (one waiting to retry
+                    // when the run stops ends with its last answer): either
+                    // way it is no longer in flight, and giving up must not
+                    // report it again.
+                    self.in_flight.finish(done.job.entry.seq);
+                    self.collector.take(
+                        &done.job.entry,
+                        done.outcome,
+                        &self.progress,
+                        results.ready(),
+                    )
+                }
                 Next::Waiting => Ok(if self.collector.stdout_closed() {
                     Flow::StdoutClosed
                 } else {
@@ -233,31 +236,40 @@ impl Run {
     fn finish(mut self, started: Instant, mut stdout_closed: bool) -> Result<Exit> {
         // A signal that came as the last results did is still said.
         self.shutdown.announce(&self.progress, &self.in_flight);
-        let (summary, mut outputs, flow) = self.collector.finish()?;
-        stdout_closed |= flow == Flow::StdoutClosed;
+        let finished = self.collector.finish()?;
+        let (summary, mut outputs) = (finished.summary, finished.outputs);
+        stdout_closed |= finished.flow == Flow::StdoutClosed;
         self.progress.finish();
         let wall = started.elapsed();
 
         if let Ok(err) = self.input_error.try_recv() {
             return Err(err.into());
         }
-        let mut report = summary.report(wall, &self.accept);
+        let mut report = summary.report(wall);
         report.count_skipped(&self.stats);
         let decisions = self.controller.decisions();
         report.pushed_back = decisions.pushed_back;
         report.given_up = decisions.given_up;
         report.concurrency = decisions.concurrency;
-        outputs.write_summary(&report)?;
-        if stdout_closed {
-            // `fetchpool ... | head -1`: nobody reads on; end quietly.
-            return Ok(Exit::Ok);
+        let summary_written = outputs.write_summary(&report);
+        // `fetchpool ... | head -1`: nobody reads on; end quietly, but with
+        // the exit code of what happened: entries the reader left behind
+        // were never started (or never read), so `set -o pipefail` sees a
+        // failure.
+        if self.summary && !stdout_closed {
+            crate::report::stderr::text(&report.text());
         }
-        if self.summary {
-            eprint!("{}", report.text());
+        // An output file that could not be written in full (a full disk)
+        // is an error, said after the results and the summary, which still
+        // show what the run did.
+        if let Some(err) = finished.write_failed_error {
+            return Err(err);
         }
+        summary_written?;
+        let unread = stdout_closed && !self.stats.done.load(std::sync::atomic::Ordering::SeqCst);
         Ok(match self.shutdown.exit_code() {
             Some(code) => Exit::Signal(code),
-            None if summary.any_failed() => Exit::Failures,
+            None if summary.any_failed() || unread => Exit::Failures,
             None => Exit::Ok,
         })
     }
@@ -332,11 +344,11 @@ fn size_pool(config: &Config) -> (NonZeroUsize, NonZeroUsize) {
         return (nz(first), nz(ceiling));
     }
     if fit < asked {
-        eprintln!(
+        crate::report::stderr::line(format_args!(
             "fetchpool: the open-files limit ({}) fits {fit} requests in flight, not {asked}: \
              running {fit} workers (raise the limit with `ulimit -n`)",
             limit.unwrap_or(0)
-        );
+        ));
     }
     let fixed = NonZeroUsize::new(fit).unwrap_or(config.pool.workers);
     (fixed, fixed)

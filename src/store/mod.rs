@@ -25,3 +25,13 @@ pub struct StoreConfig {
     /// `--continue`: resume part files left by earlier runs.
     pub resume: bool,
 }
+
+impl StoreConfig {
+    /// The path under `dir` that the body of the URL `text` (requested as
+    /// `uri`) is saved as: the `repeat`-th name of its URL in the
+    /// `--names` layout; `None` without `-o`.
+    pub fn save_name(&self, text: &str, uri: &http::Uri, repeat: u32) -> Option<String> {
+        self.dir.as_ref()?;
+        Some(names::relative_name(self.names, text, uri, repeat))
+    }
+}

@@ -148,13 +148,20 @@ impl Part {
         }
         let meta = dir.join(meta_name(name));
         if from == 0 {
-            file.set_len(0)?;
             let json = serde_json::to_vec(&Meta {
                 v: 1,
                 if_range: if_range.to_owned(),
             })
             .map_err(io::Error::other)?;
-            save::write_atomic(dir, &meta_name(name), &json, unfinished)?;
+            let started = file
+                .set_len(0)
+                .and_then(|()| save::write_atomic(dir, &meta_name(name), &json, unfinished));
+            if let Err(e) = started {
+                // A part without its validator can never be resumed (a
+                // full disk, say): leave no empty hidden file behind.
+                let _ = fs::remove_file(&path);
+                return Err(e);
+            }
         } else {
             read_prefix(&mut file, from, prefix)?;
             file.set_len(from)?;
@@ -227,6 +234,30 @@ mod tests {
         assert_eq!(validator(Some("W/\"v1\""), None), None);
         assert_eq!(validator(None, Some("yesterday")), None);
         assert_eq!(validator(Some("\"a\nb\""), None), None);
+    }
+
+    #[test]
+    fn a_part_whose_validator_cannot_be_kept_is_not_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "f.bin";
+        // A directory where the metadata goes: writing it fails, as on a
+        // full disk.
+        fs::create_dir(dir.path().join(meta_name(name))).unwrap();
+        assert!(
+            Part::open(
+                dir.path(),
+                name,
+                "\"v1\"",
+                0,
+                |_| {},
+                &Unfinished::default()
+            )
+            .is_err()
+        );
+        assert!(
+            !dir.path().join(part_name(name)).exists(),
+            "an empty part left"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! `NO_COLOR=1`, a null stdin unless the test feeds one, and a [`RUN_BOUND`]
 //! deadline: only a real hang fails a test on time.
 
+mod accounting;
 mod bodies;
 mod closed_stdout;
 mod compressed;
@@ -16,8 +17,10 @@ mod errors;
 mod exit_codes;
 mod framing;
 mod input;
+mod invariants;
 mod limits;
 mod names;
+mod numeric_flags;
 mod output;
 mod politeness;
 mod progress;
@@ -35,6 +38,8 @@ mod summary;
 mod support;
 mod tls;
 mod update;
+mod update_hashes;
+mod url_args;
 mod usage;
 mod verbose;
 

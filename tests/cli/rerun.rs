@@ -125,3 +125,37 @@ fn write_failed_then_rerun_fetches_exactly_the_failures() {
     assert_eq!(targets, ["/status/404", "/status/500"]);
     assert_eq!(server.total_requests() - before, 2);
 }
+
+/// `/dev/full` takes the open and refuses every write (ENOSPC): a full disk.
+#[cfg(target_os = "linux")]
+#[test]
+fn output_files_on_a_full_disk_lose_no_result_and_end_in_an_error() {
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    // Entries longer than the --write-failed buffer, so writing fails while
+    // results are still coming, not only at the end.
+    let long = "x".repeat(20_000);
+    let mut entries = vec![server.url("/ok").into_bytes()];
+    entries.extend((0..3).map(|i| format!("bad{i}-{long}").into_bytes()));
+    entries.push(server.url("/ok?again").into_bytes());
+    let list = write_file(dir.path(), "urls.txt", &byte_lines(&entries));
+    for flag in ["--write-failed", "--summary-json"] {
+        let run = run(&["--json", "-j", "1", "-i", &list, flag, "/dev/full"]);
+        run.assert_code(2);
+        let by_seq = run.by_seq();
+        assert_eq!(run.results().len(), 5, "{flag}: a result lost or repeated");
+        assert_all_seqs(&by_seq, 5);
+        assert_eq!(kind(&by_seq[&2]), Some("invalid_url"), "{flag}");
+        assert!(
+            run.stderr.contains("summary: 5 entries, 2 ok, 3 failed"),
+            "{flag}: no summary:\n{}",
+            run.stderr
+        );
+        let last = run.stderr.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("fetchpool: error: ") && last.contains(flag),
+            "{flag}: the last line must say the file is incomplete:\n{}",
+            run.stderr
+        );
+    }
+}

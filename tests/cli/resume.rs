@@ -205,6 +205,11 @@ fn a_retry_in_the_same_run_resumes_the_cut_body() {
     assert_eq!(r["status"], 206, "{r}");
     assert_eq!(r["bytes"], LEN, "bytes is the whole body: {r}");
     assert_eq!(r["resumed_from"], CUT, "{r}");
+    assert_eq!(
+        r["wire_bytes"],
+        LEN - CUT,
+        "only the rest was transferred: {r}"
+    );
     let saved = fs::read(r["saved_to"].as_str().unwrap()).unwrap();
     assert_eq!(saved, body(1));
     assert_eq!(r["sha256"], sha(&body(1)), "the hash is of the whole file");

@@ -2,9 +2,13 @@
 //! --write-failed, the grace, a second signal, the exit code.
 
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use crate::server::TestServer;
+use crate::server::{Reply, TestServer};
 use crate::support::{WAIT, read_lines, summary};
 use crate::{Run, Running, command, lines};
 
@@ -235,4 +239,87 @@ fn requests_that_finish_after_the_first_signal_are_normal_results() {
         "SIGTERM told to press Ctrl-C:\n{}",
         run.stderr
     );
+}
+
+#[test]
+fn an_entry_waiting_to_retry_is_reported_once_when_the_run_gives_up() {
+    // One worker stuck on a server that never answers, one entry parked on
+    // a 503 that asked to come back in 30 s. The first signal ends the
+    // parked entry with its answer; the second stops waiting for the stuck
+    // one. The parked entry must not come back as "cancelled" too.
+    let server = TestServer::start();
+    server.route("/busy", |_| Reply::status(503).header("Retry-After", "30"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.ndjson");
+    let failed = dir.path().join("failed.txt");
+    let report = dir.path().join("summary.json");
+    let urls = [server.url("/fault/hang"), server.url("/busy")];
+    let mut cmd = command([
+        "--json",
+        "-j",
+        "2",
+        "-m",
+        "120",
+        "--grace",
+        "120",
+        "--write-failed",
+        failed.to_str().unwrap(),
+        "--summary-json",
+        report.to_str().unwrap(),
+        &urls[0],
+        &urls[1],
+    ]);
+    cmd.stdout(File::create(&out).unwrap())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn fetchpool");
+    let kill = |signal: &str| {
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill")
+            .success();
+        assert!(ok, "kill -{signal} failed");
+    };
+    assert!(server.wait_for_requests(2, WAIT), "requests never arrived");
+    let printed = |n: usize| {
+        let start = Instant::now();
+        while std::fs::read_to_string(&out).unwrap().lines().count() < n {
+            if start.elapsed() > WAIT {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        true
+    };
+    kill("INT");
+    let parked_ended = printed(1);
+    kill("INT");
+    let status = crate::wait_bounded(&mut child);
+    assert!(
+        parked_ended,
+        "the parked entry did not end on the first signal"
+    );
+    assert_eq!(status.code(), Some(130));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let seqs: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(seqs.len(), 2, "one line per entry:\n{text}");
+    assert_eq!(
+        seqs.iter().collect::<BTreeSet<_>>().len(),
+        2,
+        "an entry twice:\n{text}"
+    );
+    let mut listed = read_lines(&failed);
+    listed.sort();
+    let mut expected = urls.to_vec();
+    expected.sort();
+    assert_eq!(listed, expected, "--write-failed");
+    assert_eq!(summary(&report)["entries"], 2);
 }

@@ -136,6 +136,9 @@ fn usage_errors_are_one_line_in_one_style_with_the_fix() {
         (&["--bogus"], "--help"),
         (&["--worker", "3"], "--workers"),
         (&["--rate", "-1"], "--rate must be a positive number"),
+        // One request every 1e19 s or 1e20 s: waits no clock can hold.
+        (&["--rate", "1e-19"], "--rate is too low"),
+        (&["--rate", "1e-20"], "--rate is too low"),
         (&["-m", "-1"], "--timeout must be a positive number"),
         (&["--retries", "-1"], "--retries"),
         (&["-j", "0"], "--workers must be between 1 and 4096"),
