@@ -166,6 +166,15 @@ impl Tracked {
         self.in_flight > 0 || self.rate.pushbacks() > 0 || self.given_up.is_some()
     }
 
+    /// The time paused up to `now`: a pause that goes on past it (the run
+    /// ended first) counts only its part so far.
+    fn paused_by(&self, now: Instant) -> Duration {
+        let ahead = self
+            .paused_until
+            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
+        self.paused.saturating_sub(ahead)
+    }
+
     /// Counts a pause until `until` into the time paused.
     fn pause(&mut self, now: Instant, until: Instant) {
         let from = self.paused_until.map_or(now, |t| t.max(now));
@@ -208,8 +217,9 @@ impl Controller {
 
     /// A request to `host` that [`Controller::begin`] let go has ended;
     /// `signal` is what its answer said (`None`: nothing about the host,
-    /// such as a name that did not resolve).
-    pub fn end(&self, host: &str, signal: Option<Signal>) {
+    /// such as a name that did not resolve). True if the host is given up
+    /// (now or before): a retry of the entry should not wait for it.
+    pub fn end(&self, host: &str, signal: Option<Signal>) -> bool {
         let now = Instant::now();
         let mut hosts = lock(&self.hosts);
         let tracked = hosts.get(host, self.auto, &self.gate, now);
@@ -224,9 +234,11 @@ impl Controller {
         {
             self.gate.set_limit(host, Some(limit.limit()));
         }
-        let Some(signal) = signal else { return };
+        let Some(signal) = signal else {
+            return tracked.given_up.is_some();
+        };
         if tracked.given_up.is_some() {
-            return;
+            return true;
         }
         match signal.answer {
             Answer::Good => {
@@ -242,6 +254,7 @@ impl Controller {
             } => self.pushback(host, tracked, (pause, status, refusal), signal.sent, now),
             Answer::Overload => {}
         }
+        tracked.given_up.is_some()
     }
 
     /// A 429 or 503: pause, cut the rate, maybe give the host up.
@@ -304,6 +317,7 @@ impl Controller {
     /// What the controller did, for the summary.
     pub fn decisions(&self) -> Decisions {
         let hosts = lock(&self.hosts);
+        let now = Instant::now();
         let round = |x: f64| (x * 100.0).round() / 100.0;
         let mut out = Decisions::default();
         for (host, t) in &hosts.map {
@@ -312,7 +326,7 @@ impl Controller {
                     host: host.clone(),
                     pushbacks: t.rate.pushbacks(),
                     rate_per_s: t.rate.rate().map(round),
-                    paused_s: round(t.paused.as_secs_f64()),
+                    paused_s: round(t.paused_by(now).as_secs_f64()),
                 });
             }
             if let Some(g) = &t.given_up {
@@ -425,8 +439,11 @@ mod tests {
         assert_eq!(named.len(), 1);
         assert_eq!((named[0].host.as_str(), named[0].pushbacks), ("slow:80", 1));
         assert!(named[0].rate_per_s.is_some());
-        // The pause was capped by --max-retry-wait.
-        assert!((29.0..=30.0).contains(&named[0].paused_s), "{:?}", named[0]);
+        // The pause was capped by --max-retry-wait; none of it is over yet.
+        let paused = lock(&c.hosts).map["slow:80"].paused;
+        assert!(paused <= Duration::from_secs(30), "{paused:?}");
+        assert!(paused >= Duration::from_secs(29), "{paused:?}");
+        assert!(named[0].paused_s < 29.0, "{:?}", named[0]);
         assert!(lock(&c.hosts).map.len() <= 2 * SWEEP_AT);
     }
 
@@ -435,7 +452,9 @@ mod tests {
         // A zero --max-retry-wait: the second refusal is already too long.
         let c = Controller::new(Gate::default(), Duration::ZERO, None);
         assert_eq!(c.begin("a:80"), Begin::Go);
-        c.end("a:80", Some(refusal(503, None)));
+        // The answer that gives the host up says so, so its own retry
+        // does not wait for the time the answer asked for.
+        assert!(c.end("a:80", Some(refusal(503, None))));
         assert_eq!(c.begin("a:80"), Begin::GivenUp(503));
         let given_up = c.decisions().given_up;
         assert_eq!(given_up.len(), 1);
@@ -449,9 +468,9 @@ mod tests {
     fn a_good_answer_or_an_accepted_refusal_keeps_a_host() {
         let c = Controller::new(Gate::default(), Duration::from_secs(3600), None);
         c.begin("a:80");
-        c.end("a:80", Some(refusal(429, None)));
+        assert!(!c.end("a:80", Some(refusal(429, None))));
         c.begin("a:80");
-        c.end("a:80", Some(good()));
+        assert!(!c.end("a:80", Some(good())));
         // Refusing again starts a new span, far from an hour long.
         c.begin("a:80");
         c.end("a:80", Some(refusal(429, None)));

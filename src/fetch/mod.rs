@@ -210,8 +210,10 @@ impl Fetcher {
         }
         // Waiting for the time a pushback asked for is being held back by
         // the host (the pool counts any wait beyond it).
+        state.ahead = Duration::ZERO;
         if let Some(Answer::Pushback { .. }) = answer {
             state.waited += wait;
+            state.ahead = wait;
         }
         // A 429 that did not say for how long: leave the host alone for as
         // long as this entry waits.

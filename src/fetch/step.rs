@@ -39,12 +39,29 @@ pub struct FetchState {
     pub(super) deadline: Option<Instant>,
     /// Time held back by the host's pause, its rate, or `--rate`.
     pub(super) waited: Duration,
+    /// The part of `waited` not waited yet: the wait a pushback asked
+    /// for, counted when the retry was planned.
+    pub(super) ahead: Duration,
 }
 
 impl FetchState {
     /// Whether no attempt was made yet.
     pub fn is_new(&self) -> bool {
         self.attempts == 0
+    }
+
+    /// The retry planned for `at` starts at `now` instead (its host was
+    /// given up: it will end without waiting); the wait not waited is no
+    /// longer counted.
+    pub fn resume_early(&mut self, at: Instant, now: Instant) {
+        let early = at.saturating_duration_since(now).min(self.ahead);
+        self.waited = self.waited.saturating_sub(early);
+        self.ahead = Duration::ZERO;
+    }
+
+    /// Attempts made so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
     }
 }
 
@@ -191,5 +208,27 @@ pub(super) fn with_timings(f: Fetched) -> Fetched {
             reused: e.reused,
         }),
         ..f
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_resumed_early_no_longer_counts_the_wait_it_skipped() {
+        let now = Instant::now();
+        let mut state = FetchState {
+            waited: Duration::from_secs(7),
+            ahead: Duration::from_secs(5),
+            ..FetchState::default()
+        };
+        // Planned 5 s ahead, resumed 4 s early: 1 s of it was waited.
+        state.resume_early(now + Duration::from_secs(4), now);
+        assert_eq!(state.waited, Duration::from_secs(3));
+        // Never below what was waited before the plan.
+        state.ahead = Duration::from_secs(1);
+        state.resume_early(now + Duration::from_secs(60), now);
+        assert_eq!(state.waited, Duration::from_secs(2));
     }
 }

@@ -388,3 +388,36 @@ fn workers_grow_as_needed_up_to_the_ceiling_only() {
         names.lock().unwrap()
     );
 }
+
+#[test]
+fn a_start_that_sent_nothing_takes_no_slot_of_the_pacing() {
+    // An hour apart, for the key and for all keys: only the first start
+    // may come without waiting. Jobs 0..5 say they sent nothing
+    // (a retry past its deadline), so job 5, the first to send, starts at
+    // once too. Without the start taken back, job 1 would wait an hour
+    // (the bound on the wait below turns that into a failure).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let hour = Duration::from_secs(3600);
+        let pool = Pool::new(n(1)).keyed(|j: &Job| Some(j.key.to_owned()));
+        let gate = pool.gate();
+        let input = jobs(&["k"; 6]).into_iter().inspect(move |j| {
+            if j.id == 0 {
+                gate.set_interval("k", Some(hour));
+            }
+        });
+        let done = pool
+            .pace_all(hour)
+            .as_completed(input, |j: &Job| {
+                if j.id < 5 {
+                    start_unused();
+                }
+                j.id
+            })
+            .unwrap()
+            .count();
+        let _ = tx.send(done);
+    });
+    let done = rx.recv_timeout(Duration::from_secs(20));
+    assert_eq!(done, Ok(6), "starts that sent nothing held the next back");
+}

@@ -28,7 +28,7 @@ use crossbeam_channel::Sender;
 use super::KeyFn;
 use super::gate::Schedule;
 pub(super) use super::parked::{Item, Key, Ticket};
-use super::parked::{KeyState, Pacing, State};
+use super::parked::{KeyState, Pacing, Started, State};
 use super::stop::{Msg, Shared};
 use crate::lock::lock;
 
@@ -148,12 +148,13 @@ impl<J, R> KeyLimiter<J, R> {
         let nothing_parked =
             ks.fresh.is_empty() && ks.resumed.keys().next().is_none_or(|&(at, _)| at > now);
         if skipping || (nothing_parked && st.may_start(&key, now)) {
-            st.started(&key, now);
+            let start = st.started(&key, now);
             st.running += 1;
             return Admit::Run(Ticket {
                 key,
                 item: Item::Fresh(index, job),
                 held: Duration::ZERO,
+                start,
             });
         }
         if st.parked >= self.park_cap {
@@ -187,20 +188,36 @@ impl<J, R> KeyLimiter<J, R> {
         } else {
             None
         };
-        match &next {
-            Some(_) => {
+        let next = match next {
+            Some((item, held)) => {
                 st.parked -= 1;
-                st.started(key, now);
+                let start = st.started(key, now);
+                Some(Ticket {
+                    key: key.clone(),
+                    item,
+                    held,
+                    start,
+                })
             }
-            None => st.running -= 1,
-        }
+            None => {
+                st.running -= 1;
+                None
+            }
+        };
         st.reschedule(key, now);
         self.changed(st);
-        next.map(|(item, held)| Ticket {
-            key: key.clone(),
-            item,
-            held,
-        })
+        next
+    }
+
+    /// The job of `ticket`'s start sent nothing: its start is taken back
+    /// from the pacing, so the next parked job need not wait for it.
+    pub(super) fn unstart(&self, key: &Key, start: Started) {
+        let now = Instant::now();
+        let mut guard = lock(&self.state);
+        let st = &mut *guard;
+        st.unstart(key, start);
+        st.reschedule(key, now);
+        self.changed(st);
     }
 
     /// A job of `key` wants to run again at `at`: parks it, releasing its slot.
@@ -249,12 +266,17 @@ impl<J, R> KeyLimiter<J, R> {
         };
         let opens = st.opens_at(&key);
         let (item, held) = st.keys.get_mut(&key)?.pick(now, skipping, opens)?;
-        st.started(&key, now);
+        let start = st.started(&key, now);
         st.parked -= 1;
         st.running += 1;
         st.reschedule(&key, now);
         self.changed(st);
-        Some(Ticket { key, item, held })
+        Some(Ticket {
+            key,
+            item,
+            held,
+            start,
+        })
     }
 
     /// When the earliest parked job may start (now, when skipping).

@@ -66,8 +66,8 @@ use keyed::KeyLimiter;
 pub use ordered::Ordered;
 pub use stop::StopHandle;
 use stop::{Msg, Shared};
-pub use worker::held;
 use worker::{Worker, feed};
+pub use worker::{held, start_unused};
 
 /// What became of one job.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,6 +23,18 @@ pub(super) struct Ticket<J, R> {
     pub(super) item: Item<J, R>,
     /// How long its key's gate held it back once it was ready to run.
     pub(super) held: Duration,
+    /// Its start as the pacing counted it, to take back if it sent nothing.
+    pub(super) start: Started,
+}
+
+/// A start as the pacing counted it: when, and the last starts before it
+/// (of its key, of all keys), so a start that turned out to do nothing
+/// can be taken back ([`State::unstart`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Started {
+    at: Instant,
+    key_before: Option<Instant>,
+    global_before: Option<Instant>,
 }
 
 /// Starts at least `interval` apart.
@@ -176,12 +188,32 @@ impl<J, R> State<J, R> {
     }
 
     /// Counts a start of `key`.
-    pub(super) fn started(&mut self, key: &Key, now: Instant) {
+    pub(super) fn started(&mut self, key: &Key, now: Instant) -> Started {
+        let mut start = Started {
+            at: now,
+            key_before: None,
+            global_before: self.global.last,
+        };
         if key.is_some() {
             self.global.last = Some(now);
         }
         if let Some(ks) = self.keys.get_mut(key) {
+            start.key_before = ks.last_start;
             ks.start(now);
+        }
+        start
+    }
+
+    /// Takes back `start` of `key` in the pacing (the job sent nothing, so
+    /// it used no slot), unless another start came since.
+    pub(super) fn unstart(&mut self, key: &Key, start: Started) {
+        if key.is_some() && self.global.last == Some(start.at) {
+            self.global.last = start.global_before;
+        }
+        if let Some(ks) = self.keys.get_mut(key)
+            && ks.last_start == Some(start.at)
+        {
+            ks.last_start = start.key_before;
         }
     }
 

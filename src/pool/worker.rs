@@ -50,6 +50,15 @@ pub(super) fn feed<J>(
 thread_local! {
     /// How long the job now stepping on this thread was held back.
     static HELD: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+    /// Whether the job now stepping on this thread said it sent nothing.
+    static UNUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Called by a job step that ended without doing what its key's pacing
+/// paces (a retry past its deadline, a key given up): its start is taken
+/// back, so the key's next parked job need not wait an interval for it.
+pub fn start_unused() {
+    UNUSED.with(|u| u.set(true));
 }
 
 /// How long the job step now running on this thread was held back by its
@@ -252,8 +261,14 @@ where
     /// handed next; false when nobody listens any more.
     fn run_ticket(&self, limiter: &KeyLimiter<J, R>, mut ticket: Ticket<J, R>) -> bool {
         loop {
-            let Ticket { key, item, held } = ticket;
+            let Ticket {
+                key,
+                item,
+                held,
+                start,
+            } = ticket;
             HELD.with(|h| h.set(held));
+            UNUSED.with(|u| u.set(false));
             let (index, mut job, so_far) = match item {
                 Item::Fresh(index, job) => (index, job, None),
                 Item::Resumed(index, job, so_far) => (index, job, Some(so_far)),
@@ -263,7 +278,11 @@ where
                 so_far.map_or(Outcome::Skipped, Outcome::Done)
             } else {
                 drop(so_far);
-                match catch_unwind(AssertUnwindSafe(|| (self.job_fn)(&mut job))) {
+                let stepped = catch_unwind(AssertUnwindSafe(|| (self.job_fn)(&mut job)));
+                if UNUSED.with(|u| u.replace(false)) {
+                    limiter.unstart(&key, start);
+                }
+                match stepped {
                     Ok(Step::Done(value)) => Outcome::Done(value),
                     Ok(Step::Again { so_far, .. }) if self.state.skipping() => {
                         Outcome::Done(so_far)

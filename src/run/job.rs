@@ -2,6 +2,7 @@
 //! Between attempts the job is parked in the pool, holding no worker.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::control::host::{Begin, Controller};
 use crate::fetch::{FetchState, Fetcher, Stepped};
@@ -75,6 +76,7 @@ impl JobStep {
         let begin = host.map_or(Begin::Go, |h| self.controller.begin(h));
         let stepped = match begin {
             Begin::GivenUp(status) => {
+                crate::pool::start_unused();
                 Stepped::Done(
                     self.fetcher
                         .given_up(uri, &entry.url, &mut job.state, status, held),
@@ -82,14 +84,27 @@ impl JobStep {
             }
             Begin::Go => {
                 let out = self.in_flight.request();
+                let attempts = job.state.attempts();
                 let (stepped, signal) =
                     self.fetcher
                         .step(uri, &entry.url, entry.repeat, &mut job.state, held);
                 drop(out);
-                if let Some(host) = host {
-                    self.controller.end(host, signal);
+                // A retry past its deadline sends nothing: it took no
+                // slot of its host's rate or of --rate.
+                if job.state.attempts() == attempts {
+                    crate::pool::start_unused();
                 }
-                stepped
+                let given_up = host.is_some_and(|h| self.controller.end(h, signal));
+                match stepped {
+                    // Its host was given up: the retry ends now, without
+                    // waiting for the time the last answer asked for.
+                    Stepped::Again { at, so_far } if given_up => {
+                        let now = Instant::now();
+                        job.state.resume_early(at, now);
+                        Stepped::Again { at: now, so_far }
+                    }
+                    stepped => stepped,
+                }
             }
         };
         match stepped {
