@@ -8,7 +8,7 @@
 //! `POOL_BENCH_MAX_SECS` (default 5): a configuration whose warm-up shows that one run
 //! would take longer than this gets fewer jobs (never under 200,000; see the jobs
 //! column), so a slow pool still finishes the bench in bounded time.
-//! Target (issue 4): >= 1,000,000 jobs/s with 4 workers, completion order.
+//! Target: >= 1,000,000 jobs/s with 4 workers, completion order.
 
 use std::hint::black_box;
 use std::num::NonZeroUsize;
