@@ -120,7 +120,8 @@ pub const ERROR_KINDS: &[(&str, &str, bool)] = &[
     ),
     (
         "io",
-        "the connection broke mid-response, or saving the body failed",
+        "the connection broke mid-response, or saving the body failed (a cut download \
+         kept in a part file under -o is retried for the rest)",
         false,
     ),
     (
