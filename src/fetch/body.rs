@@ -199,8 +199,13 @@ impl BodyReader<'_> {
             failed,
         } = body;
         let mut buf = [0u8; READ_BUF];
+        // A body cut short keeps its part; one the server framed wrongly
+        // does not (it is final, and its bytes are not to be trusted).
         let cut = |sink: Option<Sink>, fetched: &mut Fetched, error: FetchError| {
-            fetched.kept_part = sink.is_some_and(Sink::keep);
+            match sink {
+                Some(sink) if error.kind == ErrorKind::Protocol => sink.discard(),
+                sink => fetched.kept_part = sink.is_some_and(Sink::keep),
+            }
             Err(error)
         };
         loop {

@@ -438,3 +438,25 @@ fn a_206_nobody_asked_for_is_protocol_and_never_saved() {
     out.assert_code(0);
     assert_eq!(fs::read(r["saved_to"].as_str().unwrap()).unwrap(), b"hello");
 }
+
+#[test]
+fn a_body_the_server_framed_wrongly_keeps_no_part_and_is_not_retried() {
+    let server = TestServer::start();
+    // A good chunk larger than any read buffer (so body bytes reach the
+    // part file first), then a chunk line that is not a size.
+    server.route("/bad", |_| {
+        let mut reply =
+            b"HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        reply.extend_from_slice(format!("{:x}\r\n", 200_000).as_bytes());
+        reply.extend(std::iter::repeat_n(b'a', 200_000));
+        reply.extend_from_slice(b"\r\nzz\r\n");
+        Reply::raw(reply).close()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (out, r) = fetch(dir.path(), &server.url("/bad"), &["--retries", "2"]);
+    out.assert_code(1);
+    assert_eq!(r["error"]["kind"], "protocol", "{r}");
+    assert_eq!(r["attempts"], 1, "a framing error is final: {r}");
+    assert_eq!(server.requests_for("/bad").len(), 1);
+    assert!(hidden(dir.path()).is_empty(), "{:?}", hidden(dir.path()));
+}
