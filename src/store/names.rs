@@ -184,8 +184,8 @@ fn with_suffix(name: &str, repeat: u32) -> String {
 pub struct Namer {
     layout: Layout,
     taken: HashSet<u128>,
-    /// Per plain name, the first `repeat` not yet tried, so a URL listed
-    /// many times costs one try per entry.
+    /// Per plain name found taken, the first `repeat` not yet tried, so a
+    /// URL listed many times costs one try per entry.
     next: HashMap<u128, u32>,
     hashers: (RandomState, RandomState),
 }
@@ -205,10 +205,13 @@ impl Namer {
     /// its `repeat`, to be given back to [`relative_name`].
     pub fn claim(&mut self, text: &str, uri: &http::Uri) -> u32 {
         let plain = self.key(&relative_name(self.layout, text, uri, 0));
-        let mut repeat = self.next.get(&plain).copied().unwrap_or(0);
+        if self.taken.insert(plain) {
+            return 0;
+        }
+        // Taken: the first free -N form, from where the last search ended.
+        let mut repeat = self.next.get(&plain).copied().unwrap_or(1);
         loop {
-            let name = relative_name(self.layout, text, uri, repeat);
-            let key = self.key(&name);
+            let key = self.key(&relative_name(self.layout, text, uri, repeat));
             repeat = repeat.saturating_add(1);
             if self.taken.insert(key) || repeat == u32::MAX {
                 self.next.insert(plain, repeat);
