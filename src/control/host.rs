@@ -233,6 +233,9 @@ impl Controller {
             && limit.ended(sample, sent, now)
         {
             self.gate.set_limit(host, Some(limit.limit()));
+            trace::emit(Kind::Info, || {
+                format!("host {host} may have {} in flight", limit.limit())
+            });
         }
         let Some(signal) = signal else {
             return tracked.given_up.is_some();

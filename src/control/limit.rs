@@ -92,47 +92,49 @@ enum Phase {
     Steady,
 }
 
-/// Answers gathered since the window began.
+/// Answers gathered since the window began: their count and capped sum,
+/// not the answers themselves, so that a window of any size costs the same.
 #[derive(Debug, Clone)]
 struct Window {
     start: Instant,
-    latencies: Vec<Duration>,
+    answers: usize,
+    /// The sum of the answers' latencies, each counted as at most `cap`.
+    sum: Duration,
+    /// See [`HostLimit::outlier_cap`]; fixed for the window.
+    cap: Duration,
     overload: bool,
     /// The most requests in flight at once during the window.
     peak: usize,
 }
 
-/// Latencies kept per window; more add little to its mean.
-const WINDOW_CAP: usize = 256;
 /// In a window's mean, an answer counts as at most this many unloaded
 /// latencies.
 const OUTLIER: u32 = 3;
 
 impl Window {
-    fn new(start: Instant, in_flight: usize) -> Self {
+    fn new(start: Instant, in_flight: usize, cap: Duration) -> Self {
         Window {
             start,
-            latencies: Vec::new(),
+            answers: 0,
+            sum: Duration::ZERO,
+            cap,
             overload: false,
             peak: in_flight,
         }
     }
 
-    /// The mean latency, each answer counted as at most `cap`: one slow
+    fn add(&mut self, latency: Duration) {
+        self.answers += 1;
+        self.sum = self.sum.saturating_add(latency.min(self.cap));
+    }
+
+    /// The mean latency, each answer counted as at most the cap: one slow
     /// answer (a large body, a cold cache) moves it by little, while the
     /// share of answers that queued moves it in proportion (by Little's
     /// law, in-flight over mean latency is the host's throughput).
-    fn mean(&self, cap: Option<Duration>) -> Option<Duration> {
-        if self.latencies.is_empty() {
-            return None;
-        }
-        let cap = cap.unwrap_or(Duration::MAX);
-        let sum: f64 = self
-            .latencies
-            .iter()
-            .map(|l| (*l).min(cap).as_secs_f64())
-            .sum();
-        Duration::try_from_secs_f64(sum / self.latencies.len() as f64).ok()
+    fn mean(&self) -> Option<Duration> {
+        let n = u32::try_from(self.answers).ok().filter(|&n| n > 0)?;
+        Some(self.sum / n)
     }
 }
 
@@ -165,7 +167,7 @@ impl HostLimit {
             cfg,
             phase: Phase::FastStart,
             unloaded: None,
-            window: Window::new(now, 0),
+            window: Window::new(now, 0, Duration::MAX),
             in_flight: 0,
             max_in_flight: 0,
             changed_at: now,
@@ -213,9 +215,7 @@ impl HostLimit {
         }
         match sample {
             Some(Sample::Answer(latency)) => {
-                if self.window.latencies.len() < WINDOW_CAP {
-                    self.window.latencies.push(latency);
-                }
+                self.window.add(latency);
             }
             Some(Sample::Overload) => self.window.overload = true,
             None => return false,
@@ -225,15 +225,15 @@ impl HostLimit {
         // found the host free, the queued ones come last.
         let round = (self.window.peak * 3).div_ceil(4);
         let enough =
-            self.window.overload || self.window.latencies.len() >= self.cfg.min_samples.max(round);
+            self.window.overload || self.window.answers >= self.cfg.min_samples.max(round);
         if now < self.window.start + length || !enough {
             return false;
         }
         let before = self.limit();
         let seconds = (now - self.window.start).as_secs_f64().max(1e-6);
-        self.note_rate(self.window.latencies.len() as f64 / seconds);
+        self.note_rate(self.window.answers as f64 / seconds);
         self.close_window();
-        self.window = Window::new(now, self.in_flight);
+        self.window = Window::new(now, self.in_flight, self.outlier_cap());
         if self.limit() != before {
             self.changed_at = now;
         }
@@ -258,6 +258,16 @@ impl HostLimit {
         }
     }
 
+    /// The most one answer counts for in a window's mean. It leaves room
+    /// above the slack: capped at a multiple of a sub-millisecond latency
+    /// alone, the mean of a fast host could never pass unloaded + slack,
+    /// and it would grow unchecked.
+    fn outlier_cap(&self) -> Duration {
+        self.unloaded.map_or(Duration::MAX, |u| {
+            (u * OUTLIER).max(u + self.cfg.slack * OUTLIER)
+        })
+    }
+
     /// Applies the law to the window just ended.
     fn close_window(&mut self) {
         let (min, max) = (self.cfg.min.max(1) as f64, self.cfg.max.max(1) as f64);
@@ -267,13 +277,7 @@ impl HostLimit {
             self.phase = Phase::Recover { target };
             return;
         }
-        // The cap leaves room above the slack: capped at a multiple of a
-        // sub-millisecond latency alone, the mean of a fast host could
-        // never pass unloaded + slack, and it would grow unchecked.
-        let cap = self
-            .unloaded
-            .map(|u| (u * OUTLIER).max(u + self.cfg.slack * OUTLIER));
-        let Some(mean) = self.window.mean(cap) else {
+        let Some(mean) = self.window.mean() else {
             return;
         };
         let unloaded = *self.unloaded.get_or_insert(mean);
@@ -367,6 +371,16 @@ mod tests {
         }
         assert!(now - t0 <= Duration::from_millis(1200), "{:?}", now - t0);
         assert!(host.limit() <= cfg.max);
+    }
+
+    #[test]
+    fn a_host_that_never_queues_reaches_a_ceiling_of_a_thousand() {
+        // Each answer frees its slot at once, as a pool does. A window used
+        // to keep at most 256 latencies while needing three quarters of a
+        // round: past 341 in flight it could never close.
+        let (limits, host) = drive_capacity(1_100, ms(200), 2);
+        assert_eq!(host.max_in_flight(), LimitConfig::default().max);
+        assert_eq!(limits.last(), Some(&LimitConfig::default().max));
     }
 
     #[test]
