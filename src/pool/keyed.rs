@@ -75,6 +75,7 @@ impl<J, R> KeyLimiter<J, R> {
                 parked: 0,
                 running: 0,
                 waiters: 0,
+                wakes_by: None,
                 room_waiters: 0,
                 limit,
                 global: Pacing::default(),
@@ -91,15 +92,32 @@ impl<J, R> KeyLimiter<J, R> {
         (self.key)(job)
     }
 
-    /// Ends a change: publishes whether timers are set and wakes waiters.
+    /// Ends a change: publishes whether timers are set and wakes the
+    /// waiters if one of them has something to do sooner than it would
+    /// wake by itself: a parked job due before, or nothing left at all.
+    /// Most changes (a finished job handing its slot to the next parked
+    /// one) leave them nothing to do, and waking them all for each cost
+    /// more than the requests.
     fn changed(&self, st: &State<J, R>) {
         self.timed.store(!st.timers.is_empty(), Ordering::Release);
-        if st.waiters > 0 {
+        let due_sooner = || {
+            st.first_due()
+                .is_some_and(|due| st.wakes_by.is_none_or(|by| due < by))
+        };
+        if st.waiters > 0 && (st.parked == 0 && st.running == 0 || due_sooner()) {
             self.changed.notify_all();
         }
-        if st.room_waiters > 0 && st.parked < self.park_cap {
+        if st.room_waiters > 0 && self.roomy(st) {
             self.room.notify_one();
         }
+    }
+
+    /// Whether the parking lot has room enough to wake a worker waiting
+    /// for it: a quarter of it free, which the worker fills before it
+    /// waits again. Woken at each freed place, the workers took turns
+    /// parking one job each, a sleep and a wake-up per request.
+    fn roomy(&self, st: &State<J, R>) -> bool {
+        st.parked < self.park_cap - self.park_cap / 4
     }
 
     /// Whether any parked job waits for a time (some worker should wait
@@ -132,8 +150,8 @@ impl<J, R> KeyLimiter<J, R> {
 
     /// Wakes every thread waiting on the limiter (the run is stopping).
     pub(super) fn notify_all(&self) {
-        let st = lock(&self.state);
-        self.changed(&st);
+        let _st = lock(&self.state);
+        self.changed.notify_all();
         self.room.notify_all();
     }
 
@@ -296,6 +314,11 @@ impl<J, R> KeyLimiter<J, R> {
         mut st: MutexGuard<'a, State<J, R>>,
         until: Option<Instant>,
     ) -> MutexGuard<'a, State<J, R>> {
+        st.wakes_by = match (st.waiters, st.wakes_by, until) {
+            (0, _, until) => until,
+            (_, Some(by), Some(until)) => Some(by.max(until)),
+            _ => None,
+        };
         st.waiters += 1;
         st = match until {
             Some(t) => {
@@ -346,7 +369,7 @@ impl<J, R> KeyLimiter<J, R> {
                 || st.parked < self.park_cap
                 || first.is_some_and(|t| t <= Instant::now())
             {
-                if st.room_waiters > 0 && st.parked + 1 < self.park_cap {
+                if st.room_waiters > 0 && self.roomy(&st) {
                     self.room.notify_one();
                 }
                 return;

@@ -59,6 +59,9 @@ pub(super) struct State<J, R> {
     pub(super) running: usize,
     /// Threads waiting on `changed`.
     pub(super) waiters: usize,
+    /// While `waiters > 0`: the latest time one of them wakes by itself
+    /// (`None`: one waits with no deadline).
+    pub(super) wakes_by: Option<Instant>,
     /// Workers waiting for room in the parking lot.
     pub(super) room_waiters: usize,
     /// Running jobs per key unless the key has a limit of its own.

@@ -335,6 +335,29 @@ fn per_key_limit_holds_without_blocking_other_keys() {
 }
 
 #[test]
+fn a_full_parking_lot_is_refilled_and_loses_no_job() {
+    // More jobs of one busy key than the parking lot holds (1,024): the
+    // workers wait for room, are woken as a quarter of it frees, and every
+    // job still runs once, never more than the key's limit at once.
+    let seen = Arc::new(InFlight::default());
+    let s = Arc::clone(&seen);
+    let results: Vec<_> = Pool::new(n(8))
+        .per_key(n(2), |_: &u64| Some("one".to_owned()))
+        .as_completed(0..5_000u64, move |_| {
+            s.enter();
+            thread::yield_now();
+            s.leave();
+        })
+        .unwrap()
+        .map(|f| f.index)
+        .collect();
+    let mut indexes = results;
+    indexes.sort_unstable();
+    assert_eq!(indexes, (0..5_000).collect::<Vec<u64>>());
+    assert_eq!(seen.max.load(Ordering::SeqCst), 2);
+}
+
+#[test]
 fn abandon_hands_back_every_job_but_the_running_ones() {
     // Job 0 blocks its worker until the test ends; abandon must not wait
     // for it, and must hand back every other job exactly once.
