@@ -63,7 +63,7 @@ impl Default for LimitConfig {
             min: 1,
             max: 1024,
             tolerance: 1.25,
-            slack: Duration::from_millis(2),
+            slack: Duration::from_micros(250),
             min_window: Duration::from_millis(10),
             min_samples: 3,
             recover_to: 0.9,
