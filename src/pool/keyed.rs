@@ -92,22 +92,22 @@ impl<J, R> KeyLimiter<J, R> {
         (self.key)(job)
     }
 
-    /// Ends a change: publishes whether timers are set and wakes the
-    /// waiters if one of them has something to do sooner than it would
-    /// wake by itself: a parked job due before, or nothing left at all.
-    /// Most changes (a finished job handing its slot to the next parked
-    /// one) leave them nothing to do, and waking them all for each cost
-    /// more than the requests.
+    /// Ends a change: publishes whether timers are set and wakes waiters
+    /// that have something to do sooner than they would wake by
+    /// themselves: a parked job due before, nothing left at all (those
+    /// waiting for a due job may leave), room in the parking lot. Most
+    /// changes (a finished job handing its slot to the next parked one)
+    /// leave them nothing to do, and waking them all for each cost more
+    /// than the requests.
     fn changed(&self, st: &State<J, R>) {
         self.timed.store(!st.timers.is_empty(), Ordering::Release);
-        let due_sooner = || {
-            st.first_due()
-                .is_some_and(|due| st.wakes_by.is_none_or(|by| due < by))
-        };
-        if st.waiters > 0 && (st.parked == 0 && st.running == 0 || due_sooner()) {
+        let due_sooner = st.due_sooner();
+        if st.waiters > 0 && (st.parked == 0 && st.running == 0 || due_sooner) {
             self.changed.notify_all();
         }
-        if st.room_waiters > 0 && self.roomy(st) {
+        // One at a time: each that takes a due job or fills the room
+        // passes the wake-up on if there is more.
+        if st.room_waiters > 0 && (self.roomy(st) || due_sooner) {
             self.room.notify_one();
         }
     }
@@ -314,11 +314,7 @@ impl<J, R> KeyLimiter<J, R> {
         mut st: MutexGuard<'a, State<J, R>>,
         until: Option<Instant>,
     ) -> MutexGuard<'a, State<J, R>> {
-        st.wakes_by = match (st.waiters, st.wakes_by, until) {
-            (0, _, until) => until,
-            (_, Some(by), Some(until)) => Some(by.max(until)),
-            _ => None,
-        };
+        st.will_wait(until);
         st.waiters += 1;
         st = match until {
             Some(t) => {
@@ -359,8 +355,10 @@ impl<J, R> KeyLimiter<J, R> {
     }
 
     /// The parking lot is full: waits until there is room, a parked job is
-    /// due, or the run stops. One waiter is woken per place freed; a waiter
-    /// that finds no room after all passes the wake-up on.
+    /// due, or the run stops. One waiter is woken when a quarter of the lot
+    /// is free, and passes the wake-up on while room is left; one when a
+    /// parked job comes due (such as a key's raised limit), and taking it
+    /// wakes the next if more are due.
     pub(super) fn wait_room(&self, shared: &Shared) {
         let mut st = lock(&self.state);
         loop {
@@ -374,6 +372,7 @@ impl<J, R> KeyLimiter<J, R> {
                 }
                 return;
             }
+            st.will_wait(first);
             st.room_waiters += 1;
             st = match first {
                 Some(t) => {

@@ -59,8 +59,8 @@ pub(super) struct State<J, R> {
     pub(super) running: usize,
     /// Threads waiting on `changed`.
     pub(super) waiters: usize,
-    /// While `waiters > 0`: the latest time one of them wakes by itself
-    /// (`None`: one waits with no deadline).
+    /// While anyone waits (`waiters`, `room_waiters`): the latest time one
+    /// of them wakes by itself (`None`: one waits with no deadline).
     pub(super) wakes_by: Option<Instant>,
     /// Workers waiting for room in the parking lot.
     pub(super) room_waiters: usize,
@@ -221,6 +221,22 @@ impl<J, R> State<J, R> {
     }
 
     /// The earliest time a parked job may start, global pacing included.
+    /// Someone starts to wait until `until` (`None`: no deadline).
+    pub(super) fn will_wait(&mut self, until: Option<Instant>) {
+        self.wakes_by = match (self.waiters + self.room_waiters, self.wakes_by, until) {
+            (0, _, until) => until,
+            (_, Some(by), Some(until)) => Some(by.max(until)),
+            _ => None,
+        };
+    }
+
+    /// Whether a parked job is due before everyone waiting would wake by
+    /// themselves.
+    pub(super) fn due_sooner(&self) -> bool {
+        self.first_due()
+            .is_some_and(|due| self.wakes_by.is_none_or(|by| due < by))
+    }
+
     pub(super) fn first_due(&self) -> Option<Instant> {
         let first = self.timers.first().map(|(t, _)| *t)?;
         Some(first.max(self.global.opens_at().unwrap_or(first)))
