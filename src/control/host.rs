@@ -210,7 +210,7 @@ impl Controller {
         }
         tracked.in_flight += 1;
         if let Some(limit) = &mut tracked.limit {
-            limit.started();
+            limit.started(now);
         }
         Begin::Go
     }

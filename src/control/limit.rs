@@ -6,10 +6,11 @@
 //! lowest window mean seen), as in TCP Vegas and Netflix's Gradient
 //! limiters: a host that queues answers later, while one that has room
 //! answers as fast with more requests in flight. Answers are gathered in
-//! windows of at least one unloaded latency and three quarters of a round
-//! (of the most requests in flight during the window: the first answers of
-//! a round are those that found the host free, the queued ones come last);
-//! at the end of each window:
+//! windows of at least one unloaded latency and a whole round (the
+//! requests that count in flight before answers came back: the first
+//! answers of a round are those that found the host free, the queued ones
+//! come last), or three quarters of it after four latencies; at the end of
+//! each window:
 //!
 //! - **Overload** (a timeout, a reset, a refused connection, a refusal such
 //!   as 429) in the window: the limit is halved, once per window.
@@ -105,6 +106,13 @@ struct Window {
     overload: bool,
     /// The most requests in flight at once during the window.
     peak: usize,
+    /// The most of those that count (see [`HostLimit::fresh`]) in flight
+    /// at once until the round was sent: the round the window waits for.
+    fresh_peak: usize,
+    round_sent: bool,
+    /// Every answer that came in the window, counted or not: the host's
+    /// delivery rate.
+    delivered: usize,
 }
 
 /// In a window's mean, an answer counts as at most this many unloaded
@@ -112,7 +120,7 @@ struct Window {
 const OUTLIER: u32 = 3;
 
 impl Window {
-    fn new(start: Instant, in_flight: usize, cap: Duration) -> Self {
+    fn new(start: Instant, (in_flight, fresh): (usize, usize), cap: Duration) -> Self {
         Window {
             start,
             answers: 0,
@@ -120,6 +128,9 @@ impl Window {
             cap,
             overload: false,
             peak: in_flight,
+            fresh_peak: fresh,
+            round_sent: false,
+            delivered: 0,
         }
     }
 
@@ -148,6 +159,9 @@ pub struct HostLimit {
     unloaded: Option<Duration>,
     window: Window,
     in_flight: usize,
+    /// Requests in flight whose answers will count: sent since the limit
+    /// last changed (and the settling time after it).
+    fresh: usize,
     /// The most requests in flight at once, over the run.
     max_in_flight: usize,
     /// When the limit last changed.
@@ -167,8 +181,9 @@ impl HostLimit {
             cfg,
             phase: Phase::FastStart,
             unloaded: None,
-            window: Window::new(now, 0, Duration::MAX),
+            window: Window::new(now, (0, 0), Duration::MAX),
             in_flight: 0,
+            fresh: 0,
             max_in_flight: 0,
             changed_at: now,
             best_rate: 0.0,
@@ -191,11 +206,27 @@ impl HostLimit {
         self.unloaded
     }
 
-    /// A request to the host starts.
-    pub fn started(&mut self) {
+    /// A request to the host starts at `now`.
+    pub fn started(&mut self, now: Instant) {
         self.in_flight += 1;
         self.max_in_flight = self.max_in_flight.max(self.in_flight);
         self.window.peak = self.window.peak.max(self.in_flight);
+        if now >= self.counts_from() {
+            self.fresh += 1;
+            if !self.window.round_sent {
+                self.window.fresh_peak = self.window.fresh_peak.max(self.fresh);
+            }
+        }
+    }
+
+    /// Answers to requests sent from then on count. In the steady state,
+    /// the first round after a change still finds the room the old limit
+    /// left: only what was sent a latency later shows the new load.
+    fn counts_from(&self) -> Instant {
+        match self.phase {
+            Phase::Steady => self.changed_at + self.unloaded.unwrap_or_default(),
+            Phase::FastStart | Phase::Recover { .. } => self.changed_at,
+        }
     }
 
     /// A request sent at `sent` ended with `sample` (`None`: it said
@@ -203,16 +234,21 @@ impl HostLimit {
     /// True if the limit changed.
     pub fn ended(&mut self, sample: Option<Sample>, sent: Instant, now: Instant) -> bool {
         self.in_flight = self.in_flight.saturating_sub(1);
-        // In the steady state, the first round after a change still finds
-        // the room the old limit left: only what was sent a latency later
-        // shows the new load.
-        let settle = match self.phase {
-            Phase::Steady => self.unloaded.unwrap_or_default(),
-            Phase::FastStart | Phase::Recover { .. } => Duration::ZERO,
-        };
-        if sent < self.changed_at + settle {
+        // The round is what went out before answers came back: requests
+        // sent after that only refill the slots they freed. Answers within
+        // half a latency of the round's start are the last round's
+        // stragglers, and what refills their slots joins the new round.
+        let round_start = self.counts_from().max(self.window.start);
+        if now >= round_start + self.unloaded.unwrap_or_default() / 2 {
+            self.window.round_sent = true;
+        }
+        if let Some(Sample::Answer(_)) = sample {
+            self.window.delivered += 1;
+        }
+        if sent < self.counts_from() {
             return false;
         }
+        self.fresh = self.fresh.saturating_sub(1);
         match sample {
             Some(Sample::Answer(latency)) => {
                 self.window.add(latency);
@@ -221,22 +257,35 @@ impl HostLimit {
             None => return false,
         }
         let length = self.unloaded.unwrap_or_default().max(self.cfg.min_window);
-        // Most of a round: the first answers of a round are those that
-        // found the host free, the queued ones come last.
-        let round = (self.window.peak * 3).div_ceil(4);
-        let enough =
-            self.window.overload || self.window.answers >= self.cfg.min_samples.max(round);
-        if now < self.window.start + length || !enough {
+        // A whole round: the first answers of a round are those that found
+        // the host free, the queued ones come last (closed on three
+        // quarters, a round of 1.5 times a host's capacity looked
+        // unqueued). Most of it, if the rest is late for reasons of its
+        // own: after four latencies, later than any queued answer of a
+        // round the fast start can send. Of the round that counts: requests sent just before a
+        // change (as answers freed their slots) would otherwise hold the
+        // window a round more.
+        let whole = self.window.answers >= self.cfg.min_samples.max(self.window.fresh_peak);
+        let most = self.window.answers
+            >= self
+                .cfg
+                .min_samples
+                .max((self.window.fresh_peak * 3).div_ceil(4));
+        let enough = self.window.overload
+            || whole && now >= self.window.start + length
+            || most && now >= self.window.start + length * 4;
+        if !enough {
             return false;
         }
         let before = self.limit();
         let seconds = (now - self.window.start).as_secs_f64().max(1e-6);
-        self.note_rate(self.window.answers as f64 / seconds);
+        self.note_rate(self.window.delivered as f64 / seconds);
         self.close_window();
-        self.window = Window::new(now, self.in_flight, self.outlier_cap());
         if self.limit() != before {
             self.changed_at = now;
+            self.fresh = 0;
         }
+        self.window = Window::new(now, (self.in_flight, self.fresh), self.outlier_cap());
         self.limit() != before
     }
 
@@ -318,9 +367,13 @@ mod tests {
 
     /// A host that serves `capacity` requests at once in `service` each and
     /// queues the rest (FIFO), asked with as many requests as the limit
-    /// allows, for `secs` of simulated time. Returns the limits at each
-    /// completion.
-    fn drive_capacity(capacity: usize, service: Duration, secs: u64) -> (Vec<usize>, HostLimit) {
+    /// allows, for `secs` of simulated time. Returns the limit after each
+    /// completion, with its time.
+    fn drive_capacity(
+        capacity: usize,
+        service: Duration,
+        secs: u64,
+    ) -> (Vec<(Duration, usize)>, HostLimit) {
         let t0 = Instant::now();
         let mut host = HostLimit::new(LimitConfig::default(), t0);
         // (sent, done) of each request in flight; a server slot frees at done.
@@ -339,13 +392,13 @@ mod tests {
                 let took = service + ms(sent_n % 7) - ms(3);
                 slots[0] = begin + took;
                 flying.push((now, begin + took));
-                host.started();
+                host.started(now);
             }
             flying.sort_by_key(|&(_, done)| done);
             let (sent, done) = flying.remove(0);
             now = done;
             host.ended(Some(Sample::Answer(done - sent)), sent, now);
-            limits.push(host.limit());
+            limits.push((now - t0, host.limit()));
         }
         (limits, host)
     }
@@ -360,7 +413,7 @@ mod tests {
         let mut rounds = 0;
         while host.limit() < 256 {
             let n = host.limit();
-            (0..n).for_each(|_| host.started());
+            (0..n).for_each(|_| host.started(now));
             let sent = now;
             now += ms(200);
             for _ in 0..n {
@@ -379,21 +432,50 @@ mod tests {
         // to keep at most 256 latencies while needing three quarters of a
         // round: past 341 in flight it could never close.
         let (limits, host) = drive_capacity(1_100, ms(200), 2);
-        assert_eq!(host.max_in_flight(), LimitConfig::default().max);
-        assert_eq!(limits.last(), Some(&LimitConfig::default().max));
+        let max = LimitConfig::default().max;
+        assert_eq!(host.max_in_flight(), max);
+        // Doubling each round (200 ms, give or take the host's jitter) from
+        // 8: seven rounds. Answers spread over a few milliseconds, so the
+        // first of a round start requests before the change; counting them
+        // in the round to wait for held every other doubling a round more.
+        let reached = limits.iter().find(|&&(_, l)| l == max).map(|&(t, _)| t);
+        assert!(reached.is_some_and(|t| t <= ms(1_450)), "{reached:?}");
     }
 
     #[test]
     fn a_capacity_bound_host_is_held_near_its_capacity() {
         let (limits, host) = drive_capacity(16, ms(50), 20);
         // Settled: the second half of the run stays near 16, never far above.
-        let settled = &limits[limits.len() / 2..];
+        let settled: Vec<usize> = limits[limits.len() / 2..].iter().map(|&(_, l)| l).collect();
         let most = *settled.iter().max().unwrap();
         let least = *settled.iter().min().unwrap();
         assert!(most <= 24, "held up to {most}");
         assert!(least >= 10, "fell to {least}");
         let unloaded = host.unloaded().unwrap();
         assert!(unloaded >= ms(47) && unloaded <= ms(53), "{unloaded:?}");
+    }
+
+    #[test]
+    fn the_fast_start_sees_a_round_of_one_and_a_half_capacities_queue() {
+        // A host serving 10 at once in 50 ms. The first round of 8 is
+        // unqueued: the limit doubles to 16.
+        let t0 = Instant::now();
+        let mut host = HostLimit::new(LimitConfig::default(), t0);
+        (0..8).for_each(|_| host.started(t0));
+        for _ in 0..8 {
+            host.ended(Some(Sample::Answer(ms(50))), t0, t0 + ms(50));
+        }
+        assert_eq!(host.limit(), 16);
+        // The round of 16: 10 answers in 50 ms, 6 queued behind them.
+        // Closed on three quarters (12: a mean of 58 ms) it looked
+        // unqueued and doubled to 32; the whole round's mean is 69 ms.
+        let sent = t0 + ms(50);
+        (0..16).for_each(|_| host.started(sent));
+        for i in 0..16 {
+            let took = if i < 10 { ms(50) } else { ms(100) };
+            host.ended(Some(Sample::Answer(took)), sent, sent + took);
+        }
+        assert!(host.limit() < 16, "{}", host.limit());
     }
 
     #[test]
@@ -404,7 +486,7 @@ mod tests {
             ..LimitConfig::default()
         };
         let mut host = HostLimit::new(cfg, t0);
-        (0..64).for_each(|_| host.started());
+        (0..64).for_each(|_| host.started(t0));
         // A first window of good answers sets the unloaded latency.
         for i in 0..10 {
             host.ended(Some(Sample::Answer(ms(20))), t0, t0 + ms(20 + i));
@@ -419,7 +501,7 @@ mod tests {
         // Good windows after it: doubling back within a few windows.
         let mut now = at + ms(40);
         for _ in 0..4 {
-            (0..host.limit()).for_each(|_| host.started());
+            (0..host.limit()).for_each(|_| host.started(now));
             let sent = now;
             now += ms(25);
             for _ in 0..host.limit() {
@@ -438,7 +520,7 @@ mod tests {
         let t0 = Instant::now();
         let mut host = HostLimit::new(LimitConfig::default(), t0);
         for i in 0..100 {
-            host.started();
+            host.started(t0 + ms(10 * i));
             host.ended(
                 Some(Sample::Answer(ms(5))),
                 t0 + ms(10 * i),
@@ -446,7 +528,7 @@ mod tests {
             );
         }
         assert_eq!(host.limit(), LimitConfig::default().initial);
-        host.started();
+        host.started(t0);
         assert!(!host.ended(None, t0, t0 + Duration::from_secs(5)));
         assert_eq!(host.max_in_flight(), 1);
     }
