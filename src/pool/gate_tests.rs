@@ -363,6 +363,88 @@ fn a_limit_set_at_run_time_bounds_its_key_and_can_be_raised() {
 }
 
 #[test]
+fn a_limit_raised_while_the_input_is_open_starts_the_parked_jobs() {
+    // Four workers, one queue place, limit 1. The input holds nine jobs of
+    // "k", then "z" (of another key, so it starts at once), then stays open
+    // until three jobs of "k" run at once. Once "z" runs, every job of "k"
+    // has been taken from the queue, and "z" holds its worker, so the two
+    // workers left are idle on the queue when the first job of "k" raises
+    // the limit to 3: only a wake-up starts the parked jobs before the
+    // input ends. Every job waits until three ran at once (a bound keeps a
+    // failure from hanging the test).
+    #[derive(Default)]
+    struct Count {
+        running: usize,
+        raised: bool,
+        z_started: bool,
+        met: bool,
+    }
+    type Shared = Arc<(Mutex<Count>, std::sync::Condvar)>;
+    fn wait_for(shared: &Shared, what: impl Fn(&Count) -> bool) -> bool {
+        let (count, changed) = &**shared;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut now = count.lock().unwrap();
+        while !what(&now) && Instant::now() < deadline {
+            now = changed
+                .wait_timeout(now, Duration::from_millis(50))
+                .unwrap()
+                .0;
+        }
+        what(&now)
+    }
+    let shared = Shared::default();
+    let pool = Pool::new(n(4))
+        .queue(n(1))
+        .per_key(n(1), |j: &Job| Some(j.key.to_owned()));
+    let gate = pool.gate();
+    let mut keys = vec!["k"; 9];
+    keys.push("z");
+    let met_while_open = Arc::new(Mutex::new(None));
+    let (sh, met) = (Arc::clone(&shared), Arc::clone(&met_while_open));
+    let input = jobs(&keys)
+        .into_iter()
+        .map(Some)
+        .chain(std::iter::once(None))
+        .map_while(move |j| {
+            if j.is_none() {
+                *met.lock().unwrap() = Some(wait_for(&sh, |c| c.met));
+            }
+            j
+        });
+    let sh = Arc::clone(&shared);
+    let n_done = pool
+        .as_completed(input, move |j: &Job| {
+            let (count, changed) = &*sh;
+            let raiser = {
+                let mut now = count.lock().unwrap();
+                if j.key == "z" {
+                    now.z_started = true;
+                } else {
+                    now.running += 1;
+                    now.met |= now.running == 3;
+                }
+                changed.notify_all();
+                j.key == "k" && !std::mem::replace(&mut now.raised, true)
+            };
+            if raiser && wait_for(&sh, |c| c.z_started) {
+                gate.set_limit("k", Some(3));
+            }
+            wait_for(&sh, |c| c.met);
+            if j.key == "k" {
+                count.lock().unwrap().running -= 1;
+            }
+        })
+        .unwrap()
+        .count();
+    assert_eq!(n_done, 10);
+    assert_eq!(
+        *met_while_open.lock().unwrap(),
+        Some(true),
+        "the raised limit started no parked job while the input was open"
+    );
+}
+
+#[test]
 fn workers_grow_as_needed_up_to_the_ceiling_only() {
     // One worker to start with, a ceiling of 4: jobs that block until four
     // run at once can only finish if the pool grew to four.

@@ -110,6 +110,25 @@ impl<J, R> KeyLimiter<J, R> {
         if st.room_waiters > 0 && (self.roomy(st) || due_sooner) {
             self.room.notify_one();
         }
+        self.wake_idle_if_due(st);
+    }
+
+    /// Wakes a worker idle on an empty job queue when a parked job may
+    /// start now. Such workers wait for the earliest timer they saw, or for
+    /// no time at all, and a change such as a key's raised limit makes
+    /// jobs due that would otherwise wait for the next job from the queue,
+    /// which may be long in coming (a pipe not yet at its end). The worker
+    /// woken takes one, which wakes the next while more are due. A queue
+    /// that holds messages has no idle worker on it.
+    fn wake_idle_if_due(&self, st: &State<J, R>) {
+        if st.timers.is_empty() || st.first_due().is_none_or(|t| t > Instant::now()) {
+            return;
+        }
+        if let Some(tx) = lock(&self.wake).as_ref()
+            && tx.is_empty()
+        {
+            let _ = tx.try_send(Msg::Wake);
+        }
     }
 
     /// Whether the parking lot has room enough to wake a worker waiting
