@@ -43,9 +43,9 @@ Environment knobs:
     RUNS=3              rounds (runs per point); at least 3 for medians worth reading
     PROFILES="cap lat rate mix fast pushback"
     JS="..."            the fixed -j of every sweep (default: per profile, below)
-    JS_CAP="8 16 32 64 256"  JS_LAT="128 256 512"  JS_RATE="4 16 64"
+    JS_CAP="8 16 32 64 256"  JS_LAT="256 512 1024"  JS_RATE="4 16 64"
     JS_MIX="64 128 256 512"  the defaults, bounded so the whole run is about 5 minutes
-    CAP_URLS=1000 LAT_URLS=8000 RATE_URLS=250 MIX_CAP_URLS=1000 MIX_LAT_URLS=2000
+    CAP_URLS=1000 LAT_URLS=20000 RATE_URLS=250 MIX_CAP_URLS=1000 MIX_LAT_URLS=2000
     FAST_URLS=20000 PUSHBACK_URLS=200 PUSHBACK_J=8
     RUN_TIMEOUT=60      seconds before one run is killed (it then counts as failed)
     BUDGET=720          seconds; past it, no further rounds start (the report says so)
@@ -514,7 +514,7 @@ def sweep_js(profile, default):
 def profile_urls(name, servers):
     """URL list and the hosts it reaches, of one swept profile."""
     if name in ("cap", "lat", "rate"):
-        n = env_int(name.upper() + "_URLS", {"cap": 1000, "lat": 8000, "rate": 250}[name])
+        n = env_int(name.upper() + "_URLS", {"cap": 1000, "lat": 20000, "rate": 250}[name])
         return [servers.url(name, f"/{name}/{i}") for i in range(n)], [name]
     n_cap, n_lat = env_int("MIX_CAP_URLS", 1000), env_int("MIX_LAT_URLS", 2000)
     urls, c, l = [], 0, 0
@@ -531,7 +531,7 @@ def profile_urls(name, servers):
 
 SWEEP_DEFAULTS = {
     "cap": "8 16 32 64 256",
-    "lat": "128 256 512",
+    "lat": "256 512 1024",
     "rate": "4 16 64",
     "mix": "64 128 256 512",
 }

@@ -262,9 +262,9 @@ impl HostLimit {
         // quarters, a round of 1.5 times a host's capacity looked
         // unqueued). Most of it, if the rest is late for reasons of its
         // own: after four latencies, later than any queued answer of a
-        // round the fast start can send. Of the round that counts: requests sent just before a
-        // change (as answers freed their slots) would otherwise hold the
-        // window a round more.
+        // round the fast start can send. Of the round that counts:
+        // requests sent just before a change (as answers freed their
+        // slots) would otherwise hold the window a round more.
         let whole = self.window.answers >= self.cfg.min_samples.max(self.window.fresh_peak);
         let most = self.window.answers
             >= self
