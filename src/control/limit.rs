@@ -159,13 +159,17 @@ pub struct HostLimit {
     unloaded: Option<Duration>,
     window: Window,
     in_flight: usize,
-    /// Requests in flight whose answers will count: sent since the limit
-    /// last changed (and the settling time after it).
+    /// Requests in flight whose answers will count (sent since
+    /// `counts_from`).
     fresh: usize,
     /// The most requests in flight at once, over the run.
     max_in_flight: usize,
-    /// When the limit last changed.
-    changed_at: Instant,
+    /// Answers to requests sent from then on count: those sent since the
+    /// limit or the phase last changed; in the steady state, only those
+    /// sent one unloaded latency after it (the first round after a change
+    /// still finds the room the old limit left). Fixed at the change, so
+    /// that a request counted when it starts is counted when it ends.
+    counts_from: Instant,
     /// The best delivery rate (answers per second) of a window so far, and
     /// how many windows in a row grew the limit without raising it by a
     /// quarter: the point where more requests stop bringing more answers.
@@ -185,7 +189,7 @@ impl HostLimit {
             in_flight: 0,
             fresh: 0,
             max_in_flight: 0,
-            changed_at: now,
+            counts_from: now,
             best_rate: 0.0,
             flat_windows: 0,
         }
@@ -211,21 +215,11 @@ impl HostLimit {
         self.in_flight += 1;
         self.max_in_flight = self.max_in_flight.max(self.in_flight);
         self.window.peak = self.window.peak.max(self.in_flight);
-        if now >= self.counts_from() {
+        if now >= self.counts_from {
             self.fresh += 1;
             if !self.window.round_sent {
                 self.window.fresh_peak = self.window.fresh_peak.max(self.fresh);
             }
-        }
-    }
-
-    /// Answers to requests sent from then on count. In the steady state,
-    /// the first round after a change still finds the room the old limit
-    /// left: only what was sent a latency later shows the new load.
-    fn counts_from(&self) -> Instant {
-        match self.phase {
-            Phase::Steady => self.changed_at + self.unloaded.unwrap_or_default(),
-            Phase::FastStart | Phase::Recover { .. } => self.changed_at,
         }
     }
 
@@ -238,14 +232,14 @@ impl HostLimit {
         // sent after that only refill the slots they freed. Answers within
         // half a latency of the round's start are the last round's
         // stragglers, and what refills their slots joins the new round.
-        let round_start = self.counts_from().max(self.window.start);
+        let round_start = self.counts_from.max(self.window.start);
         if now >= round_start + self.unloaded.unwrap_or_default() / 2 {
             self.window.round_sent = true;
         }
         if let Some(Sample::Answer(_)) = sample {
             self.window.delivered += 1;
         }
-        if sent < self.counts_from() {
+        if sent < self.counts_from {
             return false;
         }
         self.fresh = self.fresh.saturating_sub(1);
@@ -277,16 +271,19 @@ impl HostLimit {
         if !enough {
             return false;
         }
-        let before = self.limit();
+        let before = (self.limit(), self.phase);
         let seconds = (now - self.window.start).as_secs_f64().max(1e-6);
         self.note_rate(self.window.delivered as f64 / seconds);
         self.close_window();
-        if self.limit() != before {
-            self.changed_at = now;
+        if (self.limit(), self.phase) != before {
+            self.counts_from = match self.phase {
+                Phase::Steady => now + self.unloaded.unwrap_or_default(),
+                Phase::FastStart | Phase::Recover { .. } => now,
+            };
             self.fresh = 0;
         }
         self.window = Window::new(now, (self.in_flight, self.fresh), self.outlier_cap());
-        self.limit() != before
+        self.limit() != before.0
     }
 
     /// Ends the fast start when doubling stopped paying: two windows in a

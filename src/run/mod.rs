@@ -332,12 +332,20 @@ fn build_pool(
 /// The workers to start with and the most there may be: `-j N` starts N
 /// (fewer if they do not fit under the open-files limit, raised first,
 /// with one line on stderr); `-j auto` starts the default count and may
-/// grow up to the machine's ceiling (open files, memory).
+/// grow up to the machine's ceiling (open files, memory; one line on
+/// stderr when open files bound it below its own).
 fn size_pool(config: &Config) -> (NonZeroUsize, NonZeroUsize) {
     let asked = config.pool.workers.get();
     let limit = limits::raise_open_files();
     let fit = limits::workers_that_fit(limit, asked, config.fetch.store.dir.is_some());
     if config.auto {
+        if fit < asked {
+            crate::report::stderr::line(format_args!(
+                "fetchpool: the open-files limit ({}) fits {fit} requests in flight: \
+                 -j auto runs at most {fit} workers (raise the limit with `ulimit -n`)",
+                limit.unwrap_or(0)
+            ));
+        }
         let ceiling = limits::auto_ceiling(fit, limits::workers_in_memory());
         let first = crate::cli::default_workers().min(ceiling);
         let nz = |n: usize| NonZeroUsize::new(n).unwrap_or(NonZeroUsize::MIN);

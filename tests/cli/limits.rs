@@ -143,3 +143,23 @@ fn sigterm_under_a_tight_limit_accounts_for_every_entry_exactly_once() {
     assert_eq!(ok.len() + listed.len(), n as usize, "entries lost");
     assert!(!ok.is_empty() && !listed.is_empty());
 }
+
+#[test]
+fn auto_under_a_tight_open_files_limit_says_so_and_fails_none() {
+    // 64 files leave no room above the descriptors kept in reserve: one
+    // worker. Said on stderr, as for -j N, and every entry still ends ok.
+    let server = TestServer::start();
+    let n = 20;
+    let urls: Vec<String> = (0..n).map(|i| server.url(&format!("/ok?i={i}"))).collect();
+    let mut args = vec!["--json", "-j", "auto"];
+    args.extend(urls.iter().map(String::as_str));
+    let run = Running::spawn(under_open_files_limit(64, &args), None).finish();
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("open-files limit (64)") && run.stderr.contains("-j auto"),
+        "no word of the cap:\n{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout_text().lines().count(), n);
+    assert_eq!(server.max_in_flight(), 1);
+}
