@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use super::{Framing, Request};
+use super::Request;
 
 /// How long the proxy waits on an idle connection.
 const IDLE: Duration = Duration::from_secs(20);
@@ -120,34 +120,15 @@ fn tunnel(stream: TcpStream, seen: &Mutex<Vec<Request>>) {
 
 /// Reads one request head; None at end of stream or on garbage.
 fn read_head(reader: &mut impl BufRead) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.trim_end().splitn(3, ' ');
-    let (method, target) = (parts.next()?.to_owned(), parts.next()?.to_owned());
-    let mut headers = Vec::new();
+    let mut head = Vec::new();
     loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).ok()? == 0 {
+        let start = head.len();
+        if reader.read_until(b'\n', &mut head).ok()? == 0 {
             return None;
         }
-        let h = h.trim_end();
-        if h.is_empty() {
+        if head[start..].trim_ascii().is_empty() {
             break;
         }
-        let (name, value) = h.split_once(':')?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
-    Some(Request {
-        method,
-        target,
-        headers,
-        body: Vec::new(),
-        framing: Framing::None,
-        order: 0,
-        nth: 0,
-        connection: 0,
-        in_flight: 0,
-    })
+    super::wire::parse_head(&head)
 }

@@ -184,7 +184,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn parse_head(head: &[u8]) -> Option<Request> {
+pub(super) fn parse_head(head: &[u8]) -> Option<Request> {
     let text = String::from_utf8_lossy(head);
     let mut lines = text.split("\r\n");
     let mut first = lines.next()?.split(' ');
